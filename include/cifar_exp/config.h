@@ -1,0 +1,119 @@
+// The experiment config: one JSON file fully describes a run. Parsing validates every key and
+// reports problems by JSON path ("training.batch_size: must be a positive integer, got -3").
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace cifar_exp {
+
+struct DataConfig {
+  std::string dir;  // empty = not set; see resolve_data_dir() for the search order
+  std::optional<int64_t> train_limit;  // use only the first N training records
+  std::optional<int64_t> test_limit;   // use only the first N test records
+};
+
+struct ModelConfig {
+  std::string type = "small_cnn";  // small_cnn | vgg16_transfer
+  // vgg16_transfer only:
+  std::string weights;                  // path, or "random"; empty = not given
+  std::string weights_format = "keras_h5";  // keras_h5 | torchvision
+  std::string preprocess = "auto";      // auto | caffe | imagenet | unit
+  int64_t input_size = 32;
+  int64_t hidden_units = 256;
+  double dropout = 0.5;
+  int64_t trainable_blocks = 0;
+};
+
+struct RandomCropConfig {
+  int64_t padding = 0;
+  int64_t size = 32;
+};
+
+// Keras ImageDataGenerator keys, same meanings and defaults.
+struct AugmentationConfig {
+  bool enabled = false;
+  double rotation_range = 0.0;  // degrees
+  double width_shift_range = 0.0;   // fraction of width when < 1, pixels when >= 1
+  double height_shift_range = 0.0;  // fraction of height when < 1, pixels when >= 1
+  bool horizontal_flip = false;
+  bool vertical_flip = false;
+  double zoom_lower = 1.0;  // zoom_range as [lower, upper]; a number z means [1-z, 1+z]
+  double zoom_upper = 1.0;
+  double shear_range = 0.0;  // degrees
+  std::string fill_mode = "nearest";  // nearest | constant | reflect | wrap
+  double cval = 0.0;
+  std::optional<RandomCropConfig> random_crop;
+  int64_t cutout = 0;  // side of the square cut out, 0 = off
+
+  bool any_geometric() const;
+};
+
+struct TrainingConfig {
+  int64_t epochs = 10;
+  int64_t batch_size = 64;
+  int64_t eval_batch_size = 1000;
+  std::string optimizer = "adam";
+  double learning_rate = 1e-3;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double epsilon = 1e-7;  // Keras' default, not PyTorch's 1e-8
+  uint64_t seed = 42;
+  std::string device = "auto";  // auto | cpu | cuda | cuda:N
+  int64_t threads = 0;          // 0 = all cores
+  std::string precision = "fp32";  // fp32 | bf16
+};
+
+struct OutputConfig {
+  std::string dir = "runs";
+  bool save_model = true;
+};
+
+struct ExperimentConfig {
+  std::string name;
+  std::string description;
+  std::optional<double> reference_accuracy;  // the notebook's reported figure, for tables
+  DataConfig data;
+  ModelConfig model;
+  AugmentationConfig augmentation;
+  TrainingConfig training;
+  OutputConfig output;
+};
+
+// Command-line overrides; each replaces one config key and is validated like it.
+struct ConfigOverrides {
+  std::optional<std::string> data_dir;  // not written into the config: see resolve_data_dir()
+  std::optional<std::string> output_dir;
+  std::optional<int64_t> epochs;
+  std::optional<int64_t> batch_size;
+  std::optional<std::string> device;
+  std::optional<int64_t> seed;
+  std::optional<int64_t> train_limit;
+  std::optional<int64_t> test_limit;
+  std::optional<int64_t> threads;
+};
+
+// Parses and validates a config document. `source` names it in error messages (usually the
+// file path). `origins` maps JSON paths to the command-line flag that set them.
+ExperimentConfig parse_config(const nlohmann::json& doc, const std::string& source,
+                              const std::map<std::string, std::string>& origins = {});
+
+// Reads a JSON file and parses it; errors name the file (and line/column for syntax errors).
+ExperimentConfig load_config(const std::string& path, const ConfigOverrides& overrides = {});
+
+// Writes the overrides into the document and records which flag set which path.
+void apply_overrides(nlohmann::json& doc, const ConfigOverrides& overrides,
+                     std::map<std::string, std::string>& origins);
+
+// The fully resolved config, every key present, as written to the run folder's config.json.
+nlohmann::json to_json(const ExperimentConfig& config);
+
+// Reads a JSON file (no schema); ConfigError naming the file on failure.
+nlohmann::json read_json_file(const std::string& path);
+
+}  // namespace cifar_exp

@@ -1,0 +1,49 @@
+// Error types and the process exit codes they map to. Every failure a user can cause is one of
+// these, caught in main and printed as a single line.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+namespace cifar_exp {
+
+// Documented in README ("Exit codes").
+enum class ExitCode : int {
+  kSuccess = 0,
+  kUsage = 2,        // command line or config
+  kData = 3,         // CIFAR-10 files
+  kWeights = 4,      // pretrained weight files
+  kOutput = 5,       // output folder, disk
+  kDiverged = 6,     // NaN/inf loss
+  kInterrupted = 130,
+};
+
+class Error : public std::runtime_error {
+ public:
+  Error(ExitCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+  ExitCode code() const { return code_; }
+
+ private:
+  ExitCode code_;
+};
+
+struct ConfigError : Error {
+  explicit ConfigError(const std::string& m) : Error(ExitCode::kUsage, m) {}
+};
+struct DataError : Error {
+  explicit DataError(const std::string& m) : Error(ExitCode::kData, m) {}
+};
+struct WeightsError : Error {
+  explicit WeightsError(const std::string& m) : Error(ExitCode::kWeights, m) {}
+};
+struct OutputError : Error {
+  explicit OutputError(const std::string& m) : Error(ExitCode::kOutput, m) {}
+};
+struct DivergedError : Error {
+  explicit DivergedError(const std::string& m) : Error(ExitCode::kDiverged, m) {}
+};
+
+// libtorch messages span several lines with a C++ backtrace; keep only the first line.
+std::string first_line(const std::string& text);
+
+}  // namespace cifar_exp

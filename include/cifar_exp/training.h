@@ -1,0 +1,86 @@
+// The training loop, in the spirit of Keras' Model.fit: one function that runs epochs of
+// shuffled mini-batches and evaluates on the test split after each, telling callbacks what
+// happened instead of printing.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "cifar_exp/config.h"
+#include "cifar_exp/models.h"
+
+namespace cifar_exp {
+
+// Parses auto|cpu|cuda|cuda:N; ConfigError when the device does not exist here.
+torch::Device resolve_device(const std::string& spec);
+
+struct EvaluationResult {
+  double loss = 0;
+  double accuracy = 0;
+  torch::Tensor confusion;  // int64 10 x 10 on the CPU, rows true class, columns predicted
+  std::vector<double> per_class_accuracy() const;
+};
+
+struct EpochMetrics {
+  int64_t epoch = 0;  // 1-based
+  double train_loss = 0, train_accuracy = 0;
+  double val_loss = 0, val_accuracy = 0;
+  double seconds = 0;            // whole epoch, training and evaluation
+  double images_per_second = 0;  // training images over training time
+  double train_error() const { return 1.0 - train_accuracy; }
+  double val_error() const { return 1.0 - val_accuracy; }
+};
+
+struct History {
+  std::vector<EpochMetrics> epochs;
+  EvaluationResult final_test;  // evaluation after the last epoch
+  double train_seconds = 0;
+};
+
+// Running totals of the current epoch, kept on the training device so that no batch has to wait
+// for the host; a callback that wants numbers calls .item() on them when it needs to.
+struct BatchProgress {
+  int64_t epoch = 0, batch = 0, num_batches = 0, seen = 0;
+  torch::Tensor loss_sum, correct;
+};
+
+class TrainingCallback {
+ public:
+  virtual ~TrainingCallback() = default;
+  virtual void on_train_begin(int64_t /*epochs*/, int64_t /*batches_per_epoch*/) {}
+  virtual void on_batch_end(const BatchProgress& /*progress*/) {}
+  virtual void on_epoch_end(const EpochMetrics& /*metrics*/, const EvaluationResult& /*val*/) {}
+  virtual void on_train_end(const History& /*history*/) {}
+};
+
+// A per-batch transform of float training images (augmentation), run on the training device.
+using BatchTransform = std::function<torch::Tensor(const torch::Tensor&)>;
+
+struct FitOptions {
+  int64_t epochs = 10;
+  int64_t batch_size = 64;
+  int64_t eval_batch_size = 1000;
+  double learning_rate = 1e-3, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7;
+  BatchTransform augment;  // empty = none
+  std::vector<TrainingCallback*> callbacks;
+
+  static FitOptions from_config(const TrainingConfig& config);
+};
+
+// Trains `model` on (train_images, train_labels) and evaluates on the test split after every
+// epoch. Images are uint8 N x 3 x 32 x 32 already on the training device. Shuffling draws from
+// torch's global generator, so seeding it beforehand makes the run reproducible.
+History fit(ClassifierImpl& model, const torch::Tensor& train_images,
+            const torch::Tensor& train_labels, const torch::Tensor& test_images,
+            const torch::Tensor& test_labels, const FitOptions& options);
+
+// Loss, accuracy and confusion matrix of `model` in inference mode.
+EvaluationResult evaluate(ClassifierImpl& model, const torch::Tensor& images,
+                          const torch::Tensor& labels, int64_t batch_size);
+
+}  // namespace cifar_exp

@@ -1,0 +1,146 @@
+#include "cifar_exp/data.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "cifar_exp/errors.h"
+
+namespace fs = std::filesystem;
+
+namespace cifar_exp {
+namespace {
+
+const char* kDefaultDataDir = "data/cifar-10-batches-bin";
+
+std::string how_to_get_data(const std::string& root) {
+  return "get CIFAR-10 with: scripts/download_cifar10.sh " + root;
+}
+
+// Size of one batch file in records, after checking it holds whole records.
+int64_t record_count(const fs::path& file) {
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) {
+    throw DataError(file.string() + ": file not found (" + how_to_get_data(file.parent_path().string()) +
+                    ")");
+  }
+  const auto bytes = fs::file_size(file, ec);
+  if (ec) throw DataError(file.string() + ": cannot read size: " + ec.message());
+  if (bytes == 0) throw DataError(file.string() + ": file is empty");
+  if (bytes % kRecordBytes != 0) {
+    throw DataError(file.string() + ": size " + std::to_string(bytes) +
+                    " bytes is not a whole number of 3,073-byte records (truncated download?)");
+  }
+  return int64_t(bytes / kRecordBytes);
+}
+
+}  // namespace
+
+std::string resolve_data_dir(const std::optional<std::string>& cli_dir,
+                             const std::string& config_dir) {
+  if (cli_dir && !cli_dir->empty()) return *cli_dir;
+  if (const char* env = std::getenv("CIFAR10_DIR"); env && *env) return env;
+  if (!config_dir.empty()) return config_dir;
+  return kDefaultDataDir;
+}
+
+std::vector<std::string> split_files(bool train) {
+  if (!train) return {"test_batch.bin"};
+  return {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
+          "data_batch_5.bin"};
+}
+
+void check_data_files(const std::string& root) {
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) {
+    throw DataError(root + ": CIFAR-10 data folder not found (" + how_to_get_data(root) + ")");
+  }
+  for (bool train : {true, false}) {
+    for (const auto& name : split_files(train)) record_count(fs::path(root) / name);
+  }
+}
+
+std::vector<std::string> read_class_names(const std::string& root) {
+  std::vector<std::string> names;
+  std::ifstream in(fs::path(root) / "batches.meta.txt");
+  std::string line;
+  while (in && std::getline(in, line)) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (!line.empty()) names.push_back(line);
+  }
+  if (names.size() != size_t(kNumClasses)) {
+    names = {"airplane", "automobile", "bird", "cat", "deer",
+             "dog",      "frog",       "horse", "ship", "truck"};
+  }
+  return names;
+}
+
+Cifar10::Cifar10(const std::string& root, Mode mode, std::optional<int64_t> limit) {
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) {
+    throw DataError(root + ": CIFAR-10 data folder not found (" + how_to_get_data(root) + ")");
+  }
+  const bool train = mode == Mode::kTrain;
+  // Sizes first, so a missing or truncated file is reported before anything is read.
+  std::vector<std::pair<fs::path, int64_t>> files;
+  int64_t total = 0;
+  for (const auto& name : split_files(train)) {
+    const fs::path file = fs::path(root) / name;
+    files.emplace_back(file, record_count(file));
+    total += files.back().second;
+  }
+  const int64_t wanted = limit ? std::min(*limit, total) : total;
+
+  // One contiguous buffer of raw records; label and pixels are split with tensor views.
+  auto raw = torch::empty({wanted, kRecordBytes}, torch::kUInt8);
+  int64_t filled = 0;
+  for (const auto& [file, count] : files) {
+    if (filled == wanted) break;
+    const int64_t take = std::min(count, wanted - filled);
+    std::ifstream in(file, std::ios::binary);
+    in.read(reinterpret_cast<char*>(raw[filled].data_ptr<uint8_t>()), take * kRecordBytes);
+    if (!in) throw DataError(file.string() + ": read failed");
+    // Labels must be 0..9; report the first bad record by its index within this file.
+    auto labels = raw.narrow(0, filled, take).select(1, 0);
+    auto bad = (labels >= kNumClasses).nonzero();
+    if (bad.size(0) > 0) {
+      const int64_t record = bad[0][0].item<int64_t>();
+      throw DataError(file.string() + ": record " + std::to_string(record) + " has label " +
+                      std::to_string(labels[record].item<int>()) + ", expected 0..9");
+    }
+    filled += take;
+  }
+  targets_ = raw.select(1, 0).to(torch::kInt64);
+  images_ = raw.narrow(1, 1, kRecordBytes - 1)
+                .reshape({wanted, kChannels, kImageSize, kImageSize})
+                .contiguous();
+  class_names_ = read_class_names(root);
+}
+
+torch::data::Example<> Cifar10::get(size_t index) {
+  return {images_[int64_t(index)], targets_[int64_t(index)]};
+}
+
+torch::optional<size_t> Cifar10::size() const { return size_t(images_.size(0)); }
+
+void Cifar10::to(const torch::Device& device) {
+  images_ = images_.to(device);
+  targets_ = targets_.to(device);
+}
+
+void write_cifar10_file(const std::string& path, const torch::Tensor& images,
+                        const torch::Tensor& labels) {
+  const int64_t n = images.size(0);
+  auto raw = torch::empty({n, kRecordBytes}, torch::kUInt8);
+  raw.select(1, 0).copy_(labels.to(torch::kUInt8));
+  raw.narrow(1, 1, kRecordBytes - 1).copy_(images.to(torch::kUInt8).reshape({n, -1}));
+  std::ofstream out(path, std::ios::binary);
+  out.write(reinterpret_cast<const char*>(raw.data_ptr<uint8_t>()), n * kRecordBytes);
+  if (!out) throw OutputError(path + ": cannot write file");
+}
+
+torch::Tensor to_float_batch(const torch::Tensor& images_uint8, const torch::Tensor& indices) {
+  return images_uint8.index_select(0, indices).to(torch::kFloat32).div_(255.0);
+}
+
+}  // namespace cifar_exp

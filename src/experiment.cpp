@@ -1,0 +1,152 @@
+#include "cifar_exp/experiment.h"
+
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <thread>
+
+#include <torch/version.h>
+
+#include "cifar_exp/data.h"
+#include "cifar_exp/errors.h"
+#include "cifar_exp/models.h"
+#include "cifar_exp/reporting.h"
+#include "cifar_exp/training.h"
+
+namespace fs = std::filesystem;
+
+namespace cifar_exp {
+namespace {
+
+std::string iso_utc_now() {
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buffer;
+}
+
+nlohmann::json matrix_to_json(const torch::Tensor& matrix) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (int64_t r = 0; r < matrix.size(0); ++r) {
+    nlohmann::json row = nlohmann::json::array();
+    for (int64_t c = 0; c < matrix.size(1); ++c) row.push_back(matrix[r][c].item<int64_t>());
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+void save_model(ClassifierImpl& model, const std::string& path) {
+  torch::serialize::OutputArchive archive;
+  model.save(archive);
+  const std::string temp = path + ".tmp";
+  try {
+    archive.save_to(temp);
+  } catch (const c10::Error& e) {
+    throw OutputError(path + ": cannot write model: " + first_line(e.what()));
+  }
+  std::error_code ec;
+  fs::rename(temp, path, ec);
+  if (ec) throw OutputError(path + ": cannot rename temporary file: " + ec.message());
+}
+
+}  // namespace
+
+std::string torch_version() { return TORCH_VERSION; }
+
+int64_t configure_threads(int64_t requested) {
+  const int64_t threads =
+      requested > 0 ? requested : std::max<int64_t>(1, std::thread::hardware_concurrency());
+  torch::set_num_threads(int(threads));
+  return threads;
+}
+
+RunResult run_experiment(const std::string& config_path, const ConfigOverrides& overrides,
+                         const std::shared_ptr<spdlog::logger>& logger) {
+  // 1. Everything that can be checked, before any folder is made.
+  ExperimentConfig config = load_config(config_path, overrides);
+  config.data.dir = resolve_data_dir(overrides.data_dir, config.data.dir);
+  const torch::Device device = resolve_device(config.training.device);
+  const int64_t threads = configure_threads(config.training.threads);
+  check_data_files(config.data.dir);
+  Cifar10 train(config.data.dir, Cifar10::Mode::kTrain, config.data.train_limit);
+  Cifar10 test(config.data.dir, Cifar10::Mode::kTest, config.data.test_limit);
+  check_output_dir(config.output.dir);
+
+  // 2. A fresh model from the run's seed; the data moves to the device once.
+  torch::manual_seed(config.training.seed);
+  auto model = build_model(config.model);
+  model->to(device);
+  train.to(device);
+  test.to(device);
+  const ParameterCounts params = count_parameters(*model);
+
+  // 3. The run folder and its log.
+  const std::string run_dir = create_run_directory(config.output.dir, config.name);
+  add_log_file(logger, (fs::path(run_dir) / "train.log").string());
+  write_file_atomic((fs::path(run_dir) / "config.json").string(), to_json(config).dump(2) + "\n");
+  logger->info("Run {} -> {}", config.name, run_dir);
+  logger->info("Data {}: {} training and {} test images", config.data.dir, train.images().size(0),
+               test.images().size(0));
+  logger->info("Model {}: {} trainable and {} frozen parameters", model->kind(), params.trainable,
+               params.frozen);
+  logger->info("Device {}, {} threads, seed {}, libtorch {}", device.str(), threads,
+               config.training.seed, torch_version());
+
+  // 4. Train.
+  EpochLogger epoch_logger(logger);
+  ProgressBar progress_bar;
+  MetricsWriter metrics_writer(run_dir);
+  FitOptions options = FitOptions::from_config(config.training);
+  options.callbacks = {&progress_bar, &epoch_logger, &metrics_writer};
+  const std::string started_at = iso_utc_now();
+  History history = fit(*model, train.images(), train.targets(), test.images(), test.targets(),
+                        options);
+
+  // 5. Results.
+  if (config.output.save_model) save_model(*model, (fs::path(run_dir) / "model.pt").string());
+  const EvaluationResult& final_test = history.final_test;
+  size_t best = 0;
+  for (size_t i = 1; i < history.epochs.size(); ++i) {
+    if (history.epochs[i].val_accuracy > history.epochs[best].val_accuracy) best = i;
+  }
+  nlohmann::json summary = {
+      {"name", config.name},
+      {"status", "completed"},
+      {"model", model->kind()},
+      {"augmentation", config.augmentation.enabled},
+      {"transfer", "none"},
+      {"epochs", config.training.epochs},
+      {"batch_size", config.training.batch_size},
+      {"seed", config.training.seed},
+      {"test_accuracy", final_test.accuracy},
+      {"test_error", 1.0 - final_test.accuracy},
+      {"test_loss", final_test.loss},
+      {"best_epoch", history.epochs[best].epoch},
+      {"best_val_accuracy", history.epochs[best].val_accuracy},
+      {"trainable_params", params.trainable},
+      {"frozen_params", params.frozen},
+      {"train_seconds", history.train_seconds},
+      {"images_per_second", history.epochs.back().images_per_second},
+      {"train_images", train.images().size(0)},
+      {"test_images", test.images().size(0)},
+      {"device", device.str()},
+      {"threads", threads},
+      {"torch_version", torch_version()},
+      {"cifar_exp_version", CIFAR_EXP_VERSION},
+      {"data_dir", config.data.dir},
+      {"started_at", started_at},
+      {"finished_at", iso_utc_now()},
+      {"reference_accuracy",
+       config.reference_accuracy ? nlohmann::json(*config.reference_accuracy) : nullptr},
+      {"class_names", test.class_names()},
+      {"per_class_accuracy", final_test.per_class_accuracy()},
+      {"confusion_matrix", matrix_to_json(final_test.confusion)}};
+  write_file_atomic((fs::path(run_dir) / "summary.json").string(), summary.dump(2) + "\n");
+  logger->info("Test accuracy {}, error {}, loss {:.4f}; {:.1f} s training", percent(final_test.accuracy),
+               percent(1.0 - final_test.accuracy), final_test.loss, history.train_seconds);
+  return {run_dir, summary};
+}
+
+}  // namespace cifar_exp

@@ -1,0 +1,94 @@
+// cifar-exp command line: parses arguments and dispatches; the work lives in the library.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <torch/torch.h>
+
+#include "cifar_exp/config.h"
+#include "cifar_exp/errors.h"
+#include "cifar_exp/experiment.h"
+#include "cifar_exp/reporting.h"
+
+namespace {
+
+using cifar_exp::ExitCode;
+
+void print_error(const std::string& message) {
+  std::cerr << "cifar-exp: error: " << cifar_exp::first_line(message) << std::endl;
+}
+
+std::string version_text() {
+  return std::string("cifar-exp ") + CIFAR_EXP_VERSION + "\nlibtorch " +
+         cifar_exp::torch_version() + "\nCUDA available: " +
+         (torch::cuda::is_available()
+              ? "yes (" + std::to_string(torch::cuda::device_count()) + " device(s))"
+              : std::string("no"));
+}
+
+// Adds the overrides every data-reading command accepts.
+void add_override_options(CLI::App& app, std::string& config_path,
+                          cifar_exp::ConfigOverrides& o) {
+  app.add_option("-c,--config", config_path, "Experiment config (JSON)");
+  app.add_option("--data-dir", o.data_dir,
+                 "CIFAR-10 binary folder (else $CIFAR10_DIR, data.dir, data/cifar-10-batches-bin)");
+  app.add_option("--output-dir", o.output_dir, "Parent folder of run folders (default runs)");
+  app.add_option("--epochs", o.epochs, "Training epochs");
+  app.add_option("--batch-size", o.batch_size, "Training batch size");
+  app.add_option("--device", o.device, "auto | cpu | cuda | cuda:N");
+  app.add_option("--seed", o.seed, "Random seed for initialisation, shuffling and augmentation");
+  app.add_option("--train-limit", o.train_limit, "Use only the first N training records");
+  app.add_option("--test-limit", o.test_limit, "Use only the first N test records");
+  app.add_option("--threads", o.threads, "CPU threads (0 = all cores)");
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"cifar-exp: reproducible CIFAR-10 experiments (small CNN, VGG16 transfer, "
+               "augmentation) on CPU or CUDA through libtorch"};
+  app.set_help_flag("-h,--help", "Print this help and exit");
+  bool show_version = false;
+  app.add_flag("--version", show_version, "Print version, libtorch version and CUDA availability");
+
+  std::string config_path;
+  cifar_exp::ConfigOverrides overrides;
+  add_override_options(app, config_path, overrides);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app.help();
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    print_error(std::string(e.what()) + " (see --help)");
+    return int(ExitCode::kUsage);
+  }
+
+  if (show_version) {
+    std::cout << version_text() << std::endl;
+    return 0;
+  }
+  if (config_path.empty()) {
+    print_error("--config FILE is required (see --help)");
+    return int(ExitCode::kUsage);
+  }
+  auto logger = cifar_exp::console_logger();
+  const auto result = cifar_exp::run_experiment(config_path, overrides, logger);
+  logger->info("Run folder: {}", result.run_dir);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const cifar_exp::Error& e) {
+    print_error(e.what());
+    return int(e.code());
+  } catch (const c10::Error& e) {
+    print_error(std::string("libtorch: ") + e.what_without_backtrace());
+    return 1;
+  } catch (const std::exception& e) {
+    print_error(e.what());
+    return 1;
+  }
+}

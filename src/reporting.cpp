@@ -1,0 +1,180 @@
+#include "cifar_exp/reporting.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+
+#include <spdlog/sinks/basic_file_sink.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+
+#include "cifar_exp/errors.h"
+
+namespace fs = std::filesystem;
+
+namespace cifar_exp {
+namespace {
+
+std::string utc_timestamp() {
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y%m%dT%H%M%SZ", &tm);
+  return buffer;
+}
+
+std::string fixed(double value, int digits) {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(digits) << value;
+  return out.str();
+}
+
+}  // namespace
+
+std::string percent(double fraction) { return fixed(100.0 * fraction, 2) + "%"; }
+
+void check_output_dir(const std::string& output_dir) {
+  std::error_code ec;
+  fs::create_directories(output_dir, ec);
+  if (ec || !fs::is_directory(output_dir)) {
+    throw OutputError(output_dir + ": cannot create output folder" +
+                      (ec ? ": " + ec.message() : std::string(": not a folder")));
+  }
+  if (::access(output_dir.c_str(), W_OK | X_OK) != 0) {
+    throw OutputError(output_dir + ": output folder is not writable");
+  }
+}
+
+std::string create_run_directory(const std::string& output_dir, const std::string& name) {
+  check_output_dir(output_dir);
+  const std::string base = (fs::path(output_dir) / (name + "-" + utc_timestamp())).string();
+  for (int suffix = 1; suffix < 10000; ++suffix) {
+    const std::string candidate = suffix == 1 ? base : base + "-" + std::to_string(suffix);
+    std::error_code ec;
+    // create_directory is false when the folder exists: never reuse one.
+    if (fs::create_directory(candidate, ec)) return candidate;
+    if (ec) throw OutputError(candidate + ": cannot create run folder: " + ec.message());
+  }
+  throw OutputError(base + ": too many run folders with this name and time");
+}
+
+void write_file_atomic(const std::string& path, const std::string& content) {
+  const std::string temp = path + ".tmp";
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    out << content;
+    out.flush();
+    if (!out) {
+      std::error_code ec;
+      fs::remove(temp, ec);
+      throw OutputError(path + ": cannot write file (disk full or not writable?)");
+    }
+  }
+  std::error_code ec;
+  fs::rename(temp, path, ec);
+  if (ec) throw OutputError(path + ": cannot rename temporary file: " + ec.message());
+}
+
+std::shared_ptr<spdlog::logger> console_logger() {
+  auto sink = std::make_shared<spdlog::sinks::stdout_color_sink_mt>();
+  sink->set_pattern("%H:%M:%S %^%l%$ %v");
+  auto logger = std::make_shared<spdlog::logger>("cifar-exp", sink);
+  logger->set_level(spdlog::level::info);
+  logger->flush_on(spdlog::level::info);
+  return logger;
+}
+
+void add_log_file(const std::shared_ptr<spdlog::logger>& logger, const std::string& path) {
+  try {
+    auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path, /*truncate=*/false);
+    sink->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
+    logger->sinks().push_back(sink);
+  } catch (const spdlog::spdlog_ex& e) {
+    throw OutputError(path + ": cannot open log file: " + first_line(e.what()));
+  }
+}
+
+void EpochLogger::on_train_begin(int64_t epochs, int64_t batches_per_epoch) {
+  epochs_ = epochs;
+  logger_->info("Training {} epochs of {} batches", epochs, batches_per_epoch);
+}
+
+void EpochLogger::on_epoch_end(const EpochMetrics& m, const EvaluationResult&) {
+  logger_->info(
+      "Epoch {}/{}: loss {:.4f}, accuracy {}, error {}, val_loss {:.4f}, val_accuracy {}, "
+      "val_error {} ({:.1f} s, {:.0f} images/s)",
+      m.epoch, epochs_, m.train_loss, percent(m.train_accuracy), percent(m.train_error()),
+      m.val_loss, percent(m.val_accuracy), percent(m.val_error()), m.seconds, m.images_per_second);
+}
+
+ProgressBar::ProgressBar() : enabled_(::isatty(STDERR_FILENO) == 1) {}
+
+void ProgressBar::on_batch_end(const BatchProgress& p) {
+  if (!enabled_) return;
+  const int64_t width = 30;
+  const int64_t filled = p.batch * width / p.num_batches;
+  // Redraw at most ~100 times an epoch: reading the running loss synchronises the device.
+  const int64_t step = p.batch * 100 / p.num_batches;
+  if (step == last_drawn_ && p.batch != p.num_batches) return;
+  last_drawn_ = step;
+  const double loss = p.loss_sum.item<double>() / double(p.seen);
+  const double accuracy = double(p.correct.item<int64_t>()) / double(p.seen);
+  std::fprintf(stderr, "\r  epoch %lld [%s%s] %lld/%lld loss %.4f accuracy %s ",
+               static_cast<long long>(p.epoch), std::string(size_t(filled), '=').c_str(),
+               std::string(size_t(width - filled), ' ').c_str(), static_cast<long long>(p.batch),
+               static_cast<long long>(p.num_batches), loss, percent(accuracy).c_str());
+  std::fflush(stderr);
+}
+
+void ProgressBar::on_epoch_end(const EpochMetrics&, const EvaluationResult&) {
+  if (!enabled_) return;
+  std::fprintf(stderr, "\r%80s\r", "");
+  std::fflush(stderr);
+  last_drawn_ = -1;
+}
+
+const char* MetricsWriter::csv_header() {
+  return "epoch,train_loss,train_accuracy,train_error,val_loss,val_accuracy,val_error,seconds,"
+         "images_per_second";
+}
+
+std::string MetricsWriter::csv_row(const EpochMetrics& m) {
+  std::ostringstream out;
+  out << m.epoch << ',' << fixed(m.train_loss, 6) << ',' << fixed(m.train_accuracy, 6) << ','
+      << fixed(m.train_error(), 6) << ',' << fixed(m.val_loss, 6) << ','
+      << fixed(m.val_accuracy, 6) << ',' << fixed(m.val_error(), 6) << ',' << fixed(m.seconds, 3)
+      << ',' << fixed(m.images_per_second, 1);
+  return out.str();
+}
+
+nlohmann::json MetricsWriter::to_json(const EpochMetrics& m) {
+  return {{"epoch", m.epoch},
+          {"train_loss", m.train_loss},
+          {"train_accuracy", m.train_accuracy},
+          {"train_error", m.train_error()},
+          {"val_loss", m.val_loss},
+          {"val_accuracy", m.val_accuracy},
+          {"val_error", m.val_error()},
+          {"seconds", m.seconds},
+          {"images_per_second", m.images_per_second}};
+}
+
+void MetricsWriter::on_epoch_end(const EpochMetrics& m, const EvaluationResult&) {
+  rows_.push_back(m);
+  std::string csv = std::string(csv_header()) + "\n";
+  std::string jsonl;
+  for (const auto& row : rows_) {
+    csv += csv_row(row) + "\n";
+    jsonl += to_json(row).dump() + "\n";
+  }
+  write_file_atomic((fs::path(run_dir_) / "metrics.csv").string(), csv);
+  write_file_atomic((fs::path(run_dir_) / "metrics.jsonl").string(), jsonl);
+}
+
+}  // namespace cifar_exp

@@ -1,0 +1,181 @@
+#include "cifar_exp/training.h"
+
+#include <chrono>
+#include <cmath>
+#include <regex>
+
+#include "cifar_exp/data.h"
+#include "cifar_exp/errors.h"
+
+namespace cifar_exp {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+}  // namespace
+
+torch::Device resolve_device(const std::string& spec) {
+  if (spec == "cpu") return torch::kCPU;
+  if (spec == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::kCPU;
+  static const std::regex kCuda("cuda(:([0-9]+))?");
+  std::smatch match;
+  if (!std::regex_match(spec, match, kCuda)) {
+    throw ConfigError("training.device: must be auto, cpu, cuda or cuda:N, got \"" + spec + "\"");
+  }
+  if (!torch::cuda::is_available()) {
+    throw ConfigError("training.device: \"" + spec +
+                      "\" requested but CUDA is not available (this libtorch " +
+                      (torch::cuda::device_count() == 0 ? "sees no GPU" : "cannot use it") +
+                      "); use \"cpu\" or \"auto\"");
+  }
+  const int64_t index = match[2].matched ? std::stoll(match[2].str()) : 0;
+  const int64_t count = int64_t(torch::cuda::device_count());
+  if (index >= count) {
+    throw ConfigError("training.device: \"" + spec + "\" requested but only " +
+                      std::to_string(count) + " CUDA device(s) exist");
+  }
+  return torch::Device(torch::kCUDA, torch::DeviceIndex(index));
+}
+
+std::vector<double> EvaluationResult::per_class_accuracy() const {
+  std::vector<double> result;
+  if (!confusion.defined()) return result;
+  auto rows = confusion.sum(1);
+  for (int64_t c = 0; c < confusion.size(0); ++c) {
+    const int64_t total = rows[c].item<int64_t>();
+    result.push_back(total == 0 ? 0.0 : double(confusion[c][c].item<int64_t>()) / double(total));
+  }
+  return result;
+}
+
+FitOptions FitOptions::from_config(const TrainingConfig& c) {
+  FitOptions o;
+  o.epochs = c.epochs;
+  o.batch_size = c.batch_size;
+  o.eval_batch_size = c.eval_batch_size;
+  o.learning_rate = c.learning_rate;
+  o.beta1 = c.beta1;
+  o.beta2 = c.beta2;
+  o.epsilon = c.epsilon;
+  return o;
+}
+
+EvaluationResult evaluate(ClassifierImpl& model, const torch::Tensor& images,
+                          const torch::Tensor& labels, int64_t batch_size) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model.is_training();
+  model.eval();
+  const int64_t n = images.size(0);
+  const auto device = images.device();
+  auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
+  auto pairs = torch::zeros({kNumClasses * kNumClasses},
+                            torch::TensorOptions().dtype(torch::kInt64).device(device));
+  for (int64_t start = 0; start < n; start += batch_size) {
+    const int64_t count = std::min(batch_size, n - start);
+    auto x = images.narrow(0, start, count).to(torch::kFloat32).div_(255.0);
+    auto y = labels.narrow(0, start, count);
+    auto logits = model.forward(x);
+    loss_sum += torch::nn::functional::cross_entropy(
+                    logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                    .to(torch::kFloat64);
+    auto predicted = logits.argmax(1);
+    pairs += torch::bincount(y * kNumClasses + predicted, {}, kNumClasses * kNumClasses);
+  }
+  model.train(was_training);
+  EvaluationResult result;
+  result.confusion = pairs.view({kNumClasses, kNumClasses}).cpu();
+  const double correct = double(result.confusion.diagonal().sum().item<int64_t>());
+  result.loss = n == 0 ? 0.0 : loss_sum.item<double>() / double(n);
+  result.accuracy = n == 0 ? 0.0 : correct / double(n);
+  return result;
+}
+
+History fit(ClassifierImpl& model, const torch::Tensor& train_images,
+            const torch::Tensor& train_labels, const torch::Tensor& test_images,
+            const torch::Tensor& test_labels, const FitOptions& options) {
+  const auto device = train_images.device();
+  const int64_t n = train_images.size(0);
+  const int64_t batches_per_epoch = (n + options.batch_size - 1) / options.batch_size;
+
+  std::vector<torch::Tensor> trainable;
+  for (auto& p : model.parameters()) {
+    if (p.requires_grad()) trainable.push_back(p);
+  }
+  torch::optim::Adam optimizer(trainable, torch::optim::AdamOptions(options.learning_rate)
+                                              .betas({options.beta1, options.beta2})
+                                              .eps(options.epsilon));
+
+  for (auto* cb : options.callbacks) cb->on_train_begin(options.epochs, batches_per_epoch);
+
+  History history;
+  const auto float_on_device = torch::TensorOptions().dtype(torch::kFloat32).device(device);
+  for (int64_t epoch = 1; epoch <= options.epochs; ++epoch) {
+    const auto epoch_start = Clock::now();
+    model.train();
+    // Reshuffled every epoch from the global generator (seeded by the run).
+    auto order = torch::randperm(n, torch::kInt64).to(device);
+    BatchProgress progress;
+    progress.epoch = epoch;
+    progress.num_batches = batches_per_epoch;
+    progress.loss_sum = torch::zeros({}, float_on_device);
+    progress.correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(device));
+
+    for (int64_t b = 0; b < batches_per_epoch; ++b) {
+      const int64_t start = b * options.batch_size;
+      const int64_t count = std::min(options.batch_size, n - start);
+      auto indices = order.narrow(0, start, count);
+      auto x = to_float_batch(train_images, indices);
+      auto y = train_labels.index_select(0, indices);
+      if (options.augment) x = options.augment(x);
+
+      optimizer.zero_grad();
+      auto logits = model.forward(x);
+      auto loss = torch::nn::functional::cross_entropy(logits, y);
+      loss.backward();
+      optimizer.step();
+
+      {
+        torch::NoGradGuard no_grad;
+        progress.loss_sum += loss.detach() * double(count);
+        progress.correct += logits.argmax(1).eq(y).sum();
+      }
+      progress.batch = b + 1;
+      progress.seen += count;
+      // On the CPU reading the loss costs nothing; on CUDA it would stall the queue, so there the
+      // epoch total is checked instead.
+      if (device.is_cpu() && !std::isfinite(loss.item<float>())) {
+        throw DivergedError("training diverged: loss is " + std::to_string(loss.item<float>()) +
+                            " at epoch " + std::to_string(epoch) + ", batch " +
+                            std::to_string(b + 1));
+      }
+      for (auto* cb : options.callbacks) cb->on_batch_end(progress);
+    }
+    const double train_seconds = seconds_since(epoch_start);
+    history.train_seconds += train_seconds;
+
+    EpochMetrics m;
+    m.epoch = epoch;
+    m.train_loss = progress.loss_sum.item<double>() / double(n);
+    if (!std::isfinite(m.train_loss)) {
+      throw DivergedError("training diverged: loss is not finite in epoch " +
+                          std::to_string(epoch));
+    }
+    m.train_accuracy = double(progress.correct.item<int64_t>()) / double(n);
+    auto val = evaluate(model, test_images, test_labels, options.eval_batch_size);
+    m.val_loss = val.loss;
+    m.val_accuracy = val.accuracy;
+    m.seconds = seconds_since(epoch_start);
+    m.images_per_second = double(n) / train_seconds;
+    history.epochs.push_back(m);
+    history.final_test = val;
+    for (auto* cb : options.callbacks) cb->on_epoch_end(m, val);
+  }
+  for (auto* cb : options.callbacks) cb->on_train_end(history);
+  return history;
+}
+
+}  // namespace cifar_exp

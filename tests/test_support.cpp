@@ -1,0 +1,110 @@
+#include "test_support.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "cifar_exp/data.h"
+#include "test_paths.h"
+
+namespace fs = std::filesystem;
+
+namespace cifar_exp::testing {
+
+TempDir::TempDir() {
+  std::string pattern = (fs::temp_directory_path() / "cifar-exp-test-XXXXXX").string();
+  if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, ec);
+  fs::remove_all(path_, ec);
+}
+
+SyntheticSplit make_learnable_split(int64_t n, uint64_t seed) {
+  auto generator = at::detail::createCPUGenerator(seed);
+  // Ten well separated colours.
+  auto palette = torch::tensor({{230, 25, 25},
+                                {25, 230, 25},
+                                {25, 25, 230},
+                                {230, 230, 25},
+                                {230, 25, 230},
+                                {25, 230, 230},
+                                {128, 128, 128},
+                                {250, 250, 250},
+                                {10, 10, 10},
+                                {230, 128, 25}},
+                               torch::kFloat32);
+  auto labels = torch::randint(0, 10, {n}, generator, torch::kInt64);
+  auto colours = palette.index_select(0, labels).view({n, 3, 1, 1});
+  auto noise = torch::rand({n, 3, 32, 32}, generator) * 60.0 - 30.0;
+  auto images = (colours + noise).clamp(0, 255).round().to(torch::kUInt8);
+  return {images, labels};
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+SyntheticSplit write_cifar10_folder(const std::string& dir, int64_t n_train, int64_t n_test,
+                                    uint64_t seed) {
+  fs::create_directories(dir);
+  auto train = make_learnable_split(n_train, seed);
+  auto test = make_learnable_split(n_test, seed + 1000);
+  const auto files = split_files(true);
+  const int64_t per_file = (n_train + 4) / 5;
+  for (int64_t f = 0; f < 5; ++f) {
+    const int64_t start = std::min(n_train, f * per_file);
+    const int64_t count = std::min(per_file, n_train - start);
+    write_cifar10_file(dir + "/" + files[size_t(f)], train.images.narrow(0, start, count),
+                       train.labels.narrow(0, start, count));
+  }
+  write_cifar10_file(dir + "/test_batch.bin", test.images, test.labels);
+  write_text(dir + "/batches.meta.txt",
+             "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n");
+  return train;
+}
+
+namespace {
+std::string quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+}  // namespace
+
+CommandResult run_cli(const std::vector<std::string>& args) {
+  TempDir capture;
+  std::string command = quote(CIFAR_EXP_BINARY);
+  for (const auto& a : args) command += " " + quote(a);
+  command += " >" + quote(capture / "out") + " 2>" + quote(capture / "err") + " </dev/null";
+  const int status = std::system(command.c_str());
+  CommandResult result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.out = read_text(capture / "out");
+  result.err = read_text(capture / "err");
+  return result;
+}
+
+}  // namespace cifar_exp::testing

@@ -1,0 +1,49 @@
+// Helpers shared by the tests: temporary folders, generated CIFAR-10 files, running the CLI.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+namespace cifar_exp::testing {
+
+// A fresh folder under the system temp dir, removed (with contents) on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// Images whose class is learnable from colour: class c is a fixed colour plus uniform noise.
+struct SyntheticSplit {
+  torch::Tensor images;  // uint8 N x 3 x 32 x 32
+  torch::Tensor labels;  // int64 N
+};
+SyntheticSplit make_learnable_split(int64_t n, uint64_t seed);
+
+// Writes a complete CIFAR-10 binary folder: train records spread over data_batch_1..5,
+// test_batch.bin and batches.meta.txt. Returns the training split as written.
+SyntheticSplit write_cifar10_folder(const std::string& dir, int64_t n_train, int64_t n_test,
+                                    uint64_t seed = 1);
+
+void write_text(const std::string& path, const std::string& text);
+std::string read_text(const std::string& path);
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+// Runs the built cifar-exp binary with `args` (shell-quoted here).
+CommandResult run_cli(const std::vector<std::string>& args);
+
+}  // namespace cifar_exp::testing
