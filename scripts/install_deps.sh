@@ -7,6 +7,8 @@ packages=(
   build-essential cmake pkg-config
   libtorch-dev          # libtorch 1.13 (CPU)
   libcli11-dev nlohmann-json3-dev libspdlog-dev libgtest-dev
+  libpng-dev            # augmentation preview pictures
+  libhdf5-dev           # Keras .h5 VGG16 weight files
   # Debian's libtorch calls whichever BLAS the alternatives system provides; the reference BLAS
   # runs fp32 matrix products at ~7.5 GFLOP/s here, OpenBLAS at ~240 GFLOP/s.
   libopenblas0-openmp

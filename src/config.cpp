@@ -251,17 +251,16 @@ void parse_output(const json& j, ObjectReader& parent, OutputConfig& o) {
   r.read_string("dir", o.dir);
   if (o.dir.empty()) r.fail("output.dir", "must not be empty");
   r.read_bool("save_model", o.save_model);
+  r.read_string("cache_dir", o.cache_dir);
   r.reject_unknown_keys();
 }
 
-// Features whose keys are accepted (so configs can be written ahead) but that this build cannot
-// run yet. Refusing them loudly is better than silently training something else.
-void reject_unimplemented(const ExperimentConfig& c, ObjectReader& r) {
-  if (c.model.type == "vgg16_transfer") {
-    r.fail("model.type", "\"vgg16_transfer\" is not implemented in this version yet");
-  }
-  if (c.augmentation.enabled) {
-    r.fail("augmentation.enabled", "augmentation is not implemented in this version yet");
+// Rules that span keys. Features this build cannot run yet are refused loudly rather than
+// silently training something else.
+void check_combinations(const ExperimentConfig& c, ObjectReader& r) {
+  if (c.model.type == "vgg16_transfer" && c.model.weights.empty()) {
+    r.fail("model.weights", "required for vgg16_transfer: the pretrained weights file, or "
+                            "\"random\" for an untrained backbone (then not transfer learning)");
   }
   if (c.training.precision != "fp32") {
     r.fail("training.precision", "\"" + c.training.precision +
@@ -299,7 +298,7 @@ ExperimentConfig parse_config(const json& doc, const std::string& source,
   parse_training(or_empty(r.section("training")), r, c.training);
   parse_output(or_empty(r.section("output")), r, c.output);
   r.reject_unknown_keys();
-  reject_unimplemented(c, r);
+  check_combinations(c, r);
   return c;
 }
 
@@ -405,7 +404,10 @@ json to_json(const ExperimentConfig& c) {
         {"device", c.training.device},
         {"threads", c.training.threads},
         {"precision", c.training.precision}}},
-      {"output", {{"dir", c.output.dir}, {"save_model", c.output.save_model}}}};
+      {"output",
+       {{"dir", c.output.dir},
+        {"save_model", c.output.save_model},
+        {"cache_dir", c.output.cache_dir}}}};
   return doc;
 }
 

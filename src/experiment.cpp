@@ -7,8 +7,10 @@
 
 #include <torch/version.h>
 
+#include "cifar_exp/augmentation.h"
 #include "cifar_exp/data.h"
 #include "cifar_exp/errors.h"
+#include "cifar_exp/feature_cache.h"
 #include "cifar_exp/models.h"
 #include "cifar_exp/reporting.h"
 #include "cifar_exp/training.h"
@@ -55,6 +57,11 @@ void save_model(ClassifierImpl& model, const std::string& path) {
 
 std::string torch_version() { return TORCH_VERSION; }
 
+std::string transfer_kind(const ModelConfig& model) {
+  if (model.type != "vgg16_transfer") return "none";
+  return model.weights == "random" ? "random" : "pretrained";
+}
+
 int64_t configure_threads(int64_t requested) {
   const int64_t threads =
       requested > 0 ? requested : std::max<int64_t>(1, std::thread::hardware_concurrency());
@@ -93,6 +100,15 @@ RunResult run_experiment(const std::string& config_path, const ConfigOverrides& 
                params.frozen);
   logger->info("Device {}, {} threads, seed {}, libtorch {}", device.str(), threads,
                config.training.seed, torch_version());
+  const std::string transfer = transfer_kind(config.model);
+  if (transfer == "random") {
+    logger->warn("Backbone weights are random (\"weights\": \"random\"): this is NOT transfer "
+                 "learning");
+  } else if (transfer == "pretrained") {
+    logger->info("Backbone weights {} ({}), preprocessing {}, input {}x{}", config.model.weights,
+                 config.model.weights_format, resolve_preprocess(config.model),
+                 config.model.input_size, config.model.input_size);
+  }
 
   // 4. Train.
   EpochLogger epoch_logger(logger);
@@ -100,9 +116,32 @@ RunResult run_experiment(const std::string& config_path, const ConfigOverrides& 
   MetricsWriter metrics_writer(run_dir);
   FitOptions options = FitOptions::from_config(config.training);
   options.callbacks = {&progress_bar, &epoch_logger, &metrics_writer};
+  std::unique_ptr<Augmenter> augmenter;
+  if (config.augmentation.enabled) {
+    augmenter = std::make_unique<Augmenter>(config.augmentation, config.training.seed);
+    options.augment = [&augmenter](const torch::Tensor& batch) { return (*augmenter)(batch); };
+    logger->info("Augmentation: {}", to_json(config).at("augmentation").dump());
+  }
   const std::string started_at = iso_utc_now();
-  History history = fit(*model, train.images(), train.targets(), test.images(), test.targets(),
-                        options);
+  const auto wall_start = std::chrono::steady_clock::now();
+  History history;
+  double feature_seconds = 0;
+  auto* vgg = dynamic_cast<Vgg16TransferImpl*>(model.get());
+  if (vgg && vgg->backbone_frozen() && !config.augmentation.enabled) {
+    // Cached path: the frozen backbone sees each image once; the head trains on its features.
+    const auto feature_start = std::chrono::steady_clock::now();
+    auto train_features = cached_features(*vgg, train.images(), config.output.cache_dir,
+                                          config.training.eval_batch_size, logger, "train");
+    auto test_features = cached_features(*vgg, test.images(), config.output.cache_dir,
+                                         config.training.eval_batch_size, logger, "test");
+    feature_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - feature_start).count();
+    logger->info("Backbone features ready in {:.1f} s; training the head on them", feature_seconds);
+    history = fit(*vgg->head, train_features, train.targets(), test_features, test.targets(), options);
+  } else {
+    history = fit(*model, train.images(), train.targets(), test.images(), test.targets(), options);
+  }
+  const double wall_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
 
   // 5. Results.
   if (config.output.save_model) save_model(*model, (fs::path(run_dir) / "model.pt").string());
@@ -116,7 +155,8 @@ RunResult run_experiment(const std::string& config_path, const ConfigOverrides& 
       {"status", "completed"},
       {"model", model->kind()},
       {"augmentation", config.augmentation.enabled},
-      {"transfer", "none"},
+      {"transfer", transfer},
+      {"weights", config.model.type == "vgg16_transfer" ? nlohmann::json(config.model.weights) : nullptr},
       {"epochs", config.training.epochs},
       {"batch_size", config.training.batch_size},
       {"seed", config.training.seed},
@@ -128,6 +168,8 @@ RunResult run_experiment(const std::string& config_path, const ConfigOverrides& 
       {"trainable_params", params.trainable},
       {"frozen_params", params.frozen},
       {"train_seconds", history.train_seconds},
+      {"feature_seconds", feature_seconds},
+      {"wall_seconds", wall_seconds},
       {"images_per_second", history.epochs.back().images_per_second},
       {"train_images", train.images().size(0)},
       {"test_images", test.images().size(0)},
@@ -147,6 +189,79 @@ RunResult run_experiment(const std::string& config_path, const ConfigOverrides& 
   logger->info("Test accuracy {}, error {}, loss {:.4f}; {:.1f} s training", percent(final_test.accuracy),
                percent(1.0 - final_test.accuracy), final_test.loss, history.train_seconds);
   return {run_dir, summary};
+}
+
+void extract_features(const ExtractOptions& options,
+                      const std::shared_ptr<spdlog::logger>& logger) {
+  ExperimentConfig config = load_config(options.config_path, options.overrides);
+  config.data.dir = resolve_data_dir(options.overrides.data_dir, config.data.dir);
+  if (config.model.type != "vgg16_transfer") {
+    throw ConfigError(options.config_path + ": model.type: extract-features needs \"vgg16_transfer\", got \"" +
+                      config.model.type + "\"");
+  }
+  if (options.split != "train" && options.split != "test") {
+    throw ConfigError("--split: must be train or test, got \"" + options.split + "\"");
+  }
+  if (options.limit && *options.limit < 1) {
+    throw ConfigError("--limit: must be a positive integer, got " + std::to_string(*options.limit));
+  }
+  const torch::Device device = resolve_device(config.training.device);
+  configure_threads(config.training.threads);
+  Cifar10 data(config.data.dir, options.split == "train" ? Cifar10::Mode::kTrain : Cifar10::Mode::kTest,
+               options.limit);
+  torch::manual_seed(config.training.seed);
+  auto model = build_model(config.model);
+  auto* vgg = dynamic_cast<Vgg16TransferImpl*>(model.get());
+  model->to(device);
+  model->eval();
+  data.to(device);
+  auto features = compute_features(*vgg, data.images(), config.training.eval_batch_size, logger,
+                                   options.split);
+  write_npy(options.out, features);
+  logger->info("Wrote {}: {} x {} float32 ({} split, {} weights, preprocessing {})", options.out,
+               features.size(0), features.size(1), options.split, transfer_kind(config.model),
+               vgg->preprocessing());
+}
+
+void preview_augmentation(const PreviewOptions& options,
+                          const std::shared_ptr<spdlog::logger>& logger) {
+  ExperimentConfig config = load_config(options.config_path, options.overrides);
+  config.data.dir = resolve_data_dir(options.overrides.data_dir, config.data.dir);
+  if (options.count < 1 || options.count > 256) {
+    throw ConfigError("--count: must be an integer from 1 to 256, got " +
+                      std::to_string(options.count));
+  }
+  if (!config.augmentation.enabled) {
+    logger->warn("{}: augmentation.enabled is false; previewing the configured transforms anyway",
+                 options.config_path);
+  }
+  Cifar10 train(config.data.dir, Cifar10::Mode::kTrain, options.count);
+  const int64_t n = train.images().size(0);
+  auto originals = train.images().to(torch::kFloat32).div(255.0);
+  Augmenter augmenter(config.augmentation, config.training.seed);
+  std::vector<torch::Tensor> columns{originals};
+  for (int64_t v = 0; v < options.variants; ++v) columns.push_back(augmenter(originals));
+
+  // Tiles of 32 x 32 scaled 3x, 4-pixel white gutters; the original is the first column.
+  const int64_t scale = 3, tile = kImageSize * scale, gap = 4;
+  const int64_t cols = int64_t(columns.size());
+  auto grid = torch::full({n * (tile + gap) + gap, cols * (tile + gap) + gap, 3}, 255, torch::kUInt8);
+  for (int64_t c = 0; c < cols; ++c) {
+    auto pixels = columns[size_t(c)]
+                      .clamp(0, 1)
+                      .mul(255)
+                      .round()
+                      .to(torch::kUInt8)
+                      .repeat_interleave(scale, 2)
+                      .repeat_interleave(scale, 3)
+                      .permute({0, 2, 3, 1});  // N x H x W x 3
+    for (int64_t r = 0; r < n; ++r) {
+      grid.narrow(0, gap + r * (tile + gap), tile).narrow(1, gap + c * (tile + gap), tile).copy_(pixels[r]);
+    }
+  }
+  write_png(options.out, grid);
+  logger->info("Wrote {} ({} images, original then {} augmented versions per row)", options.out, n,
+               options.variants);
 }
 
 }  // namespace cifar_exp

@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <torch/torch.h>
 
+#include "cifar_exp/comparison.h"
 #include "cifar_exp/config.h"
 #include "cifar_exp/errors.h"
 #include "cifar_exp/experiment.h"
@@ -52,6 +53,36 @@ int run(int argc, char** argv) {
   cifar_exp::ConfigOverrides overrides;
   add_override_options(app, config_path, overrides);
 
+  cifar_exp::PreviewOptions preview;
+  auto* preview_cmd = app.add_subcommand(
+      "preview-augmentation", "Write a PNG grid of training images beside augmented versions");
+  preview_cmd->add_option("-c,--config", preview.config_path, "Experiment config (JSON)")->required();
+  preview_cmd->add_option("--out", preview.out, "PNG file to write")->required();
+  preview_cmd->add_option("--count", preview.count, "Training images (rows), default 8");
+  preview_cmd->add_option("--data-dir", preview.overrides.data_dir, "CIFAR-10 binary folder");
+  preview_cmd->add_option("--seed", preview.overrides.seed, "Random seed");
+
+  cifar_exp::ExtractOptions extract;
+  auto* extract_cmd = app.add_subcommand(
+      "extract-features", "Write the VGG16 backbone's flattened output for a split as .npy");
+  extract_cmd->add_option("-c,--config", extract.config_path, "Experiment config (JSON)")->required();
+  extract_cmd->add_option("--split", extract.split, "train | test (default test)");
+  extract_cmd->add_option("--limit", extract.limit, "Only the first N records of the split");
+  extract_cmd->add_option("--out", extract.out, ".npy file to write")->required();
+  extract_cmd->add_option("--data-dir", extract.overrides.data_dir, "CIFAR-10 binary folder");
+  extract_cmd->add_option("--device", extract.overrides.device, "auto | cpu | cuda | cuda:N");
+  extract_cmd->add_option("--threads", extract.overrides.threads, "CPU threads (0 = all cores)");
+
+  std::vector<std::string> compare_paths;
+  std::string compare_format = "markdown", compare_out;
+  auto* compare_cmd = app.add_subcommand(
+      "compare", "Print the comparison table of run folders, grouped by config name");
+  compare_cmd->add_option("runs", compare_paths, "Run folders or folders of run folders")
+      ->required();
+  compare_cmd->add_option("--format", compare_format, "markdown | csv | json (default markdown)")
+      ->check(CLI::IsMember({"markdown", "csv", "json"}));
+  compare_cmd->add_option("--out", compare_out, "Write the table to this file too");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -66,11 +97,28 @@ int run(int argc, char** argv) {
     std::cout << version_text() << std::endl;
     return 0;
   }
+  auto logger = cifar_exp::console_logger();
+  if (*compare_cmd) {
+    const auto rows = cifar_exp::compare_runs(cifar_exp::find_runs(compare_paths));
+    const std::string table = compare_format == "csv"    ? cifar_exp::format_csv(rows)
+                              : compare_format == "json" ? cifar_exp::to_json(rows).dump(2) + "\n"
+                                                         : cifar_exp::format_markdown(rows);
+    std::cout << table << std::flush;
+    if (!compare_out.empty()) cifar_exp::write_file_atomic(compare_out, table);
+    return 0;
+  }
+  if (*extract_cmd) {
+    cifar_exp::extract_features(extract, logger);
+    return 0;
+  }
+  if (*preview_cmd) {
+    cifar_exp::preview_augmentation(preview, logger);
+    return 0;
+  }
   if (config_path.empty()) {
     print_error("--config FILE is required (see --help)");
     return int(ExitCode::kUsage);
   }
-  auto logger = cifar_exp::console_logger();
   const auto result = cifar_exp::run_experiment(config_path, overrides, logger);
   logger->info("Run folder: {}", result.run_dir);
   return 0;

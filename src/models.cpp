@@ -45,7 +45,131 @@ ParameterCounts count_parameters(const nn::Module& module) {
 
 std::shared_ptr<ClassifierImpl> build_model(const ModelConfig& config) {
   if (config.type == "small_cnn") return std::make_shared<SmallCnnImpl>();
+  if (config.type == "vgg16_transfer") {
+    auto model = std::make_shared<Vgg16TransferImpl>(config, resolve_preprocess(config));
+    if (config.weights != "random") {
+      model->backbone->load(load_vgg16_weights(config.weights, config.weights_format));
+    }
+    return model;
+  }
   throw ConfigError("model.type: \"" + config.type + "\" is not available in this build");
+}
+
+}  // namespace cifar_exp
+
+namespace cifar_exp {
+
+namespace nn = torch::nn;
+
+Vgg16BackboneImpl::Vgg16BackboneImpl() {
+  for (const auto& conv : vgg16_convs()) {
+    convs.push_back(register_module(
+        conv.name, nn::Conv2d(nn::Conv2dOptions(conv.in, conv.out, 3).padding(1))));
+  }
+  reset_keras();
+}
+
+torch::Tensor Vgg16BackboneImpl::forward(torch::Tensor x) {
+  const auto& specs = vgg16_convs();
+  for (size_t i = 0; i < convs.size(); ++i) {
+    x = torch::relu(convs[i](x));
+    const bool block_ends = i + 1 == convs.size() || specs[i + 1].block != specs[i].block;
+    if (block_ends) x = torch::max_pool2d(x, 2);
+  }
+  return x;
+}
+
+void Vgg16BackboneImpl::load(const Vgg16Weights& weights) {
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < convs.size(); ++i) {
+    const auto& name = vgg16_convs()[i].name;
+    convs[i]->weight.copy_(weights.at(name + ".weight"));
+    convs[i]->bias.copy_(weights.at(name + ".bias"));
+  }
+}
+
+void Vgg16BackboneImpl::reset_keras() {
+  torch::NoGradGuard no_grad;
+  for (auto& conv : convs) {
+    nn::init::xavier_uniform_(conv->weight);
+    conv->bias.zero_();
+  }
+}
+
+void Vgg16BackboneImpl::freeze(int64_t trainable_blocks) {
+  const int first_trainable = 6 - int(trainable_blocks);
+  for (size_t i = 0; i < convs.size(); ++i) {
+    const bool trainable = vgg16_convs()[i].block >= first_trainable;
+    for (auto& p : convs[i]->parameters()) p.set_requires_grad(trainable);
+  }
+}
+
+DenseHeadImpl::DenseHeadImpl(int64_t in_features, int64_t hidden_units, double dropout_rate) {
+  hidden = register_module("hidden", nn::Linear(in_features, hidden_units));
+  dropout = register_module("dropout", nn::Dropout(dropout_rate));
+  output = register_module("output", nn::Linear(hidden_units, 10));
+  torch::NoGradGuard no_grad;
+  for (auto* layer : {&hidden, &output}) {
+    nn::init::xavier_uniform_((*layer)->weight);
+    (*layer)->bias.zero_();
+  }
+}
+
+torch::Tensor DenseHeadImpl::forward(torch::Tensor features) {
+  return output(dropout(torch::relu(hidden(features.flatten(1)))));
+}
+
+Vgg16TransferImpl::Vgg16TransferImpl(const ModelConfig& config, std::string preprocess)
+    : preprocess_(std::move(preprocess)),
+      input_size_(config.input_size),
+      trainable_blocks_(config.trainable_blocks) {
+  backbone = register_module("backbone", Vgg16Backbone());
+  head = register_module("head", DenseHead(feature_size(), config.hidden_units, config.dropout));
+  backbone->freeze(trainable_blocks_);
+}
+
+int64_t Vgg16TransferImpl::feature_size() const {
+  const int64_t side = input_size_ / 32;  // five 2x2 pools
+  return 512 * side * side;
+}
+
+torch::Tensor Vgg16TransferImpl::preprocess(torch::Tensor x) const {
+  if (preprocess_ == "caffe") {
+    // Keras vgg16.preprocess_input: RGB -> BGR, 0-255, minus the BGR ImageNet means.
+    const auto mean = torch::tensor({103.939f, 116.779f, 123.68f}, x.options()).view({1, 3, 1, 1});
+    x = x.flip({1}).mul(255.0f).sub(mean);
+  } else if (preprocess_ == "imagenet") {
+    // torchvision: 0-1 RGB, normalised by the ImageNet mean and standard deviation.
+    const auto mean = torch::tensor({0.485f, 0.456f, 0.406f}, x.options()).view({1, 3, 1, 1});
+    const auto std = torch::tensor({0.229f, 0.224f, 0.225f}, x.options()).view({1, 3, 1, 1});
+    x = x.sub(mean).div(std);
+  }
+  if (input_size_ != x.size(2) || input_size_ != x.size(3)) {
+    namespace F = torch::nn::functional;
+    x = F::interpolate(x, F::InterpolateFuncOptions()
+                              .size(std::vector<int64_t>{input_size_, input_size_})
+                              .mode(torch::kBilinear)
+                              .align_corners(false));
+  }
+  return x;
+}
+
+torch::Tensor Vgg16TransferImpl::features(torch::Tensor images) {
+  if (backbone_frozen()) {
+    // Frozen: inference mode, no autograd graph kept for 14.7 M parameters.
+    torch::NoGradGuard no_grad;
+    return backbone->forward(preprocess(images)).flatten(1);
+  }
+  return backbone->forward(preprocess(images)).flatten(1);
+}
+
+torch::Tensor Vgg16TransferImpl::forward(torch::Tensor images) {
+  return head->forward(features(images));
+}
+
+std::string resolve_preprocess(const ModelConfig& config) {
+  if (config.preprocess != "auto") return config.preprocess;
+  return config.weights_format == "torchvision" ? "imagenet" : "caffe";
 }
 
 }  // namespace cifar_exp

@@ -10,6 +10,7 @@
 #include <iomanip>
 #include <sstream>
 
+#include <png.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
@@ -175,6 +176,41 @@ void MetricsWriter::on_epoch_end(const EpochMetrics& m, const EvaluationResult&)
   }
   write_file_atomic((fs::path(run_dir_) / "metrics.csv").string(), csv);
   write_file_atomic((fs::path(run_dir_) / "metrics.jsonl").string(), jsonl);
+}
+
+void write_png(const std::string& path, const torch::Tensor& rgb) {
+  auto pixels = rgb.to(torch::kCPU).to(torch::kUInt8).contiguous();
+  if (pixels.dim() != 3 || pixels.size(2) != 3) {
+    throw OutputError(path + ": internal error: PNG needs an H x W x 3 image");
+  }
+  const auto height = png_uint_32(pixels.size(0)), width = png_uint_32(pixels.size(1));
+  const std::string temp = path + ".tmp";
+  FILE* file = std::fopen(temp.c_str(), "wb");
+  if (!file) throw OutputError(path + ": cannot write file");
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+  png_infop info = png ? png_create_info_struct(png) : nullptr;
+  volatile bool ok = png && info;
+  // libpng reports errors by longjmp; nothing with a destructor lives in this frame.
+  if (ok && setjmp(png_jmpbuf(png)) == 0) {
+    png_init_io(png, file);
+    png_set_IHDR(png, info, width, height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    auto* data = pixels.data_ptr<uint8_t>();
+    for (png_uint_32 row = 0; row < height; ++row) png_write_row(png, data + size_t(row) * width * 3);
+    png_write_end(png, nullptr);
+  } else {
+    ok = false;
+  }
+  png_destroy_write_struct(png ? &png : nullptr, info ? &info : nullptr);
+  ok = (std::fclose(file) == 0) && ok;
+  std::error_code ec;
+  if (!ok) {
+    fs::remove(temp, ec);
+    throw OutputError(path + ": cannot write PNG file");
+  }
+  fs::rename(temp, path, ec);
+  if (ec) throw OutputError(path + ": cannot rename temporary file: " + ec.message());
 }
 
 }  // namespace cifar_exp

@@ -16,6 +16,18 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+// Model input for the given rows: uint8 images are scaled to float [0, 1]; anything else
+// (cached float features) is used as it is.
+torch::Tensor gather_inputs(const torch::Tensor& inputs, const torch::Tensor& indices) {
+  if (inputs.scalar_type() == torch::kUInt8) return to_float_batch(inputs, indices);
+  return inputs.index_select(0, indices);
+}
+
+torch::Tensor as_model_input(const torch::Tensor& inputs) {
+  if (inputs.scalar_type() == torch::kUInt8) return inputs.to(torch::kFloat32).div_(255.0);
+  return inputs;
+}
+
 }  // namespace
 
 torch::Device resolve_device(const std::string& spec) {
@@ -76,7 +88,7 @@ EvaluationResult evaluate(ClassifierImpl& model, const torch::Tensor& images,
                             torch::TensorOptions().dtype(torch::kInt64).device(device));
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t count = std::min(batch_size, n - start);
-    auto x = images.narrow(0, start, count).to(torch::kFloat32).div_(255.0);
+    auto x = as_model_input(images.narrow(0, start, count));
     auto y = labels.narrow(0, start, count);
     auto logits = model.forward(x);
     loss_sum += torch::nn::functional::cross_entropy(
@@ -128,7 +140,7 @@ History fit(ClassifierImpl& model, const torch::Tensor& train_images,
       const int64_t start = b * options.batch_size;
       const int64_t count = std::min(options.batch_size, n - start);
       auto indices = order.narrow(0, start, count);
-      auto x = to_float_batch(train_images, indices);
+      auto x = gather_inputs(train_images, indices);
       auto y = train_labels.index_select(0, indices);
       if (options.augment) x = options.augment(x);
 

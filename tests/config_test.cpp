@@ -38,7 +38,7 @@ TEST(Config, DefaultsMatchTheNotebook) {
 }
 
 TEST(Config, ShippedConfigsParse) {
-  for (const char* name : {"no_aug_no_tl.json", "smoke.json"}) {
+  for (const char* name : {"no_aug_no_tl.json", "aug_no_tl.json", "no_aug_tl.json", "aug_tl.json", "smoke.json"}) {
     const auto c = load_config(std::string(CIFAR_EXP_SOURCE_DIR) + "/configs/" + name);
     EXPECT_FALSE(c.name.empty()) << name;
   }
@@ -127,12 +127,15 @@ TEST(Config, RejectsBadValuesWithTheirPath) {
 }
 
 TEST(Config, UnimplementedFeaturesAreRefusedNotIgnored) {
+  EXPECT_NE(error_for({{"name", "t"}, {"training", {{"precision", "bf16"}}}})
+                .find("training.precision: \"bf16\" is not implemented"),
+            std::string::npos);
+  // A transfer run without weights is refused unless "random" is explicit.
   EXPECT_NE(error_for({{"name", "t"}, {"model", {{"type", "vgg16_transfer"}}}})
-                .find("model.type: \"vgg16_transfer\" is not implemented"),
+                .find("model.weights: required for vgg16_transfer"),
             std::string::npos);
-  EXPECT_NE(error_for({{"name", "t"}, {"augmentation", {{"enabled", true}}}})
-                .find("augmentation.enabled: augmentation is not implemented"),
-            std::string::npos);
+  EXPECT_EQ(error_for({{"name", "t"}, {"model", {{"type", "vgg16_transfer"}, {"weights", "random"}}}}),
+            "");
 }
 
 TEST(Config, OverridesReplaceKeysAndAreValidatedByFlag) {

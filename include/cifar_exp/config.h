@@ -72,6 +72,7 @@ struct TrainingConfig {
 struct OutputConfig {
   std::string dir = "runs";
   bool save_model = true;
+  std::string cache_dir = "cache";  // backbone feature cache; "" disables it
 };
 
 struct ExperimentConfig {

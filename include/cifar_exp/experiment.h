@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -19,6 +20,32 @@ struct RunResult {
 
 RunResult run_experiment(const std::string& config_path, const ConfigOverrides& overrides,
                          const std::shared_ptr<spdlog::logger>& logger);
+
+// The `preview-augmentation` command: a PNG grid with one row per training image, the original
+// on the left and `variants` augmented versions beside it.
+struct PreviewOptions {
+  std::string config_path;
+  ConfigOverrides overrides;
+  std::string out;
+  int64_t count = 8;
+  int64_t variants = 5;
+};
+void preview_augmentation(const PreviewOptions& options,
+                          const std::shared_ptr<spdlog::logger>& logger);
+
+// The `extract-features` command: the backbone's flattened output for one split as .npy.
+struct ExtractOptions {
+  std::string config_path;
+  ConfigOverrides overrides;
+  std::string split = "test";  // train | test
+  std::optional<int64_t> limit;
+  std::string out;
+};
+void extract_features(const ExtractOptions& options,
+                      const std::shared_ptr<spdlog::logger>& logger);
+
+// "pretrained", "random" (vgg16_transfer with "weights": "random") or "none".
+std::string transfer_kind(const ModelConfig& model);
 
 // "1.13.1", from the libtorch headers this binary was built with.
 std::string torch_version();

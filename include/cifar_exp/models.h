@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "cifar_exp/config.h"
+#include "cifar_exp/weights.h"
 
 namespace cifar_exp {
 
@@ -32,13 +33,71 @@ struct SmallCnnImpl : ClassifierImpl {
 };
 TORCH_MODULE(SmallCnn);
 
+// VGG16's 13-convolution feature extractor: 3x3 same-padding convolutions 64,64 | 128,128 |
+// 256 x3 | 512 x3 | 512 x3, ReLU, 2x2 max pool after each block. Takes preprocessed images.
+struct Vgg16BackboneImpl : torch::nn::Module {
+  Vgg16BackboneImpl();
+  torch::Tensor forward(torch::Tensor x);
+  // Copies pretrained tensors in (names and shapes already checked by the loader).
+  void load(const Vgg16Weights& weights);
+  // Keras' default initialisation, for "weights": "random".
+  void reset_keras();
+  // Freezes every block but the last `trainable_blocks` (0 = all frozen).
+  void freeze(int64_t trainable_blocks);
+
+  std::vector<torch::nn::Conv2d> convs;  // registered as block1_conv1 ... block5_conv3
+};
+TORCH_MODULE(Vgg16Backbone);
+
+// The notebook's head: Flatten, Dense hidden ReLU, Dropout, Dense 10. Also trained alone on
+// cached backbone features.
+struct DenseHeadImpl : ClassifierImpl {
+  DenseHeadImpl(int64_t in_features, int64_t hidden_units, double dropout);
+  torch::Tensor forward(torch::Tensor features) override;
+  std::string kind() const override { return "dense_head"; }
+
+  torch::nn::Linear hidden{nullptr}, output{nullptr};
+  torch::nn::Dropout dropout{nullptr};
+};
+TORCH_MODULE(DenseHead);
+
+// Frozen (or partly fine-tuned) VGG16 under a dense head. Input: RGB images in [0, 1]; the
+// model applies the backbone's preprocessing and optional resize itself.
+struct Vgg16TransferImpl : ClassifierImpl {
+  // `preprocess` is caffe | imagenet | unit (already resolved from "auto").
+  Vgg16TransferImpl(const ModelConfig& config, std::string preprocess);
+  torch::Tensor forward(torch::Tensor images) override;
+  std::string kind() const override { return "vgg16_transfer"; }
+
+  // Preprocessing, resize and backbone, flattened to N x feature_size(); without autograd when
+  // the backbone is frozen.
+  torch::Tensor features(torch::Tensor images);
+  torch::Tensor preprocess(torch::Tensor images) const;
+  int64_t feature_size() const;
+  bool backbone_frozen() const { return trainable_blocks_ == 0; }
+  const std::string& preprocessing() const { return preprocess_; }
+
+  Vgg16Backbone backbone{nullptr};
+  DenseHead head{nullptr};
+
+ private:
+  std::string preprocess_;
+  int64_t input_size_;
+  int64_t trainable_blocks_;
+};
+TORCH_MODULE(Vgg16Transfer);
+
+// The preprocessing "auto" stands for: what the weights were trained with.
+std::string resolve_preprocess(const ModelConfig& config);
+
 struct ParameterCounts {
   int64_t trainable = 0;
   int64_t frozen = 0;
 };
 ParameterCounts count_parameters(const torch::nn::Module& module);
 
-// Builds the model the config describes, freshly initialised from the global torch seed.
+// Builds the model the config describes, freshly initialised from the global torch seed; for
+// vgg16_transfer also loads the backbone weights (or keeps them random for "weights": "random").
 std::shared_ptr<ClassifierImpl> build_model(const ModelConfig& config);
 
 }  // namespace cifar_exp

@@ -66,6 +66,9 @@ class MetricsWriter : public TrainingCallback {
   std::vector<EpochMetrics> rows_;
 };
 
+// Writes an 8-bit RGB picture (uint8 H x W x 3) as a PNG file through libpng, atomically.
+void write_png(const std::string& path, const torch::Tensor& rgb);
+
 // Formats a fraction as a percentage with two decimals: 0.62184 -> "62.18%".
 std::string percent(double fraction);
 

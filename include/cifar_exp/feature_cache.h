@@ -1,0 +1,37 @@
+// Backbone features for a frozen VGG16: computed once per split instead of once per epoch, and
+// kept on disk so that a second run of the same setup skips the backbone entirely.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include "cifar_exp/models.h"
+
+namespace cifar_exp {
+
+// Flattened backbone output (float32 N x F, on the images' device) of uint8 images, in batches,
+// without autograd. Logs progress when `logger` is given.
+torch::Tensor compute_features(Vgg16TransferImpl& model, const torch::Tensor& images,
+                               int64_t batch_size,
+                               const std::shared_ptr<spdlog::logger>& logger = nullptr,
+                               const std::string& what = "");
+
+// Hex key of everything the features depend on: the backbone's parameter values (so the weights
+// file, or the seed of a random backbone), preprocessing, input size and the image bytes.
+std::string feature_cache_key(Vgg16TransferImpl& model, const torch::Tensor& images);
+
+// Features of `images` from `<cache_dir>/vgg16-<key>.pt` when present, else computed and saved
+// there (atomically). An empty cache_dir disables the disk cache. `hit` tells which happened.
+torch::Tensor cached_features(Vgg16TransferImpl& model, const torch::Tensor& images,
+                              const std::string& cache_dir, int64_t batch_size,
+                              const std::shared_ptr<spdlog::logger>& logger,
+                              const std::string& split, bool* hit = nullptr);
+
+// Writes a float32 2-D tensor as a NumPy .npy file (version 1.0, C order).
+void write_npy(const std::string& path, const torch::Tensor& matrix);
+
+}  // namespace cifar_exp

@@ -1,0 +1,548 @@
+#!/usr/bin/python3
+"""Plots cifar-exp run folders: learning curves, test accuracy against the notebook, confusion
+matrices and per-class accuracy, as PNG files.
+
+Needs Python 3 with matplotlib and numpy. On Debian/Ubuntu: `apt-get install python3-matplotlib
+python3-numpy`, then run the script with /usr/bin/python3 (the shebang does this), not with a
+virtual environment's python that lacks them. Headless: uses matplotlib's Agg backend.
+
+Usage:
+  plot_runs.py RUN_DIR_OR_PARENT... --out DIR
+
+Each argument is a run folder (one that holds metrics.csv, as `cifar_exp` writes it) or a parent
+folder, such as runs/, whose direct subfolders are run folders. Runs are grouped into
+configurations by name: summary.json's "name", else config.json's "name", else the folder name
+without its -<timestamp> suffix. Several runs of one configuration (different seeds) are combined.
+
+Writes into DIR (created if missing):
+  curves_<name>.png       per configuration: train and test accuracy, and train and test error,
+                          by epoch (one line per run for up to 3 runs, else mean with min-max band)
+  test_accuracy.png       final test accuracy per configuration: mean over runs with std error bar
+                          and each run as a dot, beside the notebook's reported accuracy
+                          (summary.json reference_accuracy) where there is one
+  confusion_<name>.png    per configuration: confusion matrix summed over runs, each row in percent
+                          of its true class, with per-class accuracy as a bar chart beside it
+  per_class_accuracy.png  per class, one bar per configuration (mean over runs)
+
+A run without summary.json, or whose summary status is not "completed", is incomplete: its curves
+are drawn (dashed) but it is left out of the other plots. Prints the files written; exits 1 with a
+one-line error when no run folder is found.
+"""
+import argparse
+import csv
+import json
+import math
+import os
+import re
+import sys
+
+try:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
+    import numpy as np
+except ImportError as error:  # pragma: no cover - depends on the machine
+    sys.exit("plot_runs.py: needs matplotlib and numpy ({}); on Debian: apt-get install "
+             "python3-matplotlib python3-numpy, then run with /usr/bin/python3".format(error))
+
+# The notebook's order: models 1 to 4. Other names follow, sorted.
+PREFERRED_ORDER = ["no_aug_no_tl", "aug_no_tl", "no_aug_tl", "aug_tl"]
+TIMESTAMP_SUFFIX = re.compile(r"-\d{8}T\d{6}Z(?:-\d+)?$")
+CURVE_FIELDS = ["epoch", "train_loss", "train_accuracy", "train_error", "val_loss",
+                "val_accuracy", "val_error"]
+TRAIN_COLOR = "tab:blue"
+TEST_COLOR = "tab:orange"
+SEED_STYLES = ["-", "--", ":"]
+
+
+def note(message):
+    print("note: " + message, file=sys.stderr)
+
+
+# ----------------------------------------------------------------------------- reading runs
+
+
+def read_json(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            value = json.load(handle)
+        return value if isinstance(value, dict) else None
+    except (OSError, ValueError) as error:
+        note("{}: unreadable ({})".format(path, error))
+        return None
+
+
+def read_metrics(path):
+    """Returns {column: np.array} sorted by epoch, or None when there is no usable row."""
+    rows = []
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                try:
+                    rows.append({key: float(row[key]) for key in CURVE_FIELDS})
+                except (KeyError, TypeError, ValueError):
+                    continue  # a partly written or malformed row
+    except OSError as error:
+        note("{}: unreadable ({})".format(path, error))
+        return None
+    if not rows:
+        return None
+    rows.sort(key=lambda r: r["epoch"])
+    return {key: np.array([r[key] for r in rows]) for key in CURVE_FIELDS}
+
+
+def finite_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+class Run:
+    def __init__(self, path):
+        self.path = path
+        self.folder = os.path.basename(os.path.normpath(path))
+        self.metrics = read_metrics(os.path.join(path, "metrics.csv"))
+        config = None
+        if os.path.isfile(os.path.join(path, "config.json")):
+            config = read_json(os.path.join(path, "config.json"))
+        summary = None
+        if os.path.isfile(os.path.join(path, "summary.json")):
+            summary = read_json(os.path.join(path, "summary.json"))
+        self.complete = bool(summary) and summary.get("status") == "completed"
+        if summary and not self.complete:
+            note("{}: summary status is {!r}, not 'completed': curves only".format(
+                path, summary.get("status")))
+        elif not summary:
+            note("{}: no readable summary.json (incomplete run): curves only".format(path))
+        self.summary = summary if self.complete else None
+
+        name = (summary or {}).get("name") or (config or {}).get("name")
+        if not isinstance(name, str) or not name:
+            name = TIMESTAMP_SUFFIX.sub("", self.folder) or self.folder
+        self.name = name
+        seed = (summary or {}).get("seed")
+        if seed is None and isinstance((config or {}).get("training"), dict):
+            seed = config["training"].get("seed")
+        self.seed = seed
+
+    def label(self):
+        text = "seed {}".format(self.seed) if self.seed is not None else self.folder
+        return text if self.complete else text + " (incomplete)"
+
+    def get(self, key):
+        return self.summary.get(key) if self.summary else None
+
+
+def find_runs(arguments):
+    runs, seen = [], set()
+
+    def add(path):
+        real = os.path.realpath(path)
+        if real not in seen:
+            seen.add(real)
+            runs.append(Run(path))
+
+    for argument in arguments:
+        if not os.path.isdir(argument):
+            note("{}: not a folder, ignored".format(argument))
+        elif os.path.isfile(os.path.join(argument, "metrics.csv")):
+            add(argument)
+        else:
+            found = False
+            for entry in sorted(os.listdir(argument)):
+                sub = os.path.join(argument, entry)
+                if not os.path.isdir(sub):
+                    continue
+                if os.path.isfile(os.path.join(sub, "metrics.csv")):
+                    add(sub)
+                    found = True
+                elif os.path.isfile(os.path.join(sub, "config.json")):
+                    note("{}: no metrics.csv (stopped before its first epoch?), ignored".format(sub))
+            if not found:
+                note("{}: no run folder (with metrics.csv) in it or below it".format(argument))
+    return runs
+
+
+def order_names(names):
+    known = [n for n in PREFERRED_ORDER if n in names]
+    return known + sorted(n for n in names if n not in PREFERRED_ORDER)
+
+
+def safe_filename(name):
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "run"
+
+
+def describe(runs):
+    """Short description of a configuration from its summaries, e.g. 'VGG16 pretrained, aug'."""
+    summary = next((r.summary for r in runs if r.summary), None)
+    if not summary:
+        return ""
+    model = summary.get("model")
+    transfer = summary.get("transfer")
+    if model == "vgg16_transfer":
+        text = "VGG16 " + (transfer if isinstance(transfer, str) and transfer != "none" else "")
+    elif model == "small_cnn":
+        text = "small CNN"
+    else:
+        text = str(model) if model else ""
+    augmentation = summary.get("augmentation")
+    if isinstance(augmentation, bool):
+        text += ", aug" if augmentation else ", no aug"
+    return text.strip(" ,")
+
+
+def check_consistent(name, runs):
+    for key in ("model", "augmentation", "transfer", "epochs"):
+        values = {json.dumps(r.get(key)) for r in runs if r.summary}
+        if len(values) > 1:
+            note("{}: runs differ in {} ({}); they are still combined".format(
+                name, key, ", ".join(sorted(values))))
+
+
+# ----------------------------------------------------------------------------- plots
+
+
+def percent_axis(axis, which="y"):
+    target = axis.yaxis if which == "y" else axis.xaxis
+    target.set_major_formatter(PercentFormatter(100, decimals=0))
+
+
+def plot_curves(name, runs, out_dir, description):
+    with_metrics = [r for r in runs if r.metrics is not None]
+    if not with_metrics:
+        note("{}: no epoch in any metrics.csv, no curves".format(name))
+        return None
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    panels = [(axes[0], "accuracy", "Accuracy"), (axes[1], "error", "Error")]
+    max_epochs = max(len(r.metrics["epoch"]) for r in with_metrics)
+    marker = "o" if max_epochs <= 15 else None
+    for axis, metric, title in panels:
+        if len(with_metrics) <= 3:
+            for index, run in enumerate(with_metrics):
+                style = SEED_STYLES[index % len(SEED_STYLES)]
+                if not run.complete:
+                    style = "--" if style != "--" else "-."
+                epochs = run.metrics["epoch"]
+                for split, key, color in (("train", "train_", TRAIN_COLOR),
+                                          ("test", "val_", TEST_COLOR)):
+                    axis.plot(epochs, 100 * run.metrics[key + metric], style, color=color,
+                              linewidth=1.3, marker=marker, markersize=3.5,
+                              label="{} · {}".format(split, run.label()))
+        else:
+            epochs = sorted({e for r in with_metrics for e in r.metrics["epoch"]})
+            for split, key, color in (("train", "train_", TRAIN_COLOR), ("test", "val_", TEST_COLOR)):
+                values = []
+                for epoch in epochs:
+                    at = [100 * r.metrics[key + metric][r.metrics["epoch"] == epoch][0]
+                          for r in with_metrics if epoch in r.metrics["epoch"]]
+                    values.append((np.mean(at), np.min(at), np.max(at)))
+                values = np.array(values)
+                axis.fill_between(epochs, values[:, 1], values[:, 2], color=color, alpha=0.2,
+                                  linewidth=0, label="{} min–max".format(split))
+                axis.plot(epochs, values[:, 0], color=color, linewidth=1.8, marker=marker,
+                          markersize=3.5,
+                          label="{} mean of {} runs".format(split, len(with_metrics)))
+        axis.set_title(title + " by epoch (test = held-out test split)", fontsize=10)
+        axis.set_xlabel("Epoch")
+        axis.set_ylabel(title)
+        first = min(r.metrics["epoch"][0] for r in with_metrics)
+        last = max(r.metrics["epoch"][-1] for r in with_metrics)
+        if last - first < 2:  # one or two epochs: whole-epoch ticks, not 0.995, 1.000, ...
+            axis.set_xlim(first - 0.5, last + 0.5)
+            axis.set_xticks(np.arange(first, last + 1))
+        else:
+            axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        percent_axis(axis)
+        low, high = axis.get_ylim()
+        axis.set_ylim(max(0.0, low), min(100.0, high))
+        axis.grid(True, alpha=0.3)
+        axis.legend(fontsize=8, loc="lower right" if metric == "accuracy" else "upper right")
+    incomplete = sum(1 for r in runs if not r.complete)
+    count = "{} run{}".format(len(runs), "" if len(runs) == 1 else "s")
+    if incomplete:
+        count += " ({} incomplete)".format(incomplete)
+    figure.suptitle("{} — {}{}".format(name, count, " — " + description if description else ""),
+                    fontsize=12)
+    figure.tight_layout()
+    path = os.path.join(out_dir, "curves_{}.png".format(safe_filename(name)))
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def plot_test_accuracy(groups, out_dir):
+    rows = []  # (name, description, [accuracies %], reference % or None)
+    for name, runs in groups:
+        accuracies = [100 * r.get("test_accuracy") for r in runs
+                      if r.summary and finite_number(r.get("test_accuracy"))]
+        if not accuracies:
+            continue
+        references = [r.get("reference_accuracy") for r in runs
+                      if r.summary and finite_number(r.get("reference_accuracy"))]
+        if len({round(x, 6) for x in references}) > 1:
+            note("{}: runs carry different reference_accuracy values; using the first".format(name))
+        rows.append((name, describe(runs), accuracies, 100 * references[0] if references else None))
+    if not rows:
+        note("no completed run with test_accuracy: no test_accuracy.png")
+        return None
+    any_reference = any(row[3] is not None for row in rows)
+    width = 0.38 if any_reference else 0.6
+    figure, axis = plt.subplots(figsize=(max(8.0, 2.0 * len(rows) + 3), 5.6))
+    x = np.arange(len(rows))
+    top = 0.0
+    for index, (name, _, accuracies, reference) in enumerate(rows):
+        ours_x = x[index] - width / 2 if any_reference else x[index]
+        mean = float(np.mean(accuracies))
+        std = float(np.std(accuracies, ddof=1)) if len(accuracies) > 1 else 0.0
+        axis.bar(ours_x, mean, width, color="tab:blue", alpha=0.85,
+                 yerr=std if len(accuracies) > 1 else None, capsize=4,
+                 error_kw={"elinewidth": 1.2, "ecolor": "black"},
+                 label="cifar-exp (mean ± std over runs)" if index == 0 else None)
+        jitter = np.linspace(-width * 0.22, width * 0.22, len(accuracies)) if len(accuracies) > 1 \
+            else np.zeros(1)
+        axis.scatter(ours_x + jitter, accuracies, s=18, color="black", zorder=3,
+                     label="each run (seed)" if index == 0 else None)
+        label_y = max(mean + std, max(accuracies))
+        text = "{:.1f}%".format(mean) + ("\n±{:.1f}".format(std) if len(accuracies) > 1 else "")
+        axis.annotate(text, (ours_x, label_y), xytext=(0, 3), textcoords="offset points",
+                      ha="center", va="bottom", fontsize=8)
+        top = max(top, label_y)
+        if reference is not None:
+            axis.bar(x[index] + width / 2, reference, width, color="tab:gray", alpha=0.35,
+                     hatch="//", edgecolor="dimgray",
+                     label="notebook (reported)" if not any(
+                         r[3] is not None for r in rows[:index]) else None)
+            axis.annotate("{:.1f}%".format(reference), (x[index] + width / 2, reference),
+                          xytext=(0, 3), textcoords="offset points", ha="center", va="bottom",
+                          fontsize=8)
+            top = max(top, reference)
+    axis.set_xticks(x)
+    axis.set_xticklabels(["{}\n{}\n{} run{}".format(name, description, len(acc),
+                                                    "" if len(acc) == 1 else "s")
+                          for name, description, acc, _ in rows], fontsize=9)
+    axis.set_ylabel("Test accuracy")
+    axis.set_xlim(-0.8, len(rows) - 0.2)
+    axis.set_ylim(0, top + 14)  # room for the value labels and the legend
+    axis.set_yticks(np.arange(0, min(100, top + 14) + 0.1, 10))
+    percent_axis(axis)
+    axis.grid(True, axis="y", alpha=0.3)
+    axis.set_axisbelow(True)
+    axis.legend(fontsize=8, loc="upper center", ncol=3, framealpha=0.95)
+    axis.set_title("Final test accuracy per configuration" +
+                   (" vs. the notebook's reported accuracy" if any_reference else ""), fontsize=11)
+    figure.tight_layout()
+    path = os.path.join(out_dir, "test_accuracy.png")
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def summed_confusion(name, runs):
+    """Returns (class_names, summed matrix as float array) or None."""
+    total, class_names = None, None
+    for run in runs:
+        if not run.summary:
+            continue
+        matrix = run.get("confusion_matrix")
+        try:
+            matrix = np.array(matrix, dtype=float)
+        except (TypeError, ValueError):
+            matrix = None
+        if matrix is None or matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] \
+                or matrix.shape[0] == 0:
+            note("{}: no usable confusion_matrix".format(run.path))
+            continue
+        names = run.get("class_names")
+        if not (isinstance(names, list) and len(names) == matrix.shape[0]):
+            names = ["class {}".format(i) for i in range(matrix.shape[0])]
+        if total is None:
+            total, class_names = matrix, [str(n) for n in names]
+        elif total.shape != matrix.shape:
+            note("{}: confusion matrix shape differs from the other runs', skipped".format(run.path))
+        else:
+            total = total + matrix
+    return (class_names, total) if total is not None else None
+
+
+def plot_confusion(name, runs, out_dir, description):
+    result = summed_confusion(name, runs)
+    if result is None:
+        return None
+    class_names, matrix = result
+    completed = [r for r in runs if r.summary]
+    n = len(class_names)
+    row_sums = matrix.sum(axis=1, keepdims=True)
+    normalised = np.divide(100 * matrix, row_sums, out=np.zeros_like(matrix), where=row_sums > 0)
+    per_class = np.diag(normalised)
+    overall = 100 * np.trace(matrix) / matrix.sum() if matrix.sum() > 0 else 0.0
+
+    figure = plt.figure(figsize=(13, 7.2))
+    # heat map | colour bar | gap for the colour bar's labels | per-class bars
+    grid = figure.add_gridspec(1, 4, width_ratios=[6, 0.22, 0.45, 2.4], wspace=0.05)
+    heat = figure.add_subplot(grid[0, 0])
+    color_axis = figure.add_subplot(grid[0, 1])
+    bars = figure.add_subplot(grid[0, 3], sharey=heat)
+
+    image = heat.imshow(normalised, cmap="Blues", vmin=0, vmax=100, aspect="auto")
+    for i in range(n):
+        for j in range(n):
+            value = normalised[i, j]
+            heat.text(j, i, "{:.1f}".format(value) if value < 99.95 else "100", ha="center",
+                      va="center", fontsize=8 if n <= 10 else 6,
+                      color="white" if value > 55 else "black",
+                      fontweight="bold" if i == j else "normal")
+    heat.set_xticks(range(n))
+    heat.set_xticklabels(class_names, rotation=40, ha="right")
+    heat.set_yticks(range(n))
+    heat.set_yticklabels(class_names)
+    heat.set_xlabel("Predicted class")
+    heat.set_ylabel("True class")
+    heat.set_title("% of each true class (row) predicted as each class", fontsize=10)
+    colorbar = figure.colorbar(image, cax=color_axis)
+    colorbar.ax.yaxis.set_major_formatter(PercentFormatter(100, decimals=0))
+
+    colors = plt.get_cmap("RdYlGn")(np.clip((per_class - 40) / 55, 0, 1))
+    bars.barh(range(n), per_class, color=colors, edgecolor="dimgray", linewidth=0.5)
+    for i, value in enumerate(per_class):
+        bars.text(min(value, 100) + 1.5, i, "{:.1f}%".format(value), va="center", fontsize=8,
+                  bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1},
+                  zorder=4)
+    bars.axvline(overall, color="black", linestyle="--", linewidth=1)
+    bars.set_xlim(0, 118)
+    bars.set_xticks([0, 25, 50, 75, 100])
+    percent_axis(bars, "x")
+    bars.tick_params(axis="y", labelleft=False)
+    bars.set_title("Per-class accuracy (diagonal)\ndashed line: overall {:.1f}%".format(overall),
+                   fontsize=10)
+    bars.set_xlabel("Accuracy")
+    bars.grid(True, axis="x", alpha=0.3)
+
+    off = normalised.copy()
+    np.fill_diagonal(off, -1)
+    worst = np.unravel_index(np.argmax(off), off.shape)
+    subtitle = "best class: {} ({:.1f}%), worst: {} ({:.1f}%); most common mistake: {} → {} " \
+               "({:.1f}% of {})".format(
+                   class_names[int(np.argmax(per_class))], per_class.max(),
+                   class_names[int(np.argmin(per_class))], per_class.min(),
+                   class_names[worst[0]], class_names[worst[1]], off[worst], class_names[worst[0]])
+    figure.suptitle("{} — confusion matrix summed over {} run{} ({} test images){}\n{}".format(
+        name, len(completed), "" if len(completed) == 1 else "s", int(matrix.sum()),
+        " — " + description if description else "", subtitle), fontsize=11)
+    figure.subplots_adjust(left=0.1, right=0.97, bottom=0.14, top=0.86)
+    path = os.path.join(out_dir, "confusion_{}.png".format(safe_filename(name)))
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def plot_per_class(groups, out_dir):
+    rows, class_names = [], None  # (name, description, mean %, std %, runs)
+    for name, runs in groups:
+        values = []
+        for run in runs:
+            if not run.summary:
+                continue
+            per_class = run.get("per_class_accuracy")
+            if not (isinstance(per_class, list) and per_class
+                    and all(finite_number(v) for v in per_class)):
+                result = summed_confusion(name, [run])
+                if result is None:
+                    continue
+                matrix = result[1]
+                sums = matrix.sum(axis=1)
+                per_class = list(np.divide(np.diag(matrix), sums, out=np.zeros(len(sums)),
+                                           where=sums > 0))
+            names = run.get("class_names")
+            if not (isinstance(names, list) and len(names) == len(per_class)):
+                names = ["class {}".format(i) for i in range(len(per_class))]
+            if class_names is None:
+                class_names = [str(n) for n in names]
+            if len(per_class) != len(class_names):
+                note("{}: number of classes differs from other runs', left out of "
+                     "per_class_accuracy.png".format(run.path))
+                continue
+            values.append(100 * np.array(per_class, dtype=float))
+        if values:
+            values = np.array(values)
+            rows.append((name, describe(runs), values.mean(axis=0),
+                         values.std(axis=0, ddof=1) if len(values) > 1 else None, len(values)))
+    if not rows:
+        return None
+    n = len(class_names)
+    figure, axis = plt.subplots(figsize=(min(16.0, max(10.0, 6 + 0.3 * n * len(rows))), 5.5))
+    width = 0.8 / len(rows)
+    x = np.arange(n)
+    colors = plt.get_cmap("tab10")
+    for index, (name, description, mean, std, count) in enumerate(rows):
+        label = "{} ({}{} run{})".format(name, description + ", " if description else "", count,
+                                         "" if count == 1 else "s")
+        axis.bar(x - 0.4 + width * (index + 0.5), mean, width, color=colors(index % 10),
+                 yerr=std, capsize=2, error_kw={"elinewidth": 0.8}, label=label)
+    axis.set_xticks(x)
+    axis.set_xticklabels(class_names)
+    axis.set_ylabel("Test accuracy of the class")
+    axis.set_ylim(0, 102)
+    axis.set_yticks(range(0, 101, 10))
+    percent_axis(axis)
+    axis.grid(True, axis="y", alpha=0.3)
+    axis.set_axisbelow(True)
+    # Below the class names, so that it never covers a bar.
+    axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.07),
+                ncol=min(len(rows), 4), frameon=False)
+    axis.set_title("Per-class test accuracy by configuration (mean over runs; error bar: std)")
+    figure.tight_layout()
+    path = os.path.join(out_dir, "per_class_accuracy.png")
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description="Plot cifar-exp run folders (learning curves, test accuracy, confusion "
+                    "matrices, per-class accuracy) as PNG files.")
+    parser.add_argument("paths", nargs="+", metavar="RUN_DIR_OR_PARENT",
+                        help="a run folder (with metrics.csv) or a folder of run folders")
+    parser.add_argument("--out", required=True, metavar="DIR", help="folder for the PNG files")
+    args = parser.parse_args()
+
+    runs = find_runs(args.paths)
+    if not runs:
+        sys.exit("plot_runs.py: no run folder with metrics.csv found in: " + " ".join(args.paths))
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as error:
+        sys.exit("plot_runs.py: cannot create {}: {}".format(args.out, error))
+
+    by_name = {}
+    for run in runs:
+        by_name.setdefault(run.name, []).append(run)
+    groups = []
+    for name in order_names(list(by_name)):
+        group = sorted(by_name[name], key=lambda r: (not r.complete, str(r.seed), r.folder))
+        check_consistent(name, group)
+        groups.append((name, group))
+
+    written = []
+    for name, group in groups:
+        description = describe(group)
+        written.append(plot_curves(name, group, args.out, description))
+        if any(r.summary for r in group):
+            written.append(plot_confusion(name, group, args.out, description))
+        else:
+            note("{}: no completed run, so no confusion matrix and no test accuracy bar".format(name))
+    written.append(plot_test_accuracy(groups, args.out))
+    written.append(plot_per_class(groups, args.out))
+
+    written = [path for path in written if path]
+    complete = sum(1 for r in runs if r.complete)
+    print("{} run{} ({} complete) in {} configuration{}; wrote:".format(
+        len(runs), "" if len(runs) == 1 else "s", complete, len(groups),
+        "" if len(groups) == 1 else "s"))
+    for path in written:
+        print("  " + path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

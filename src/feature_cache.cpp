@@ -1,0 +1,127 @@
+#include "cifar_exp/feature_cache.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "cifar_exp/errors.h"
+
+namespace fs = std::filesystem;
+
+namespace cifar_exp {
+namespace {
+
+// FNV-1a, 64 bit: plenty to tell inputs apart; this is a cache key, not a signature.
+struct Fnv1a {
+  uint64_t state = 1469598103934665603ULL;
+  void add(const void* data, size_t size) {
+    const auto* bytes = static_cast<const unsigned char*>(data);
+    for (size_t i = 0; i < size; ++i) {
+      state ^= bytes[i];
+      state *= 1099511628211ULL;
+    }
+  }
+  void add(const std::string& s) { add(s.data(), s.size()); }
+  void add(const torch::Tensor& t) {
+    auto c = t.detach().to(torch::kCPU).contiguous();
+    add(c.data_ptr(), size_t(c.numel()) * c.element_size());
+  }
+};
+
+}  // namespace
+
+torch::Tensor compute_features(Vgg16TransferImpl& model, const torch::Tensor& images,
+                               int64_t batch_size, const std::shared_ptr<spdlog::logger>& logger,
+                               const std::string& what) {
+  torch::NoGradGuard no_grad;
+  const int64_t n = images.size(0);
+  std::vector<torch::Tensor> parts;
+  int64_t next_report = n / 10;
+  for (int64_t start = 0; start < n; start += batch_size) {
+    const int64_t count = std::min(batch_size, n - start);
+    auto x = images.narrow(0, start, count).to(torch::kFloat32).div_(255.0);
+    parts.push_back(model.backbone->forward(model.preprocess(x)).flatten(1));
+    if (logger && start + count >= next_report && start + count < n) {
+      logger->info("  {} features: {}/{} images", what, start + count, n);
+      next_report += n / 10;
+    }
+  }
+  return torch::cat(parts, 0);
+}
+
+std::string feature_cache_key(Vgg16TransferImpl& model, const torch::Tensor& images) {
+  Fnv1a hash;
+  hash.add("cifar-exp vgg16 features v1|" + model.preprocessing() + "|" +
+           std::to_string(model.feature_size()) + "|");
+  for (const auto& p : model.backbone->parameters()) hash.add(p);
+  hash.add(images);
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash.state));
+  return hex;
+}
+
+torch::Tensor cached_features(Vgg16TransferImpl& model, const torch::Tensor& images,
+                              const std::string& cache_dir, int64_t batch_size,
+                              const std::shared_ptr<spdlog::logger>& logger,
+                              const std::string& split, bool* hit) {
+  if (hit) *hit = false;
+  if (cache_dir.empty()) return compute_features(model, images, batch_size, logger, split);
+  const std::string path =
+      (fs::path(cache_dir) / ("vgg16-" + feature_cache_key(model, images) + ".pt")).string();
+  std::error_code ec;
+  if (fs::is_regular_file(path, ec)) {
+    torch::Tensor features;
+    try {
+      torch::load(features, path);
+      if (features.dim() == 2 && features.size(0) == images.size(0) &&
+          features.size(1) == model.feature_size()) {
+        if (hit) *hit = true;
+        logger->info("{} features: read from cache {}", split, path);
+        return features.to(images.device());
+      }
+      logger->warn("{}: cached features have the wrong shape; recomputing", path);
+    } catch (const c10::Error& e) {
+      logger->warn("{}: unreadable feature cache ({}); recomputing", path, first_line(e.what()));
+    }
+  }
+  logger->info("{} features: computing for {} images (cache {})", split, images.size(0), path);
+  auto features = compute_features(model, images, batch_size, logger, split);
+  fs::create_directories(cache_dir, ec);
+  const std::string temp = path + ".tmp";
+  try {
+    torch::save(features.to(torch::kCPU), temp);
+    fs::rename(temp, path, ec);
+    if (ec) throw OutputError(path + ": cannot rename temporary file: " + ec.message());
+  } catch (const c10::Error& e) {
+    // A cache that cannot be written costs time next run, not this run's results.
+    fs::remove(temp, ec);
+    logger->warn("{}: cannot write feature cache: {}", path, first_line(e.what()));
+  }
+  return features;
+}
+
+void write_npy(const std::string& path, const torch::Tensor& matrix) {
+  auto data = matrix.detach().to(torch::kCPU).to(torch::kFloat32).contiguous();
+  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" +
+                       std::to_string(data.size(0)) + ", " + std::to_string(data.size(1)) + "), }";
+  // Magic (6) + version (2) + length (2) + header, padded with spaces to a multiple of 64,
+  // ending in a newline.
+  const size_t unpadded = 10 + header.size() + 1;
+  header += std::string((64 - unpadded % 64) % 64, ' ') + "\n";
+  const std::string temp = path + ".tmp";
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    out.write("\x93NUMPY\x01\x00", 8);
+    const uint16_t length = uint16_t(header.size());
+    const char length_bytes[2] = {char(length & 0xff), char(length >> 8)};
+    out.write(length_bytes, 2);
+    out << header;
+    out.write(static_cast<const char*>(data.data_ptr()), std::streamsize(data.numel() * 4));
+    if (!out) throw OutputError(path + ": cannot write file");
+  }
+  std::error_code ec;
+  fs::rename(temp, path, ec);
+  if (ec) throw OutputError(path + ": cannot rename temporary file: " + ec.message());
+}
+
+}  // namespace cifar_exp

@@ -1,0 +1,255 @@
+// VGG16 transfer model, frozen-backbone training and the feature cache.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "cifar_exp/feature_cache.h"
+#include "cifar_exp/models.h"
+#include "cifar_exp/training.h"
+#include "test_support.h"
+
+namespace fs = std::filesystem;
+
+namespace cifar_exp {
+namespace {
+
+ModelConfig random_vgg(int64_t trainable_blocks = 0) {
+  ModelConfig c;
+  c.type = "vgg16_transfer";
+  c.weights = "random";
+  c.trainable_blocks = trainable_blocks;
+  return c;
+}
+
+std::map<std::string, torch::Tensor> snapshot(torch::nn::Module& m) {
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& p : m.named_parameters()) out[p.key()] = p.value().detach().clone();
+  return out;
+}
+
+TEST(Transfer, ParameterCountsAndShapes) {
+  auto model = std::dynamic_pointer_cast<Vgg16TransferImpl>(build_model(random_vgg()));
+  ASSERT_TRUE(model);
+  const auto counts = count_parameters(*model);
+  EXPECT_EQ(counts.frozen, 14714688);
+  EXPECT_EQ(counts.trainable, 133898);
+  EXPECT_EQ(model->feature_size(), 512);
+  auto logits = model->forward(torch::rand({2, 3, 32, 32}));
+  EXPECT_EQ(logits.sizes(), (std::vector<int64_t>{2, 10}));
+
+  auto big = random_vgg();
+  big.input_size = 64;
+  auto resized = std::dynamic_pointer_cast<Vgg16TransferImpl>(build_model(big));
+  EXPECT_EQ(resized->feature_size(), 2048);
+  EXPECT_EQ(resized->features(torch::rand({1, 3, 32, 32})).sizes(), (std::vector<int64_t>{1, 2048}));
+  EXPECT_EQ(count_parameters(*resized).trainable, 2048 * 256 + 256 + 2570);
+
+  auto fine_tune = std::dynamic_pointer_cast<Vgg16TransferImpl>(build_model(random_vgg(1)));
+  // Block 5 is three 512 -> 512 convolutions.
+  EXPECT_EQ(count_parameters(*fine_tune).trainable, 133898 + 3 * (512 * 512 * 9 + 512));
+}
+
+TEST(Transfer, Preprocessing) {
+  auto image = torch::zeros({1, 3, 32, 32});
+  image[0][0] = 1.0;  // pure red
+  ModelConfig c = random_vgg();
+  Vgg16TransferImpl caffe(c, "caffe");
+  // One pixel's three channels.
+  auto x = caffe.preprocess(image).select(3, 5).select(2, 7).flatten();
+  // BGR order, 0-255, minus the BGR means: blue 0, green 0, red 255.
+  EXPECT_NEAR(x[0].item<float>(), -103.939f, 1e-3);
+  EXPECT_NEAR(x[1].item<float>(), -116.779f, 1e-3);
+  EXPECT_NEAR(x[2].item<float>(), 255.0f - 123.68f, 1e-3);
+  Vgg16TransferImpl imagenet(c, "imagenet");
+  auto y = imagenet.preprocess(image).select(3, 5).select(2, 7).flatten();
+  EXPECT_NEAR(y[0].item<float>(), (1 - 0.485f) / 0.229f, 1e-5);
+  EXPECT_NEAR(y[2].item<float>(), (0 - 0.406f) / 0.225f, 1e-5);
+  Vgg16TransferImpl unit(c, "unit");
+  EXPECT_TRUE(torch::equal(unit.preprocess(image), image));
+  // input_size 64: resized bilinearly; a constant image stays constant.
+  ModelConfig big = random_vgg();
+  big.input_size = 64;
+  Vgg16TransferImpl resized(big, "unit");
+  auto r = resized.preprocess(image);
+  EXPECT_EQ(r.sizes(), (std::vector<int64_t>{1, 3, 64, 64}));
+  EXPECT_NEAR(r[0][0].min().item<float>(), 1.0f, 1e-6);
+  EXPECT_EQ(resolve_preprocess(c), "caffe");
+  c.weights_format = "torchvision";
+  EXPECT_EQ(resolve_preprocess(c), "imagenet");
+  c.preprocess = "unit";
+  EXPECT_EQ(resolve_preprocess(c), "unit");
+}
+
+TEST(Transfer, BackboneLoadsWeightsIntoTheNamedLayers) {
+  Vgg16Weights weights;
+  torch::manual_seed(1);
+  for (const auto& conv : vgg16_convs()) {
+    weights[conv.name + ".weight"] = torch::randn({conv.out, conv.in, 3, 3});
+    weights[conv.name + ".bias"] = torch::randn({conv.out});
+  }
+  Vgg16Backbone backbone;
+  backbone->load(weights);
+  for (size_t i = 0; i < vgg16_convs().size(); ++i) {
+    const auto& name = vgg16_convs()[i].name;
+    EXPECT_TRUE(torch::equal(backbone->convs[i]->weight, weights[name + ".weight"])) << name;
+    EXPECT_TRUE(torch::equal(backbone->named_parameters()[name + ".bias"], weights[name + ".bias"]));
+  }
+  // Five pools: 32 -> 1.
+  EXPECT_EQ(backbone->forward(torch::rand({1, 3, 32, 32})).sizes(),
+            (std::vector<int64_t>{1, 512, 1, 1}));
+}
+
+FitOptions one_epoch() {
+  FitOptions o;
+  o.epochs = 1;
+  o.batch_size = 16;
+  o.eval_batch_size = 32;
+  return o;
+}
+
+TEST(Transfer, FrozenBackboneNeverChangesHeadDoes) {
+  for (int64_t blocks : {0, 1}) {
+    torch::manual_seed(2);
+    auto model = std::dynamic_pointer_cast<Vgg16TransferImpl>(build_model(random_vgg(blocks)));
+    auto data = testing::make_learnable_split(48, 3);
+    const auto before = snapshot(*model);
+    fit(*model, data.images, data.labels, data.images, data.labels, one_epoch());
+    for (const auto& p : model->named_parameters()) {
+      const bool in_head = p.key().rfind("head.", 0) == 0;
+      const bool in_block5 = p.key().find("block5_") != std::string::npos;
+      const bool should_change = in_head || (blocks == 1 && in_block5);
+      EXPECT_EQ(!torch::equal(p.value(), before.at(p.key())), should_change)
+          << "trainable_blocks " << blocks << ": " << p.key();
+    }
+  }
+}
+
+TEST(Transfer, CachedAndUncachedPathsTrainTheSameHead) {
+  auto data = testing::make_learnable_split(64, 4);
+  auto test = testing::make_learnable_split(32, 5);
+
+  torch::manual_seed(7);
+  auto direct = std::dynamic_pointer_cast<Vgg16TransferImpl>(build_model(random_vgg()));
+  const auto direct_history =
+      fit(*direct, data.images, data.labels, test.images, test.labels, one_epoch());
+
+  torch::manual_seed(7);
+  auto cached = std::dynamic_pointer_cast<Vgg16TransferImpl>(build_model(random_vgg()));
+  auto train_features = compute_features(*cached, data.images, 20);
+  auto test_features = compute_features(*cached, test.images, 20);
+  EXPECT_EQ(train_features.sizes(), (std::vector<int64_t>{64, 512}));
+  const auto cached_history =
+      fit(*cached->head, train_features, data.labels, test_features, test.labels, one_epoch());
+
+  for (const auto& p : direct->head->named_parameters()) {
+    auto other = cached->head->named_parameters()[p.key()];
+    EXPECT_TRUE(torch::allclose(p.value(), other, 1e-4, 1e-5)) << p.key();
+  }
+  EXPECT_NEAR(direct_history.final_test.loss, cached_history.final_test.loss, 1e-4);
+}
+
+TEST(Transfer, FeatureCacheIsReusedAndKeyedByInputs) {
+  testing::TempDir dir;
+  auto logger = spdlog::default_logger();
+  auto images = testing::make_learnable_split(8, 6).images;
+  torch::manual_seed(1);
+  auto model = std::dynamic_pointer_cast<Vgg16TransferImpl>(build_model(random_vgg()));
+  bool hit = true;
+  auto first = cached_features(*model, images, dir.path(), 4, logger, "train", &hit);
+  EXPECT_FALSE(hit);
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()), 1);
+  auto second = cached_features(*model, images, dir.path(), 4, logger, "train", &hit);
+  EXPECT_TRUE(hit);
+  EXPECT_TRUE(torch::equal(first, second));
+
+  // Other images, other weights or other preprocessing: other keys.
+  const auto key = feature_cache_key(*model, images);
+  EXPECT_NE(feature_cache_key(*model, images.narrow(0, 0, 7)), key);
+  torch::manual_seed(2);
+  auto other = std::dynamic_pointer_cast<Vgg16TransferImpl>(build_model(random_vgg()));
+  EXPECT_NE(feature_cache_key(*other, images), key);
+  Vgg16TransferImpl unit(random_vgg(), "unit");
+  unit.backbone->load([&] {
+    Vgg16Weights w;
+    for (const auto& p : model->backbone->named_parameters()) w[p.key()] = p.value();
+    return w;
+  }());
+  EXPECT_NE(feature_cache_key(unit, images), key);
+}
+
+TEST(Transfer, NpyFileLayout) {
+  testing::TempDir dir;
+  auto m = torch::arange(6, torch::kFloat32).view({2, 3});
+  write_npy(dir / "m.npy", m);
+  const std::string bytes = testing::read_text(dir / "m.npy");
+  ASSERT_GE(bytes.size(), 10u);
+  EXPECT_EQ(bytes.substr(0, 8), std::string("\x93NUMPY\x01\x00", 8));
+  const size_t header_len = uint8_t(bytes[8]) | (uint8_t(bytes[9]) << 8);
+  EXPECT_EQ((10 + header_len) % 64, 0u);
+  const std::string header = bytes.substr(10, header_len);
+  EXPECT_NE(header.find("'descr': '<f4'"), std::string::npos);
+  EXPECT_NE(header.find("'shape': (2, 3)"), std::string::npos);
+  ASSERT_EQ(bytes.size(), 10 + header_len + 24);
+  float values[6];
+  std::memcpy(values, bytes.data() + 10 + header_len, 24);
+  EXPECT_EQ(values[4], 4.0f);
+}
+
+TEST(Transfer, CliRunsCachedTransferAndReusesTheCache) {
+  testing::TempDir dir;
+  testing::write_cifar10_folder(dir / "data", 60, 30);
+  testing::write_text(dir / "tl.json", R"({
+    "name": "tl", "model": {"type": "vgg16_transfer", "weights": "random"},
+    "training": {"epochs": 2, "batch_size": 16}
+  })");
+  std::vector<std::string> args = {"--config", dir / "tl.json", "--data-dir", dir / "data",
+                                   "--output-dir", dir / "runs", "--threads", "2"};
+  // The cache folder comes from the config; point it into the temp dir by running there.
+  const auto cwd = fs::current_path();
+  fs::current_path(dir.path());
+  auto first = testing::run_cli(args);
+  auto second = testing::run_cli(args);
+  fs::current_path(cwd);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_NE(first.out.find("train features: computing"), std::string::npos) << first.out;
+  EXPECT_NE(second.out.find("train features: read from cache"), std::string::npos) << second.out;
+  EXPECT_NE(first.out.find("NOT transfer learning"), std::string::npos);
+  EXPECT_TRUE(fs::is_directory(dir / "cache"));
+
+  std::vector<std::string> runs;
+  for (const auto& e : fs::directory_iterator(dir / "runs")) runs.push_back(e.path().string());
+  ASSERT_EQ(runs.size(), 2u);
+  std::sort(runs.begin(), runs.end());
+  const auto a = nlohmann::json::parse(testing::read_text(runs[0] + "/summary.json"));
+  const auto b = nlohmann::json::parse(testing::read_text(runs[1] + "/summary.json"));
+  EXPECT_EQ(a["transfer"], "random");
+  EXPECT_EQ(a["model"], "vgg16_transfer");
+  EXPECT_EQ(a["frozen_params"], 14714688);
+  EXPECT_EQ(a["trainable_params"], 133898);
+  // Same seed, same features: the same result with or without the cache.
+  EXPECT_DOUBLE_EQ(a["test_loss"].get<double>(), b["test_loss"].get<double>());
+
+  auto extract = testing::run_cli({"extract-features", "--config", dir / "tl.json", "--data-dir",
+                                   dir / "data", "--split", "test", "--limit", "5", "--out",
+                                   dir / "f.npy"});
+  ASSERT_EQ(extract.exit_code, 0) << extract.err;
+  EXPECT_EQ(fs::file_size(dir / "f.npy"), 128u + 5 * 512 * 4);
+
+  auto missing = testing::run_cli({"--config", dir / "tl.json", "--data-dir", dir / "data",
+                                   "--output-dir", dir / "runs2"});
+  EXPECT_EQ(missing.exit_code, 0);  // random weights need no file
+  testing::write_text(dir / "pre.json", R"({
+    "name": "pre", "model": {"type": "vgg16_transfer", "weights": "nowhere/w.h5"}})");
+  auto no_file = testing::run_cli({"--config", dir / "pre.json", "--data-dir", dir / "data",
+                                   "--output-dir", dir / "runs3"});
+  EXPECT_EQ(no_file.exit_code, 4) << no_file.err;
+  EXPECT_NE(no_file.err.find("nowhere/w.h5"), std::string::npos) << no_file.err;
+  EXPECT_NE(no_file.err.find("scripts/download_vgg16_weights.sh"), std::string::npos);
+  EXPECT_FALSE(fs::exists(dir / "runs3") && !fs::is_empty(dir / "runs3"));
+}
+
+}  // namespace
+}  // namespace cifar_exp
