@@ -12,6 +12,8 @@ packages=(
   # Debian's libtorch calls whichever BLAS the alternatives system provides; the reference BLAS
   # runs fp32 matrix products at ~7.5 GFLOP/s here, OpenBLAS at ~240 GFLOP/s.
   libopenblas0-openmp
+  python3-matplotlib python3-numpy  # scripts/plot_runs.py (run by /usr/bin/python3)
+  curl ca-certificates              # download scripts (only used where there is internet)
 )
 
 missing=()

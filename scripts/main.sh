@@ -1,14 +1,28 @@
 #!/usr/bin/env bash
 # The README's main command: installs dependencies, builds, makes sure CIFAR-10 is there
-# (downloading it only when it is missing and a data folder was not given), and runs the
-# notebook's first experiment. Usage: scripts/main.sh [DATA_DIR] [extra cifar-exp options]
+# (downloading it only when missing), runs the sweep of the four notebook configurations and
+# ends with the comparison table and the paths of the plots.
+#
+#   scripts/main.sh [DATA_DIR] [sweep options, e.g. --seeds 3 --output-dir runs/notebook]
+#
+# DATA_DIR defaults to $CIFAR10_DIR, else data/cifar-10-batches-bin. Transfer configurations need
+# the Keras VGG16 weights (scripts/download_vgg16_weights.sh); without them their rows say so and
+# the rest of the sweep still runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA_DIR=${1:-${CIFAR10_DIR:-data/cifar-10-batches-bin}}
-shift || true
+DATA_DIR=${CIFAR10_DIR:-data/cifar-10-batches-bin}
+if (($#)) && [[ "$1" != --* ]]; then
+  DATA_DIR=$1
+  shift
+fi
 scripts/install_deps.sh
 scripts/build.sh
 if [[ ! -f "$DATA_DIR/test_batch.bin" ]]; then
   scripts/download_cifar10.sh "$DATA_DIR"
 fi
-./build/cifar-exp --config configs/no_aug_no_tl.json --data-dir "$DATA_DIR" "$@"
+if [[ ! -f weights/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 ]]; then
+  echo "main: VGG16 weights not found in weights/; fetching them (needs internet)"
+  scripts/download_vgg16_weights.sh weights ||
+    echo "main: could not fetch the VGG16 weights; the transfer rows will say so"
+fi
+exec scripts/sweep.sh --data-dir "$DATA_DIR" "$@"

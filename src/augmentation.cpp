@@ -151,10 +151,10 @@ AffineParams Augmenter::draw(int64_t n, int64_t height, int64_t width) {
   // Fractions of the size when < 1, pixels otherwise. width_shift_range moves content along
   // columns as Keras documents (Keras itself feeds it to rows, which only matters for
   // non-square images or unequal ranges).
-  const double cols = c.width_shift_range < 1 ? c.width_shift_range * double(width)
-                                              : c.width_shift_range;
-  const double rows = c.height_shift_range < 1 ? c.height_shift_range * double(height)
-                                               : c.height_shift_range;
+  const double cols =
+      c.width_shift_range < 1 ? c.width_shift_range * double(width) : c.width_shift_range;
+  const double rows =
+      c.height_shift_range < 1 ? c.height_shift_range * double(height) : c.height_shift_range;
   p.tx = uniform(n, -cols, cols);
   p.ty = uniform(n, -rows, rows);
   p.shear = uniform(n, -c.shear_range, c.shear_range);
@@ -194,7 +194,8 @@ torch::Tensor Augmenter::random_crop(const torch::Tensor& batch) {
                 (left.view({n, 1, 1}) + range.view({1, 1, size})))
                    .view({n, 1, size * size})
                    .expand({n, channels, size * size});
-  auto crop = padded.reshape({n, channels, hp * wp}).gather(2, index).view({n, channels, size, size});
+  auto crop =
+      padded.reshape({n, channels, hp * wp}).gather(2, index).view({n, channels, size, size});
   if (size != height || size != width) {
     crop = F::interpolate(crop, F::InterpolateFuncOptions()
                                     .size(std::vector<int64_t>{height, width})
@@ -215,7 +216,8 @@ torch::Tensor Augmenter::cutout(const torch::Tensor& batch) {
   auto r = torch::arange(height, i64).view({1, 1, height, 1});
   auto c = torch::arange(width, i64).view({1, 1, 1, width});
   auto top = cy - k / 2, left = cx - k / 2;
-  auto mask = r.ge(top).logical_and(r.lt(top + k)).logical_and(c.ge(left)).logical_and(c.lt(left + k));
+  auto mask =
+      r.ge(top).logical_and(r.lt(top + k)).logical_and(c.ge(left)).logical_and(c.lt(left + k));
   return batch.masked_fill(mask, 0.0);
 }
 

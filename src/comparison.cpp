@@ -57,7 +57,8 @@ RunRecord read_run(const fs::path& dir) {
   } else {
     run.status = "incomplete";
     run.problem = problem.empty() ? "no summary.json" : problem;
-    if (auto config = try_read_json(dir / "config.json", problem)) run.name = config->value("name", "");
+    if (auto config = try_read_json(dir / "config.json", problem))
+      run.name = config->value("name", "");
   }
   if (run.name.empty()) run.name = name_from_folder(dir.filename().string());
   std::ifstream csv(dir / "metrics.csv");
@@ -210,9 +211,8 @@ std::string format_markdown(const std::vector<ComparisonRow>& rows) {
     out << "| " << r.name << " | " << (r.model.empty() ? "-" : r.model) << " | "
         << (r.augmentation ? "yes" : "no") << " | " << (r.transfer.empty() ? "-" : r.transfer)
         << " | " << (r.runs ? std::to_string(r.epochs) : "-") << " | " << runs << " | "
-        << pct(r.test_accuracy) << " | " << pct(r.test_error) << " | "
-        << pct(r.best_val_accuracy) << " | "
-        << (r.runs ? fixed(r.train_seconds.mean, 1) : "-") << " | "
+        << pct(r.test_accuracy) << " | " << pct(r.test_error) << " | " << pct(r.best_val_accuracy)
+        << " | " << (r.runs ? fixed(r.train_seconds.mean, 1) : "-") << " | "
         << (r.runs ? fixed(r.images_per_second.mean, 0) : "-") << " | "
         << (r.runs ? std::to_string(r.trainable_params) : "-") << " | "
         << (r.runs ? std::to_string(r.frozen_params) : "-") << " | "
@@ -230,17 +230,16 @@ std::string format_csv(const std::vector<ComparisonRow>& rows) {
          "reference_accuracy,notes\n";
   auto num = [](const Stat& s, double v) { return s.n ? fixed(v, 6) : std::string(); };
   for (const auto& r : rows) {
-    out << csv_escape(r.name) << ',' << r.model << ',' << (r.augmentation ? "true" : "false")
-        << ',' << r.transfer << ',' << r.epochs << ',' << r.runs << ',' << r.incomplete << ','
+    out << csv_escape(r.name) << ',' << r.model << ',' << (r.augmentation ? "true" : "false") << ','
+        << r.transfer << ',' << r.epochs << ',' << r.runs << ',' << r.incomplete << ','
         << num(r.test_accuracy, r.test_accuracy.mean) << ','
-        << num(r.test_accuracy, r.test_accuracy.std) << ','
-        << num(r.test_error, r.test_error.mean) << ',' << num(r.test_error, r.test_error.std)
-        << ',' << num(r.best_val_accuracy, r.best_val_accuracy.mean) << ','
+        << num(r.test_accuracy, r.test_accuracy.std) << ',' << num(r.test_error, r.test_error.mean)
+        << ',' << num(r.test_error, r.test_error.std) << ','
+        << num(r.best_val_accuracy, r.best_val_accuracy.mean) << ','
         << num(r.train_seconds, r.train_seconds.mean) << ','
-        << num(r.images_per_second, r.images_per_second.mean) << ',' << r.trainable_params
-        << ',' << r.frozen_params << ','
-        << (r.reference_accuracy ? fixed(*r.reference_accuracy, 4) : "") << ','
-        << csv_escape(r.note) << '\n';
+        << num(r.images_per_second, r.images_per_second.mean) << ',' << r.trainable_params << ','
+        << r.frozen_params << ',' << (r.reference_accuracy ? fixed(*r.reference_accuracy, 4) : "")
+        << ',' << csv_escape(r.note) << '\n';
   }
   return out.str();
 }
@@ -248,23 +247,23 @@ std::string format_csv(const std::vector<ComparisonRow>& rows) {
 json to_json(const std::vector<ComparisonRow>& rows) {
   json out = json::array();
   for (const auto& r : rows) {
-    out.push_back({{"configuration", r.name},
-                   {"model", r.model},
-                   {"augmentation", r.augmentation},
-                   {"transfer", r.transfer},
-                   {"epochs", r.epochs},
-                   {"runs", r.runs},
-                   {"incomplete", r.incomplete},
-                   {"test_accuracy", stat_json(r.test_accuracy)},
-                   {"test_error", stat_json(r.test_error)},
-                   {"best_val_accuracy", stat_json(r.best_val_accuracy)},
-                   {"train_seconds", stat_json(r.train_seconds)},
-                   {"images_per_second", stat_json(r.images_per_second)},
-                   {"trainable_params", r.trainable_params},
-                   {"frozen_params", r.frozen_params},
-                   {"reference_accuracy",
-                    r.reference_accuracy ? json(*r.reference_accuracy) : json(nullptr)},
-                   {"notes", r.note}});
+    out.push_back(
+        {{"configuration", r.name},
+         {"model", r.model},
+         {"augmentation", r.augmentation},
+         {"transfer", r.transfer},
+         {"epochs", r.epochs},
+         {"runs", r.runs},
+         {"incomplete", r.incomplete},
+         {"test_accuracy", stat_json(r.test_accuracy)},
+         {"test_error", stat_json(r.test_error)},
+         {"best_val_accuracy", stat_json(r.best_val_accuracy)},
+         {"train_seconds", stat_json(r.train_seconds)},
+         {"images_per_second", stat_json(r.images_per_second)},
+         {"trainable_params", r.trainable_params},
+         {"frozen_params", r.frozen_params},
+         {"reference_accuracy", r.reference_accuracy ? json(*r.reference_accuracy) : json(nullptr)},
+         {"notes", r.note}});
   }
   return out;
 }

@@ -49,9 +49,7 @@ class ObjectReader {
     return &*it;
   }
 
-  bool has(const std::string& key) {
-    return find(key) != nullptr;
-  }
+  bool has(const std::string& key) { return find(key) != nullptr; }
 
   void read_string(const std::string& key, std::string& out) {
     if (const json* v = find(key)) {
@@ -196,8 +194,8 @@ void parse_augmentation(const json& j, ObjectReader& parent, AugmentationConfig&
       aug.zoom_lower = (*zoom)[0].get<double>();
       aug.zoom_upper = (*zoom)[1].get<double>();
       if (!(aug.zoom_lower > 0 && aug.zoom_lower <= aug.zoom_upper)) {
-        r.fail(path, "must be a pair [lower, upper] with 0 < lower <= upper, got " +
-                         describe(*zoom));
+        r.fail(path,
+               "must be a pair [lower, upper] with 0 < lower <= upper, got " + describe(*zoom));
       }
     } else {
       r.fail(path, "must be a number in [0, 1) or a pair [lower, upper], got " + describe(*zoom));
@@ -213,9 +211,9 @@ void parse_augmentation(const json& j, ObjectReader& parent, AugmentationConfig&
     c.read_int("size", rc.size, 1, 1 << 20, "a positive integer");
     c.reject_unknown_keys();
     if (rc.size > 32 + 2 * rc.padding) {
-      c.fail("augmentation.random_crop.size",
-             "crop of " + std::to_string(rc.size) + " is larger than the padded image (" +
-                 std::to_string(32 + 2 * rc.padding) + ")");
+      c.fail("augmentation.random_crop.size", "crop of " + std::to_string(rc.size) +
+                                                  " is larger than the padded image (" +
+                                                  std::to_string(32 + 2 * rc.padding) + ")");
     }
     aug.random_crop = rc;
   }
@@ -259,12 +257,13 @@ void parse_output(const json& j, ObjectReader& parent, OutputConfig& o) {
 // silently training something else.
 void check_combinations(const ExperimentConfig& c, ObjectReader& r) {
   if (c.model.type == "vgg16_transfer" && c.model.weights.empty()) {
-    r.fail("model.weights", "required for vgg16_transfer: the pretrained weights file, or "
-                            "\"random\" for an untrained backbone (then not transfer learning)");
+    r.fail("model.weights",
+           "required for vgg16_transfer: the pretrained weights file, or "
+           "\"random\" for an untrained backbone (then not transfer learning)");
   }
   if (c.training.precision != "fp32") {
-    r.fail("training.precision", "\"" + c.training.precision +
-                                     "\" is not implemented in this version yet (use fp32)");
+    r.fail("training.precision",
+           "\"" + c.training.precision + "\" is not implemented in this version yet (use fp32)");
   }
 }
 
@@ -283,8 +282,10 @@ ExperimentConfig parse_config(const json& doc, const std::string& source,
   static const std::regex kName("[A-Za-z0-9][A-Za-z0-9_.-]*");
   if (!r.has("name")) r.fail("name", "is required");
   if (!std::regex_match(c.name, kName) || c.name.size() > 100) {
-    r.fail("name", "must be 1-100 letters, digits, '_', '-' or '.', starting with a letter or "
-                   "digit, got \"" + c.name + "\"");
+    r.fail("name",
+           "must be 1-100 letters, digits, '_', '-' or '.', starting with a letter or "
+           "digit, got \"" +
+               c.name + "\"");
   }
   r.read_string("description", c.description);
   if (r.has("reference_accuracy")) {
@@ -329,7 +330,8 @@ json read_json_file(const std::string& path) {
   }
 }
 
-void apply_overrides(json& doc, const ConfigOverrides& o, std::map<std::string, std::string>& origins) {
+void apply_overrides(json& doc, const ConfigOverrides& o,
+                     std::map<std::string, std::string>& origins) {
   if (!doc.is_object()) return;  // parse_config reports it
   auto set = [&](const char* section, const char* key, const json& value, const char* flag) {
     if (!doc.contains(section) || doc[section].is_null()) doc[section] = json::object();
@@ -387,7 +389,8 @@ json to_json(const ExperimentConfig& c) {
       {"description", c.description},
       {"reference_accuracy", c.reference_accuracy ? json(*c.reference_accuracy) : json(nullptr)},
       {"data",
-       {{"dir", c.data.dir}, {"train_limit", limit(c.data.train_limit)},
+       {{"dir", c.data.dir},
+        {"train_limit", limit(c.data.train_limit)},
         {"test_limit", limit(c.data.test_limit)}}},
       {"model", model},
       {"augmentation", aug},

@@ -21,8 +21,8 @@ std::string how_to_get_data(const std::string& root) {
 int64_t record_count(const fs::path& file) {
   std::error_code ec;
   if (!fs::is_regular_file(file, ec)) {
-    throw DataError(file.string() + ": file not found (" + how_to_get_data(file.parent_path().string()) +
-                    ")");
+    throw DataError(file.string() + ": file not found (" +
+                    how_to_get_data(file.parent_path().string()) + ")");
   }
   const auto bytes = fs::file_size(file, ec);
   if (ec) throw DataError(file.string() + ": cannot read size: " + ec.message());
@@ -69,7 +69,7 @@ std::vector<std::string> read_class_names(const std::string& root) {
     if (!line.empty()) names.push_back(line);
   }
   if (names.size() != size_t(kNumClasses)) {
-    names = {"airplane", "automobile", "bird", "cat", "deer",
+    names = {"airplane", "automobile", "bird",  "cat",  "deer",
              "dog",      "frog",       "horse", "ship", "truck"};
   }
   return names;

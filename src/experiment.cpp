@@ -102,8 +102,9 @@ RunResult run_experiment(const std::string& config_path, const ConfigOverrides& 
                config.training.seed, torch_version());
   const std::string transfer = transfer_kind(config.model);
   if (transfer == "random") {
-    logger->warn("Backbone weights are random (\"weights\": \"random\"): this is NOT transfer "
-                 "learning");
+    logger->warn(
+        "Backbone weights are random (\"weights\": \"random\"): this is NOT transfer "
+        "learning");
   } else if (transfer == "pretrained") {
     logger->info("Backbone weights {} ({}), preprocessing {}, input {}x{}", config.model.weights,
                  config.model.weights_format, resolve_preprocess(config.model),
@@ -134,9 +135,11 @@ RunResult run_experiment(const std::string& config_path, const ConfigOverrides& 
                                           config.training.eval_batch_size, logger, "train");
     auto test_features = cached_features(*vgg, test.images(), config.output.cache_dir,
                                          config.training.eval_batch_size, logger, "test");
-    feature_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - feature_start).count();
+    feature_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - feature_start).count();
     logger->info("Backbone features ready in {:.1f} s; training the head on them", feature_seconds);
-    history = fit(*vgg->head, train_features, train.targets(), test_features, test.targets(), options);
+    history =
+        fit(*vgg->head, train_features, train.targets(), test_features, test.targets(), options);
   } else {
     history = fit(*model, train.images(), train.targets(), test.images(), test.targets(), options);
   }
@@ -156,7 +159,8 @@ RunResult run_experiment(const std::string& config_path, const ConfigOverrides& 
       {"model", model->kind()},
       {"augmentation", config.augmentation.enabled},
       {"transfer", transfer},
-      {"weights", config.model.type == "vgg16_transfer" ? nlohmann::json(config.model.weights) : nullptr},
+      {"weights",
+       config.model.type == "vgg16_transfer" ? nlohmann::json(config.model.weights) : nullptr},
       {"epochs", config.training.epochs},
       {"batch_size", config.training.batch_size},
       {"seed", config.training.seed},
@@ -186,8 +190,9 @@ RunResult run_experiment(const std::string& config_path, const ConfigOverrides& 
       {"per_class_accuracy", final_test.per_class_accuracy()},
       {"confusion_matrix", matrix_to_json(final_test.confusion)}};
   write_file_atomic((fs::path(run_dir) / "summary.json").string(), summary.dump(2) + "\n");
-  logger->info("Test accuracy {}, error {}, loss {:.4f}; {:.1f} s training", percent(final_test.accuracy),
-               percent(1.0 - final_test.accuracy), final_test.loss, history.train_seconds);
+  logger->info("Test accuracy {}, error {}, loss {:.4f}; {:.1f} s training",
+               percent(final_test.accuracy), percent(1.0 - final_test.accuracy), final_test.loss,
+               history.train_seconds);
   return {run_dir, summary};
 }
 
@@ -196,7 +201,8 @@ void extract_features(const ExtractOptions& options,
   ExperimentConfig config = load_config(options.config_path, options.overrides);
   config.data.dir = resolve_data_dir(options.overrides.data_dir, config.data.dir);
   if (config.model.type != "vgg16_transfer") {
-    throw ConfigError(options.config_path + ": model.type: extract-features needs \"vgg16_transfer\", got \"" +
+    throw ConfigError(options.config_path +
+                      ": model.type: extract-features needs \"vgg16_transfer\", got \"" +
                       config.model.type + "\"");
   }
   if (options.split != "train" && options.split != "test") {
@@ -207,7 +213,8 @@ void extract_features(const ExtractOptions& options,
   }
   const torch::Device device = resolve_device(config.training.device);
   configure_threads(config.training.threads);
-  Cifar10 data(config.data.dir, options.split == "train" ? Cifar10::Mode::kTrain : Cifar10::Mode::kTest,
+  Cifar10 data(config.data.dir,
+               options.split == "train" ? Cifar10::Mode::kTrain : Cifar10::Mode::kTest,
                options.limit);
   torch::manual_seed(config.training.seed);
   auto model = build_model(config.model);
@@ -215,11 +222,11 @@ void extract_features(const ExtractOptions& options,
   model->to(device);
   model->eval();
   data.to(device);
-  auto features = compute_features(*vgg, data.images(), config.training.eval_batch_size, logger,
-                                   options.split);
+  auto features =
+      compute_features(*vgg, data.images(), config.training.eval_batch_size, logger, options.split);
   write_npy(options.out, features);
-  logger->info("Wrote {}: {} x {} float32 ({} split, {} weights, preprocessing {})", options.out,
-               features.size(0), features.size(1), options.split, transfer_kind(config.model),
+  logger->info("Wrote {}: {} x {} float32 ({} split, backbone weights {}, preprocessing {})",
+               options.out, features.size(0), features.size(1), options.split, config.model.weights,
                vgg->preprocessing());
 }
 
@@ -245,7 +252,8 @@ void preview_augmentation(const PreviewOptions& options,
   // Tiles of 32 x 32 scaled 3x, 4-pixel white gutters; the original is the first column.
   const int64_t scale = 3, tile = kImageSize * scale, gap = 4;
   const int64_t cols = int64_t(columns.size());
-  auto grid = torch::full({n * (tile + gap) + gap, cols * (tile + gap) + gap, 3}, 255, torch::kUInt8);
+  auto grid =
+      torch::full({n * (tile + gap) + gap, cols * (tile + gap) + gap, 3}, 255, torch::kUInt8);
   for (int64_t c = 0; c < cols; ++c) {
     auto pixels = columns[size_t(c)]
                       .clamp(0, 1)
@@ -256,7 +264,9 @@ void preview_augmentation(const PreviewOptions& options,
                       .repeat_interleave(scale, 3)
                       .permute({0, 2, 3, 1});  // N x H x W x 3
     for (int64_t r = 0; r < n; ++r) {
-      grid.narrow(0, gap + r * (tile + gap), tile).narrow(1, gap + c * (tile + gap), tile).copy_(pixels[r]);
+      grid.narrow(0, gap + r * (tile + gap), tile)
+          .narrow(1, gap + c * (tile + gap), tile)
+          .copy_(pixels[r]);
     }
   }
   write_png(options.out, grid);

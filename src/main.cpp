@@ -1,8 +1,8 @@
 // cifar-exp command line: parses arguments and dispatches; the work lives in the library.
 #include <iostream>
 
-#include <CLI/CLI.hpp>
 #include <torch/torch.h>
+#include <CLI/CLI.hpp>
 
 #include "cifar_exp/comparison.h"
 #include "cifar_exp/config.h"
@@ -27,8 +27,7 @@ std::string version_text() {
 }
 
 // Adds the overrides every data-reading command accepts.
-void add_override_options(CLI::App& app, std::string& config_path,
-                          cifar_exp::ConfigOverrides& o) {
+void add_override_options(CLI::App& app, std::string& config_path, cifar_exp::ConfigOverrides& o) {
   app.add_option("-c,--config", config_path, "Experiment config (JSON)");
   app.add_option("--data-dir", o.data_dir,
                  "CIFAR-10 binary folder (else $CIFAR10_DIR, data.dir, data/cifar-10-batches-bin)");
@@ -43,8 +42,9 @@ void add_override_options(CLI::App& app, std::string& config_path,
 }
 
 int run(int argc, char** argv) {
-  CLI::App app{"cifar-exp: reproducible CIFAR-10 experiments (small CNN, VGG16 transfer, "
-               "augmentation) on CPU or CUDA through libtorch"};
+  CLI::App app{
+      "cifar-exp: reproducible CIFAR-10 experiments (small CNN, VGG16 transfer, "
+      "augmentation) on CPU or CUDA through libtorch"};
   app.set_help_flag("-h,--help", "Print this help and exit");
   bool show_version = false;
   app.add_flag("--version", show_version, "Print version, libtorch version and CUDA availability");
@@ -56,7 +56,8 @@ int run(int argc, char** argv) {
   cifar_exp::PreviewOptions preview;
   auto* preview_cmd = app.add_subcommand(
       "preview-augmentation", "Write a PNG grid of training images beside augmented versions");
-  preview_cmd->add_option("-c,--config", preview.config_path, "Experiment config (JSON)")->required();
+  preview_cmd->add_option("-c,--config", preview.config_path, "Experiment config (JSON)")
+      ->required();
   preview_cmd->add_option("--out", preview.out, "PNG file to write")->required();
   preview_cmd->add_option("--count", preview.count, "Training images (rows), default 8");
   preview_cmd->add_option("--data-dir", preview.overrides.data_dir, "CIFAR-10 binary folder");
@@ -65,7 +66,8 @@ int run(int argc, char** argv) {
   cifar_exp::ExtractOptions extract;
   auto* extract_cmd = app.add_subcommand(
       "extract-features", "Write the VGG16 backbone's flattened output for a split as .npy");
-  extract_cmd->add_option("-c,--config", extract.config_path, "Experiment config (JSON)")->required();
+  extract_cmd->add_option("-c,--config", extract.config_path, "Experiment config (JSON)")
+      ->required();
   extract_cmd->add_option("--split", extract.split, "train | test (default test)");
   extract_cmd->add_option("--limit", extract.limit, "Only the first N records of the split");
   extract_cmd->add_option("--out", extract.out, ".npy file to write")->required();

@@ -63,8 +63,8 @@ namespace nn = torch::nn;
 
 Vgg16BackboneImpl::Vgg16BackboneImpl() {
   for (const auto& conv : vgg16_convs()) {
-    convs.push_back(register_module(
-        conv.name, nn::Conv2d(nn::Conv2dOptions(conv.in, conv.out, 3).padding(1))));
+    convs.push_back(
+        register_module(conv.name, nn::Conv2d(nn::Conv2dOptions(conv.in, conv.out, 3).padding(1))));
   }
   reset_keras();
 }

@@ -148,9 +148,9 @@ const char* MetricsWriter::csv_header() {
 std::string MetricsWriter::csv_row(const EpochMetrics& m) {
   std::ostringstream out;
   out << m.epoch << ',' << fixed(m.train_loss, 6) << ',' << fixed(m.train_accuracy, 6) << ','
-      << fixed(m.train_error(), 6) << ',' << fixed(m.val_loss, 6) << ','
-      << fixed(m.val_accuracy, 6) << ',' << fixed(m.val_error(), 6) << ',' << fixed(m.seconds, 3)
-      << ',' << fixed(m.images_per_second, 1);
+      << fixed(m.train_error(), 6) << ',' << fixed(m.val_loss, 6) << ',' << fixed(m.val_accuracy, 6)
+      << ',' << fixed(m.val_error(), 6) << ',' << fixed(m.seconds, 3) << ','
+      << fixed(m.images_per_second, 1);
   return out.str();
 }
 
@@ -197,7 +197,8 @@ void write_png(const std::string& path, const torch::Tensor& rgb) {
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
     auto* data = pixels.data_ptr<uint8_t>();
-    for (png_uint_32 row = 0; row < height; ++row) png_write_row(png, data + size_t(row) * width * 3);
+    for (png_uint_32 row = 0; row < height; ++row)
+      png_write_row(png, data + size_t(row) * width * 3);
     png_write_end(png, nullptr);
   } else {
     ok = false;

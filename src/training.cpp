@@ -32,7 +32,8 @@ torch::Tensor as_model_input(const torch::Tensor& inputs) {
 
 torch::Device resolve_device(const std::string& spec) {
   if (spec == "cpu") return torch::kCPU;
-  if (spec == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::kCPU;
+  if (spec == "auto")
+    return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::kCPU;
   static const std::regex kCuda("cuda(:([0-9]+))?");
   std::smatch match;
   if (!std::regex_match(spec, match, kCuda)) {
@@ -91,9 +92,10 @@ EvaluationResult evaluate(ClassifierImpl& model, const torch::Tensor& images,
     auto x = as_model_input(images.narrow(0, start, count));
     auto y = labels.narrow(0, start, count);
     auto logits = model.forward(x);
-    loss_sum += torch::nn::functional::cross_entropy(
-                    logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                    .to(torch::kFloat64);
+    loss_sum +=
+        torch::nn::functional::cross_entropy(
+            logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+            .to(torch::kFloat64);
     auto predicted = logits.argmax(1);
     pairs += torch::bincount(y * kNumClasses + predicted, {}, kNumClasses * kNumClasses);
   }

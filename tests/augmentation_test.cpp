@@ -97,7 +97,10 @@ TEST(Augmentation, MatchesKerasApplyAffineTransform) {
       testing::read_text(std::string(CIFAR_EXP_SOURCE_DIR) + "/tests/fixtures/keras_affine.json"));
   const auto shape = fixture["image"]["shape"].get<std::vector<int64_t>>();  // H, W, C
   const auto values = fixture["image"]["values"].get<std::vector<float>>();
-  auto image = torch::tensor(values).view({1, shape[0], shape[1], shape[2]}).permute({0, 3, 1, 2}).contiguous();
+  auto image = torch::tensor(values)
+                   .view({1, shape[0], shape[1], shape[2]})
+                   .permute({0, 3, 1, 2})
+                   .contiguous();
   ASSERT_GE(fixture["cases"].size(), 20u);
   for (const auto& c : fixture["cases"]) {
     auto p = AffineParams::identity(1);

@@ -18,16 +18,24 @@ namespace {
 void write_run(const std::string& dir, const std::string& name, int seed, double accuracy,
                const std::vector<double>& val, double seconds = 100.0) {
   fs::create_directories(dir);
-  json summary = {{"name", name},           {"status", "completed"},
-                  {"model", "small_cnn"},   {"augmentation", name == "aug"},
-                  {"transfer", "none"},     {"epochs", int(val.size())},
-                  {"seed", seed},           {"test_accuracy", accuracy},
+  json summary = {{"name", name},
+                  {"status", "completed"},
+                  {"model", "small_cnn"},
+                  {"augmentation", name == "aug"},
+                  {"transfer", "none"},
+                  {"epochs", int(val.size())},
+                  {"seed", seed},
+                  {"test_accuracy", accuracy},
                   {"test_error", 1 - accuracy},
-                  {"trainable_params", 122570}, {"frozen_params", 0},
-                  {"train_seconds", seconds},   {"images_per_second", 500.0},
+                  {"trainable_params", 122570},
+                  {"frozen_params", 0},
+                  {"train_seconds", seconds},
+                  {"images_per_second", 500.0},
                   {"reference_accuracy", 0.709}};
   testing::write_text(dir + "/summary.json", summary.dump(2));
-  std::string csv = "epoch,train_loss,train_accuracy,train_error,val_loss,val_accuracy,val_error,seconds,images_per_second\n";
+  std::string csv =
+      "epoch,train_loss,train_accuracy,train_error,val_loss,val_accuracy,val_error,seconds,images_"
+      "per_second\n";
   for (size_t i = 0; i < val.size(); ++i) {
     csv += std::to_string(i + 1) + ",1,0.5,0.5,1," + std::to_string(val[i]) + "," +
            std::to_string(1 - val[i]) + ",10,500\n";
@@ -131,9 +139,11 @@ TEST(Comparison, CliPrintsEveryFormat) {
   write_run(dir / "runs/a-20260101T000001Z", "a", 2, 0.7, {0.7});
   auto md = testing::run_cli({"compare", dir / "runs"});
   ASSERT_EQ(md.exit_code, 0) << md.err;
-  EXPECT_NE(md.out.find("| a | small_cnn | no | none | 1 | 2 | 60.00% ± 14.14 |"), std::string::npos)
+  EXPECT_NE(md.out.find("| a | small_cnn | no | none | 1 | 2 | 60.00% ± 14.14 |"),
+            std::string::npos)
       << md.out;
-  auto js = testing::run_cli({"compare", dir / "runs", "--format", "json", "--out", dir / "t.json"});
+  auto js =
+      testing::run_cli({"compare", dir / "runs", "--format", "json", "--out", dir / "t.json"});
   ASSERT_EQ(js.exit_code, 0) << js.err;
   EXPECT_NEAR(json::parse(js.out)[0]["test_accuracy"]["mean"].get<double>(), 0.6, 1e-12);
   EXPECT_EQ(testing::read_text(dir / "t.json"), js.out);

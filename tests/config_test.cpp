@@ -38,11 +38,13 @@ TEST(Config, DefaultsMatchTheNotebook) {
 }
 
 TEST(Config, ShippedConfigsParse) {
-  for (const char* name : {"no_aug_no_tl.json", "aug_no_tl.json", "no_aug_tl.json", "aug_tl.json", "smoke.json"}) {
+  for (const char* name :
+       {"no_aug_no_tl.json", "aug_no_tl.json", "no_aug_tl.json", "aug_tl.json", "smoke.json"}) {
     const auto c = load_config(std::string(CIFAR_EXP_SOURCE_DIR) + "/configs/" + name);
     EXPECT_FALSE(c.name.empty()) << name;
   }
-  const auto notebook = load_config(std::string(CIFAR_EXP_SOURCE_DIR) + "/configs/no_aug_no_tl.json");
+  const auto notebook =
+      load_config(std::string(CIFAR_EXP_SOURCE_DIR) + "/configs/no_aug_no_tl.json");
   EXPECT_EQ(notebook.training.batch_size, 64);
   EXPECT_EQ(notebook.training.epochs, 10);
   EXPECT_DOUBLE_EQ(notebook.training.learning_rate, 1e-3);
@@ -56,8 +58,13 @@ TEST(Config, ReadsEveryKey) {
   json doc = {{"name", "full"},
               {"data", {{"dir", "/d"}, {"train_limit", 100}, {"test_limit", 50}}},
               {"training",
-               {{"epochs", 3}, {"batch_size", 32}, {"learning_rate", 0.01}, {"seed", 7},
-                {"device", "cuda:1"}, {"threads", 2}, {"eval_batch_size", 10}}},
+               {{"epochs", 3},
+                {"batch_size", 32},
+                {"learning_rate", 0.01},
+                {"seed", 7},
+                {"device", "cuda:1"},
+                {"threads", 2},
+                {"eval_batch_size", 10}}},
               {"output", {{"dir", "out"}, {"save_model", false}}}};
   const auto c = parse_config(doc, "c.json");
   EXPECT_EQ(c.data.dir, "/d");
@@ -82,37 +89,50 @@ struct BadCase {
 
 TEST(Config, RejectsBadValuesWithTheirPath) {
   const std::vector<BadCase> cases = {
-      {"negative batch", {{"name", "t"}, {"training", {{"batch_size", -3}}}},
+      {"negative batch",
+       {{"name", "t"}, {"training", {{"batch_size", -3}}}},
        "c.json: training.batch_size: must be a positive integer, got -3"},
-      {"string epochs", {{"name", "t"}, {"training", {{"epochs", "10"}}}},
+      {"string epochs",
+       {{"name", "t"}, {"training", {{"epochs", "10"}}}},
        "c.json: training.epochs: must be a positive integer, got \"10\""},
-      {"float epochs", {{"name", "t"}, {"training", {{"epochs", 2.5}}}},
+      {"float epochs",
+       {{"name", "t"}, {"training", {{"epochs", 2.5}}}},
        "c.json: training.epochs: must be a positive integer, got 2.5"},
-      {"unknown top key", {{"name", "t"}, {"trainig", json::object()}},
+      {"unknown top key",
+       {{"name", "t"}, {"trainig", json::object()}},
        "c.json: trainig: unknown key"},
-      {"unknown nested key", {{"name", "t"}, {"training", {{"lr", 0.1}}}},
+      {"unknown nested key",
+       {{"name", "t"}, {"training", {{"lr", 0.1}}}},
        "c.json: training.lr: unknown key"},
-      {"zero lr", {{"name", "t"}, {"training", {{"learning_rate", 0}}}},
+      {"zero lr",
+       {{"name", "t"}, {"training", {{"learning_rate", 0}}}},
        "c.json: training.learning_rate: must be a number in (0, 10], got 0"},
-      {"bad device", {{"name", "t"}, {"training", {{"device", "gpu"}}}},
+      {"bad device",
+       {{"name", "t"}, {"training", {{"device", "gpu"}}}},
        "c.json: training.device: must be auto, cpu, cuda or cuda:N, got \"gpu\""},
-      {"bad model", {{"name", "t"}, {"model", {{"type", "resnet"}}}},
+      {"bad model",
+       {{"name", "t"}, {"model", {{"type", "resnet"}}}},
        "c.json: model.type: must be one of small_cnn, vgg16_transfer, got \"resnet\""},
-      {"section not object", {{"name", "t"}, {"training", 5}},
+      {"section not object",
+       {{"name", "t"}, {"training", 5}},
        "c.json: training: must be an object, got 5"},
       {"missing name", json::object(), "c.json: name: is required"},
       {"bad name", {{"name", "a/b"}}, ""},
-      {"zero train limit", {{"name", "t"}, {"data", {{"train_limit", 0}}}},
+      {"zero train limit",
+       {{"name", "t"}, {"data", {{"train_limit", 0}}}},
        "c.json: data.train_limit: must be a positive integer, got 0"},
-      {"negative rotation", {{"name", "t"}, {"augmentation", {{"rotation_range", -5}}}},
+      {"negative rotation",
+       {{"name", "t"}, {"augmentation", {{"rotation_range", -5}}}},
        "c.json: augmentation.rotation_range: must be a number of degrees in [0, 360], got -5"},
-      {"fill mode", {{"name", "t"}, {"augmentation", {{"fill_mode", "mirror"}}}},
+      {"fill mode",
+       {{"name", "t"}, {"augmentation", {{"fill_mode", "mirror"}}}},
        "c.json: augmentation.fill_mode: must be one of nearest, constant, reflect, wrap, got "
        "\"mirror\""},
       {"crop too large",
        {{"name", "t"}, {"augmentation", {{"random_crop", {{"padding", 0}, {"size", 40}}}}}},
        "c.json: augmentation.random_crop.size: crop of 40 is larger than the padded image (32)"},
-      {"weights on small cnn", {{"name", "t"}, {"model", {{"weights", "x.h5"}}}},
+      {"weights on small cnn",
+       {{"name", "t"}, {"model", {{"weights", "x.h5"}}}},
        "c.json: model.weights: only applies to model.type \"vgg16_transfer\""},
       {"not an object", json::array(), "c.json: top level: must be an object, got []"},
   };
@@ -134,8 +154,9 @@ TEST(Config, UnimplementedFeaturesAreRefusedNotIgnored) {
   EXPECT_NE(error_for({{"name", "t"}, {"model", {{"type", "vgg16_transfer"}}}})
                 .find("model.weights: required for vgg16_transfer"),
             std::string::npos);
-  EXPECT_EQ(error_for({{"name", "t"}, {"model", {{"type", "vgg16_transfer"}, {"weights", "random"}}}}),
-            "");
+  EXPECT_EQ(
+      error_for({{"name", "t"}, {"model", {{"type", "vgg16_transfer"}, {"weights", "random"}}}}),
+      "");
 }
 
 TEST(Config, OverridesReplaceKeysAndAreValidatedByFlag) {

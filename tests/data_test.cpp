@@ -47,9 +47,9 @@ TEST(Data, RecordLayoutIsLabelThenRedGreenBluePlanes) {
   // Overwrite the test file with one hand-made record.
   std::string record(kRecordBytes, '\0');
   record[0] = 4;
-  record[1 + 0] = 11;                    // red, row 0, col 0
-  record[1 + 1024 + 33] = 22;            // green, row 1, col 1
-  record[1 + 2048 + 1023] = char(200);   // blue, row 31, col 31
+  record[1 + 0] = 11;                   // red, row 0, col 0
+  record[1 + 1024 + 33] = 22;           // green, row 1, col 1
+  record[1 + 2048 + 1023] = char(200);  // blue, row 31, col 31
   testing::write_text(dir / "test_batch.bin", record);
   Cifar10 test(dir.path(), Cifar10::Mode::kTest);
   ASSERT_EQ(test.images().size(0), 1);
@@ -75,8 +75,9 @@ TEST(Data, TruncatedFileIsNamed) {
   testing::write_cifar10_folder(dir.path(), 50, 20);
   fs::resize_file(dir / "data_batch_3.bin", 10 * kRecordBytes - 100);
   EXPECT_EQ(data_error(dir.path()),
-            dir / "data_batch_3.bin: size 30630 bytes is not a whole number of 3,073-byte "
-                  "records (truncated download?)");
+            dir /
+                "data_batch_3.bin: size 30630 bytes is not a whole number of 3,073-byte "
+                "records (truncated download?)");
 }
 
 TEST(Data, BadLabelNamesFileAndRecord) {

@@ -108,7 +108,9 @@ TEST(Training, DivergenceStopsWithEpochAndBatch) {
   options.epochs = 2;
   options.batch_size = 16;
   options.learning_rate = 1e-3;
-  options.augment = [](const torch::Tensor& x) { return x * std::numeric_limits<float>::quiet_NaN(); };
+  options.augment = [](const torch::Tensor& x) {
+    return x * std::numeric_limits<float>::quiet_NaN();
+  };
   try {
     fit(*model, train.images, train.labels, train.images, train.labels, options);
     FAIL() << "expected DivergedError";

@@ -43,7 +43,8 @@ TEST(Transfer, ParameterCountsAndShapes) {
   big.input_size = 64;
   auto resized = std::dynamic_pointer_cast<Vgg16TransferImpl>(build_model(big));
   EXPECT_EQ(resized->feature_size(), 2048);
-  EXPECT_EQ(resized->features(torch::rand({1, 3, 32, 32})).sizes(), (std::vector<int64_t>{1, 2048}));
+  EXPECT_EQ(resized->features(torch::rand({1, 3, 32, 32})).sizes(),
+            (std::vector<int64_t>{1, 2048}));
   EXPECT_EQ(count_parameters(*resized).trainable, 2048 * 256 + 256 + 2570);
 
   auto fine_tune = std::dynamic_pointer_cast<Vgg16TransferImpl>(build_model(random_vgg(1)));
@@ -94,7 +95,8 @@ TEST(Transfer, BackboneLoadsWeightsIntoTheNamedLayers) {
   for (size_t i = 0; i < vgg16_convs().size(); ++i) {
     const auto& name = vgg16_convs()[i].name;
     EXPECT_TRUE(torch::equal(backbone->convs[i]->weight, weights[name + ".weight"])) << name;
-    EXPECT_TRUE(torch::equal(backbone->named_parameters()[name + ".bias"], weights[name + ".bias"]));
+    EXPECT_TRUE(
+        torch::equal(backbone->named_parameters()[name + ".bias"], weights[name + ".bias"]));
   }
   // Five pools: 32 -> 1.
   EXPECT_EQ(backbone->forward(torch::rand({1, 3, 32, 32})).sizes(),
@@ -204,8 +206,8 @@ TEST(Transfer, CliRunsCachedTransferAndReusesTheCache) {
     "name": "tl", "model": {"type": "vgg16_transfer", "weights": "random"},
     "training": {"epochs": 2, "batch_size": 16}
   })");
-  std::vector<std::string> args = {"--config", dir / "tl.json", "--data-dir", dir / "data",
-                                   "--output-dir", dir / "runs", "--threads", "2"};
+  std::vector<std::string> args = {"--config",     dir / "tl.json", "--data-dir", dir / "data",
+                                   "--output-dir", dir / "runs",    "--threads",  "2"};
   // The cache folder comes from the config; point it into the temp dir by running there.
   const auto cwd = fs::current_path();
   fs::current_path(dir.path());
@@ -232,19 +234,19 @@ TEST(Transfer, CliRunsCachedTransferAndReusesTheCache) {
   // Same seed, same features: the same result with or without the cache.
   EXPECT_DOUBLE_EQ(a["test_loss"].get<double>(), b["test_loss"].get<double>());
 
-  auto extract = testing::run_cli({"extract-features", "--config", dir / "tl.json", "--data-dir",
-                                   dir / "data", "--split", "test", "--limit", "5", "--out",
-                                   dir / "f.npy"});
+  auto extract =
+      testing::run_cli({"extract-features", "--config", dir / "tl.json", "--data-dir", dir / "data",
+                        "--split", "test", "--limit", "5", "--out", dir / "f.npy"});
   ASSERT_EQ(extract.exit_code, 0) << extract.err;
   EXPECT_EQ(fs::file_size(dir / "f.npy"), 128u + 5 * 512 * 4);
 
-  auto missing = testing::run_cli({"--config", dir / "tl.json", "--data-dir", dir / "data",
-                                   "--output-dir", dir / "runs2"});
+  auto missing = testing::run_cli(
+      {"--config", dir / "tl.json", "--data-dir", dir / "data", "--output-dir", dir / "runs2"});
   EXPECT_EQ(missing.exit_code, 0);  // random weights need no file
   testing::write_text(dir / "pre.json", R"({
     "name": "pre", "model": {"type": "vgg16_transfer", "weights": "nowhere/w.h5"}})");
-  auto no_file = testing::run_cli({"--config", dir / "pre.json", "--data-dir", dir / "data",
-                                   "--output-dir", dir / "runs3"});
+  auto no_file = testing::run_cli(
+      {"--config", dir / "pre.json", "--data-dir", dir / "data", "--output-dir", dir / "runs3"});
   EXPECT_EQ(no_file.exit_code, 4) << no_file.err;
   EXPECT_NE(no_file.err.find("nowhere/w.h5"), std::string::npos) << no_file.err;
   EXPECT_NE(no_file.err.find("scripts/download_vgg16_weights.sh"), std::string::npos);

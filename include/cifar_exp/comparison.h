@@ -14,10 +14,10 @@ namespace cifar_exp {
 struct RunRecord {
   std::string dir;
   std::string name;
-  std::string status;  // "completed", or why not: "incomplete", "failed", "interrupted", ...
+  std::string status;      // "completed", or why not: "incomplete", "failed", "interrupted", ...
   nlohmann::json summary;  // summary.json (or a sweep's failure.json), empty when absent
   std::vector<double> val_accuracy;  // metrics.csv, per epoch
-  std::string problem;  // for runs that are not complete: what is known
+  std::string problem;               // for runs that are not complete: what is known
   bool complete() const { return status == "completed"; }
 };
 

@@ -21,9 +21,9 @@ struct DataConfig {
 struct ModelConfig {
   std::string type = "small_cnn";  // small_cnn | vgg16_transfer
   // vgg16_transfer only:
-  std::string weights;                  // path, or "random"; empty = not given
+  std::string weights;                      // path, or "random"; empty = not given
   std::string weights_format = "keras_h5";  // keras_h5 | torchvision
-  std::string preprocess = "auto";      // auto | caffe | imagenet | unit
+  std::string preprocess = "auto";          // auto | caffe | imagenet | unit
   int64_t input_size = 32;
   int64_t hidden_units = 256;
   double dropout = 0.5;
@@ -38,14 +38,14 @@ struct RandomCropConfig {
 // Keras ImageDataGenerator keys, same meanings and defaults.
 struct AugmentationConfig {
   bool enabled = false;
-  double rotation_range = 0.0;  // degrees
+  double rotation_range = 0.0;      // degrees
   double width_shift_range = 0.0;   // fraction of width when < 1, pixels when >= 1
   double height_shift_range = 0.0;  // fraction of height when < 1, pixels when >= 1
   bool horizontal_flip = false;
   bool vertical_flip = false;
   double zoom_lower = 1.0;  // zoom_range as [lower, upper]; a number z means [1-z, 1+z]
   double zoom_upper = 1.0;
-  double shear_range = 0.0;  // degrees
+  double shear_range = 0.0;           // degrees
   std::string fill_mode = "nearest";  // nearest | constant | reflect | wrap
   double cval = 0.0;
   std::optional<RandomCropConfig> random_crop;
@@ -64,8 +64,8 @@ struct TrainingConfig {
   double beta2 = 0.999;
   double epsilon = 1e-7;  // Keras' default, not PyTorch's 1e-8
   uint64_t seed = 42;
-  std::string device = "auto";  // auto | cpu | cuda | cuda:N
-  int64_t threads = 0;          // 0 = all cores
+  std::string device = "auto";     // auto | cpu | cuda | cuda:N
+  int64_t threads = 0;             // 0 = all cores
   std::string precision = "fp32";  // fp32 | bf16
 };
 

@@ -36,7 +36,7 @@ class Cifar10 : public torch::data::datasets::Dataset<Cifar10> {
   torch::data::Example<> get(size_t index) override;
   torch::optional<size_t> size() const override;
 
-  const torch::Tensor& images() const { return images_; }  // uint8, N x 3 x 32 x 32
+  const torch::Tensor& images() const { return images_; }    // uint8, N x 3 x 32 x 32
   const torch::Tensor& targets() const { return targets_; }  // int64, N
   const std::vector<std::string>& class_names() const { return class_names_; }
 

@@ -6,8 +6,8 @@
 #include <optional>
 #include <string>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "cifar_exp/config.h"
 
@@ -41,8 +41,7 @@ struct ExtractOptions {
   std::optional<int64_t> limit;
   std::string out;
 };
-void extract_features(const ExtractOptions& options,
-                      const std::shared_ptr<spdlog::logger>& logger);
+void extract_features(const ExtractOptions& options, const std::shared_ptr<spdlog::logger>& logger);
 
 // "pretrained", "random" (vgg16_transfer with "weights": "random") or "none".
 std::string transfer_kind(const ModelConfig& model);
