@@ -8,6 +8,7 @@
 #include <map>
 #include <sstream>
 
+#include "cifar_exp/config.h"
 #include "cifar_exp/errors.h"
 
 namespace fs = std::filesystem;
@@ -54,6 +55,18 @@ RunRecord read_run(const fs::path& dir) {
     run.name = failure->value("name", "");
     run.status = "failed";
     run.problem = failure->value("error", "failed");
+    // What the run would have been, from its config, so the table row says what is missing.
+    try {
+      const auto config = load_config(failure->value("config", ""));
+      run.summary["model"] = config.model.type;
+      run.summary["augmentation"] = config.augmentation.enabled;
+      run.summary["transfer"] = config.model.type != "vgg16_transfer" ? "none"
+                                : config.model.weights == "random"    ? "random"
+                                                                      : "pretrained";
+      if (config.reference_accuracy) run.summary["reference_accuracy"] = *config.reference_accuracy;
+    } catch (const Error&) {
+      // The config itself may be what failed; the row then shows what is known.
+    }
   } else {
     run.status = "incomplete";
     run.problem = problem.empty() ? "no summary.json" : problem;

@@ -63,8 +63,12 @@ TEST(Comparison, GroupsByConfigWithExactStatistics) {
   testing::write_text(dir / "aug-20260101T000400Z/config.json", R"({"name": "aug"})");
   // A run that could not start: missing weights (exit code 4), recorded by sweep.sh.
   fs::create_directories(dir / "tl-seed1-failed");
-  testing::write_text(dir / "tl-seed1-failed/failure.json",
-                      R"({"name": "tl", "seed": 1, "exit_code": 4, "error": "weights missing"})");
+  testing::write_text(dir / "tl.json", R"({"name": "tl", "reference_accuracy": 0.6128,
+      "model": {"type": "vgg16_transfer", "weights": "w.h5"}, "augmentation": {"enabled": true}})");
+  testing::write_text(
+      dir / "tl-seed1-failed/failure.json",
+      R"({"name": "tl", "seed": 1, "exit_code": 4, "error": "weights missing", "config": ")" +
+          dir / "tl.json" + R"("})");
 
   const auto rows = compare_runs(find_runs({dir.path()}));
   ASSERT_EQ(rows.size(), 3u);
@@ -98,7 +102,13 @@ TEST(Comparison, GroupsByConfigWithExactStatistics) {
   EXPECT_NE(md.find("| aug | small_cnn | yes | none | 2 | 1 (+1 incomplete) | 65.00% |"),
             std::string::npos)
       << md;
-  EXPECT_NE(md.find("| tl | - | no | - | - | 0 (+1 incomplete) | - |"), std::string::npos) << md;
+  // The failed run's row is described from its config.
+  EXPECT_NE(md.find("| tl | vgg16_transfer | yes | pretrained | - | 0 (+1 incomplete) | - |"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| 61.28% | missing weights: run scripts/download_vgg16_weights.sh |"),
+            std::string::npos)
+      << md;
 
   // CSV parses back: header plus three rows with the same numbers.
   std::istringstream csv(format_csv(rows));
