@@ -20,14 +20,7 @@ namespace fs = std::filesystem;
 namespace cifar_exp {
 namespace {
 
-std::string iso_utc_now() {
-  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buffer;
-}
+std::string iso_utc_now() { return utc_now("%Y-%m-%dT%H:%M:%SZ"); }
 
 nlohmann::json matrix_to_json(const torch::Tensor& matrix) {
   nlohmann::json rows = nlohmann::json::array();

@@ -21,15 +21,6 @@ namespace fs = std::filesystem;
 namespace cifar_exp {
 namespace {
 
-std::string utc_timestamp() {
-  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y%m%dT%H%M%SZ", &tm);
-  return buffer;
-}
-
 std::string fixed(double value, int digits) {
   std::ostringstream out;
   out << std::fixed << std::setprecision(digits) << value;
@@ -37,6 +28,15 @@ std::string fixed(double value, int digits) {
 }
 
 }  // namespace
+
+std::string utc_now(const char* format) {
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buffer[64];
+  std::strftime(buffer, sizeof buffer, format, &tm);
+  return buffer;
+}
 
 std::string percent(double fraction) { return fixed(100.0 * fraction, 2) + "%"; }
 
@@ -54,7 +54,8 @@ void check_output_dir(const std::string& output_dir) {
 
 std::string create_run_directory(const std::string& output_dir, const std::string& name) {
   check_output_dir(output_dir);
-  const std::string base = (fs::path(output_dir) / (name + "-" + utc_timestamp())).string();
+  const std::string base =
+      (fs::path(output_dir) / (name + "-" + utc_now("%Y%m%dT%H%M%SZ"))).string();
   for (int suffix = 1; suffix < 10000; ++suffix) {
     const std::string candidate = suffix == 1 ? base : base + "-" + std::to_string(suffix);
     std::error_code ec;

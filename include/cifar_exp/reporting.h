@@ -69,6 +69,9 @@ class MetricsWriter : public TrainingCallback {
 // Writes an 8-bit RGB picture (uint8 H x W x 3) as a PNG file through libpng, atomically.
 void write_png(const std::string& path, const torch::Tensor& rgb);
 
+// The current UTC time formatted by strftime, e.g. utc_now("%Y-%m-%dT%H:%M:%SZ").
+std::string utc_now(const char* format);
+
 // Formats a fraction as a percentage with two decimals: 0.62184 -> "62.18%".
 std::string percent(double fraction);
 
