@@ -1,5 +1,7 @@
 #include "cifar_exp/feature_cache.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -87,7 +89,8 @@ torch::Tensor cached_features(Vgg16TransferImpl& model, const torch::Tensor& ima
   logger->info("{} features: computing for {} images (cache {})", split, images.size(0), path);
   auto features = compute_features(model, images, batch_size, logger, split);
   fs::create_directories(cache_dir, ec);
-  const std::string temp = path + ".tmp";
+  // Per-process temporary name: concurrent runs (sweep tasks) may fill the same cache entry.
+  const std::string temp = path + ".tmp." + std::to_string(::getpid());
   try {
     torch::save(features.to(torch::kCPU), temp);
     fs::rename(temp, path, ec);
