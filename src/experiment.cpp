@@ -1,6 +1,10 @@
 #include "cifar_exp/experiment.h"
 
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <ctime>
 #include <filesystem>
 #include <thread>
@@ -21,6 +25,24 @@ namespace cifar_exp {
 namespace {
 
 std::string iso_utc_now() { return utc_now("%Y-%m-%dT%H:%M:%SZ"); }
+
+// Ctrl-C / SIGTERM: the first asks training to stop after the current batch, a second one exits
+// at once. Only a lock-free atomic is touched in the handler.
+std::atomic<bool> g_stop_requested{false};
+std::atomic<int> g_signals{0};
+
+extern "C" void on_stop_signal(int) {
+  if (g_signals.fetch_add(1) >= 1) _exit(int(ExitCode::kInterrupted));
+  g_stop_requested.store(true);
+}
+
+void install_stop_handlers() {
+  struct sigaction action {};
+  action.sa_handler = on_stop_signal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
 
 nlohmann::json matrix_to_json(const torch::Tensor& matrix) {
   nlohmann::json rows = nlohmann::json::array();
@@ -110,6 +132,8 @@ RunResult run_experiment(const std::string& config_path, const ConfigOverrides& 
   MetricsWriter metrics_writer(run_dir);
   FitOptions options = FitOptions::from_config(config.training);
   options.callbacks = {&progress_bar, &epoch_logger, &metrics_writer};
+  install_stop_handlers();
+  options.stop_requested = &g_stop_requested;
   std::unique_ptr<Augmenter> augmenter;
   if (config.augmentation.enabled) {
     augmenter = std::make_unique<Augmenter>(config.augmentation, config.training.seed);
@@ -139,35 +163,26 @@ RunResult run_experiment(const std::string& config_path, const ConfigOverrides& 
   const double wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
 
-  // 5. Results.
+  // 5. Results (for an interrupted run: what was completed, marked as such).
   if (config.output.save_model) save_model(*model, (fs::path(run_dir) / "model.pt").string());
-  const EvaluationResult& final_test = history.final_test;
-  size_t best = 0;
-  for (size_t i = 1; i < history.epochs.size(); ++i) {
-    if (history.epochs[i].val_accuracy > history.epochs[best].val_accuracy) best = i;
-  }
+  const bool completed = !history.interrupted;
   nlohmann::json summary = {
       {"name", config.name},
-      {"status", "completed"},
+      {"status", completed ? "completed" : "interrupted"},
       {"model", model->kind()},
       {"augmentation", config.augmentation.enabled},
       {"transfer", transfer},
       {"weights",
        config.model.type == "vgg16_transfer" ? nlohmann::json(config.model.weights) : nullptr},
       {"epochs", config.training.epochs},
+      {"epochs_completed", int64_t(history.epochs.size())},
       {"batch_size", config.training.batch_size},
       {"seed", config.training.seed},
-      {"test_accuracy", final_test.accuracy},
-      {"test_error", 1.0 - final_test.accuracy},
-      {"test_loss", final_test.loss},
-      {"best_epoch", history.epochs[best].epoch},
-      {"best_val_accuracy", history.epochs[best].val_accuracy},
       {"trainable_params", params.trainable},
       {"frozen_params", params.frozen},
       {"train_seconds", history.train_seconds},
       {"feature_seconds", feature_seconds},
       {"wall_seconds", wall_seconds},
-      {"images_per_second", history.epochs.back().images_per_second},
       {"train_images", train.images().size(0)},
       {"test_images", test.images().size(0)},
       {"device", device.str()},
@@ -179,9 +194,33 @@ RunResult run_experiment(const std::string& config_path, const ConfigOverrides& 
       {"finished_at", iso_utc_now()},
       {"reference_accuracy",
        config.reference_accuracy ? nlohmann::json(*config.reference_accuracy) : nullptr},
-      {"class_names", test.class_names()},
-      {"per_class_accuracy", final_test.per_class_accuracy()},
-      {"confusion_matrix", matrix_to_json(final_test.confusion)}};
+      {"class_names", test.class_names()}};
+  if (!history.epochs.empty()) {
+    // The test split's evaluation after the last completed epoch.
+    const EvaluationResult& final_test = history.final_test;
+    size_t best = 0;
+    for (size_t i = 1; i < history.epochs.size(); ++i) {
+      if (history.epochs[i].val_accuracy > history.epochs[best].val_accuracy) best = i;
+    }
+    summary.update({{"test_accuracy", final_test.accuracy},
+                    {"test_error", 1.0 - final_test.accuracy},
+                    {"test_loss", final_test.loss},
+                    {"best_epoch", history.epochs[best].epoch},
+                    {"best_val_accuracy", history.epochs[best].val_accuracy},
+                    {"images_per_second", history.epochs.back().images_per_second},
+                    {"per_class_accuracy", final_test.per_class_accuracy()},
+                    {"confusion_matrix", matrix_to_json(final_test.confusion)}});
+  }
+  if (!completed) {
+    summary["stopped_at"] = {{"epoch", history.stopped_at_epoch},
+                             {"batch", history.stopped_at_batch}};
+    write_file_atomic((fs::path(run_dir) / "summary.json").string(), summary.dump(2) + "\n");
+    throw InterruptedError("interrupted at epoch " + std::to_string(history.stopped_at_epoch) +
+                           ", batch " + std::to_string(history.stopped_at_batch) + "; " +
+                           std::to_string(history.epochs.size()) + " completed epoch(s) kept in " +
+                           run_dir);
+  }
+  const EvaluationResult& final_test = history.final_test;
   write_file_atomic((fs::path(run_dir) / "summary.json").string(), summary.dump(2) + "\n");
   logger->info("Test accuracy {}, error {}, loss {:.4f}; {:.1f} s training",
                percent(final_test.accuracy), percent(1.0 - final_test.accuracy), final_test.loss,

@@ -167,6 +167,12 @@ History fit(ClassifierImpl& model, const torch::Tensor& train_images,
                             std::to_string(b + 1));
       }
       for (auto* cb : options.callbacks) cb->on_batch_end(progress);
+      if (options.stop_requested && options.stop_requested->load()) {
+        history.interrupted = true;
+        history.stopped_at_epoch = epoch;
+        history.stopped_at_batch = b + 1;
+        return history;
+      }
     }
     const double train_seconds = seconds_since(epoch_start);
     history.train_seconds += train_seconds;

@@ -1,11 +1,19 @@
 // End-to-end tests of the cifar-exp binary.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
 #include <filesystem>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "cifar_exp/reporting.h"
+#include "test_paths.h"
 #include "test_support.h"
 
 namespace fs = std::filesystem;
@@ -207,6 +215,57 @@ TEST(Cli, BadInputsFailWithOneLineAndLeaveNothing) {
     EXPECT_EQ(r.err.rfind("cifar-exp: error: ", 0), 0u) << c.label << ": " << r.err;
     EXPECT_TRUE(run_folders(dir / "runs").empty()) << c.label << ": left a run folder";
   }
+}
+
+TEST(Cli, InterruptKeepsCompletedEpochsAndExits130) {
+  testing::TempDir dir;
+  testing::write_cifar10_folder(dir / "data", 2000, 100);
+  testing::write_text(dir / "long.json",
+                      R"({"name": "long", "training": {"epochs": 500, "batch_size": 32}})");
+  const std::vector<std::string> args = {CIFAR_EXP_BINARY, "--config",   dir / "long.json",
+                                         "--data-dir",     dir / "data", "--output-dir",
+                                         dir / "runs",     "--threads",  "1"};
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const int out = open((dir / "out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int err = open((dir / "err").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(out, 1);
+    dup2(err, 2);
+    std::vector<char*> argv;
+    for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  // Wait until at least one epoch is in metrics.csv, then press Ctrl-C.
+  std::string run;
+  for (int i = 0; i < 1200 && run.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (const auto& r : run_folders(dir / "runs")) {
+      if (fs::exists(r + "/metrics.csv")) run = r;
+    }
+  }
+  ASSERT_FALSE(run.empty()) << "no epoch finished";
+  kill(pid, SIGINT);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  const std::string err = testing::read_text(dir / "err");
+  EXPECT_EQ(err.rfind("cifar-exp: error: interrupted at epoch ", 0), 0u) << err;
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+
+  const json summary = json::parse(testing::read_text(run + "/summary.json"));
+  EXPECT_EQ(summary["status"], "interrupted");
+  const int64_t completed = summary["epochs_completed"];
+  EXPECT_GE(completed, 1);
+  EXPECT_LT(completed, 500);
+  EXPECT_EQ(summary["stopped_at"]["epoch"], completed + 1);
+  const std::string csv = testing::read_text(run + "/metrics.csv");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), completed + 1);  // header + rows
+  EXPECT_TRUE(summary.contains("test_accuracy"));
+  EXPECT_TRUE(fs::exists(run + "/model.pt"));
 }
 
 }  // namespace

@@ -120,6 +120,31 @@ TEST(Training, DivergenceStopsWithEpochAndBatch) {
   }
 }
 
+TEST(Training, StopRequestEndsAfterTheCurrentBatch) {
+  torch::manual_seed(0);
+  auto train = testing::make_learnable_split(64, 1);
+  SmallCnn model;
+  std::atomic<bool> stop{false};
+  Recorder recorder;
+  FitOptions options;
+  options.epochs = 3;
+  options.batch_size = 16;
+  options.stop_requested = &stop;
+  options.callbacks = {&recorder};
+  // Ask to stop during the second epoch's third batch.
+  options.augment = [&](const torch::Tensor& x) {
+    if (recorder.epochs.size() == 1 && recorder.batch_calls == 6) stop = true;
+    return x;
+  };
+  const auto history = fit(*model, train.images, train.labels, train.images, train.labels, options);
+  EXPECT_TRUE(history.interrupted);
+  EXPECT_EQ(history.epochs.size(), 1u);  // the partial epoch is dropped
+  EXPECT_EQ(history.stopped_at_epoch, 2);
+  EXPECT_EQ(history.stopped_at_batch, 3);
+  EXPECT_EQ(recorder.batch_calls, 7);
+  EXPECT_FALSE(recorder.ended);
+}
+
 TEST(Training, DeviceChoice) {
   EXPECT_EQ(resolve_device("cpu"), torch::Device(torch::kCPU));
   if (!torch::cuda::is_available()) {

@@ -1,8 +1,8 @@
 #include "cifar_exp/weights.h"
 
 #include <gtest/gtest.h>
-#include <torch/version.h>
 #include <hdf5.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <cmath>

@@ -39,6 +39,9 @@ struct WeightsError : Error {
 struct OutputError : Error {
   explicit OutputError(const std::string& m) : Error(ExitCode::kOutput, m) {}
 };
+struct InterruptedError : Error {
+  explicit InterruptedError(const std::string& m) : Error(ExitCode::kInterrupted, m) {}
+};
 struct DivergedError : Error {
   explicit DivergedError(const std::string& m) : Error(ExitCode::kDiverged, m) {}
 };

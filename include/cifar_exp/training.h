@@ -37,7 +37,9 @@ struct EpochMetrics {
 };
 
 struct History {
-  std::vector<EpochMetrics> epochs;
+  std::vector<EpochMetrics> epochs;  // completed epochs
+  bool interrupted = false;          // stopped on request after `stopped_at_batch` of an epoch
+  int64_t stopped_at_epoch = 0, stopped_at_batch = 0;
   EvaluationResult final_test;  // evaluation after the last epoch
   double train_seconds = 0;
 };
@@ -68,6 +70,9 @@ struct FitOptions {
   double learning_rate = 1e-3, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7;
   BatchTransform augment;  // empty = none
   std::vector<TrainingCallback*> callbacks;
+  // Set (e.g. by a signal handler) to stop after the current batch; the partial epoch is
+  // dropped and fit returns with History::interrupted.
+  const std::atomic<bool>* stop_requested = nullptr;
 
   static FitOptions from_config(const TrainingConfig& config);
 };
