@@ -60,9 +60,7 @@ RunRecord read_run(const fs::path& dir) {
       const auto config = load_config(failure->value("config", ""));
       run.summary["model"] = config.model.type;
       run.summary["augmentation"] = config.augmentation.enabled;
-      run.summary["transfer"] = config.model.type != "vgg16_transfer" ? "none"
-                                : config.model.weights == "random"    ? "random"
-                                                                      : "pretrained";
+      run.summary["transfer"] = transfer_kind(config.model);
       if (config.reference_accuracy) run.summary["reference_accuracy"] = *config.reference_accuracy;
     } catch (const Error&) {
       // The config itself may be what failed; the row then shows what is known.

@@ -269,6 +269,11 @@ void check_combinations(const ExperimentConfig& c, ObjectReader& r) {
 
 }  // namespace
 
+std::string transfer_kind(const ModelConfig& model) {
+  if (model.type != "vgg16_transfer") return "none";
+  return model.weights == "random" ? "random" : "pretrained";
+}
+
 bool AugmentationConfig::any_geometric() const {
   return rotation_range > 0 || width_shift_range > 0 || height_shift_range > 0 ||
          zoom_lower != 1.0 || zoom_upper != 1.0 || shear_range > 0;

@@ -57,25 +57,18 @@ nlohmann::json matrix_to_json(const torch::Tensor& matrix) {
 void save_model(ClassifierImpl& model, const std::string& path) {
   torch::serialize::OutputArchive archive;
   model.save(archive);
-  const std::string temp = path + ".tmp";
+  const std::string temp = temporary_path(path);
   try {
     archive.save_to(temp);
   } catch (const c10::Error& e) {
     throw OutputError(path + ": cannot write model: " + first_line(e.what()));
   }
-  std::error_code ec;
-  fs::rename(temp, path, ec);
-  if (ec) throw OutputError(path + ": cannot rename temporary file: " + ec.message());
+  move_into_place(temp, path);
 }
 
 }  // namespace
 
 std::string torch_version() { return TORCH_VERSION; }
-
-std::string transfer_kind(const ModelConfig& model) {
-  if (model.type != "vgg16_transfer") return "none";
-  return model.weights == "random" ? "random" : "pretrained";
-}
 
 int64_t configure_threads(int64_t requested) {
   const int64_t threads =

@@ -1,12 +1,11 @@
 #include "cifar_exp/feature_cache.h"
 
-#include <unistd.h>
-
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 
 #include "cifar_exp/errors.h"
+#include "cifar_exp/reporting.h"
 
 namespace fs = std::filesystem;
 
@@ -89,16 +88,16 @@ torch::Tensor cached_features(Vgg16TransferImpl& model, const torch::Tensor& ima
   logger->info("{} features: computing for {} images (cache {})", split, images.size(0), path);
   auto features = compute_features(model, images, batch_size, logger, split);
   fs::create_directories(cache_dir, ec);
-  // Per-process temporary name: concurrent runs (sweep tasks) may fill the same cache entry.
-  const std::string temp = path + ".tmp." + std::to_string(::getpid());
+  // A cache that cannot be written costs time next run, not this run's results.
+  const std::string temp = temporary_path(path);
   try {
     torch::save(features.to(torch::kCPU), temp);
-    fs::rename(temp, path, ec);
-    if (ec) throw OutputError(path + ": cannot rename temporary file: " + ec.message());
+    move_into_place(temp, path);
   } catch (const c10::Error& e) {
-    // A cache that cannot be written costs time next run, not this run's results.
     fs::remove(temp, ec);
     logger->warn("{}: cannot write feature cache: {}", path, first_line(e.what()));
+  } catch (const OutputError& e) {
+    logger->warn("cannot write feature cache: {}", e.what());
   }
   return features;
 }
@@ -111,7 +110,7 @@ void write_npy(const std::string& path, const torch::Tensor& matrix) {
   // ending in a newline.
   const size_t unpadded = 10 + header.size() + 1;
   header += std::string((64 - unpadded % 64) % 64, ' ') + "\n";
-  const std::string temp = path + ".tmp";
+  const std::string temp = temporary_path(path);
   {
     std::ofstream out(temp, std::ios::binary | std::ios::trunc);
     out.write("\x93NUMPY\x01\x00", 8);
@@ -122,9 +121,7 @@ void write_npy(const std::string& path, const torch::Tensor& matrix) {
     out.write(static_cast<const char*>(data.data_ptr()), std::streamsize(data.numel() * 4));
     if (!out) throw OutputError(path + ": cannot write file");
   }
-  std::error_code ec;
-  fs::rename(temp, path, ec);
-  if (ec) throw OutputError(path + ": cannot rename temporary file: " + ec.message());
+  move_into_place(temp, path);
 }
 
 }  // namespace cifar_exp

@@ -66,8 +66,21 @@ std::string create_run_directory(const std::string& output_dir, const std::strin
   throw OutputError(base + ": too many run folders with this name and time");
 }
 
+std::string temporary_path(const std::string& path) {
+  return path + ".tmp." + std::to_string(::getpid());
+}
+
+void move_into_place(const std::string& temp, const std::string& path) {
+  std::error_code ec;
+  fs::rename(temp, path, ec);
+  if (ec) {
+    fs::remove(temp, ec);
+    throw OutputError(path + ": cannot rename temporary file: " + ec.message());
+  }
+}
+
 void write_file_atomic(const std::string& path, const std::string& content) {
-  const std::string temp = path + ".tmp";
+  const std::string temp = temporary_path(path);
   {
     std::ofstream out(temp, std::ios::binary | std::ios::trunc);
     out << content;
@@ -78,9 +91,7 @@ void write_file_atomic(const std::string& path, const std::string& content) {
       throw OutputError(path + ": cannot write file (disk full or not writable?)");
     }
   }
-  std::error_code ec;
-  fs::rename(temp, path, ec);
-  if (ec) throw OutputError(path + ": cannot rename temporary file: " + ec.message());
+  move_into_place(temp, path);
 }
 
 std::shared_ptr<spdlog::logger> console_logger() {
@@ -185,7 +196,7 @@ void write_png(const std::string& path, const torch::Tensor& rgb) {
     throw OutputError(path + ": internal error: PNG needs an H x W x 3 image");
   }
   const auto height = png_uint_32(pixels.size(0)), width = png_uint_32(pixels.size(1));
-  const std::string temp = path + ".tmp";
+  const std::string temp = temporary_path(path);
   FILE* file = std::fopen(temp.c_str(), "wb");
   if (!file) throw OutputError(path + ": cannot write file");
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
@@ -211,8 +222,7 @@ void write_png(const std::string& path, const torch::Tensor& rgb) {
     fs::remove(temp, ec);
     throw OutputError(path + ": cannot write PNG file");
   }
-  fs::rename(temp, path, ec);
-  if (ec) throw OutputError(path + ": cannot rename temporary file: " + ec.message());
+  move_into_place(temp, path);
 }
 
 }  // namespace cifar_exp

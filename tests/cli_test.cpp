@@ -66,7 +66,8 @@ TEST(Cli, TrainsToHighAccuracyAndWritesEveryFile) {
     EXPECT_GT(fs::file_size(run + "/" + f), 0u) << f;
   }
   for (const auto& entry : fs::directory_iterator(run)) {
-    EXPECT_NE(entry.path().extension(), ".tmp") << "temporary file left: " << entry.path();
+    EXPECT_EQ(entry.path().filename().string().find(".tmp"), std::string::npos)
+        << "temporary file left: " << entry.path();
   }
 
   const json summary = json::parse(testing::read_text(run + "/summary.json"));

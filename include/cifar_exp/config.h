@@ -86,6 +86,9 @@ struct ExperimentConfig {
   OutputConfig output;
 };
 
+// "pretrained", "random" (vgg16_transfer with "weights": "random") or "none".
+std::string transfer_kind(const ModelConfig& model);
+
 // Command-line overrides; each replaces one config key and is validated like it.
 struct ConfigOverrides {
   std::optional<std::string> data_dir;  // not written into the config: see resolve_data_dir()

@@ -43,9 +43,6 @@ struct ExtractOptions {
 };
 void extract_features(const ExtractOptions& options, const std::shared_ptr<spdlog::logger>& logger);
 
-// "pretrained", "random" (vgg16_transfer with "weights": "random") or "none".
-std::string transfer_kind(const ModelConfig& model);
-
 // "1.13.1", from the libtorch headers this binary was built with.
 std::string torch_version();
 

@@ -23,6 +23,12 @@ void check_output_dir(const std::string& output_dir);
 // Writes `content` to `path` via a temporary file in the same folder and a rename.
 void write_file_atomic(const std::string& path, const std::string& content);
 
+// The temporary name a file is written under before move_into_place(); unique per process, so
+// concurrent runs (sweep tasks sharing a cache) never write the same temporary file.
+std::string temporary_path(const std::string& path);
+// Renames the finished temporary file over `path`; OutputError (temporary removed) on failure.
+void move_into_place(const std::string& temp, const std::string& path);
+
 // Console logger (stdout); add_log_file() makes it also write the run's train.log.
 std::shared_ptr<spdlog::logger> console_logger();
 void add_log_file(const std::shared_ptr<spdlog::logger>& logger, const std::string& path);
