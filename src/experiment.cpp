@@ -12,6 +12,7 @@
 #include <torch/version.h>
 
 #include "cifar_exp/augmentation.h"
+#include "cifar_exp/checkpoint.h"
 #include "cifar_exp/data.h"
 #include "cifar_exp/errors.h"
 #include "cifar_exp/feature_cache.h"
@@ -77,36 +78,50 @@ int64_t configure_threads(int64_t requested) {
   return threads;
 }
 
-RunResult run_experiment(const std::string& config_path, const ConfigOverrides& overrides,
-                         const std::shared_ptr<spdlog::logger>& logger) {
-  // 1. Everything that can be checked, before any folder is made.
-  ExperimentConfig config = load_config(config_path, overrides);
-  config.data.dir = resolve_data_dir(overrides.data_dir, config.data.dir);
-  const torch::Device device = resolve_device(config.training.device);
-  const int64_t threads = configure_threads(config.training.threads);
+namespace {
+
+// A run ready to train: validated config, data and a fresh model on the device.
+struct PreparedRun {
+  ExperimentConfig config;
+  torch::Device device = torch::kCPU;
+  int64_t threads = 0;
+  std::unique_ptr<Cifar10> train, test;
+  std::shared_ptr<ClassifierImpl> model;
+  ParameterCounts params;
+};
+
+// Everything that can be checked, before any folder is made or touched; then a fresh model from
+// the run's seed, and the data moved to the device once.
+PreparedRun prepare_run(ExperimentConfig config, const std::string& output_dir) {
+  PreparedRun run;
+  run.device = resolve_device(config.training.device);
+  run.threads = configure_threads(config.training.threads);
   check_data_files(config.data.dir);
-  Cifar10 train(config.data.dir, Cifar10::Mode::kTrain, config.data.train_limit);
-  Cifar10 test(config.data.dir, Cifar10::Mode::kTest, config.data.test_limit);
-  check_output_dir(config.output.dir);
+  run.train = std::make_unique<Cifar10>(config.data.dir, Cifar10::Mode::kTrain,
+                                        config.data.train_limit);
+  run.test =
+      std::make_unique<Cifar10>(config.data.dir, Cifar10::Mode::kTest, config.data.test_limit);
+  check_output_dir(output_dir);
 
-  // 2. A fresh model from the run's seed; the data moves to the device once.
   torch::manual_seed(config.training.seed);
-  auto model = build_model(config.model);
-  model->to(device);
-  train.to(device);
-  test.to(device);
-  const ParameterCounts params = count_parameters(*model);
+  run.model = build_model(config.model);
+  run.model->to(run.device);
+  run.train->to(run.device);
+  run.test->to(run.device);
+  run.params = count_parameters(*run.model);
+  run.config = std::move(config);
+  return run;
+}
 
-  // 3. The run folder and its log.
-  const std::string run_dir = create_run_directory(config.output.dir, config.name);
-  add_log_file(logger, (fs::path(run_dir) / "train.log").string());
-  write_file_atomic((fs::path(run_dir) / "config.json").string(), to_json(config).dump(2) + "\n");
+void log_run_header(const PreparedRun& run, const std::string& run_dir,
+                    const std::shared_ptr<spdlog::logger>& logger) {
+  const ExperimentConfig& config = run.config;
   logger->info("Run {} -> {}", config.name, run_dir);
-  logger->info("Data {}: {} training and {} test images", config.data.dir, train.images().size(0),
-               test.images().size(0));
-  logger->info("Model {}: {} trainable and {} frozen parameters", model->kind(), params.trainable,
-               params.frozen);
-  logger->info("Device {}, {} threads, seed {}, libtorch {}", device.str(), threads,
+  logger->info("Data {}: {} training and {} test images", config.data.dir,
+               run.train->images().size(0), run.test->images().size(0));
+  logger->info("Model {}: {} trainable and {} frozen parameters", run.model->kind(),
+               run.params.trainable, run.params.frozen);
+  logger->info("Device {}, {} threads, seed {}, libtorch {}", run.device.str(), run.threads,
                config.training.seed, torch_version());
   const std::string transfer = transfer_kind(config.model);
   if (transfer == "random") {
@@ -118,22 +133,44 @@ RunResult run_experiment(const std::string& config_path, const ConfigOverrides& 
                  config.model.weights_format, resolve_preprocess(config.model),
                  config.model.input_size, config.model.input_size);
   }
+}
 
-  // 4. Train.
+// Trains (from scratch, or from `resume_from`) and writes the run's results into `run_dir`.
+RunResult train_in_run_folder(PreparedRun& run, const std::string& run_dir,
+                              const std::string& resume_from, const nlohmann::json& earlier,
+                              const std::shared_ptr<spdlog::logger>& logger) {
+  const ExperimentConfig& config = run.config;
+  auto& model = run.model;
+  const Cifar10& train = *run.train;
+  const Cifar10& test = *run.test;
+  const std::string transfer = transfer_kind(config.model);
+
   EpochLogger epoch_logger(logger);
   ProgressBar progress_bar;
-  MetricsWriter metrics_writer(run_dir);
   FitOptions options = FitOptions::from_config(config.training);
-  options.callbacks = {&progress_bar, &epoch_logger, &metrics_writer};
-  install_stop_handlers();
-  options.stop_requested = &g_stop_requested;
+  options.checkpoint_path = (fs::path(run_dir) / "checkpoint.pt").string();
+  options.resume_from = resume_from;
   std::unique_ptr<Augmenter> augmenter;
   if (config.augmentation.enabled) {
     augmenter = std::make_unique<Augmenter>(config.augmentation, config.training.seed);
     options.augment = [&augmenter](const torch::Tensor& batch) { return (*augmenter)(batch); };
+    options.augment_generator = augmenter->generator();
     logger->info("Augmentation: {}", to_json(config).at("augmentation").dump());
   }
-  const std::string started_at = iso_utc_now();
+  std::vector<EpochMetrics> earlier_epochs;
+  if (!resume_from.empty()) {
+    // metrics.csv is rewritten from the checkpoint's epochs, so it always matches the state.
+    const TrainingState state = peek_checkpoint(resume_from);
+    earlier_epochs = state.epochs;
+    logger->info("Resuming from {}: epoch {} after batch {}, {} epoch(s) completed", resume_from,
+                 state.epoch, state.batches_done, state.epochs.size());
+  }
+  MetricsWriter metrics_writer(run_dir, earlier_epochs);
+  options.callbacks = {&progress_bar, &epoch_logger, &metrics_writer};
+  install_stop_handlers();
+  options.stop_requested = &g_stop_requested;
+
+  const std::string started_at = earlier.value("started_at", iso_utc_now());
   const auto wall_start = std::chrono::steady_clock::now();
   History history;
   double feature_seconds = 0;
@@ -154,9 +191,10 @@ RunResult run_experiment(const std::string& config_path, const ConfigOverrides& 
     history = fit(*model, train.images(), train.targets(), test.images(), test.targets(), options);
   }
   const double wall_seconds =
+      earlier.value("wall_seconds", 0.0) +
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
 
-  // 5. Results (for an interrupted run: what was completed, marked as such).
+  // Results (for an interrupted run: what was completed, marked as such).
   if (config.output.save_model) save_model(*model, (fs::path(run_dir) / "model.pt").string());
   const bool completed = !history.interrupted;
   nlohmann::json summary = {
@@ -171,20 +209,21 @@ RunResult run_experiment(const std::string& config_path, const ConfigOverrides& 
       {"epochs_completed", int64_t(history.epochs.size())},
       {"batch_size", config.training.batch_size},
       {"seed", config.training.seed},
-      {"trainable_params", params.trainable},
-      {"frozen_params", params.frozen},
+      {"trainable_params", run.params.trainable},
+      {"frozen_params", run.params.frozen},
       {"train_seconds", history.train_seconds},
       {"feature_seconds", feature_seconds},
       {"wall_seconds", wall_seconds},
       {"train_images", train.images().size(0)},
       {"test_images", test.images().size(0)},
-      {"device", device.str()},
-      {"threads", threads},
+      {"device", run.device.str()},
+      {"threads", run.threads},
       {"torch_version", torch_version()},
       {"cifar_exp_version", CIFAR_EXP_VERSION},
       {"data_dir", config.data.dir},
       {"started_at", started_at},
       {"finished_at", iso_utc_now()},
+      {"resumed", earlier.value("resumed", 0) + (resume_from.empty() ? 0 : 1)},
       {"reference_accuracy",
        config.reference_accuracy ? nlohmann::json(*config.reference_accuracy) : nullptr},
       {"class_names", test.class_names()}};
@@ -210,8 +249,9 @@ RunResult run_experiment(const std::string& config_path, const ConfigOverrides& 
     write_file_atomic((fs::path(run_dir) / "summary.json").string(), summary.dump(2) + "\n");
     throw InterruptedError("interrupted at epoch " + std::to_string(history.stopped_at_epoch) +
                            ", batch " + std::to_string(history.stopped_at_batch) + "; " +
-                           std::to_string(history.epochs.size()) + " completed epoch(s) kept in " +
-                           run_dir);
+                           std::to_string(history.epochs.size()) +
+                           " completed epoch(s) and a checkpoint kept in " + run_dir +
+                           " (continue with: cifar-exp resume " + run_dir + ")");
   }
   const EvaluationResult& final_test = history.final_test;
   write_file_atomic((fs::path(run_dir) / "summary.json").string(), summary.dump(2) + "\n");
@@ -219,6 +259,58 @@ RunResult run_experiment(const std::string& config_path, const ConfigOverrides& 
                percent(final_test.accuracy), percent(1.0 - final_test.accuracy), final_test.loss,
                history.train_seconds);
   return {run_dir, summary};
+}
+
+}  // namespace
+
+RunResult run_experiment(const std::string& config_path, const ConfigOverrides& overrides,
+                         const std::shared_ptr<spdlog::logger>& logger) {
+  ExperimentConfig config = load_config(config_path, overrides);
+  config.data.dir = resolve_data_dir(overrides.data_dir, config.data.dir);
+  const std::string output_dir = config.output.dir;
+  PreparedRun run = prepare_run(std::move(config), output_dir);
+
+  const std::string run_dir = create_run_directory(output_dir, run.config.name);
+  add_log_file(logger, (fs::path(run_dir) / "train.log").string());
+  write_file_atomic((fs::path(run_dir) / "config.json").string(),
+                    to_json(run.config).dump(2) + "\n");
+  log_run_header(run, run_dir, logger);
+  return train_in_run_folder(run, run_dir, "", nlohmann::json::object(), logger);
+}
+
+RunResult resume_experiment(const ResumeOptions& options,
+                            const std::shared_ptr<spdlog::logger>& logger) {
+  const std::string& run_dir = options.run_dir;
+  std::error_code ec;
+  const std::string config_path = (fs::path(run_dir) / "config.json").string();
+  if (!fs::is_directory(run_dir, ec) || !fs::is_regular_file(config_path, ec)) {
+    throw ConfigError(run_dir + ": not a run folder (no config.json)");
+  }
+  const std::string checkpoint = (fs::path(run_dir) / "checkpoint.pt").string();
+  if (!fs::is_regular_file(checkpoint, ec)) {
+    throw ConfigError(run_dir + ": no checkpoint.pt to resume from (it is written after each "
+                                "epoch and when a run is interrupted)");
+  }
+  nlohmann::json earlier = nlohmann::json::object();
+  const std::string summary_path = (fs::path(run_dir) / "summary.json").string();
+  if (fs::is_regular_file(summary_path, ec)) {
+    earlier = read_json_file(summary_path);
+    if (earlier.value("status", "") == "completed") {
+      throw ConfigError(run_dir + ": the run has already completed (summary.json status "
+                                  "\"completed\"); start a new run instead");
+    }
+  }
+  ConfigOverrides overrides;
+  overrides.threads = options.threads;
+  overrides.device = options.device;
+  ExperimentConfig config = load_config(config_path, overrides);
+  if (options.data_dir) config.data.dir = *options.data_dir;
+  peek_checkpoint(checkpoint);  // readable, and a checkpoint, before anything is touched
+  PreparedRun run = prepare_run(std::move(config), run_dir);
+
+  add_log_file(logger, (fs::path(run_dir) / "train.log").string());
+  log_run_header(run, run_dir, logger);
+  return train_in_run_folder(run, run_dir, checkpoint, earlier, logger);
 }
 
 void extract_features(const ExtractOptions& options,

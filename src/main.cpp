@@ -75,6 +75,15 @@ int run(int argc, char** argv) {
   extract_cmd->add_option("--device", extract.overrides.device, "auto | cpu | cuda | cuda:N");
   extract_cmd->add_option("--threads", extract.overrides.threads, "CPU threads (0 = all cores)");
 
+  cifar_exp::ResumeOptions resume;
+  auto* resume_cmd = app.add_subcommand(
+      "resume", "Continue an interrupted run in its folder from its checkpoint.pt");
+  resume_cmd->add_option("run_dir", resume.run_dir, "The run folder")->required();
+  resume_cmd->add_option("--data-dir", resume.data_dir, "CIFAR-10 folder, if it has moved");
+  resume_cmd->add_option("--threads", resume.threads,
+                         "CPU threads (default: the run's; another count breaks exactness)");
+  resume_cmd->add_option("--device", resume.device, "auto | cpu | cuda | cuda:N");
+
   std::vector<std::string> compare_paths;
   std::string compare_format = "markdown", compare_out;
   auto* compare_cmd = app.add_subcommand(
@@ -107,6 +116,11 @@ int run(int argc, char** argv) {
                                                          : cifar_exp::format_markdown(rows);
     std::cout << table << std::flush;
     if (!compare_out.empty()) cifar_exp::write_file_atomic(compare_out, table);
+    return 0;
+  }
+  if (*resume_cmd) {
+    const auto result = cifar_exp::resume_experiment(resume, logger);
+    logger->info("Run folder: {}", result.run_dir);
     return 0;
   }
   if (*extract_cmd) {

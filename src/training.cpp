@@ -2,8 +2,10 @@
 
 #include <chrono>
 #include <cmath>
+#include <mutex>
 #include <regex>
 
+#include "cifar_exp/checkpoint.h"
 #include "cifar_exp/data.h"
 #include "cifar_exp/errors.h"
 
@@ -108,6 +110,43 @@ EvaluationResult evaluate(ClassifierImpl& model, const torch::Tensor& images,
   return result;
 }
 
+namespace {
+
+// The generators' states now, as checkpoints store them.
+void capture_rng(TrainingState& state, const at::Generator& augment_generator) {
+  auto cpu = at::detail::getDefaultCPUGenerator();
+  {
+    std::lock_guard<std::mutex> lock(cpu.mutex());
+    state.cpu_rng_state = cpu.get_state();
+  }
+  if (augment_generator.defined()) {
+    auto g = augment_generator;
+    std::lock_guard<std::mutex> lock(g.mutex());
+    state.augment_rng_state = g.get_state();
+  }
+}
+
+void restore_rng(const TrainingState& state, const at::Generator& augment_generator,
+                 const std::string& source) {
+  auto cpu = at::detail::getDefaultCPUGenerator();
+  {
+    std::lock_guard<std::mutex> lock(cpu.mutex());
+    cpu.set_state(state.cpu_rng_state);
+  }
+  if (augment_generator.defined() != state.augment_rng_state.defined()) {
+    throw ConfigError(source + ": the checkpoint was written " +
+                      (state.augment_rng_state.defined() ? "with" : "without") +
+                      " augmentation, the config now says otherwise");
+  }
+  if (augment_generator.defined()) {
+    auto g = augment_generator;
+    std::lock_guard<std::mutex> lock(g.mutex());
+    g.set_state(state.augment_rng_state);
+  }
+}
+
+}  // namespace
+
 History fit(ClassifierImpl& model, const torch::Tensor& train_images,
             const torch::Tensor& train_labels, const torch::Tensor& test_images,
             const torch::Tensor& test_labels, const FitOptions& options) {
@@ -123,22 +162,71 @@ History fit(ClassifierImpl& model, const torch::Tensor& train_images,
                                               .betas({options.beta1, options.beta2})
                                               .eps(options.epsilon));
 
+  // Where to start: epoch 1, or wherever the checkpoint stopped.
+  TrainingState resumed;
+  if (!options.resume_from.empty()) {
+    resumed = load_checkpoint(options.resume_from, model, optimizer);
+    if (resumed.batches_done > 0 && resumed.order.size(0) != n) {
+      throw ConfigError(options.resume_from + ": the checkpoint's epoch covers " +
+                        std::to_string(resumed.order.size(0)) + " training images, this run has " +
+                        std::to_string(n));
+    }
+    restore_rng(resumed, options.augment_generator, options.resume_from);
+  }
+  History history;
+  history.epochs = resumed.epochs;
+  history.train_seconds = resumed.train_seconds;
+  history.final_test = resumed.last_evaluation;
+
+  // The state after `batches_done` batches of `epoch` (0 = the epoch has not begun).
+  auto checkpoint = [&](int64_t epoch, int64_t batches_done, const BatchProgress* progress,
+                        const torch::Tensor& order, double epoch_seconds) {
+    if (options.checkpoint_path.empty()) return;
+    TrainingState state;
+    state.epoch = epoch;
+    state.batches_done = batches_done;
+    if (batches_done > 0) {
+      state.order = order;
+      state.loss_sum = progress->loss_sum;
+      state.correct = progress->correct;
+      state.epoch_seconds = epoch_seconds;
+    }
+    state.epochs = history.epochs;
+    state.last_evaluation = history.final_test;
+    state.train_seconds = history.train_seconds;
+    capture_rng(state, options.augment_generator);
+    save_checkpoint(options.checkpoint_path, model, optimizer, state);
+  };
+
   for (auto* cb : options.callbacks) cb->on_train_begin(options.epochs, batches_per_epoch);
 
-  History history;
   const auto float_on_device = torch::TensorOptions().dtype(torch::kFloat32).device(device);
-  for (int64_t epoch = 1; epoch <= options.epochs; ++epoch) {
+  for (int64_t epoch = resumed.epoch; epoch <= options.epochs; ++epoch) {
     const auto epoch_start = Clock::now();
     model.train();
-    // Reshuffled every epoch from the global generator (seeded by the run).
-    auto order = torch::randperm(n, torch::kInt64).to(device);
     BatchProgress progress;
     progress.epoch = epoch;
     progress.num_batches = batches_per_epoch;
-    progress.loss_sum = torch::zeros({}, float_on_device);
-    progress.correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(device));
+    torch::Tensor order;
+    int64_t first_batch = 0;
+    double earlier_seconds = 0;  // spent in this epoch before a resume
+    if (epoch == resumed.epoch && resumed.batches_done > 0) {
+      order = resumed.order.to(device);
+      progress.loss_sum = resumed.loss_sum.to(device);
+      progress.correct = resumed.correct.to(device);
+      first_batch = resumed.batches_done;
+      progress.batch = first_batch;
+      progress.seen = std::min(n, first_batch * options.batch_size);
+      earlier_seconds = resumed.epoch_seconds;
+    } else {
+      // Reshuffled every epoch from the global generator (seeded by the run).
+      order = torch::randperm(n, torch::kInt64).to(device);
+      progress.loss_sum = torch::zeros({}, float_on_device);
+      progress.correct =
+          torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(device));
+    }
 
-    for (int64_t b = 0; b < batches_per_epoch; ++b) {
+    for (int64_t b = first_batch; b < batches_per_epoch; ++b) {
       const int64_t start = b * options.batch_size;
       const int64_t count = std::min(options.batch_size, n - start);
       auto indices = order.narrow(0, start, count);
@@ -168,14 +256,18 @@ History fit(ClassifierImpl& model, const torch::Tensor& train_images,
       }
       for (auto* cb : options.callbacks) cb->on_batch_end(progress);
       if (options.stop_requested && options.stop_requested->load()) {
+        const double spent = seconds_since(epoch_start);
+        history.train_seconds += spent;
+        checkpoint(epoch, b + 1, &progress, order, earlier_seconds + spent);
         history.interrupted = true;
         history.stopped_at_epoch = epoch;
         history.stopped_at_batch = b + 1;
         return history;
       }
     }
-    const double train_seconds = seconds_since(epoch_start);
-    history.train_seconds += train_seconds;
+    const double session_seconds = seconds_since(epoch_start);
+    const double train_seconds = earlier_seconds + session_seconds;
+    history.train_seconds += session_seconds;
 
     EpochMetrics m;
     m.epoch = epoch;
@@ -188,10 +280,11 @@ History fit(ClassifierImpl& model, const torch::Tensor& train_images,
     auto val = evaluate(model, test_images, test_labels, options.eval_batch_size);
     m.val_loss = val.loss;
     m.val_accuracy = val.accuracy;
-    m.seconds = seconds_since(epoch_start);
+    m.seconds = earlier_seconds + seconds_since(epoch_start);
     m.images_per_second = double(n) / train_seconds;
     history.epochs.push_back(m);
     history.final_test = val;
+    checkpoint(epoch + 1, 0, nullptr, order, 0);
     for (auto* cb : options.callbacks) cb->on_epoch_end(m, val);
   }
   for (auto* cb : options.callbacks) cb->on_train_end(history);

@@ -8,11 +8,15 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <functional>
+#include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
+#include "cifar_exp/data.h"
 #include "cifar_exp/reporting.h"
+#include "cifar_exp/weights.h"
 #include "test_paths.h"
 #include "test_support.h"
 
@@ -160,53 +164,135 @@ TEST(Cli, LimitsAndSeedOverrides) {
 }
 
 struct BadRun {
-  const char* label;
+  std::string label;
   std::vector<std::string> extra_args;
-  const char* config;  // written to c.json
+  std::string config;  // written to c.json; empty = no --config
   int exit_code;
-  const char* message_part;
+  std::string message_part;
 };
 
+// A copy of the generated data folder with one file changed by `edit`.
+std::string damaged_copy(const testing::TempDir& dir, const std::string& name,
+                         const std::string& file, const std::function<void(std::string&)>& edit) {
+  fs::copy(dir / "data", dir / name, fs::copy_options::recursive);
+  const std::string path = dir / name + "/" + file;
+  std::string bytes = testing::read_text(path);
+  edit(bytes);
+  testing::write_text(path, bytes);
+  return dir / name;
+}
+
+// VGG16 weights with every tensor present and shaped right, zeros; tests then break one.
+Vgg16Weights zero_vgg16_weights() {
+  Vgg16Weights w;
+  for (const auto& conv : vgg16_convs()) {
+    w[conv.name + ".weight"] = torch::zeros({conv.out, conv.in, 3, 3});
+    w[conv.name + ".bias"] = torch::zeros({conv.out});
+  }
+  return w;
+}
+
+std::string transfer_config(const std::string& weights, const std::string& format) {
+  return R"({"name": "x", "model": {"type": "vgg16_transfer", "weights": ")" + weights +
+         R"(", "weights_format": ")" + format + R"("}})";
+}
+
+// The table of bad inputs: each fails with its documented exit code and a one-line message that
+// names the culprit, and leaves no run folder behind.
 TEST(Cli, BadInputsFailWithOneLineAndLeaveNothing) {
   testing::TempDir dir;
   testing::write_cifar10_folder(dir / "data", 50, 20);
   testing::write_text(dir / "file", "not a folder");
+  const std::string truncated = damaged_copy(dir, "truncated", "data_batch_3.bin",
+                                             [](std::string& b) { b.resize(b.size() - 100); });
+  const std::string label10 = damaged_copy(dir, "label10", "data_batch_2.bin",
+                                           [](std::string& b) { b[3 * kRecordBytes] = 10; });
+  const std::string empty =
+      damaged_copy(dir, "empty", "test_batch.bin", [](std::string& b) { b.clear(); });
+  Vgg16Weights weights = zero_vgg16_weights();
+  weights.erase("block5_conv3.weight");
+  weights.erase("block5_conv3.bias");
+  write_vgg16_keras_h5(dir / "missing_layer.h5", weights, KerasH5Layout::kLegacy2016);
+  weights = zero_vgg16_weights();
+  weights["block3_conv2.weight"] = torch::zeros({256, 128, 3, 3});
+  write_vgg16_torchvision(dir / "misshaped.pt", weights);
+  // An output folder nobody may write to: a read-only folder, or for root (which may write
+  // anywhere) a place where no folder can be made.
+  std::string read_only = dir / "read_only";
+  if (::geteuid() == 0) {
+    read_only = "/proc/cifar-exp-test";
+  } else {
+    fs::create_directory(read_only);
+    fs::permissions(read_only, fs::perms::owner_read | fs::perms::owner_exec);
+  }
+  const std::string x = R"({"name": "x"})";
   const std::vector<BadRun> cases = {
-      {"no config", {}, nullptr, 2, "--config FILE is required"},
-      {"unknown flag", {"--bogus"}, R"({"name": "x"})", 2, "--bogus"},
-      {"non-numeric epochs", {"--epochs", "ten"}, R"({"name": "x"})", 2, "--epochs"},
+      {"no config", {}, "", 2, "--config FILE is required"},
+      {"unknown flag", {"--bogus"}, x, 2, "--bogus"},
+      {"non-numeric epochs", {"--epochs", "ten"}, x, 2, "--epochs"},
       {"negative batch",
        {"--batch-size", "-3"},
-       R"({"name": "x"})",
+       x,
        2,
        "--batch-size (training.batch_size): must be a positive integer, got -3"},
-      {"bad device flag", {"--device", "tpu"}, R"({"name": "x"})", 2, "--device (training.device)"},
-      {"malformed json", {}, "{\"name\": ", 2, "invalid JSON"},
+      {"bad device flag", {"--device", "tpu"}, x, 2, "--device (training.device)"},
+      {"malformed json", {}, "{\"name\": ", 2, "c.json:1:10: invalid JSON"},
       {"unknown key", {}, R"({"name": "x", "extra": 1})", 2, "extra: unknown key"},
-      {"missing data",
+      {"wrong type",
+       {},
+       R"({"name": "x", "training": {"epochs": "ten"}})",
+       2,
+       "training.epochs: must be a positive integer"},
+      {"out of range",
+       {},
+       R"({"name": "x", "augmentation": {"fill_mode": "nearest", "zoom_range": -0.5}})",
+       2,
+       "augmentation.zoom_range"},
+      {"missing data folder",
        {"--data-dir", dir / "nowhere"},
-       R"({"name": "x"})",
+       x,
        3,
-       "CIFAR-10 data folder not found"},
-      {"output is a file",
-       {"--output-dir", dir / "file/sub"},
-       R"({"name": "x"})",
-       5,
-       "cannot create output folder"},
-      {"cuda without gpu", {"--device", "cuda"}, R"({"name": "x"})", 2, "CUDA is not available"},
+       dir / "nowhere: CIFAR-10 data folder not found"},
+      {"truncated batch file",
+       {"--data-dir", truncated},
+       x,
+       3,
+       truncated + "/data_batch_3.bin: size"},
+      {"label 10", {"--data-dir", label10}, x, 3, label10 + "/data_batch_2.bin: record 3 has label 10"},
+      {"empty file", {"--data-dir", empty}, x, 3, empty + "/test_batch.bin: file is empty"},
+      {"weights missing a layer",
+       {},
+       transfer_config(dir / "missing_layer.h5", "keras_h5"),
+       4,
+       dir / "missing_layer.h5: missing tensor block5_conv3.weight (VGG16 layer block5_conv3"},
+      {"mis-shaped tensor",
+       {},
+       transfer_config(dir / "misshaped.pt", "torchvision"),
+       4,
+       dir / "misshaped.pt: tensor features.12.weight (block3_conv2.weight) has shape [256, 128, "
+             "3, 3], expected [256, 256, 3, 3]"},
+      {"missing weights file",
+       {},
+       transfer_config(dir / "nowhere.h5", "keras_h5"),
+       4,
+       dir / "nowhere.h5"},
+      {"output is a file", {"--output-dir", dir / "file/sub"}, x, 5, "cannot create output folder"},
+      {"unwritable output folder", {"--output-dir", read_only}, x, 5, read_only},
+      {"cuda without gpu", {"--device", "cuda"}, x, 2, "CUDA is not available"},
   };
   for (const auto& c : cases) {
-    if (c.label == std::string("cuda without gpu") && torch::cuda::is_available()) continue;
+    if (c.label == "cuda without gpu" && torch::cuda::is_available()) continue;
     std::vector<std::string> args;
-    if (c.config) {
+    if (!c.config.empty()) {
       testing::write_text(dir / "c.json", c.config);
       args = {"--config", dir / "c.json"};
-      bool has_data = false;
-      for (const auto& a : c.extra_args) has_data |= a == "--data-dir";
+      bool has_data = false, has_output = false;
+      for (const auto& a : c.extra_args) {
+        has_data |= a == "--data-dir";
+        has_output |= a == "--output-dir";
+      }
       if (!has_data) args.insert(args.end(), {"--data-dir", dir / "data"});
-      args.insert(args.end(), {"--output-dir", dir / "runs"});
-      for (const auto& a : c.extra_args)
-        if (a == "--output-dir") args.resize(args.size() - 2);
+      if (!has_output) args.insert(args.end(), {"--output-dir", dir / "runs"});
     }
     args.insert(args.end(), c.extra_args.begin(), c.extra_args.end());
     auto r = run_cli(args);
@@ -215,17 +301,28 @@ TEST(Cli, BadInputsFailWithOneLineAndLeaveNothing) {
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << c.label << ": " << r.err;
     EXPECT_EQ(r.err.rfind("cifar-exp: error: ", 0), 0u) << c.label << ": " << r.err;
     EXPECT_TRUE(run_folders(dir / "runs").empty()) << c.label << ": left a run folder";
+    if (c.label == "unwritable output folder" && ::geteuid() != 0) {
+      EXPECT_TRUE(fs::is_empty(read_only)) << c.label << ": left something";
+    }
   }
 }
 
-TEST(Cli, InterruptKeepsCompletedEpochsAndExits130) {
+std::vector<json> read_jsonl(const std::string& path) {
+  std::vector<json> rows;
+  std::istringstream in(testing::read_text(path));
+  for (std::string line; std::getline(in, line);) rows.push_back(json::parse(line));
+  return rows;
+}
+
+TEST(Cli, InterruptKeepsEverythingAndResumeEndsLikeAnUninterruptedRun) {
   testing::TempDir dir;
   testing::write_cifar10_folder(dir / "data", 2000, 100);
-  testing::write_text(dir / "long.json",
-                      R"({"name": "long", "training": {"epochs": 500, "batch_size": 32}})");
+  testing::write_text(dir / "long.json", R"({"name": "long", "training": {"epochs": 8,
+    "batch_size": 32, "threads": 1}, "augmentation": {"enabled": true, "horizontal_flip": true,
+    "rotation_range": 10}})");
   const std::vector<std::string> args = {CIFAR_EXP_BINARY, "--config",   dir / "long.json",
                                          "--data-dir",     dir / "data", "--output-dir",
-                                         dir / "runs",     "--threads",  "1"};
+                                         dir / "runs"};
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
@@ -242,7 +339,7 @@ TEST(Cli, InterruptKeepsCompletedEpochsAndExits130) {
   // Wait until at least one epoch is in metrics.csv, then press Ctrl-C.
   std::string run;
   for (int i = 0; i < 1200 && run.empty(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
     for (const auto& r : run_folders(dir / "runs")) {
       if (fs::exists(r + "/metrics.csv")) run = r;
     }
@@ -255,18 +352,59 @@ TEST(Cli, InterruptKeepsCompletedEpochsAndExits130) {
   EXPECT_EQ(WEXITSTATUS(status), 130);
   const std::string err = testing::read_text(dir / "err");
   EXPECT_EQ(err.rfind("cifar-exp: error: interrupted at epoch ", 0), 0u) << err;
+  EXPECT_NE(err.find("cifar-exp resume " + run), std::string::npos) << err;
   EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
 
+  // What an interrupted run leaves: completed epochs, a mid-epoch checkpoint, the summary.
   const json summary = json::parse(testing::read_text(run + "/summary.json"));
   EXPECT_EQ(summary["status"], "interrupted");
   const int64_t completed = summary["epochs_completed"];
   EXPECT_GE(completed, 1);
-  EXPECT_LT(completed, 500);
+  EXPECT_LT(completed, 8);
   EXPECT_EQ(summary["stopped_at"]["epoch"], completed + 1);
+  EXPECT_GE(summary["stopped_at"]["batch"].get<int64_t>(), 1);
   const std::string csv = testing::read_text(run + "/metrics.csv");
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), completed + 1);  // header + rows
   EXPECT_TRUE(summary.contains("test_accuracy"));
   EXPECT_TRUE(fs::exists(run + "/model.pt"));
+  EXPECT_TRUE(fs::exists(run + "/checkpoint.pt"));
+
+  // Resume to the end, then train the same config without interruption and compare.
+  auto resumed = run_cli({"resume", run});
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  EXPECT_NE(resumed.out.find("Resuming from"), std::string::npos) << resumed.out;
+  const json final_summary = json::parse(testing::read_text(run + "/summary.json"));
+  EXPECT_EQ(final_summary["status"], "completed");
+  EXPECT_EQ(final_summary["epochs_completed"], 8);
+  EXPECT_EQ(final_summary["resumed"], 1);
+  EXPECT_EQ(final_summary["started_at"], summary["started_at"]);
+
+  auto straight = run_cli({"--config", dir / "long.json", "--data-dir", dir / "data",
+                           "--output-dir", dir / "straight"});
+  ASSERT_EQ(straight.exit_code, 0) << straight.err;
+  const auto straight_run = run_folders(dir / "straight").at(0);
+  const auto a = read_jsonl(run + "/metrics.jsonl");
+  const auto b = read_jsonl(straight_run + "/metrics.jsonl");
+  ASSERT_EQ(a.size(), 8u);
+  ASSERT_EQ(b.size(), 8u);
+  for (size_t i = 0; i < a.size(); ++i) {
+    for (const char* key : {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy"}) {
+      EXPECT_EQ(a[i].at(key), b[i].at(key)) << "epoch " << i + 1 << " " << key;
+    }
+  }
+  const json straight_summary = json::parse(testing::read_text(straight_run + "/summary.json"));
+  EXPECT_EQ(final_summary["test_accuracy"], straight_summary["test_accuracy"]);
+  EXPECT_EQ(final_summary["test_loss"], straight_summary["test_loss"]);
+  EXPECT_EQ(final_summary["confusion_matrix"], straight_summary["confusion_matrix"]);
+
+  // A completed run is not resumed again; a folder without a checkpoint is named.
+  auto again = run_cli({"resume", run});
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_NE(again.err.find("already completed"), std::string::npos) << again.err;
+  auto nowhere = run_cli({"resume", dir / "data"});
+  EXPECT_EQ(nowhere.exit_code, 2);
+  EXPECT_NE(nowhere.err.find(dir / "data" + ": not a run folder"), std::string::npos)
+      << nowhere.err;
 }
 
 }  // namespace

@@ -42,6 +42,9 @@ class Augmenter {
   // Augments one batch (float N x 3 x H x W in [0, 1]); returns a new tensor.
   torch::Tensor operator()(const torch::Tensor& batch);
 
+  // Its generator (a shared handle), whose state checkpoints save and restore.
+  at::Generator generator() const { return generator_; }
+
  private:
   torch::Tensor random_crop(const torch::Tensor& batch);
   torch::Tensor cutout(const torch::Tensor& batch);

@@ -21,6 +21,18 @@ struct RunResult {
 RunResult run_experiment(const std::string& config_path, const ConfigOverrides& overrides,
                          const std::shared_ptr<spdlog::logger>& logger);
 
+// The `resume` command: continues an interrupted run in its own folder from checkpoint.pt, with
+// the config it recorded. On the CPU with the same thread count the final metrics equal those of
+// an uninterrupted run.
+struct ResumeOptions {
+  std::string run_dir;
+  std::optional<std::string> data_dir;  // when the data has moved since
+  std::optional<int64_t> threads;       // a different count is allowed but breaks exactness
+  std::optional<std::string> device;
+};
+RunResult resume_experiment(const ResumeOptions& options,
+                            const std::shared_ptr<spdlog::logger>& logger);
+
 // The `preview-augmentation` command: a PNG grid with one row per training image, the original
 // on the left and `variants` augmented versions beside it.
 struct PreviewOptions {

@@ -60,7 +60,9 @@ class ProgressBar : public TrainingCallback {
 // metrics.csv and metrics.jsonl, rewritten (atomically) after every epoch.
 class MetricsWriter : public TrainingCallback {
  public:
-  explicit MetricsWriter(std::string run_dir) : run_dir_(std::move(run_dir)) {}
+  // `earlier`: epochs completed before a resume, kept at the top of the files.
+  explicit MetricsWriter(std::string run_dir, std::vector<EpochMetrics> earlier = {})
+      : run_dir_(std::move(run_dir)), rows_(std::move(earlier)) {}
   void on_epoch_end(const EpochMetrics& m, const EvaluationResult& val) override;
 
   static const char* csv_header();

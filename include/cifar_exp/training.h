@@ -63,6 +63,22 @@ class TrainingCallback {
 // A per-batch transform of float training images (augmentation), run on the training device.
 using BatchTransform = std::function<torch::Tensor(const torch::Tensor&)>;
 
+// Where training stands, beyond the model and optimizer: enough to continue a run so that it ends
+// exactly as if it had never stopped (on the CPU, same thread count). Saved in checkpoint.pt.
+struct TrainingState {
+  int64_t epoch = 1;             // the epoch to run next, or the one in progress
+  int64_t batches_done = 0;      // batches of `epoch` already trained (0 = not started)
+  torch::Tensor order;           // `epoch`'s shuffle, when batches_done > 0
+  torch::Tensor loss_sum;        // its running totals, when batches_done > 0
+  torch::Tensor correct;
+  double epoch_seconds = 0;      // training time already spent in `epoch`
+  std::vector<EpochMetrics> epochs;  // completed epochs
+  EvaluationResult last_evaluation;  // the test split after the last completed epoch
+  double train_seconds = 0;
+  torch::Tensor cpu_rng_state;   // torch's default CPU generator (shuffling, dropout)
+  torch::Tensor augment_rng_state;  // the augmenter's generator; undefined without augmentation
+};
+
 struct FitOptions {
   int64_t epochs = 10;
   int64_t batch_size = 64;
@@ -70,15 +86,21 @@ struct FitOptions {
   double learning_rate = 1e-3, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7;
   BatchTransform augment;  // empty = none
   std::vector<TrainingCallback*> callbacks;
-  // Set (e.g. by a signal handler) to stop after the current batch; the partial epoch is
-  // dropped and fit returns with History::interrupted.
+  // Set (e.g. by a signal handler) to stop after the current batch: fit writes the checkpoint
+  // (mid-epoch) and returns with History::interrupted.
   const std::atomic<bool>* stop_requested = nullptr;
+  // checkpoint.pt written (atomically) after every epoch and when stopped; empty = none.
+  std::string checkpoint_path;
+  // A checkpoint to continue from instead of starting at epoch 1.
+  std::string resume_from;
+  // The augmenter's generator, whose state goes into checkpoints (undefined = none).
+  at::Generator augment_generator;
 
   static FitOptions from_config(const TrainingConfig& config);
 };
 
 // Trains `model` on (train_images, train_labels) and evaluates on the test split after every
-// epoch. Inputs are on the training device: uint8 images N x 3 x 32 x 32 (scaled to [0, 1] per
+// epoch, from epoch 1 or from options.resume_from. Inputs are on the training device: uint8 images N x 3 x 32 x 32 (scaled to [0, 1] per
 // batch), or float tensors used as they are (cached backbone features for a head). Shuffling draws
 // from torch's global generator, so seeding it beforehand makes the run reproducible.
 History fit(ClassifierImpl& model, const torch::Tensor& train_images,

@@ -1,0 +1,175 @@
+#include "cifar_exp/checkpoint.h"
+
+#include <filesystem>
+
+#include "cifar_exp/errors.h"
+#include "cifar_exp/reporting.h"
+
+namespace fs = std::filesystem;
+
+namespace cifar_exp {
+namespace {
+
+// Bumped when the layout below changes; older files are refused with a clear message.
+constexpr int64_t kCheckpointVersion = 1;
+constexpr int64_t kMetricColumns = 7;
+
+torch::Tensor metrics_to_tensor(const std::vector<EpochMetrics>& epochs) {
+  auto t = torch::zeros({int64_t(epochs.size()), kMetricColumns}, torch::kFloat64);
+  auto a = t.accessor<double, 2>();
+  for (size_t i = 0; i < epochs.size(); ++i) {
+    const auto& m = epochs[i];
+    const double row[kMetricColumns] = {double(m.epoch), m.train_loss, m.train_accuracy,
+                                        m.val_loss,      m.val_accuracy, m.seconds,
+                                        m.images_per_second};
+    for (int64_t c = 0; c < kMetricColumns; ++c) a[int64_t(i)][c] = row[c];
+  }
+  return t;
+}
+
+std::vector<EpochMetrics> metrics_from_tensor(const torch::Tensor& t) {
+  std::vector<EpochMetrics> epochs;
+  auto cpu = t.to(torch::kCPU, torch::kFloat64).contiguous();
+  auto a = cpu.accessor<double, 2>();
+  for (int64_t i = 0; i < cpu.size(0); ++i) {
+    EpochMetrics m;
+    m.epoch = int64_t(a[i][0]);
+    m.train_loss = a[i][1];
+    m.train_accuracy = a[i][2];
+    m.val_loss = a[i][3];
+    m.val_accuracy = a[i][4];
+    m.seconds = a[i][5];
+    m.images_per_second = a[i][6];
+    epochs.push_back(m);
+  }
+  return epochs;
+}
+
+torch::Tensor read_tensor(torch::serialize::InputArchive& archive, const std::string& key,
+                          const std::string& path) {
+  torch::Tensor t;
+  if (!archive.try_read(key, t)) throw OutputError(path + ": not a cifar-exp checkpoint (no " + key + ")");
+  return t;
+}
+
+torch::serialize::InputArchive open_archive(const std::string& path,
+                                            const torch::Device& device) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) throw OutputError(path + ": checkpoint not found");
+  torch::serialize::InputArchive archive;
+  try {
+    archive.load_from(path, device);
+  } catch (const c10::Error& e) {
+    throw OutputError(path + ": cannot read checkpoint: " + first_line(e.what_without_backtrace()));
+  }
+  auto version = read_tensor(archive, "version", path);
+  if (version.item<int64_t>() != kCheckpointVersion) {
+    throw OutputError(path + ": checkpoint format " + std::to_string(version.item<int64_t>()) +
+                      ", this cifar-exp reads format " + std::to_string(kCheckpointVersion));
+  }
+  return archive;
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, const torch::nn::Module& model,
+                     const torch::optim::Optimizer& optimizer, const TrainingState& state) {
+  torch::serialize::OutputArchive archive;
+  archive.write("version", torch::tensor(kCheckpointVersion));
+  archive.write("position", torch::tensor({state.epoch, state.batches_done}));
+  archive.write("seconds", torch::tensor({state.epoch_seconds, state.train_seconds},
+                                         torch::kFloat64));
+  archive.write("metrics", metrics_to_tensor(state.epochs));
+  if (state.last_evaluation.confusion.defined()) {
+    archive.write("last_evaluation",
+                  torch::tensor({state.last_evaluation.loss, state.last_evaluation.accuracy},
+                                torch::kFloat64));
+    archive.write("last_confusion", state.last_evaluation.confusion);
+  }
+  if (state.batches_done > 0) {
+    archive.write("order", state.order);
+    archive.write("loss_sum", state.loss_sum);
+    archive.write("correct", state.correct);
+  }
+  archive.write("cpu_rng_state", state.cpu_rng_state);
+  if (state.augment_rng_state.defined()) archive.write("augment_rng_state", state.augment_rng_state);
+
+  torch::serialize::OutputArchive model_archive, optimizer_archive;
+  model.save(model_archive);
+  optimizer.save(optimizer_archive);
+  archive.write("model", model_archive);
+  archive.write("optimizer", optimizer_archive);
+
+  const std::string temp = temporary_path(path);
+  try {
+    archive.save_to(temp);
+  } catch (const c10::Error& e) {
+    std::error_code ec;
+    fs::remove(temp, ec);
+    throw OutputError(path + ": cannot write checkpoint: " + first_line(e.what_without_backtrace()));
+  }
+  move_into_place(temp, path);
+}
+
+namespace {
+
+TrainingState read_state(torch::serialize::InputArchive& archive, const std::string& path) {
+  TrainingState state;
+  auto position = read_tensor(archive, "position", path).cpu();
+  state.epoch = position[0].item<int64_t>();
+  state.batches_done = position[1].item<int64_t>();
+  auto seconds = read_tensor(archive, "seconds", path).cpu();
+  state.epoch_seconds = seconds[0].item<double>();
+  state.train_seconds = seconds[1].item<double>();
+  state.epochs = metrics_from_tensor(read_tensor(archive, "metrics", path));
+  torch::Tensor evaluation;
+  if (archive.try_read("last_evaluation", evaluation)) {
+    evaluation = evaluation.cpu();
+    state.last_evaluation.loss = evaluation[0].item<double>();
+    state.last_evaluation.accuracy = evaluation[1].item<double>();
+    state.last_evaluation.confusion = read_tensor(archive, "last_confusion", path).cpu();
+  }
+  if (state.batches_done > 0) {
+    state.order = read_tensor(archive, "order", path);
+    state.loss_sum = read_tensor(archive, "loss_sum", path);
+    state.correct = read_tensor(archive, "correct", path);
+  }
+  state.cpu_rng_state = read_tensor(archive, "cpu_rng_state", path).cpu();
+  torch::Tensor augment_state;
+  if (archive.try_read("augment_rng_state", augment_state)) {
+    state.augment_rng_state = augment_state.cpu();
+  }
+  return state;
+}
+
+}  // namespace
+
+TrainingState load_checkpoint(const std::string& path, torch::nn::Module& model,
+                              torch::optim::Optimizer& optimizer) {
+  const auto parameters = model.parameters();
+  const torch::Device device =
+      parameters.empty() ? torch::Device(torch::kCPU) : parameters.front().device();
+  auto archive = open_archive(path, device);
+  TrainingState state = read_state(archive, path);
+
+  torch::serialize::InputArchive model_archive, optimizer_archive;
+  if (!archive.try_read("model", model_archive) ||
+      !archive.try_read("optimizer", optimizer_archive)) {
+    throw OutputError(path + ": not a cifar-exp checkpoint (no model or optimizer state)");
+  }
+  try {
+    model.load(model_archive);
+    optimizer.load(optimizer_archive);
+  } catch (const c10::Error& e) {
+    throw OutputError(path + ": checkpoint does not fit this run's model: " +
+                      first_line(e.what_without_backtrace()));
+  }
+  return state;
+}
+
+TrainingState peek_checkpoint(const std::string& path) {
+  auto archive = open_archive(path, torch::kCPU);
+  return read_state(archive, path);
+}
+
+}  // namespace cifar_exp

@@ -1,0 +1,201 @@
+// Checkpoints: a run stopped anywhere and resumed ends exactly like one that never stopped.
+#include "cifar_exp/checkpoint.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <fstream>
+
+#include "cifar_exp/augmentation.h"
+#include "cifar_exp/errors.h"
+#include "test_support.h"
+
+namespace cifar_exp {
+namespace {
+
+// Requests a stop at the end of batch `batch` of epoch `epoch`.
+struct StopAt : TrainingCallback {
+  StopAt(int64_t epoch, int64_t batch, std::atomic<bool>& stop)
+      : epoch_(epoch), batch_(batch), stop_(stop) {}
+  void on_batch_end(const BatchProgress& p) override {
+    if (p.epoch == epoch_ && p.batch == batch_) stop_ = true;
+  }
+  int64_t epoch_, batch_;
+  std::atomic<bool>& stop_;
+};
+
+struct Data {
+  torch::Tensor train_x, train_y, test_x, test_y;
+};
+
+AugmentationConfig some_augmentation() {
+  AugmentationConfig a;
+  a.enabled = true;
+  a.rotation_range = 15;
+  a.width_shift_range = 0.1;
+  a.horizontal_flip = true;
+  return a;
+}
+
+void expect_same_metrics(const std::vector<EpochMetrics>& a, const std::vector<EpochMetrics>& b) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].epoch, b[i].epoch);
+    // Exactly equal, not close: the resumed run repeats the same arithmetic.
+    EXPECT_EQ(a[i].train_loss, b[i].train_loss) << "epoch " << i + 1;
+    EXPECT_EQ(a[i].train_accuracy, b[i].train_accuracy) << "epoch " << i + 1;
+    EXPECT_EQ(a[i].val_loss, b[i].val_loss) << "epoch " << i + 1;
+    EXPECT_EQ(a[i].val_accuracy, b[i].val_accuracy) << "epoch " << i + 1;
+  }
+}
+
+void expect_same_parameters(torch::nn::Module& a, torch::nn::Module& b) {
+  auto pa = a.parameters(), pb = b.parameters();
+  ASSERT_EQ(pa.size(), pb.size());
+  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pb[i])) << i;
+}
+
+// Trains a fresh small CNN with augmentation for 3 epochs, optionally stopping at (epoch, batch)
+// and resuming from the checkpoint in a brand-new model and augmenter built with another seed
+// (so that only the checkpoint can make the results match).
+struct SmallCnnRun {
+  History history;
+  SmallCnn model{nullptr};
+};
+
+SmallCnnRun train_small_cnn(const std::string& checkpoint, int64_t stop_epoch, int64_t stop_batch) {
+  auto train = testing::make_learnable_split(320, 21);
+  auto test = testing::make_learnable_split(80, 22);
+  auto run_once = [&](uint64_t seed, const std::string& resume_from, TrainingCallback* cb,
+                      const std::atomic<bool>* stop) {
+    torch::manual_seed(seed);
+    SmallCnnRun run;
+    run.model = SmallCnn();
+    Augmenter augmenter(some_augmentation(), seed);
+    FitOptions options;
+    options.epochs = 3;
+    options.batch_size = 32;
+    options.eval_batch_size = 40;
+    options.augment = [&](const torch::Tensor& x) { return augmenter(x); };
+    options.augment_generator = augmenter.generator();
+    options.checkpoint_path = checkpoint;
+    options.resume_from = resume_from;
+    options.stop_requested = stop;
+    if (cb) options.callbacks = {cb};
+    run.history = fit(*run.model, train.images, train.labels, test.images, test.labels, options);
+    return run;
+  };
+  if (stop_epoch == 0) return run_once(7, "", nullptr, nullptr);
+  std::atomic<bool> stop{false};
+  StopAt stop_at(stop_epoch, stop_batch, stop);
+  auto first = run_once(7, "", &stop_at, &stop);
+  EXPECT_TRUE(first.history.interrupted);
+  EXPECT_EQ(first.history.stopped_at_epoch, stop_epoch);
+  EXPECT_EQ(first.history.stopped_at_batch, stop_batch);
+  EXPECT_EQ(int64_t(first.history.epochs.size()), stop_epoch - 1);
+  return run_once(999, checkpoint, nullptr, nullptr);
+}
+
+TEST(Checkpoint, ResumedMidEpochEqualsUninterrupted) {
+  testing::TempDir dir;
+  auto reference = train_small_cnn(dir / "ref.pt", 0, 0);
+  ASSERT_FALSE(reference.history.interrupted);
+  ASSERT_EQ(reference.history.epochs.size(), 3u);
+  auto resumed = train_small_cnn(dir / "stop.pt", 2, 4);
+  EXPECT_FALSE(resumed.history.interrupted);
+  expect_same_metrics(reference.history.epochs, resumed.history.epochs);
+  expect_same_parameters(*reference.model, *resumed.model);
+  EXPECT_EQ(reference.history.final_test.loss, resumed.history.final_test.loss);
+  EXPECT_TRUE(torch::equal(reference.history.final_test.confusion,
+                           resumed.history.final_test.confusion));
+}
+
+TEST(Checkpoint, ResumedAtAnEpochBoundaryEqualsUninterrupted) {
+  testing::TempDir dir;
+  auto reference = train_small_cnn("", 0, 0);
+  // Stopping after the last batch of epoch 1 leaves a mid-epoch checkpoint at batch 10 of 10.
+  auto resumed = train_small_cnn(dir / "stop.pt", 1, 10);
+  expect_same_metrics(reference.history.epochs, resumed.history.epochs);
+  expect_same_parameters(*reference.model, *resumed.model);
+}
+
+TEST(Checkpoint, DropoutStreamIsRestored) {
+  // A dense head with dropout on float features: dropout masks come from the global generator.
+  testing::TempDir dir;
+  torch::manual_seed(3);
+  auto features = torch::randn({256, 20});
+  auto labels = torch::randint(0, 10, {256}, torch::kInt64);
+  auto run = [&](uint64_t seed, const std::string& resume, std::atomic<bool>* stop,
+                 TrainingCallback* cb) {
+    torch::manual_seed(seed);
+    DenseHead head(20, 16, 0.5);
+    FitOptions options;
+    options.epochs = 2;
+    options.batch_size = 16;
+    options.checkpoint_path = dir / "head.pt";
+    options.resume_from = resume;
+    options.stop_requested = stop;
+    if (cb) options.callbacks = {cb};
+    auto h = fit(*head, features, labels, features, labels, options);
+    return std::make_pair(h, head);
+  };
+  auto [reference, reference_head] = run(5, "", nullptr, nullptr);
+  std::atomic<bool> stop{false};
+  StopAt stop_at(1, 7, stop);
+  run(5, "", &stop, &stop_at);
+  auto [resumed, resumed_head] = run(6, dir / "head.pt", nullptr, nullptr);
+  expect_same_metrics(reference.epochs, resumed.epochs);
+  expect_same_parameters(*reference_head, *resumed_head);
+}
+
+TEST(Checkpoint, WrittenAfterEveryEpochWithPosition) {
+  testing::TempDir dir;
+  train_small_cnn(dir / "c.pt", 0, 0);
+  const TrainingState state = peek_checkpoint(dir / "c.pt");
+  EXPECT_EQ(state.epoch, 4);  // all three epochs done
+  EXPECT_EQ(state.batches_done, 0);
+  ASSERT_EQ(state.epochs.size(), 3u);
+  EXPECT_EQ(state.epochs[2].epoch, 3);
+  EXPECT_TRUE(state.augment_rng_state.defined());
+  EXPECT_TRUE(state.last_evaluation.confusion.defined());
+  // No temporary files left beside it.
+  int files = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir.path())) ++files;
+  EXPECT_EQ(files, 1);
+}
+
+TEST(Checkpoint, BadFilesAreNamed) {
+  testing::TempDir dir;
+  SmallCnn model;
+  torch::optim::Adam optimizer(model->parameters());
+  try {
+    load_checkpoint(dir / "missing.pt", *model, optimizer);
+    FAIL() << "no error";
+  } catch (const OutputError& e) {
+    EXPECT_EQ(std::string(e.what()), dir / "missing.pt" + ": checkpoint not found");
+  }
+  testing::write_text(dir / "junk.pt", "not a checkpoint");
+  try {
+    load_checkpoint(dir / "junk.pt", *model, optimizer);
+    FAIL() << "no error";
+  } catch (const OutputError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind(dir / "junk.pt" + ": cannot read checkpoint", 0), 0u)
+        << e.what();
+  }
+  // A checkpoint of another model.
+  DenseHead head(8, 4, 0.0);
+  torch::optim::Adam head_optimizer(head->parameters());
+  TrainingState state;
+  state.cpu_rng_state = torch::zeros({1}, torch::kUInt8);
+  save_checkpoint(dir / "head.pt", *head, head_optimizer, state);
+  try {
+    load_checkpoint(dir / "head.pt", *model, optimizer);
+    FAIL() << "no error";
+  } catch (const OutputError& e) {
+    EXPECT_NE(std::string(e.what()).find("does not fit this run's model"), std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace cifar_exp
