@@ -9,6 +9,7 @@ packages=(
   libcli11-dev nlohmann-json3-dev libspdlog-dev libgtest-dev
   libpng-dev            # augmentation preview pictures
   libhdf5-dev           # Keras .h5 VGG16 weight files
+  clang libclang-rt-14-dev  # scripts/sanitize.sh: ASan/UBSan build and libFuzzer targets
   # Debian's libtorch calls whichever BLAS the alternatives system provides; the reference BLAS
   # runs fp32 matrix products at ~7.5 GFLOP/s here, OpenBLAS at ~240 GFLOP/s.
   libopenblas0-openmp

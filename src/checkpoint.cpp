@@ -19,8 +19,8 @@ torch::Tensor metrics_to_tensor(const std::vector<EpochMetrics>& epochs) {
   auto a = t.accessor<double, 2>();
   for (size_t i = 0; i < epochs.size(); ++i) {
     const auto& m = epochs[i];
-    const double row[kMetricColumns] = {double(m.epoch), m.train_loss, m.train_accuracy,
-                                        m.val_loss,      m.val_accuracy, m.seconds,
+    const double row[kMetricColumns] = {double(m.epoch),    m.train_loss,   m.train_accuracy,
+                                        m.val_loss,         m.val_accuracy, m.seconds,
                                         m.images_per_second};
     for (int64_t c = 0; c < kMetricColumns; ++c) a[int64_t(i)][c] = row[c];
   }
@@ -48,12 +48,12 @@ std::vector<EpochMetrics> metrics_from_tensor(const torch::Tensor& t) {
 torch::Tensor read_tensor(torch::serialize::InputArchive& archive, const std::string& key,
                           const std::string& path) {
   torch::Tensor t;
-  if (!archive.try_read(key, t)) throw OutputError(path + ": not a cifar-exp checkpoint (no " + key + ")");
+  if (!archive.try_read(key, t))
+    throw OutputError(path + ": not a cifar-exp checkpoint (no " + key + ")");
   return t;
 }
 
-torch::serialize::InputArchive open_archive(const std::string& path,
-                                            const torch::Device& device) {
+torch::serialize::InputArchive open_archive(const std::string& path, const torch::Device& device) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) throw OutputError(path + ": checkpoint not found");
   torch::serialize::InputArchive archive;
@@ -77,8 +77,8 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model,
   torch::serialize::OutputArchive archive;
   archive.write("version", torch::tensor(kCheckpointVersion));
   archive.write("position", torch::tensor({state.epoch, state.batches_done}));
-  archive.write("seconds", torch::tensor({state.epoch_seconds, state.train_seconds},
-                                         torch::kFloat64));
+  archive.write("seconds",
+                torch::tensor({state.epoch_seconds, state.train_seconds}, torch::kFloat64));
   archive.write("metrics", metrics_to_tensor(state.epochs));
   if (state.last_evaluation.confusion.defined()) {
     archive.write("last_evaluation",
@@ -92,7 +92,8 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model,
     archive.write("correct", state.correct);
   }
   archive.write("cpu_rng_state", state.cpu_rng_state);
-  if (state.augment_rng_state.defined()) archive.write("augment_rng_state", state.augment_rng_state);
+  if (state.augment_rng_state.defined())
+    archive.write("augment_rng_state", state.augment_rng_state);
 
   torch::serialize::OutputArchive model_archive, optimizer_archive;
   model.save(model_archive);
@@ -106,7 +107,8 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model,
   } catch (const c10::Error& e) {
     std::error_code ec;
     fs::remove(temp, ec);
-    throw OutputError(path + ": cannot write checkpoint: " + first_line(e.what_without_backtrace()));
+    throw OutputError(path +
+                      ": cannot write checkpoint: " + first_line(e.what_without_backtrace()));
   }
   move_into_place(temp, path);
 }

@@ -261,10 +261,6 @@ void check_combinations(const ExperimentConfig& c, ObjectReader& r) {
            "required for vgg16_transfer: the pretrained weights file, or "
            "\"random\" for an untrained backbone (then not transfer learning)");
   }
-  if (c.training.precision != "fp32") {
-    r.fail("training.precision",
-           "\"" + c.training.precision + "\" is not implemented in this version yet (use fp32)");
-  }
 }
 
 }  // namespace
@@ -313,7 +309,10 @@ json read_json_file(const std::string& path) {
   if (!in) throw ConfigError(path + ": cannot open file");
   std::stringstream buffer;
   buffer << in.rdbuf();
-  const std::string text = buffer.str();
+  return parse_json_text(buffer.str(), path);
+}
+
+json parse_json_text(const std::string& text, const std::string& path) {
   try {
     return json::parse(text);
   } catch (const json::parse_error& e) {
@@ -332,6 +331,12 @@ json read_json_file(const std::string& path) {
     const std::string reason = colon == std::string::npos ? what : what.substr(colon + 2);
     throw ConfigError(path + ":" + std::to_string(line) + ":" + std::to_string(column) +
                       ": invalid JSON: " + first_line(reason));
+  } catch (const json::exception& e) {
+    // e.g. out_of_range 406, a number too large for a double; it carries no position.
+    std::string what = e.what();
+    const auto bracket = what.find("] ");
+    throw ConfigError(path + ": invalid JSON: " +
+                      first_line(bracket == std::string::npos ? what : what.substr(bracket + 2)));
   }
 }
 
@@ -416,6 +421,8 @@ json to_json(const ExperimentConfig& c) {
        {{"dir", c.output.dir},
         {"save_model", c.output.save_model},
         {"cache_dir", c.output.cache_dir}}}};
+  // No data.dir means "look in the usual places" (resolve_data_dir); "" would not parse back.
+  if (c.data.dir.empty()) doc["data"].erase("dir");
   return doc;
 }
 

@@ -1,8 +1,11 @@
 #include "cifar_exp/data.h"
 
+#include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "cifar_exp/errors.h"
 
@@ -26,15 +29,46 @@ int64_t record_count(const fs::path& file) {
   }
   const auto bytes = fs::file_size(file, ec);
   if (ec) throw DataError(file.string() + ": cannot read size: " + ec.message());
-  if (bytes == 0) throw DataError(file.string() + ": file is empty");
+  return records_in(bytes, file.string());
+}
+
+}  // namespace
+
+int64_t records_in(uint64_t bytes, const std::string& source) {
+  if (bytes == 0) throw DataError(source + ": file is empty");
   if (bytes % kRecordBytes != 0) {
-    throw DataError(file.string() + ": size " + std::to_string(bytes) +
+    throw DataError(source + ": size " + std::to_string(bytes) +
                     " bytes is not a whole number of 3,073-byte records (truncated download?)");
   }
   return int64_t(bytes / kRecordBytes);
 }
 
-}  // namespace
+void check_labels(const torch::Tensor& records, const std::string& source) {
+  // Labels must be 0..9; report the first bad record by its index within `source`.
+  auto labels = records.select(1, 0);
+  auto bad = (labels >= kNumClasses).nonzero();
+  if (bad.size(0) > 0) {
+    const int64_t record = bad[0][0].item<int64_t>();
+    throw DataError(source + ": record " + std::to_string(record) + " has label " +
+                    std::to_string(labels[record].item<int>()) + ", expected 0..9");
+  }
+}
+
+Cifar10Split decode_records(const torch::Tensor& records) {
+  const int64_t n = records.size(0);
+  return {records.narrow(1, 1, kRecordBytes - 1)
+              .reshape({n, kChannels, kImageSize, kImageSize})
+              .contiguous(),
+          records.select(1, 0).to(torch::kInt64)};
+}
+
+Cifar10Split decode_cifar10_batch(const uint8_t* bytes, size_t size, const std::string& source) {
+  const int64_t n = records_in(size, source);
+  auto records = torch::empty({n, kRecordBytes}, torch::kUInt8);
+  std::memcpy(records.data_ptr<uint8_t>(), bytes, size);
+  check_labels(records, source);
+  return decode_records(records);
+}
 
 std::string resolve_data_dir(const std::optional<std::string>& cli_dir,
                              const std::string& config_dir) {
@@ -61,14 +95,25 @@ void check_data_files(const std::string& root) {
 }
 
 std::vector<std::string> read_class_names(const std::string& root) {
-  std::vector<std::string> names;
   std::ifstream in(fs::path(root) / "batches.meta.txt");
+  std::stringstream text;
+  if (in) text << in.rdbuf();
+  return parse_class_names(text.str());
+}
+
+std::vector<std::string> parse_class_names(const std::string& text) {
+  std::vector<std::string> names;
+  std::istringstream in(text);
   std::string line;
-  while (in && std::getline(in, line)) {
+  while (std::getline(in, line)) {
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
     if (!line.empty()) names.push_back(line);
   }
-  if (names.size() != size_t(kNumClasses)) {
+  // Names end up in JSON and CSV files: printable ASCII only (CIFAR-10's are), else the defaults.
+  auto printable = [](const std::string& name) {
+    return std::all_of(name.begin(), name.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+  };
+  if (names.size() != size_t(kNumClasses) || !std::all_of(names.begin(), names.end(), printable)) {
     names = {"airplane", "automobile", "bird",  "cat",  "deer",
              "dog",      "frog",       "horse", "ship", "truck"};
   }
@@ -100,20 +145,12 @@ Cifar10::Cifar10(const std::string& root, Mode mode, std::optional<int64_t> limi
     std::ifstream in(file, std::ios::binary);
     in.read(reinterpret_cast<char*>(raw[filled].data_ptr<uint8_t>()), take * kRecordBytes);
     if (!in) throw DataError(file.string() + ": read failed");
-    // Labels must be 0..9; report the first bad record by its index within this file.
-    auto labels = raw.narrow(0, filled, take).select(1, 0);
-    auto bad = (labels >= kNumClasses).nonzero();
-    if (bad.size(0) > 0) {
-      const int64_t record = bad[0][0].item<int64_t>();
-      throw DataError(file.string() + ": record " + std::to_string(record) + " has label " +
-                      std::to_string(labels[record].item<int>()) + ", expected 0..9");
-    }
+    check_labels(raw.narrow(0, filled, take), file.string());
     filled += take;
   }
-  targets_ = raw.select(1, 0).to(torch::kInt64);
-  images_ = raw.narrow(1, 1, kRecordBytes - 1)
-                .reshape({wanted, kChannels, kImageSize, kImageSize})
-                .contiguous();
+  auto split = decode_records(raw);
+  images_ = split.images;
+  targets_ = split.labels;
   class_names_ = read_class_names(root);
 }
 

@@ -97,8 +97,8 @@ PreparedRun prepare_run(ExperimentConfig config, const std::string& output_dir) 
   run.device = resolve_device(config.training.device);
   run.threads = configure_threads(config.training.threads);
   check_data_files(config.data.dir);
-  run.train = std::make_unique<Cifar10>(config.data.dir, Cifar10::Mode::kTrain,
-                                        config.data.train_limit);
+  run.train =
+      std::make_unique<Cifar10>(config.data.dir, Cifar10::Mode::kTrain, config.data.train_limit);
   run.test =
       std::make_unique<Cifar10>(config.data.dir, Cifar10::Mode::kTest, config.data.test_limit);
   check_output_dir(output_dir);
@@ -121,8 +121,13 @@ void log_run_header(const PreparedRun& run, const std::string& run_dir,
                run.train->images().size(0), run.test->images().size(0));
   logger->info("Model {}: {} trainable and {} frozen parameters", run.model->kind(),
                run.params.trainable, run.params.frozen);
-  logger->info("Device {}, {} threads, seed {}, libtorch {}", run.device.str(), run.threads,
-               config.training.seed, torch_version());
+  logger->info("Device {}, {} threads, precision {}, seed {}, libtorch {}", run.device.str(),
+               run.threads, config.training.precision, config.training.seed, torch_version());
+  if (config.training.precision == "bf16" && run.device.is_cpu() && !cpu_has_native_bf16()) {
+    logger->warn(
+        "This CPU has no bfloat16 instructions (avx512_bf16/amx_bf16): bf16 is emulated "
+        "and likely slower than fp32");
+  }
   const std::string transfer = transfer_kind(config.model);
   if (transfer == "random") {
     logger->warn(
@@ -208,6 +213,7 @@ RunResult train_in_run_folder(PreparedRun& run, const std::string& run_dir,
       {"epochs", config.training.epochs},
       {"epochs_completed", int64_t(history.epochs.size())},
       {"batch_size", config.training.batch_size},
+      {"precision", config.training.precision},
       {"seed", config.training.seed},
       {"trainable_params", run.params.trainable},
       {"frozen_params", run.params.frozen},
@@ -288,16 +294,18 @@ RunResult resume_experiment(const ResumeOptions& options,
   }
   const std::string checkpoint = (fs::path(run_dir) / "checkpoint.pt").string();
   if (!fs::is_regular_file(checkpoint, ec)) {
-    throw ConfigError(run_dir + ": no checkpoint.pt to resume from (it is written after each "
-                                "epoch and when a run is interrupted)");
+    throw ConfigError(run_dir +
+                      ": no checkpoint.pt to resume from (it is written after each "
+                      "epoch and when a run is interrupted)");
   }
   nlohmann::json earlier = nlohmann::json::object();
   const std::string summary_path = (fs::path(run_dir) / "summary.json").string();
   if (fs::is_regular_file(summary_path, ec)) {
     earlier = read_json_file(summary_path);
     if (earlier.value("status", "") == "completed") {
-      throw ConfigError(run_dir + ": the run has already completed (summary.json status "
-                                  "\"completed\"); start a new run instead");
+      throw ConfigError(run_dir +
+                        ": the run has already completed (summary.json status "
+                        "\"completed\"); start a new run instead");
     }
   }
   ConfigOverrides overrides;

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 #include <CLI/CLI.hpp>
 
+#include "cifar_exp/benchmark.h"
 #include "cifar_exp/comparison.h"
 #include "cifar_exp/config.h"
 #include "cifar_exp/errors.h"
@@ -75,6 +76,17 @@ int run(int argc, char** argv) {
   extract_cmd->add_option("--device", extract.overrides.device, "auto | cpu | cuda | cuda:N");
   extract_cmd->add_option("--threads", extract.overrides.threads, "CPU threads (0 = all cores)");
 
+  cifar_exp::BenchOptions bench;
+  auto* bench_cmd = app.add_subcommand(
+      "bench", "Time each phase of a training step and evaluation for a config (like caffe time)");
+  add_override_options(*bench_cmd, bench.config_path, bench.overrides);
+  bench_cmd->get_option("--config")->required();
+  bench_cmd->add_option("--iterations", bench.iterations, "Timed training steps (default 50)");
+  bench_cmd->add_option("--warmup", bench.warmup, "Untimed steps first (default 5)");
+  bench_cmd->add_option("--format", bench.format, "table | json (default table)")
+      ->check(CLI::IsMember({"table", "json"}));
+  bench_cmd->add_option("--precision", bench.precision, "fp32 | bf16 (default: the config's)");
+
   cifar_exp::ResumeOptions resume;
   auto* resume_cmd = app.add_subcommand(
       "resume", "Continue an interrupted run in its folder from its checkpoint.pt");
@@ -116,6 +128,15 @@ int run(int argc, char** argv) {
                                                          : cifar_exp::format_markdown(rows);
     std::cout << table << std::flush;
     if (!compare_out.empty()) cifar_exp::write_file_atomic(compare_out, table);
+    return 0;
+  }
+  if (*bench_cmd) {
+    // stdout carries the JSON; what the log would say is in the report (data, weights).
+    if (bench.format == "json") logger->set_level(spdlog::level::off);
+    const auto report = cifar_exp::run_benchmark(bench, logger);
+    std::cout << (bench.format == "json" ? report.dump(2) + "\n"
+                                         : cifar_exp::format_benchmark_table(report))
+              << std::flush;
     return 0;
   }
   if (*resume_cmd) {

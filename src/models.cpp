@@ -14,6 +14,11 @@ SmallCnnImpl::SmallCnnImpl() {
   dense1 = register_module("dense1", nn::Linear(64 * 4 * 4, 64));
   dense2 = register_module("dense2", nn::Linear(64, 10));
   reset_keras();
+  // Channels-last (NHWC) convolution weights and inputs: oneDNN's preferred layout, measured
+  // ~18% faster training on the CPU (see BENCHMARKS.md). Results are the same function.
+  for (auto& p : parameters()) {
+    if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+  }
 }
 
 void SmallCnnImpl::reset_keras() {
@@ -28,6 +33,7 @@ void SmallCnnImpl::reset_keras() {
 }
 
 torch::Tensor SmallCnnImpl::forward(torch::Tensor x) {
+  x = x.contiguous(torch::MemoryFormat::ChannelsLast);
   x = torch::max_pool2d(torch::relu(conv1(x)), 2);
   x = torch::max_pool2d(torch::relu(conv2(x)), 2);
   x = torch::relu(conv3(x));

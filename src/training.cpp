@@ -2,8 +2,12 @@
 
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <mutex>
 #include <regex>
+
+#include <ATen/autocast_mode.h>
+#include <torch/version.h>
 
 #include "cifar_exp/checkpoint.h"
 #include "cifar_exp/data.h"
@@ -18,19 +22,77 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// Model input for the given rows: uint8 images are scaled to float [0, 1]; anything else
-// (cached float features) is used as it is.
-torch::Tensor gather_inputs(const torch::Tensor& inputs, const torch::Tensor& indices) {
-  if (inputs.scalar_type() == torch::kUInt8) return to_float_batch(inputs, indices);
-  return inputs.index_select(0, indices);
-}
-
 torch::Tensor as_model_input(const torch::Tensor& inputs) {
   if (inputs.scalar_type() == torch::kUInt8) return inputs.to(torch::kFloat32).div_(255.0);
   return inputs;
 }
 
 }  // namespace
+
+torch::Tensor gather_inputs(const torch::Tensor& inputs, const torch::Tensor& indices) {
+  if (inputs.scalar_type() == torch::kUInt8) return to_float_batch(inputs, indices);
+  return inputs.index_select(0, indices);
+}
+
+// libtorch 2.4 replaced the per-device autocast functions with ones taking a device type.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#define CIFAR_EXP_AUTOCAST_BY_DEVICE_TYPE 1
+#endif
+
+AutocastScope::AutocastScope(const torch::Device& device, const std::string& precision) {
+  if (precision != "bf16") return;
+  active_ = true;
+  device_type_ = device.type();
+#ifdef CIFAR_EXP_AUTOCAST_BY_DEVICE_TYPE
+  was_enabled_ = at::autocast::is_autocast_enabled(device_type_);
+  previous_dtype_ = at::autocast::get_autocast_dtype(device_type_);
+  at::autocast::set_autocast_dtype(device_type_, at::kBFloat16);
+  at::autocast::set_autocast_enabled(device_type_, true);
+#else
+  if (device_type_ == torch::kCUDA) {
+    was_enabled_ = at::autocast::is_enabled();
+    previous_dtype_ = at::autocast::get_autocast_gpu_dtype();
+    at::autocast::set_autocast_gpu_dtype(at::kBFloat16);
+    at::autocast::set_enabled(true);
+  } else {
+    was_enabled_ = at::autocast::is_cpu_enabled();
+    previous_dtype_ = at::autocast::get_autocast_cpu_dtype();
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::set_cpu_enabled(true);
+  }
+#endif
+  at::autocast::increment_nesting();
+}
+
+AutocastScope::~AutocastScope() {
+  if (!active_) return;
+  // Casts of the weights are cached while autocast is on; drop them when the outermost scope
+  // ends, as torch.autocast does, so that updated weights are cast afresh next time.
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+#ifdef CIFAR_EXP_AUTOCAST_BY_DEVICE_TYPE
+  at::autocast::set_autocast_enabled(device_type_, was_enabled_);
+  at::autocast::set_autocast_dtype(device_type_, previous_dtype_);
+#else
+  if (device_type_ == torch::kCUDA) {
+    at::autocast::set_enabled(was_enabled_);
+    at::autocast::set_autocast_gpu_dtype(previous_dtype_);
+  } else {
+    at::autocast::set_cpu_enabled(was_enabled_);
+    at::autocast::set_autocast_cpu_dtype(previous_dtype_);
+  }
+#endif
+}
+
+bool cpu_has_native_bf16() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("flags", 0) != 0) continue;
+    return line.find(" avx512_bf16") != std::string::npos ||
+           line.find(" amx_bf16") != std::string::npos;
+  }
+  return false;
+}
 
 torch::Device resolve_device(const std::string& spec) {
   if (spec == "cpu") return torch::kCPU;
@@ -76,11 +138,13 @@ FitOptions FitOptions::from_config(const TrainingConfig& c) {
   o.beta1 = c.beta1;
   o.beta2 = c.beta2;
   o.epsilon = c.epsilon;
+  o.precision = c.precision;
   return o;
 }
 
 EvaluationResult evaluate(ClassifierImpl& model, const torch::Tensor& images,
-                          const torch::Tensor& labels, int64_t batch_size) {
+                          const torch::Tensor& labels, int64_t batch_size,
+                          const std::string& precision) {
   torch::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
@@ -93,7 +157,11 @@ EvaluationResult evaluate(ClassifierImpl& model, const torch::Tensor& images,
     const int64_t count = std::min(batch_size, n - start);
     auto x = as_model_input(images.narrow(0, start, count));
     auto y = labels.narrow(0, start, count);
-    auto logits = model.forward(x);
+    torch::Tensor logits;
+    {
+      AutocastScope autocast(device, precision);
+      logits = model.forward(x).to(torch::kFloat32);
+    }
     loss_sum +=
         torch::nn::functional::cross_entropy(
             logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
@@ -235,8 +303,13 @@ History fit(ClassifierImpl& model, const torch::Tensor& train_images,
       if (options.augment) x = options.augment(x);
 
       optimizer.zero_grad();
-      auto logits = model.forward(x);
-      auto loss = torch::nn::functional::cross_entropy(logits, y);
+      torch::Tensor logits;
+      {
+        AutocastScope autocast(device, options.precision);
+        logits = model.forward(x);
+      }
+      // The loss in fp32 whatever the forward pass ran in (a no-op for fp32 logits).
+      auto loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), y);
       loss.backward();
       optimizer.step();
 
@@ -277,7 +350,8 @@ History fit(ClassifierImpl& model, const torch::Tensor& train_images,
                           std::to_string(epoch));
     }
     m.train_accuracy = double(progress.correct.item<int64_t>()) / double(n);
-    auto val = evaluate(model, test_images, test_labels, options.eval_batch_size);
+    auto val =
+        evaluate(model, test_images, test_labels, options.eval_batch_size, options.precision);
     m.val_loss = val.loss;
     m.val_accuracy = val.accuracy;
     m.seconds = earlier_seconds + seconds_since(epoch_start);

@@ -106,8 +106,8 @@ TEST(Checkpoint, ResumedMidEpochEqualsUninterrupted) {
   expect_same_metrics(reference.history.epochs, resumed.history.epochs);
   expect_same_parameters(*reference.model, *resumed.model);
   EXPECT_EQ(reference.history.final_test.loss, resumed.history.final_test.loss);
-  EXPECT_TRUE(torch::equal(reference.history.final_test.confusion,
-                           resumed.history.final_test.confusion));
+  EXPECT_TRUE(
+      torch::equal(reference.history.final_test.confusion, resumed.history.final_test.confusion));
 }
 
 TEST(Checkpoint, ResumedAtAnEpochBoundaryEqualsUninterrupted) {

@@ -146,9 +146,10 @@ TEST(Config, RejectsBadValuesWithTheirPath) {
   }
 }
 
-TEST(Config, UnimplementedFeaturesAreRefusedNotIgnored) {
-  EXPECT_NE(error_for({{"name", "t"}, {"training", {{"precision", "bf16"}}}})
-                .find("training.precision: \"bf16\" is not implemented"),
+TEST(Config, PrecisionAndRequiredWeights) {
+  EXPECT_EQ(error_for({{"name", "t"}, {"training", {{"precision", "bf16"}}}}), "");
+  EXPECT_NE(error_for({{"name", "t"}, {"training", {{"precision", "fp16"}}}})
+                .find("training.precision: must be one of fp32, bf16"),
             std::string::npos);
   // A transfer run without weights is refused unless "random" is explicit.
   EXPECT_NE(error_for({{"name", "t"}, {"model", {{"type", "vgg16_transfer"}}}})
@@ -157,6 +158,25 @@ TEST(Config, UnimplementedFeaturesAreRefusedNotIgnored) {
   EXPECT_EQ(
       error_for({{"name", "t"}, {"model", {{"type", "vgg16_transfer"}, {"weights", "random"}}}}),
       "");
+}
+
+TEST(Config, NumbersTooLargeForADoubleAreAConfigError) {
+  testing::TempDir dir;
+  testing::write_text(dir / "c.json", R"({"name": "t", "training": {"epochs": 1e999}})");
+  try {
+    load_config(dir / "c.json");
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {  // found by fuzz_config: was an uncaught json exception
+    EXPECT_EQ(std::string(e.what()).rfind(dir / "c.json: invalid JSON: number overflow", 0), 0u)
+        << e.what();
+  }
+}
+
+TEST(Config, ResolvedFormParsesBack) {
+  // Found by fuzz_config: an unset data.dir was written as "" which did not parse back.
+  const auto config = parse_config({{"name", "t"}}, "c.json");
+  const auto again = parse_config(to_json(config), "config.json");
+  EXPECT_EQ(to_json(again), to_json(config));
 }
 
 TEST(Config, OverridesReplaceKeysAndAreValidatedByFlag) {

@@ -119,5 +119,7 @@ nlohmann::json to_json(const ExperimentConfig& config);
 
 // Reads a JSON file (no schema); ConfigError naming the file on failure.
 nlohmann::json read_json_file(const std::string& path);
+// Parses JSON text; syntax errors become ConfigError "<source>:<line>:<column>: invalid JSON: ...".
+nlohmann::json parse_json_text(const std::string& text, const std::string& source);
 
 }  // namespace cifar_exp

@@ -50,6 +50,22 @@ class Cifar10 : public torch::data::datasets::Dataset<Cifar10> {
 
 // Class names from batches.meta.txt when present and well-formed, else the standard ten.
 std::vector<std::string> read_class_names(const std::string& root);
+// The same from the file's text: ten non-empty lines, else the standard ten.
+std::vector<std::string> parse_class_names(const std::string& text);
+
+// The pieces of the reader, also used on bytes held in memory (and by the fuzz target).
+struct Cifar10Split {
+  torch::Tensor images;  // uint8 N x 3 x 32 x 32
+  torch::Tensor labels;  // int64 N
+};
+// Records in a file of `bytes` bytes; DataError naming `source` when empty or not whole records.
+int64_t records_in(uint64_t bytes, const std::string& source);
+// DataError naming `source` and the first record (0-based) whose label is not 0..9.
+void check_labels(const torch::Tensor& records, const std::string& source);
+// Splits raw records (uint8 N x 3,073) into images and labels; no checks.
+Cifar10Split decode_records(const torch::Tensor& records);
+// One whole batch file's bytes, checked (size, labels) and decoded.
+Cifar10Split decode_cifar10_batch(const uint8_t* bytes, size_t size, const std::string& source);
 
 // Checks that every file of both splits exists and holds whole records, without reading them.
 void check_data_files(const std::string& root);

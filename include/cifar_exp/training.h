@@ -19,6 +19,32 @@ namespace cifar_exp {
 // Parses auto|cpu|cuda|cuda:N; ConfigError when the device does not exist here.
 torch::Device resolve_device(const std::string& spec);
 
+// Within its scope, forward passes on `device` run under autocast in bfloat16 when `precision`
+// is "bf16" (convolutions and matrix products in bf16; losses, softmax and reductions in fp32;
+// parameters and optimizer state stay fp32). Does nothing for "fp32". The only place that knows
+// the autocast API differs between libtorch 1.13 and 2.x.
+class AutocastScope {
+ public:
+  AutocastScope(const torch::Device& device, const std::string& precision);
+  ~AutocastScope();
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  bool active_ = false;
+  bool was_enabled_ = false;
+  at::ScalarType previous_dtype_ = at::kFloat;
+  torch::DeviceType device_type_ = torch::kCPU;
+};
+
+// Whether this CPU has bfloat16 instructions (avx512_bf16 or AMX); without them bf16 is emulated
+// and slower than fp32.
+bool cpu_has_native_bf16();
+
+// Model input for the given rows of a training set held on the device: uint8 images are
+// gathered and scaled to float [0, 1]; float tensors (cached features) are gathered as they are.
+torch::Tensor gather_inputs(const torch::Tensor& inputs, const torch::Tensor& indices);
+
 struct EvaluationResult {
   double loss = 0;
   double accuracy = 0;
@@ -66,16 +92,16 @@ using BatchTransform = std::function<torch::Tensor(const torch::Tensor&)>;
 // Where training stands, beyond the model and optimizer: enough to continue a run so that it ends
 // exactly as if it had never stopped (on the CPU, same thread count). Saved in checkpoint.pt.
 struct TrainingState {
-  int64_t epoch = 1;             // the epoch to run next, or the one in progress
-  int64_t batches_done = 0;      // batches of `epoch` already trained (0 = not started)
-  torch::Tensor order;           // `epoch`'s shuffle, when batches_done > 0
-  torch::Tensor loss_sum;        // its running totals, when batches_done > 0
+  int64_t epoch = 1;         // the epoch to run next, or the one in progress
+  int64_t batches_done = 0;  // batches of `epoch` already trained (0 = not started)
+  torch::Tensor order;       // `epoch`'s shuffle, when batches_done > 0
+  torch::Tensor loss_sum;    // its running totals, when batches_done > 0
   torch::Tensor correct;
-  double epoch_seconds = 0;      // training time already spent in `epoch`
+  double epoch_seconds = 0;          // training time already spent in `epoch`
   std::vector<EpochMetrics> epochs;  // completed epochs
   EvaluationResult last_evaluation;  // the test split after the last completed epoch
   double train_seconds = 0;
-  torch::Tensor cpu_rng_state;   // torch's default CPU generator (shuffling, dropout)
+  torch::Tensor cpu_rng_state;      // torch's default CPU generator (shuffling, dropout)
   torch::Tensor augment_rng_state;  // the augmenter's generator; undefined without augmentation
 };
 
@@ -84,7 +110,8 @@ struct FitOptions {
   int64_t batch_size = 64;
   int64_t eval_batch_size = 1000;
   double learning_rate = 1e-3, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7;
-  BatchTransform augment;  // empty = none
+  std::string precision = "fp32";  // fp32 | bf16 (autocast in forward passes)
+  BatchTransform augment;          // empty = none
   std::vector<TrainingCallback*> callbacks;
   // Set (e.g. by a signal handler) to stop after the current batch: fit writes the checkpoint
   // (mid-epoch) and returns with History::interrupted.
@@ -100,15 +127,17 @@ struct FitOptions {
 };
 
 // Trains `model` on (train_images, train_labels) and evaluates on the test split after every
-// epoch, from epoch 1 or from options.resume_from. Inputs are on the training device: uint8 images N x 3 x 32 x 32 (scaled to [0, 1] per
-// batch), or float tensors used as they are (cached backbone features for a head). Shuffling draws
-// from torch's global generator, so seeding it beforehand makes the run reproducible.
+// epoch, from epoch 1 or from options.resume_from. Inputs are on the training device: uint8 images
+// N x 3 x 32 x 32 (scaled to [0, 1] per batch), or float tensors used as they are (cached backbone
+// features for a head). Shuffling draws from torch's global generator, so seeding it beforehand
+// makes the run reproducible.
 History fit(ClassifierImpl& model, const torch::Tensor& train_images,
             const torch::Tensor& train_labels, const torch::Tensor& test_images,
             const torch::Tensor& test_labels, const FitOptions& options);
 
 // Loss, accuracy and confusion matrix of `model` in inference mode.
 EvaluationResult evaluate(ClassifierImpl& model, const torch::Tensor& images,
-                          const torch::Tensor& labels, int64_t batch_size);
+                          const torch::Tensor& labels, int64_t batch_size,
+                          const std::string& precision = "fp32");
 
 }  // namespace cifar_exp

@@ -1,0 +1,46 @@
+// The `bench` command, in the spirit of `caffe time`: times every phase of a training step
+// (batch gather and conversion, augmentation, forward, backward, optimizer step, metrics) and
+// evaluation for one config, after warm-up, and reports mean and spread per phase plus images per
+// second. bench/torch_reference.py reports the same figures for PyTorch driven from Python.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
+
+#include "cifar_exp/config.h"
+
+namespace cifar_exp {
+
+struct BenchOptions {
+  std::string config_path;
+  ConfigOverrides overrides;
+  int64_t iterations = 50;               // timed training steps (evaluation: a tenth, at least 2)
+  int64_t warmup = 5;                    // untimed steps first
+  std::string format = "table";          // table | json
+  std::optional<std::string> precision;  // overrides training.precision
+};
+
+// Mean, spread and extremes of one phase's timings, in milliseconds.
+struct PhaseStats {
+  double mean_ms = 0, std_ms = 0, median_ms = 0, min_ms = 0;
+  int64_t count = 0;
+  static PhaseStats of(std::vector<double> milliseconds);
+};
+
+// Runs the benchmark and returns its report (the JSON shape bench/compare.sh reads: tool,
+// config, model, augmentation, batch_size, eval_batch_size, threads, device, precision,
+// torch_version, iterations, warmup, data, phases{name: {mean_ms, std_ms, median_ms, min_ms}},
+// train_images_per_second, eval_images_per_second). Uses the real data when present, generated
+// data otherwise, and a random backbone when a weights file is missing (same cost).
+nlohmann::json run_benchmark(const BenchOptions& options,
+                             const std::shared_ptr<spdlog::logger>& logger);
+
+// The report as an aligned text table.
+std::string format_benchmark_table(const nlohmann::json& report);
+
+}  // namespace cifar_exp

@@ -1,0 +1,47 @@
+// libFuzzer target: the config parser. Any bytes must end in a parsed config or a ConfigError
+// with a one-line message; a config that parses must survive the round trip through the
+// resolved form written to a run's config.json.
+#include <cstdint>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+
+#include "cifar_exp/config.h"
+#include "cifar_exp/errors.h"
+
+namespace {
+
+void require(bool condition, const char* what) {
+  if (!condition) {
+    std::cerr << "fuzz_config: invariant broken: " << what << std::endl;
+    std::abort();
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string text(reinterpret_cast<const char*>(data), size);
+  nlohmann::json doc;
+  try {
+    doc = cifar_exp::parse_json_text(text, "fuzz.json");
+  } catch (const cifar_exp::ConfigError& e) {
+    require(std::string(e.what()).rfind("fuzz.json:", 0) == 0, "syntax error names the file");
+    return 0;
+  }
+  cifar_exp::ExperimentConfig config;
+  try {
+    config = cifar_exp::parse_config(doc, "fuzz.json");
+  } catch (const cifar_exp::ConfigError& e) {
+    const std::string message = e.what();
+    require(!message.empty(), "error message is not empty");
+    require(message.rfind("fuzz.json", 0) == 0, "error message names the file");
+    return 0;
+  }
+  const nlohmann::json resolved = cifar_exp::to_json(config);
+  const std::string dumped = resolved.dump(2);  // must not throw (e.g. on invalid UTF-8)
+  const nlohmann::json again =
+      cifar_exp::to_json(cifar_exp::parse_config(nlohmann::json::parse(dumped), "resolved"));
+  require(resolved == again, "resolved config round-trips");
+  return 0;
+}
