@@ -54,7 +54,7 @@ std::shared_ptr<ClassifierImpl> build_model(const ModelConfig& config) {
   if (config.type == "vgg16_transfer") {
     auto model = std::make_shared<Vgg16TransferImpl>(config, resolve_preprocess(config));
     if (config.weights != "random") {
-      model->backbone->load(load_vgg16_weights(config.weights, config.weights_format));
+      model->backbone->load_weights(load_vgg16_weights(config.weights, config.weights_format));
     }
     return model;
   }
@@ -85,7 +85,7 @@ torch::Tensor Vgg16BackboneImpl::forward(torch::Tensor x) {
   return x;
 }
 
-void Vgg16BackboneImpl::load(const Vgg16Weights& weights) {
+void Vgg16BackboneImpl::load_weights(const Vgg16Weights& weights) {
   torch::NoGradGuard no_grad;
   for (size_t i = 0; i < convs.size(); ++i) {
     const auto& name = vgg16_convs()[i].name;

@@ -39,4 +39,14 @@ grep -q '^smoke_aug,small_cnn,true,none,' "$TMP/table.csv" || fail "smoke_aug no
 diff <(sed -n '/^| configuration/,/^$/p' "$TMP/first.txt") <(sed -n '/^| configuration/,/^$/p' "$TMP/second.txt") \
   || fail "second sweep printed a different table"
 [[ $(find "$TMP/out" -name summary.json | wc -l) == 4 ]] || fail "expected exactly 4 run folders"
-echo "sweep_smoke: 4 rows complete, resume skipped all 4 runs"
+
+# A run marked interrupted (with its checkpoint) is resumed in its folder, not started again.
+smoke_summary=$(grep -l '^  "name": "smoke",' "$TMP"/out/*/summary.json)
+sed -i 's/^  "status": "completed"/  "status": "interrupted"/' "$smoke_summary"
+"$ROOT/scripts/sweep.sh" --configs "$configs" --seeds 1 --data-dir "$TMP/data" \
+  --output-dir "$TMP/out" --threads 2 > "$TMP/third.txt" || { cat "$TMP/third.txt"; fail "third sweep failed"; }
+[[ $(grep -c 'already complete' "$TMP/third.txt") == 3 ]] || { cat "$TMP/third.txt"; fail "third sweep: expected 3 skipped runs"; }
+grep -q '^  "status": "completed"' "$smoke_summary" || fail "interrupted smoke run not completed by the sweep"
+grep -q '^  "resumed": 1,' "$smoke_summary" || fail "interrupted smoke run was not resumed"
+[[ $(find "$TMP/out" -name summary.json | wc -l) == 4 ]] || fail "resume made a new run folder"
+echo "sweep_smoke: 4 rows complete, a re-run skipped all 4 runs, an interrupted run was resumed"

@@ -91,7 +91,7 @@ TEST(Transfer, BackboneLoadsWeightsIntoTheNamedLayers) {
     weights[conv.name + ".bias"] = torch::randn({conv.out});
   }
   Vgg16Backbone backbone;
-  backbone->load(weights);
+  backbone->load_weights(weights);
   for (size_t i = 0; i < vgg16_convs().size(); ++i) {
     const auto& name = vgg16_convs()[i].name;
     EXPECT_TRUE(torch::equal(backbone->convs[i]->weight, weights[name + ".weight"])) << name;
@@ -173,7 +173,7 @@ TEST(Transfer, FeatureCacheIsReusedAndKeyedByInputs) {
   auto other = std::dynamic_pointer_cast<Vgg16TransferImpl>(build_model(random_vgg()));
   EXPECT_NE(feature_cache_key(*other, images), key);
   Vgg16TransferImpl unit(random_vgg(), "unit");
-  unit.backbone->load([&] {
+  unit.backbone->load_weights([&] {
     Vgg16Weights w;
     for (const auto& p : model->backbone->named_parameters()) w[p.key()] = p.value();
     return w;

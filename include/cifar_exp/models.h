@@ -39,7 +39,7 @@ struct Vgg16BackboneImpl : torch::nn::Module {
   Vgg16BackboneImpl();
   torch::Tensor forward(torch::Tensor x);
   // Copies pretrained tensors in (names and shapes already checked by the loader).
-  void load(const Vgg16Weights& weights);
+  void load_weights(const Vgg16Weights& weights);
   // Keras' default initialisation, for "weights": "random".
   void reset_keras();
   // Freezes every block but the last `trainable_blocks` (0 = all frozen).
