@@ -24,7 +24,8 @@ struct Recorder : TrainingCallback {
   void on_train_end(const History&) override { ended = true; }
 };
 
-History train_small(uint64_t seed, Recorder* recorder = nullptr, int64_t epochs = 2) {
+History train_small(uint64_t seed, Recorder* recorder = nullptr, int64_t epochs = 2,
+                    const std::string& precision = "fp32") {
   torch::manual_seed(seed);
   auto train = testing::make_learnable_split(600, 11);
   auto test = testing::make_learnable_split(100, 12);
@@ -33,6 +34,7 @@ History train_small(uint64_t seed, Recorder* recorder = nullptr, int64_t epochs 
   options.epochs = epochs;
   options.batch_size = 32;
   options.eval_batch_size = 64;
+  options.precision = precision;
   if (recorder) options.callbacks = {recorder};
   return fit(*model, train.images, train.labels, test.images, test.labels, options);
 }
@@ -58,6 +60,32 @@ TEST(Training, LearnsAndReportsEveryEpoch) {
   EXPECT_LT(history.epochs.back().train_loss, history.epochs.front().train_loss);
   EXPECT_GT(history.final_test.accuracy, 0.8);
   EXPECT_EQ(history.final_test.confusion.sum().item<int64_t>(), 100);
+}
+
+TEST(Training, Bf16AutocastIsScopedAndStillLearns) {
+  torch::manual_seed(0);
+  torch::nn::Linear linear(4, 3);
+  auto x = torch::randn({2, 4});
+  {
+    AutocastScope autocast(torch::kCPU, "bf16");
+    EXPECT_EQ(linear(x).scalar_type(), torch::kBFloat16);
+    {
+      AutocastScope nested(torch::kCPU, "bf16");
+      EXPECT_EQ(linear(x).scalar_type(), torch::kBFloat16);
+    }
+    EXPECT_EQ(linear(x).scalar_type(), torch::kBFloat16);  // the inner scope restored "on"
+  }
+  EXPECT_EQ(linear(x).scalar_type(), torch::kFloat32);
+  {
+    AutocastScope fp32(torch::kCPU, "fp32");
+    EXPECT_EQ(linear(x).scalar_type(), torch::kFloat32);
+  }
+  // Parameters stay fp32 and training still reaches the fp32 accuracy on the learnable data.
+  const auto history = train_small(1, nullptr, 3, "bf16");
+  EXPECT_GT(history.final_test.accuracy, 0.8);
+  EXPECT_LT(history.epochs.back().train_loss, history.epochs.front().train_loss);
+  const auto fp32 = train_small(1, nullptr, 3, "fp32");
+  EXPECT_NE(history.epochs.back().train_loss, fp32.epochs.back().train_loss);  // it did run bf16
 }
 
 TEST(Training, SameSeedSameResultDifferentSeedDifferent) {
