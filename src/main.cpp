@@ -164,6 +164,7 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  cifar_exp::configure_allocator();
   try {
     return run(argc, argv);
   } catch (const cifar_exp::Error& e) {

@@ -58,6 +58,10 @@ void extract_features(const ExtractOptions& options, const std::shared_ptr<spdlo
 // "1.13.1", from the libtorch headers this binary was built with.
 std::string torch_version();
 
+// Tunes glibc's allocator for training's pattern of large blocks freed and reallocated every
+// step (see BENCHMARKS.md). Called once at start by main.
+void configure_allocator();
+
 // Threads for intra-op parallelism: `requested`, or all cores when 0.
 int64_t configure_threads(int64_t requested);
 
