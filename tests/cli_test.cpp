@@ -311,6 +311,46 @@ TEST(Cli, BadInputsFailWithOneLineAndLeaveNothing) {
   }
 }
 
+TEST(Cli, BenchReportsEveryPhase) {
+  testing::TempDir dir;
+  testing::write_text(dir / "b.json", R"({"name": "b", "training": {"eval_batch_size": 100},
+    "augmentation": {"enabled": true, "horizontal_flip": true}})");
+  // No data folder: generated data, said in the report.
+  auto r = run_cli({"bench", "--config", dir / "b.json", "--data-dir", dir / "none", "--iterations",
+                    "6", "--warmup", "1", "--threads", "1", "--format", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json report = json::parse(r.out);  // stdout is the JSON alone
+  EXPECT_EQ(report["tool"], "cifar-exp");
+  EXPECT_EQ(report["data"], "generated");
+  EXPECT_EQ(report["threads"], 1);
+  EXPECT_EQ(report["precision"], "fp32");
+  for (const char* phase :
+       {"gather", "augment", "forward", "backward", "optimizer", "metrics", "train_step", "eval"}) {
+    ASSERT_TRUE(report["phases"].contains(phase)) << phase;
+    EXPECT_GT(report["phases"][phase]["mean_ms"].get<double>(), 0.0) << phase;
+    EXPECT_LE(report["phases"][phase]["min_ms"].get<double>(),
+              report["phases"][phase]["median_ms"].get<double>())
+        << phase;
+  }
+  EXPECT_EQ(report["phases"]["train_step"]["count"], 6);
+  EXPECT_GE(report["phases"]["train_step"]["mean_ms"].get<double>(),
+            report["phases"]["forward"]["mean_ms"].get<double>());
+  EXPECT_NEAR(report["train_images_per_second"].get<double>(),
+              64.0 / (report["phases"]["train_step"]["mean_ms"].get<double>() / 1000.0), 1e-6);
+
+  auto table =
+      run_cli({"bench", "--config", dir / "b.json", "--data-dir", dir / "none", "--iterations", "2",
+               "--warmup", "0", "--threads", "1", "--precision", "bf16"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("1 threads, bf16"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("train_step"), std::string::npos) << table.out;
+
+  auto bad = run_cli({"bench", "--config", dir / "b.json", "--iterations", "0"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--iterations: must be a positive integer, got 0"), std::string::npos)
+      << bad.err;
+}
+
 std::vector<json> read_jsonl(const std::string& path) {
   std::vector<json> rows;
   std::istringstream in(testing::read_text(path));
