@@ -199,17 +199,23 @@ def _kind_name(kind):
 # ----------------------------------------------------------------------------------------------
 # Data: CIFAR-10 binary records (1 label byte + 3,072 CHW pixel bytes), as src/data.cpp reads them.
 
+def split_names(train):
+    return [f"data_batch_{i}.bin" for i in range(1, 6)] if train else ["test_batch.bin"]
+
+
+def record_count(path):
+    """Records in a batch file; ValueError when missing or not whole records (as src/data.cpp)."""
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: file not found")
+    size = os.path.getsize(path)
+    if size == 0 or size % RECORD_BYTES:
+        raise ValueError(f"{path}: size {size} is not a whole number of 3,073-byte records")
+    return size // RECORD_BYTES
+
+
 def read_split(root, train, limit):
-    names = [f"data_batch_{i}.bin" for i in range(1, 6)] if train else ["test_batch.bin"]
-    sizes = []
-    for name in names:  # sizes first, like check_data_files(): missing or truncated -> error
-        path = os.path.join(root, name)
-        if not os.path.isfile(path):
-            raise ValueError(f"{path}: file not found")
-        size = os.path.getsize(path)
-        if size == 0 or size % RECORD_BYTES:
-            raise ValueError(f"{path}: size {size} is not a whole number of 3,073-byte records")
-        sizes.append(size // RECORD_BYTES)
+    names = split_names(train)
+    sizes = [record_count(os.path.join(root, name)) for name in names]  # sizes first
     wanted = min(limit, sum(sizes)) if limit else sum(sizes)
     chunks, filled = [], 0
     for name, count in zip(names, sizes):
@@ -231,14 +237,8 @@ def check_data_files(root):
     if not os.path.isdir(root):
         raise ValueError(f"{root}: CIFAR-10 data folder not found")
     for train in (True, False):
-        names = [f"data_batch_{i}.bin" for i in range(1, 6)] if train else ["test_batch.bin"]
-        for name in names:
-            path = os.path.join(root, name)
-            if not os.path.isfile(path):
-                raise ValueError(f"{path}: file not found")
-            size = os.path.getsize(path)
-            if size == 0 or size % RECORD_BYTES:
-                raise ValueError(f"{path}: size {size} is not a whole number of 3,073-byte records")
+        for name in split_names(train):
+            record_count(os.path.join(root, name))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -2,9 +2,9 @@
 # The sanitizer stage of the tests: builds everything with clang, AddressSanitizer and
 # UndefinedBehaviorSanitizer (CIFAR_EXP_SANITIZE) plus the libFuzzer targets (CIFAR_EXP_FUZZ)
 # into ./build-asan, runs the test suite there, then each fuzz target for FUZZ_SECONDS (default
-# 60) starting from the seed corpus in tests/fuzz/corpus. Any sanitizer report or fuzz finding
-# fails the script; a finding is saved as build-asan/fuzz/<target>-crash-*.
-#   FUZZ_SECONDS=600 scripts/sanitize.sh     # the longer run the README asks of fuzz changes
+# 60) from the seeds below. Any sanitizer report or fuzz finding fails the script; a finding is
+# saved as build-asan/fuzz/<target>-crash-*.
+#   FUZZ_SECONDS=600 scripts/sanitize.sh     # a longer fuzz run (10 minutes per target)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build-asan}
@@ -22,7 +22,18 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 # The Slurm test exercises shell scripts, not our code: the regular build covers it.
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)" -LE slurm
 
+# Seeds: the crafted inputs in tests/fuzz/corpus, the shipped configs, and CIFAR-10 batch files
+# written here (one record, two records, label 10, truncated) rather than kept in the repository.
 mkdir -p "$BUILD_DIR/fuzz"
+seeds="$BUILD_DIR/fuzz/seeds-cifar10"
+mkdir -p "$seeds"
+record() { printf "\\x$(printf %02x "$1")"; head -c 3072 /dev/zero | tr '\0' "\\$2"; }
+record 3 200 > "$seeds/one_record.bin"
+{ record 0 1; record 9 377; } > "$seeds/two_records.bin"
+record 10 100 > "$seeds/label_10.bin"
+record 1 50 > "$seeds/truncated.bin" && truncate -s 2000 "$seeds/truncated.bin"
+declare -A extra_seeds=([config]=configs [cifar10]=$seeds)
+
 for target in config cifar10; do
   corpus="$BUILD_DIR/fuzz/corpus-$target"
   mkdir -p "$corpus"
@@ -32,7 +43,7 @@ for target in config cifar10; do
   echo "sanitize: fuzzing $target for ${FUZZ_SECONDS}s (log $log)"
   if ! "$BUILD_DIR/tests/fuzz/fuzz_$target" -max_total_time="$FUZZ_SECONDS" -max_len=$max_len \
       -print_final_stats=1 -artifact_prefix="$BUILD_DIR/fuzz/$target-" \
-      "$corpus" "tests/fuzz/corpus/$target" >"$log" 2>&1; then
+      "$corpus" "tests/fuzz/corpus/$target" "${extra_seeds[$target]}" >"$log" 2>&1; then
     tail -n 40 "$log" >&2
     echo "sanitize: fuzz_$target found a failing input (saved as $BUILD_DIR/fuzz/$target-*)" >&2
     exit 1

@@ -158,26 +158,23 @@ nlohmann::json run_benchmark(const BenchOptions& options,
     trained = vgg->head.get();
   }
 
-  std::vector<torch::Tensor> trainable;
-  for (auto& p : trained->parameters()) {
-    if (p.requires_grad()) trainable.push_back(p);
-  }
-  torch::optim::Adam optimizer(
-      trainable,
-      torch::optim::AdamOptions(t.learning_rate).betas({t.beta1, t.beta2}).eps(t.epsilon));
+  FitOptions fit_options = FitOptions::from_config(t);
+  torch::optim::Adam optimizer(trainable_parameters(*trained), adam_options(fit_options));
   std::unique_ptr<Augmenter> augmenter;
   if (config.augmentation.enabled) {
     augmenter = std::make_unique<Augmenter>(config.augmentation, t.seed);
+    fit_options.augment = [&augmenter](const torch::Tensor& batch) { return (*augmenter)(batch); };
   }
 
-  // Training steps, phase by phase, exactly as fit() runs them.
+  // Training steps, phase by phase: fit()'s own train_step, timed.
   trained->train();
   const int64_t n = train_inputs.size(0);
   auto order = torch::randperm(n, torch::kInt64).to(device);
   int64_t position = 0;
-  const auto float_on_device = torch::TensorOptions().dtype(torch::kFloat32).device(device);
-  auto loss_sum = torch::zeros({}, float_on_device);
-  auto correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(device));
+  BatchProgress progress;
+  progress.loss_sum =
+      torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
+  progress.correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(device));
   logger->info("Timing {} warm-up and {} training steps of batch {}", options.warmup,
                options.iterations, t.batch_size);
   for (int64_t i = 0; i < steps; ++i) {
@@ -186,47 +183,20 @@ nlohmann::json run_benchmark(const BenchOptions& options,
       position = 0;
     }
     const int64_t count = std::min(t.batch_size, n);
-    const auto t0 = Clock::now();
-    auto indices = order.narrow(0, position, count);
+    StepTimes step;
+    const auto start = Clock::now();
+    train_step(*trained, optimizer, train_inputs, train_labels, order.narrow(0, position, count),
+               fit_options, progress, &step);
+    const double total_ms = ms_between(start, Clock::now());
     position += count;
-    auto x = gather_inputs(train_inputs, indices);
-    auto y = train_labels.index_select(0, indices);
-    sync();
-    const auto t1 = Clock::now();
-    if (augmenter) x = (*augmenter)(x);
-    sync();
-    const auto t2 = Clock::now();
-    optimizer.zero_grad();
-    torch::Tensor logits;
-    {
-      AutocastScope autocast(device, t.precision);
-      logits = trained->forward(x);
-    }
-    auto loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), y);
-    sync();
-    const auto t3 = Clock::now();
-    loss.backward();
-    sync();
-    const auto t4 = Clock::now();
-    optimizer.step();
-    sync();
-    const auto t5 = Clock::now();
-    {
-      torch::NoGradGuard no_grad;
-      loss_sum += loss.detach() * double(count);
-      correct += logits.argmax(1).eq(y).sum();
-    }
-    if (device.is_cpu()) (void)loss.item<float>();  // fit's divergence check
-    sync();
-    const auto t6 = Clock::now();
     if (i < options.warmup) continue;
-    timings["gather"].push_back(ms_between(t0, t1));
-    if (augmenter) timings["augment"].push_back(ms_between(t1, t2));
-    timings["forward"].push_back(ms_between(t2, t3));
-    timings["backward"].push_back(ms_between(t3, t4));
-    timings["optimizer"].push_back(ms_between(t4, t5));
-    timings["metrics"].push_back(ms_between(t5, t6));
-    timings["train_step"].push_back(ms_between(t0, t6));
+    timings["gather"].push_back(step.gather_ms);
+    if (augmenter) timings["augment"].push_back(step.augment_ms);
+    timings["forward"].push_back(step.forward_ms);
+    timings["backward"].push_back(step.backward_ms);
+    timings["optimizer"].push_back(step.optimizer_ms);
+    timings["metrics"].push_back(step.metrics_ms);
+    timings["train_step"].push_back(total_ms);
   }
 
   // Evaluation of one eval batch (the head on features for the cached path).

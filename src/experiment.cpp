@@ -152,10 +152,20 @@ void log_run_header(const PreparedRun& run, const std::string& run_dir,
   }
 }
 
-// Trains (from scratch, or from `resume_from`) and writes the run's results into `run_dir`.
+// What `resume` found in the run folder, read once.
+struct Resumption {
+  std::string checkpoint;          // its path
+  TrainingState state;             // position and epochs so far (model and optimizer: in fit)
+  nlohmann::json earlier_summary;  // summary.json of the interrupted session, or {}
+};
+
+// Trains (from scratch, or continuing `resumption`) and writes the run's results into `run_dir`.
 RunResult train_in_run_folder(PreparedRun& run, const std::string& run_dir,
-                              const std::string& resume_from, const nlohmann::json& earlier,
+                              const Resumption* resumption,
                               const std::shared_ptr<spdlog::logger>& logger) {
+  const nlohmann::json earlier =
+      resumption ? resumption->earlier_summary : nlohmann::json::object();
+  const std::string resume_from = resumption ? resumption->checkpoint : "";
   const ExperimentConfig& config = run.config;
   auto& model = run.model;
   const Cifar10& train = *run.train;
@@ -175,9 +185,9 @@ RunResult train_in_run_folder(PreparedRun& run, const std::string& run_dir,
     logger->info("Augmentation: {}", to_json(config).at("augmentation").dump());
   }
   std::vector<EpochMetrics> earlier_epochs;
-  if (!resume_from.empty()) {
+  if (resumption) {
     // metrics.csv is rewritten from the checkpoint's epochs, so it always matches the state.
-    const TrainingState state = peek_checkpoint(resume_from);
+    const TrainingState& state = resumption->state;
     earlier_epochs = state.epochs;
     logger->info("Resuming from {}: epoch {} after batch {}, {} epoch(s) completed", resume_from,
                  state.epoch, state.batches_done, state.epochs.size());
@@ -293,7 +303,7 @@ RunResult run_experiment(const std::string& config_path, const ConfigOverrides& 
   write_file_atomic((fs::path(run_dir) / "config.json").string(),
                     to_json(run.config).dump(2) + "\n");
   log_run_header(run, run_dir, logger);
-  return train_in_run_folder(run, run_dir, "", nlohmann::json::object(), logger);
+  return train_in_run_folder(run, run_dir, nullptr, logger);
 }
 
 RunResult resume_experiment(const ResumeOptions& options,
@@ -310,11 +320,13 @@ RunResult resume_experiment(const ResumeOptions& options,
                       ": no checkpoint.pt to resume from (it is written after each "
                       "epoch and when a run is interrupted)");
   }
-  nlohmann::json earlier = nlohmann::json::object();
+  Resumption resumption;
+  resumption.checkpoint = checkpoint;
+  resumption.earlier_summary = nlohmann::json::object();
   const std::string summary_path = (fs::path(run_dir) / "summary.json").string();
   if (fs::is_regular_file(summary_path, ec)) {
-    earlier = read_json_file(summary_path);
-    if (earlier.value("status", "") == "completed") {
+    resumption.earlier_summary = read_json_file(summary_path);
+    if (resumption.earlier_summary.value("status", "") == "completed") {
       throw ConfigError(run_dir +
                         ": the run has already completed (summary.json status "
                         "\"completed\"); start a new run instead");
@@ -325,12 +337,13 @@ RunResult resume_experiment(const ResumeOptions& options,
   overrides.device = options.device;
   ExperimentConfig config = load_config(config_path, overrides);
   if (options.data_dir) config.data.dir = *options.data_dir;
-  peek_checkpoint(checkpoint);  // readable, and a checkpoint, before anything is touched
+  // Readable, and a checkpoint, before anything is touched.
+  resumption.state = peek_checkpoint(checkpoint);
   PreparedRun run = prepare_run(std::move(config), run_dir);
 
   add_log_file(logger, (fs::path(run_dir) / "train.log").string());
   log_run_header(run, run_dir, logger);
-  return train_in_run_folder(run, run_dir, checkpoint, earlier, logger);
+  return train_in_run_folder(run, run_dir, &resumption, logger);
 }
 
 void extract_features(const ExtractOptions& options,

@@ -215,6 +215,73 @@ void restore_rng(const TrainingState& state, const at::Generator& augment_genera
 
 }  // namespace
 
+std::vector<torch::Tensor> trainable_parameters(const torch::nn::Module& model) {
+  std::vector<torch::Tensor> trainable;
+  for (const auto& p : model.parameters()) {
+    if (p.requires_grad()) trainable.push_back(p);
+  }
+  return trainable;
+}
+
+torch::optim::AdamOptions adam_options(const FitOptions& options) {
+  return torch::optim::AdamOptions(options.learning_rate)
+      .betas({options.beta1, options.beta2})
+      .eps(options.epsilon);
+}
+
+torch::Tensor train_step(ClassifierImpl& model, torch::optim::Optimizer& optimizer,
+                         const torch::Tensor& inputs, const torch::Tensor& labels,
+                         const torch::Tensor& indices, const FitOptions& options,
+                         BatchProgress& progress, StepTimes* times) {
+  const auto device = inputs.device();
+  // Phase boundaries, only when timing: CUDA work is asynchronous, so each mark waits for it.
+  auto last = Clock::now();
+  auto mark = [&](double StepTimes::*phase) {
+    if (!times) return;
+    if (device.is_cuda()) torch::cuda::synchronize();
+    const auto now = Clock::now();
+    times->*phase = std::chrono::duration<double, std::milli>(now - last).count();
+    last = now;
+  };
+  auto x = gather_inputs(inputs, indices);
+  auto y = labels.index_select(0, indices);
+  mark(&StepTimes::gather_ms);
+  if (options.augment) x = options.augment(x);
+  mark(&StepTimes::augment_ms);
+
+  optimizer.zero_grad();
+  torch::Tensor logits;
+  {
+    AutocastScope autocast(device, options.precision);
+    logits = model.forward(x);
+  }
+  // The loss in fp32 whatever the forward pass ran in (a no-op for fp32 logits).
+  auto loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), y);
+  mark(&StepTimes::forward_ms);
+  loss.backward();
+  mark(&StepTimes::backward_ms);
+  optimizer.step();
+  mark(&StepTimes::optimizer_ms);
+
+  const int64_t count = indices.size(0);
+  {
+    torch::NoGradGuard no_grad;
+    progress.loss_sum += loss.detach() * double(count);
+    progress.correct += logits.argmax(1).eq(y).sum();
+  }
+  progress.batch += 1;
+  progress.seen += count;
+  // On the CPU reading the loss costs nothing; on CUDA it would stall the queue, so there the
+  // epoch total is checked instead.
+  if (device.is_cpu() && !std::isfinite(loss.item<float>())) {
+    throw DivergedError("training diverged: loss is " + std::to_string(loss.item<float>()) +
+                        " at epoch " + std::to_string(progress.epoch) + ", batch " +
+                        std::to_string(progress.batch));
+  }
+  mark(&StepTimes::metrics_ms);
+  return loss;
+}
+
 History fit(ClassifierImpl& model, const torch::Tensor& train_images,
             const torch::Tensor& train_labels, const torch::Tensor& test_images,
             const torch::Tensor& test_labels, const FitOptions& options) {
@@ -222,13 +289,7 @@ History fit(ClassifierImpl& model, const torch::Tensor& train_images,
   const int64_t n = train_images.size(0);
   const int64_t batches_per_epoch = (n + options.batch_size - 1) / options.batch_size;
 
-  std::vector<torch::Tensor> trainable;
-  for (auto& p : model.parameters()) {
-    if (p.requires_grad()) trainable.push_back(p);
-  }
-  torch::optim::Adam optimizer(trainable, torch::optim::AdamOptions(options.learning_rate)
-                                              .betas({options.beta1, options.beta2})
-                                              .eps(options.epsilon));
+  torch::optim::Adam optimizer(trainable_parameters(model), adam_options(options));
 
   // Where to start: epoch 1, or wherever the checkpoint stopped.
   TrainingState resumed;
@@ -297,36 +358,8 @@ History fit(ClassifierImpl& model, const torch::Tensor& train_images,
     for (int64_t b = first_batch; b < batches_per_epoch; ++b) {
       const int64_t start = b * options.batch_size;
       const int64_t count = std::min(options.batch_size, n - start);
-      auto indices = order.narrow(0, start, count);
-      auto x = gather_inputs(train_images, indices);
-      auto y = train_labels.index_select(0, indices);
-      if (options.augment) x = options.augment(x);
-
-      optimizer.zero_grad();
-      torch::Tensor logits;
-      {
-        AutocastScope autocast(device, options.precision);
-        logits = model.forward(x);
-      }
-      // The loss in fp32 whatever the forward pass ran in (a no-op for fp32 logits).
-      auto loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), y);
-      loss.backward();
-      optimizer.step();
-
-      {
-        torch::NoGradGuard no_grad;
-        progress.loss_sum += loss.detach() * double(count);
-        progress.correct += logits.argmax(1).eq(y).sum();
-      }
-      progress.batch = b + 1;
-      progress.seen += count;
-      // On the CPU reading the loss costs nothing; on CUDA it would stall the queue, so there the
-      // epoch total is checked instead.
-      if (device.is_cpu() && !std::isfinite(loss.item<float>())) {
-        throw DivergedError("training diverged: loss is " + std::to_string(loss.item<float>()) +
-                            " at epoch " + std::to_string(epoch) + ", batch " +
-                            std::to_string(b + 1));
-      }
+      train_step(model, optimizer, train_images, train_labels, order.narrow(0, start, count),
+                 options, progress);
       for (auto* cb : options.callbacks) cb->on_batch_end(progress);
       if (options.stop_requested && options.stop_requested->load()) {
         const double spent = seconds_since(epoch_start);

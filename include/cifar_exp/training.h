@@ -126,6 +126,25 @@ struct FitOptions {
   static FitOptions from_config(const TrainingConfig& config);
 };
 
+// The parameters the optimizer updates (a frozen backbone's are left out) and Adam's settings.
+std::vector<torch::Tensor> trainable_parameters(const torch::nn::Module& model);
+torch::optim::AdamOptions adam_options(const FitOptions& options);
+
+// Milliseconds spent in each phase of one train_step (for `bench`).
+struct StepTimes {
+  double gather_ms = 0, augment_ms = 0, forward_ms = 0, backward_ms = 0, optimizer_ms = 0,
+         metrics_ms = 0;
+};
+
+// One training step as fit() runs it: gathers `indices` of (inputs, labels), augments, runs the
+// forward pass (under options.precision) and the fp32 loss, backward, the optimizer step, and
+// adds to `progress` (whose batch and seen counts advance). DivergedError on the CPU when the
+// loss is not finite. With `times`, each phase is timed (waiting for CUDA between phases).
+torch::Tensor train_step(ClassifierImpl& model, torch::optim::Optimizer& optimizer,
+                         const torch::Tensor& inputs, const torch::Tensor& labels,
+                         const torch::Tensor& indices, const FitOptions& options,
+                         BatchProgress& progress, StepTimes* times = nullptr);
+
 // Trains `model` on (train_images, train_labels) and evaluates on the test split after every
 // epoch, from epoch 1 or from options.resume_from. Inputs are on the training device: uint8 images
 // N x 3 x 32 x 32 (scaled to [0, 1] per batch), or float tensors used as they are (cached backbone

@@ -2,23 +2,19 @@
 // batches.meta.txt class-name parser. Any bytes must end in decoded records or a DataError, and
 // decoded records must be exactly the input's bytes.
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
-#include <iostream>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "cifar_exp/data.h"
 #include "cifar_exp/errors.h"
+#include "fuzz_support.h"
 
 namespace {
 
 void require(bool condition, const char* what) {
-  if (!condition) {
-    std::cerr << "fuzz_cifar10: invariant broken: " << what << std::endl;
-    std::abort();
-  }
+  cifar_exp::fuzz::require(condition, "fuzz_cifar10", what);
 }
 
 }  // namespace

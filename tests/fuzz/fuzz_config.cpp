@@ -2,20 +2,16 @@
 // with a one-line message; a config that parses must survive the round trip through the
 // resolved form written to a run's config.json.
 #include <cstdint>
-#include <cstdlib>
-#include <iostream>
 #include <string>
 
 #include "cifar_exp/config.h"
 #include "cifar_exp/errors.h"
+#include "fuzz_support.h"
 
 namespace {
 
 void require(bool condition, const char* what) {
-  if (!condition) {
-    std::cerr << "fuzz_config: invariant broken: " << what << std::endl;
-    std::abort();
-  }
+  cifar_exp::fuzz::require(condition, "fuzz_config", what);
 }
 
 }  // namespace
