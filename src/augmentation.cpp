@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "cifar_exp/device.h"
+
 namespace cifar_exp {
 namespace {
 
@@ -59,14 +61,16 @@ AxisSamples sample_axis(torch::Tensor x, int64_t n, const std::string& mode) {
 torch::Tensor apply_flips(torch::Tensor images, const AffineParams& params) {
   const auto device = images.device();
   const int64_t n = images.size(0);
-  if (params.flip_horizontal.defined() && params.flip_horizontal.any().item<bool>()) {
-    auto mask = params.flip_horizontal.to(device).view({n, 1, 1, 1});
-    images = torch::where(mask, images.flip({3}), images);
-  }
-  if (params.flip_vertical.defined() && params.flip_vertical.any().item<bool>()) {
-    auto mask = params.flip_vertical.to(device).view({n, 1, 1, 1});
-    images = torch::where(mask, images.flip({2}), images);
-  }
+  // The masks live on the CPU (so .any() costs no device wait); both go up in one copy.
+  const bool horizontal =
+      params.flip_horizontal.defined() && params.flip_horizontal.any().item<bool>();
+  const bool vertical = params.flip_vertical.defined() && params.flip_vertical.any().item<bool>();
+  if (!horizontal && !vertical) return images;
+  auto masks = upload(torch::stack({horizontal ? params.flip_horizontal : torch::zeros({n}, torch::kBool),
+                                    vertical ? params.flip_vertical : torch::zeros({n}, torch::kBool)}),
+                      device);
+  if (horizontal) images = torch::where(masks[0].view({n, 1, 1, 1}), images.flip({3}), images);
+  if (vertical) images = torch::where(masks[1].view({n, 1, 1, 1}), images.flip({2}), images);
   return images;
 }
 
@@ -104,11 +108,14 @@ torch::Tensor apply_affine(const torch::Tensor& images, const AffineParams& p,
   // Coordinates in float64, as scipy computes them: float32 would move samples across the
   // seams of the constant and wrap modes.
   const auto f64 = torch::TensorOptions().dtype(torch::kFloat64).device(device);
-  auto per_image = [&](const torch::Tensor& t) { return t.to(f64).view({n, 1, 1}); };
-  auto t = per_image(p.theta) * (kPi / 180.0);
-  auto s = per_image(p.shear) * (kPi / 180.0);
-  auto zx = per_image(p.zx), zy = per_image(p.zy);
-  auto tx = per_image(p.tx), ty = per_image(p.ty);
+  // The six per-image parameters go to the device in one asynchronous copy.
+  const auto packed =
+      upload(torch::stack({p.theta, p.shear, p.zx, p.zy, p.tx, p.ty}).to(torch::kFloat64), device)
+          .view({6, n, 1, 1});
+  auto t = packed[0] * (kPi / 180.0);
+  auto s = packed[1] * (kPi / 180.0);
+  auto zx = packed[2], zy = packed[3];
+  auto tx = packed[4], ty = packed[5];
   auto ct = t.cos(), st = t.sin();
   // Keras composes rotation . shift . shear . zoom as an output-to-input map, centred on the
   // image and with x/y swapped to column/row. Its centring uses H for the column centre and W
@@ -217,8 +224,11 @@ torch::Tensor Augmenter::random_crop(const torch::Tensor& batch) {
   auto padded = F::pad(batch, F::PadFuncOptions({pad, pad, pad, pad}));
   const int64_t hp = height + 2 * pad, wp = width + 2 * pad;
   const auto device = batch.device();
-  auto top = torch::randint(0, hp - size + 1, {n}, generator_, torch::kInt64).to(device);
-  auto left = torch::randint(0, wp - size + 1, {n}, generator_, torch::kInt64).to(device);
+  // Drawn on the CPU (the same offsets on every device), uploaded together without waiting.
+  auto top_cpu = torch::randint(0, hp - size + 1, {n}, generator_, torch::kInt64);
+  auto left_cpu = torch::randint(0, wp - size + 1, {n}, generator_, torch::kInt64);
+  const auto offsets = upload(torch::stack({top_cpu, left_cpu}), device);
+  auto top = offsets[0], left = offsets[1];
   auto range = torch::arange(size, torch::TensorOptions().dtype(torch::kInt64).device(device));
   auto index = ((top.view({n, 1, 1}) + range.view({1, size, 1})) * wp +
                 (left.view({n, 1, 1}) + range.view({1, 1, size})))
@@ -240,8 +250,10 @@ torch::Tensor Augmenter::cutout(const torch::Tensor& batch) {
   const int64_t n = batch.size(0), height = batch.size(2), width = batch.size(3);
   const int64_t k = config_.cutout;
   const auto device = batch.device();
-  auto cy = torch::randint(0, height, {n}, generator_, torch::kInt64).to(device).view({n, 1, 1, 1});
-  auto cx = torch::randint(0, width, {n}, generator_, torch::kInt64).to(device).view({n, 1, 1, 1});
+  auto cy_cpu = torch::randint(0, height, {n}, generator_, torch::kInt64);
+  auto cx_cpu = torch::randint(0, width, {n}, generator_, torch::kInt64);
+  const auto centres = upload(torch::stack({cy_cpu, cx_cpu}), device);
+  auto cy = centres[0].view({n, 1, 1, 1}), cx = centres[1].view({n, 1, 1, 1});
   const auto i64 = torch::TensorOptions().dtype(torch::kInt64).device(device);
   auto r = torch::arange(height, i64).view({1, 1, height, 1});
   auto c = torch::arange(width, i64).view({1, 1, 1, width});

@@ -12,6 +12,7 @@
 
 #include "cifar_exp/augmentation.h"
 #include "cifar_exp/data.h"
+#include "cifar_exp/device.h"
 #include "cifar_exp/errors.h"
 #include "cifar_exp/experiment.h"
 #include "cifar_exp/feature_cache.h"
@@ -82,10 +83,8 @@ nlohmann::json run_benchmark(const BenchOptions& options,
   const TrainingConfig& t = config.training;
   const torch::Device device = resolve_device(t.device);
   const int64_t threads = configure_threads(t.threads);
-  if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
-  auto sync = [&] {
-    if (device.is_cuda()) torch::cuda::synchronize();
-  };
+  configure_device(device, t, /*autotune=*/true);
+  auto sync = [&] { synchronize(device); };
 
   // Data: the real split when it is there (timing does not depend on the pixels otherwise).
   torch::manual_seed(t.seed);

@@ -94,9 +94,10 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model,
   archive.write("cpu_rng_state", state.cpu_rng_state);
   if (state.augment_rng_state.defined())
     archive.write("augment_rng_state", state.augment_rng_state);
+  if (state.cuda_rng_state.defined()) archive.write("cuda_rng_state", state.cuda_rng_state);
 
   torch::serialize::OutputArchive model_archive, optimizer_archive;
-  model.save(model_archive);
+  save_module_on_cpu(model, model_archive);
   optimizer.save(optimizer_archive);
   archive.write("model", model_archive);
   archive.write("optimizer", optimizer_archive);
@@ -137,10 +138,11 @@ TrainingState read_state(torch::serialize::InputArchive& archive, const std::str
     state.correct = read_tensor(archive, "correct", path);
   }
   state.cpu_rng_state = read_tensor(archive, "cpu_rng_state", path).cpu();
-  torch::Tensor augment_state;
+  torch::Tensor augment_state, cuda_state;
   if (archive.try_read("augment_rng_state", augment_state)) {
     state.augment_rng_state = augment_state.cpu();
   }
+  if (archive.try_read("cuda_rng_state", cuda_state)) state.cuda_rng_state = cuda_state.cpu();
   return state;
 }
 
@@ -172,6 +174,36 @@ TrainingState load_checkpoint(const std::string& path, torch::nn::Module& model,
 TrainingState peek_checkpoint(const std::string& path) {
   auto archive = open_archive(path, torch::kCPU);
   return read_state(archive, path);
+}
+
+void save_module_on_cpu(const torch::nn::Module& module, torch::serialize::OutputArchive& archive) {
+  // Module::save's layout: own parameters, own buffers, then one sub-archive per child.
+  for (const auto& p : module.named_parameters(/*recurse=*/false)) {
+    archive.write(p.key(), p.value().cpu(), /*is_buffer=*/false);
+  }
+  for (const auto& b : module.named_buffers(/*recurse=*/false)) {
+    archive.write(b.key(), b.value().cpu(), /*is_buffer=*/true);
+  }
+  for (const auto& child : module.named_children()) {
+    if (!child.value()->is_serializable()) continue;
+    torch::serialize::OutputArchive child_archive(archive.compilation_unit());
+    save_module_on_cpu(*child.value(), child_archive);
+    archive.write(child.key(), child_archive);
+  }
+}
+
+void save_model_file(const torch::nn::Module& module, const std::string& path) {
+  torch::serialize::OutputArchive archive;
+  save_module_on_cpu(module, archive);
+  const std::string temp = temporary_path(path);
+  try {
+    archive.save_to(temp);
+  } catch (const c10::Error& e) {
+    std::error_code ec;
+    fs::remove(temp, ec);
+    throw OutputError(path + ": cannot write model: " + first_line(e.what_without_backtrace()));
+  }
+  move_into_place(temp, path);
 }
 
 }  // namespace cifar_exp

@@ -15,6 +15,7 @@
 #include "cifar_exp/augmentation.h"
 #include "cifar_exp/checkpoint.h"
 #include "cifar_exp/data.h"
+#include "cifar_exp/device.h"
 #include "cifar_exp/errors.h"
 #include "cifar_exp/feature_cache.h"
 #include "cifar_exp/models.h"
@@ -56,18 +57,6 @@ nlohmann::json matrix_to_json(const torch::Tensor& matrix) {
   return rows;
 }
 
-void save_model(ClassifierImpl& model, const std::string& path) {
-  torch::serialize::OutputArchive archive;
-  model.save(archive);
-  const std::string temp = temporary_path(path);
-  try {
-    archive.save_to(temp);
-  } catch (const c10::Error& e) {
-    throw OutputError(path + ": cannot write model: " + first_line(e.what()));
-  }
-  move_into_place(temp, path);
-}
-
 }  // namespace
 
 std::string torch_version() { return TORCH_VERSION; }
@@ -107,7 +96,7 @@ PreparedRun prepare_run(ExperimentConfig config, const std::string& output_dir) 
   run.device = resolve_device(config.training.device);
   run.threads = configure_threads(config.training.threads);
   // Fixed input shapes: let cuDNN time its algorithms once and keep the fastest.
-  if (run.device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
+  configure_device(run.device, config.training, /*autotune=*/true);
   check_data_files(config.data.dir);
   run.train =
       std::make_unique<Cifar10>(config.data.dir, Cifar10::Mode::kTrain, config.data.train_limit);
@@ -133,8 +122,10 @@ void log_run_header(const PreparedRun& run, const std::string& run_dir,
                run.train->images().size(0), run.test->images().size(0));
   logger->info("Model {}: {} trainable and {} frozen parameters", run.model->kind(),
                run.params.trainable, run.params.frozen);
-  logger->info("Device {}, {} threads, precision {}, seed {}, libtorch {}", run.device.str(),
-               run.threads, config.training.precision, config.training.seed, torch_version());
+  logger->info("Device {} ({}), {} threads, precision {}{}, seed {}, libtorch {}",
+               run.device.str(), device_name(run.device), run.threads, config.training.precision,
+               run.device.is_cuda() ? (config.training.tf32 ? " with TF32" : " without TF32") : "",
+               config.training.seed, torch_version());
   if (config.training.precision == "bf16" && run.device.is_cpu() && !cpu_has_native_bf16()) {
     logger->warn(
         "This CPU has no bfloat16 instructions (avx512_bf16/amx_bf16): bf16 is emulated "
@@ -222,7 +213,7 @@ RunResult train_in_run_folder(PreparedRun& run, const std::string& run_dir,
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
 
   // Results (for an interrupted run: what was completed, marked as such).
-  if (config.output.save_model) save_model(*model, (fs::path(run_dir) / "model.pt").string());
+  if (config.output.save_model) save_model_file(*model, (fs::path(run_dir) / "model.pt").string());
   const bool completed = !history.interrupted;
   nlohmann::json summary = {
       {"name", config.name},
@@ -245,6 +236,8 @@ RunResult train_in_run_folder(PreparedRun& run, const std::string& run_dir,
       {"train_images", train.images().size(0)},
       {"test_images", test.images().size(0)},
       {"device", run.device.str()},
+      {"device_name", device_name(run.device)},
+      {"tf32", run.device.is_cuda() && config.training.tf32},
       {"threads", run.threads},
       {"torch_version", torch_version()},
       {"cifar_exp_version", CIFAR_EXP_VERSION},
@@ -363,6 +356,7 @@ void extract_features(const ExtractOptions& options,
   }
   const torch::Device device = resolve_device(config.training.device);
   configure_threads(config.training.threads);
+  configure_device(device, config.training, /*autotune=*/true);
   Cifar10 data(config.data.dir,
                options.split == "train" ? Cifar10::Mode::kTrain : Cifar10::Mode::kTest,
                options.limit);

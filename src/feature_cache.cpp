@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "cifar_exp/device.h"
 #include "cifar_exp/errors.h"
 #include "cifar_exp/reporting.h"
 
@@ -36,12 +37,22 @@ torch::Tensor compute_features(Vgg16TransferImpl& model, const torch::Tensor& im
                                const std::string& what) {
   torch::NoGradGuard no_grad;
   const int64_t n = images.size(0);
+  batch_size = model.inference_batch_size(batch_size);
   std::vector<torch::Tensor> parts;
   int64_t next_report = n / 10;
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t count = std::min(batch_size, n - start);
     auto x = images.narrow(0, start, count).to(torch::kFloat32).div_(255.0);
-    parts.push_back(model.backbone->forward(model.preprocess(x)).flatten(1));
+    try {
+      parts.push_back(model.backbone->forward(model.preprocess(x)).flatten(1));
+    } catch (const c10::Error& e) {
+      if (!is_out_of_memory(e)) throw;
+      throw OutOfMemoryError("out of memory on " + images.device().str() +
+                             " computing backbone features for a batch of " +
+                             std::to_string(count) +
+                             " images: lower training.eval_batch_size (scaled to " +
+                             std::to_string(batch_size) + " at this input size)");
+    }
     if (logger && start + count >= next_report && start + count < n) {
       logger->info("  {} features: {}/{} images", what, start + count, n);
       next_report += n / 10;
@@ -52,8 +63,13 @@ torch::Tensor compute_features(Vgg16TransferImpl& model, const torch::Tensor& im
 
 std::string feature_cache_key(Vgg16TransferImpl& model, const torch::Tensor& images) {
   Fnv1a hash;
-  hash.add("cifar-exp vgg16 features v1|" + model.preprocessing() + "|" +
-           std::to_string(model.feature_size()) + "|");
+  // The device kind and its fp32 arithmetic (TF32 on a GPU rounds differently) are part of the
+  // key: CPU and GPU features are close but not equal, and a run must not mix them silently.
+  const auto device = images.device();
+  const bool tf32 = device.is_cuda() && at::globalContext().allowTF32CuDNN();
+  hash.add("cifar-exp vgg16 features v2|" + model.preprocessing() + "|" +
+           std::to_string(model.feature_size()) + "|" + c10::DeviceTypeName(device.type(), true) +
+           "|" + (tf32 ? "tf32" : "fp32") + "|");
   for (const auto& p : model.backbone->parameters()) hash.add(p);
   hash.add(images);
   char hex[17];

@@ -139,16 +139,29 @@ int64_t Vgg16TransferImpl::feature_size() const {
   return 512 * side * side;
 }
 
+int64_t Vgg16TransferImpl::inference_batch_size(int64_t configured) const {
+  const int64_t area_ratio = (input_size_ * input_size_ + 32 * 32 - 1) / (32 * 32);
+  return std::max<int64_t>(1, configured / std::max<int64_t>(1, area_ratio));
+}
+
 torch::Tensor Vgg16TransferImpl::preprocess(torch::Tensor x) const {
-  if (preprocess_ == "caffe") {
-    // Keras vgg16.preprocess_input: RGB -> BGR, 0-255, minus the BGR ImageNet means.
-    const auto mean = torch::tensor({103.939f, 116.779f, 123.68f}, x.options()).view({1, 3, 1, 1});
-    x = x.flip({1}).mul(255.0f).sub(mean);
-  } else if (preprocess_ == "imagenet") {
-    // torchvision: 0-1 RGB, normalised by the ImageNet mean and standard deviation.
-    const auto mean = torch::tensor({0.485f, 0.456f, 0.406f}, x.options()).view({1, 3, 1, 1});
-    const auto std = torch::tensor({0.229f, 0.224f, 0.225f}, x.options()).view({1, 3, 1, 1});
-    x = x.sub(mean).div(std);
+  const bool caffe = preprocess_ == "caffe";
+  if (caffe || preprocess_ == "imagenet") {
+    if (!preprocess_mean_.defined() || preprocess_mean_.device() != x.device() ||
+        preprocess_mean_.scalar_type() != x.scalar_type()) {
+      auto mean = caffe ? torch::tensor({103.939f, 116.779f, 123.68f})
+                        : torch::tensor({0.485f, 0.456f, 0.406f});
+      preprocess_mean_ = mean.view({1, 3, 1, 1}).to(x.device(), x.scalar_type());
+      preprocess_std_ =
+          torch::tensor({0.229f, 0.224f, 0.225f}).view({1, 3, 1, 1}).to(x.device(), x.scalar_type());
+    }
+    if (caffe) {
+      // Keras vgg16.preprocess_input: RGB -> BGR, 0-255, minus the BGR ImageNet means.
+      x = x.flip({1}).mul(255.0f).sub(preprocess_mean_);
+    } else {
+      // torchvision: 0-1 RGB, normalised by the ImageNet mean and standard deviation.
+      x = x.sub(preprocess_mean_).div(preprocess_std_);
+    }
   }
   if (input_size_ != x.size(2) || input_size_ != x.size(3)) {
     namespace F = torch::nn::functional;

@@ -4,9 +4,9 @@
 #include <cmath>
 #include <fstream>
 #include <mutex>
-#include <regex>
 
 #include <ATen/autocast_mode.h>
+#include <c10/core/DeviceGuard.h>
 #include <torch/version.h>
 
 #include "cifar_exp/checkpoint.h"
@@ -83,41 +83,6 @@ AutocastScope::~AutocastScope() {
 #endif
 }
 
-bool cpu_has_native_bf16() {
-  std::ifstream cpuinfo("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(cpuinfo, line)) {
-    if (line.rfind("flags", 0) != 0) continue;
-    return line.find(" avx512_bf16") != std::string::npos ||
-           line.find(" amx_bf16") != std::string::npos;
-  }
-  return false;
-}
-
-torch::Device resolve_device(const std::string& spec) {
-  if (spec == "cpu") return torch::kCPU;
-  if (spec == "auto")
-    return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::kCPU;
-  static const std::regex kCuda("cuda(:([0-9]+))?");
-  std::smatch match;
-  if (!std::regex_match(spec, match, kCuda)) {
-    throw ConfigError("training.device: must be auto, cpu, cuda or cuda:N, got \"" + spec + "\"");
-  }
-  if (!torch::cuda::is_available()) {
-    throw ConfigError("training.device: \"" + spec +
-                      "\" requested but CUDA is not available (this libtorch " +
-                      (torch::cuda::device_count() == 0 ? "sees no GPU" : "cannot use it") +
-                      "); use \"cpu\" or \"auto\"");
-  }
-  const int64_t index = match[2].matched ? std::stoll(match[2].str()) : 0;
-  const int64_t count = int64_t(torch::cuda::device_count());
-  if (index >= count) {
-    throw ConfigError("training.device: \"" + spec + "\" requested but only " +
-                      std::to_string(count) + " CUDA device(s) exist");
-  }
-  return torch::Device(torch::kCUDA, torch::DeviceIndex(index));
-}
-
 std::vector<double> EvaluationResult::per_class_accuracy() const {
   std::vector<double> result;
   if (!confusion.defined()) return result;
@@ -150,6 +115,9 @@ EvaluationResult evaluate(ClassifierImpl& model, const torch::Tensor& images,
   model.eval();
   const int64_t n = images.size(0);
   const auto device = images.device();
+  c10::OptionalDeviceGuard device_guard;
+  if (device.is_cuda()) device_guard.reset_device(device);
+  batch_size = model.inference_batch_size(batch_size);
   auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
   auto pairs = torch::zeros({kNumClasses * kNumClasses},
                             torch::TensorOptions().dtype(torch::kInt64).device(device));
@@ -158,9 +126,15 @@ EvaluationResult evaluate(ClassifierImpl& model, const torch::Tensor& images,
     auto x = as_model_input(images.narrow(0, start, count));
     auto y = labels.narrow(0, start, count);
     torch::Tensor logits;
-    {
+    try {
       AutocastScope autocast(device, precision);
       logits = model.forward(x).to(torch::kFloat32);
+    } catch (const c10::Error& e) {
+      if (!is_out_of_memory(e)) throw;
+      throw OutOfMemoryError("out of memory on " + device.str() + " evaluating a batch of " +
+                             std::to_string(count) +
+                             " images: lower training.eval_batch_size (now " +
+                             std::to_string(batch_size) + ")");
     }
     loss_sum +=
         torch::nn::functional::cross_entropy(
@@ -181,7 +155,9 @@ EvaluationResult evaluate(ClassifierImpl& model, const torch::Tensor& images,
 namespace {
 
 // The generators' states now, as checkpoints store them.
-void capture_rng(TrainingState& state, const at::Generator& augment_generator) {
+void capture_rng(TrainingState& state, const at::Generator& augment_generator,
+                 const torch::Device& device) {
+  state.cuda_rng_state = cuda_generator_state(device);
   auto cpu = at::detail::getDefaultCPUGenerator();
   {
     std::lock_guard<std::mutex> lock(cpu.mutex());
@@ -195,7 +171,10 @@ void capture_rng(TrainingState& state, const at::Generator& augment_generator) {
 }
 
 void restore_rng(const TrainingState& state, const at::Generator& augment_generator,
-                 const std::string& source) {
+                 const torch::Device& device, const std::string& source) {
+  // A checkpoint written on another kind of device has no state for this one's generator: that
+  // stream (dropout on the GPU) then continues from the run's seed.
+  set_cuda_generator_state(device, state.cuda_rng_state);
   auto cpu = at::detail::getDefaultCPUGenerator();
   {
     std::lock_guard<std::mutex> lock(cpu.mutex());
@@ -238,7 +217,7 @@ torch::Tensor train_step(ClassifierImpl& model, torch::optim::Optimizer& optimiz
   auto last = Clock::now();
   auto mark = [&](double StepTimes::*phase) {
     if (!times) return;
-    if (device.is_cuda()) torch::cuda::synchronize();
+    synchronize(device);
     const auto now = Clock::now();
     times->*phase = std::chrono::duration<double, std::milli>(now - last).count();
     last = now;
@@ -272,20 +251,55 @@ torch::Tensor train_step(ClassifierImpl& model, torch::optim::Optimizer& optimiz
   progress.batch += 1;
   progress.seen += count;
   // On the CPU reading the loss costs nothing; on CUDA it would stall the queue, so there the
-  // epoch total is checked instead.
-  if (device.is_cpu() && !std::isfinite(loss.item<float>())) {
-    throw DivergedError("training diverged: loss is " + std::to_string(loss.item<float>()) +
-                        " at epoch " + std::to_string(progress.epoch) + ", batch " +
-                        std::to_string(progress.batch));
+  // first bad batch is noted on the device and read every few batches (check_finite).
+  if (device.is_cpu()) {
+    if (!std::isfinite(loss.item<float>())) {
+      throw DivergedError("training diverged: loss is " + std::to_string(loss.item<float>()) +
+                          " at epoch " + std::to_string(progress.epoch) + ", batch " +
+                          std::to_string(progress.batch));
+    }
+  } else {
+    torch::NoGradGuard no_grad;
+    if (!progress.first_nonfinite_batch.defined()) {
+      progress.first_nonfinite_batch =
+          torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(device));
+    }
+    auto first_bad = loss.detach().isfinite().logical_not().logical_and(
+        progress.first_nonfinite_batch.eq(0));
+    progress.first_nonfinite_batch.masked_fill_(first_bad, progress.batch);
   }
   mark(&StepTimes::metrics_ms);
   return loss;
 }
 
+void check_finite(const BatchProgress& progress) {
+  if (!progress.first_nonfinite_batch.defined()) return;
+  const int64_t batch = progress.first_nonfinite_batch.item<int64_t>();
+  if (batch > 0) {
+    throw DivergedError("training diverged: loss is not finite at epoch " +
+                        std::to_string(progress.epoch) + ", batch " + std::to_string(batch));
+  }
+}
+
+namespace {
+
+// Batches between divergence checks on CUDA: each check waits for the device once.
+constexpr int64_t kFiniteCheckInterval = 50;
+
+[[noreturn]] void throw_training_out_of_memory(const torch::Device& device, int64_t batch_size) {
+  throw OutOfMemoryError("out of memory on " + device.str() + " in a training batch of " +
+                         std::to_string(batch_size) +
+                         " images: lower training.batch_size (--batch-size)");
+}
+
+}  // namespace
+
 History fit(ClassifierImpl& model, const torch::Tensor& train_images,
             const torch::Tensor& train_labels, const torch::Tensor& test_images,
             const torch::Tensor& test_labels, const FitOptions& options) {
   const auto device = train_images.device();
+  c10::OptionalDeviceGuard device_guard;
+  if (device.is_cuda()) device_guard.reset_device(device);
   const int64_t n = train_images.size(0);
   const int64_t batches_per_epoch = (n + options.batch_size - 1) / options.batch_size;
 
@@ -300,7 +314,7 @@ History fit(ClassifierImpl& model, const torch::Tensor& train_images,
                         std::to_string(resumed.order.size(0)) + " training images, this run has " +
                         std::to_string(n));
     }
-    restore_rng(resumed, options.augment_generator, options.resume_from);
+    restore_rng(resumed, options.augment_generator, device, options.resume_from);
   }
   History history;
   history.epochs = resumed.epochs;
@@ -323,7 +337,7 @@ History fit(ClassifierImpl& model, const torch::Tensor& train_images,
     state.epochs = history.epochs;
     state.last_evaluation = history.final_test;
     state.train_seconds = history.train_seconds;
-    capture_rng(state, options.augment_generator);
+    capture_rng(state, options.augment_generator, device);
     save_checkpoint(options.checkpoint_path, model, optimizer, state);
   };
 
@@ -340,7 +354,7 @@ History fit(ClassifierImpl& model, const torch::Tensor& train_images,
     int64_t first_batch = 0;
     double earlier_seconds = 0;  // spent in this epoch before a resume
     if (epoch == resumed.epoch && resumed.batches_done > 0) {
-      order = resumed.order.to(device);
+      order = upload(resumed.order, device);
       progress.loss_sum = resumed.loss_sum.to(device);
       progress.correct = resumed.correct.to(device);
       first_batch = resumed.batches_done;
@@ -348,8 +362,9 @@ History fit(ClassifierImpl& model, const torch::Tensor& train_images,
       progress.seen = std::min(n, first_batch * options.batch_size);
       earlier_seconds = resumed.epoch_seconds;
     } else {
-      // Reshuffled every epoch from the global generator (seeded by the run).
-      order = torch::randperm(n, torch::kInt64).to(device);
+      // Reshuffled every epoch from the global CPU generator (seeded by the run), so that the
+      // order is the same on every device.
+      order = upload(torch::randperm(n, torch::kInt64), device);
       progress.loss_sum = torch::zeros({}, float_on_device);
       progress.correct =
           torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(device));
@@ -358,10 +373,18 @@ History fit(ClassifierImpl& model, const torch::Tensor& train_images,
     for (int64_t b = first_batch; b < batches_per_epoch; ++b) {
       const int64_t start = b * options.batch_size;
       const int64_t count = std::min(options.batch_size, n - start);
-      train_step(model, optimizer, train_images, train_labels, order.narrow(0, start, count),
-                 options, progress);
+      try {
+        train_step(model, optimizer, train_images, train_labels, order.narrow(0, start, count),
+                   options, progress);
+      } catch (const c10::Error& e) {
+        if (is_out_of_memory(e)) throw_training_out_of_memory(device, options.batch_size);
+        throw;
+      }
+      if ((b + 1) % kFiniteCheckInterval == 0) check_finite(progress);
       for (auto* cb : options.callbacks) cb->on_batch_end(progress);
       if (options.stop_requested && options.stop_requested->load()) {
+        check_finite(progress);
+        synchronize(device);
         const double spent = seconds_since(epoch_start);
         history.train_seconds += spent;
         checkpoint(epoch, b + 1, &progress, order, earlier_seconds + spent);
@@ -371,6 +394,9 @@ History fit(ClassifierImpl& model, const torch::Tensor& train_images,
         return history;
       }
     }
+    // CUDA works asynchronously: the epoch has trained when the device has finished it.
+    check_finite(progress);
+    synchronize(device);
     const double session_seconds = seconds_since(epoch_start);
     const double train_seconds = earlier_seconds + session_seconds;
     history.train_seconds += session_seconds;

@@ -24,4 +24,13 @@ TrainingState load_checkpoint(const std::string& path, torch::nn::Module& model,
 // The training state alone, without a model (position, metrics so far); same errors.
 TrainingState peek_checkpoint(const std::string& path);
 
+// Writes `module`'s parameters and buffers as Module::save lays them out, but as CPU tensors
+// whatever device the module is on, so the file loads on a machine without a GPU. Used for
+// model.pt and for the model inside checkpoint.pt.
+void save_module_on_cpu(const torch::nn::Module& module, torch::serialize::OutputArchive& archive);
+
+// model.pt: the module written with save_module_on_cpu to a temporary file renamed into place;
+// OutputError naming `path` on failure. Loads back with torch::load(module, path).
+void save_model_file(const torch::nn::Module& module, const std::string& path);
+
 }  // namespace cifar_exp

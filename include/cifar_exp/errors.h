@@ -15,6 +15,7 @@ enum class ExitCode : int {
   kWeights = 4,   // pretrained weight files
   kOutput = 5,    // output folder, disk
   kDiverged = 6,  // NaN/inf loss
+  kOutOfMemory = 7,  // the device (GPU or host) ran out of memory: lower a batch size
   kInterrupted = 130,
 };
 
@@ -44,6 +45,10 @@ struct InterruptedError : Error {
 };
 struct DivergedError : Error {
   explicit DivergedError(const std::string& m) : Error(ExitCode::kDiverged, m) {}
+};
+
+struct OutOfMemoryError : Error {
+  explicit OutOfMemoryError(const std::string& m) : Error(ExitCode::kOutOfMemory, m) {}
 };
 
 // libtorch messages span several lines with a C++ backtrace; keep only the first line.

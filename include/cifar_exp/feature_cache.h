@@ -13,15 +13,17 @@
 
 namespace cifar_exp {
 
-// Flattened backbone output (float32 N x F, on the images' device) of uint8 images, in batches,
-// without autograd. Logs progress when `logger` is given.
+// Flattened backbone output (float32 N x F, on the images' device) of uint8 images, in batches
+// of model.inference_batch_size(batch_size), without autograd. Logs progress when `logger` is
+// given. OutOfMemoryError naming training.eval_batch_size when a batch does not fit.
 torch::Tensor compute_features(Vgg16TransferImpl& model, const torch::Tensor& images,
                                int64_t batch_size,
                                const std::shared_ptr<spdlog::logger>& logger = nullptr,
                                const std::string& what = "");
 
 // Hex key of everything the features depend on: the backbone's parameter values (so the weights
-// file, or the seed of a random backbone), preprocessing, input size and the image bytes.
+// file, or the seed of a random backbone), preprocessing, input size, the image bytes, the kind
+// of device computing them (cpu, cuda) and whether TF32 is allowed there.
 std::string feature_cache_key(Vgg16TransferImpl& model, const torch::Tensor& images);
 
 // Features of `images` from `<cache_dir>/vgg16-<key>.pt` when present, else computed and saved

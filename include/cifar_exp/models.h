@@ -17,6 +17,10 @@ struct ClassifierImpl : torch::nn::Module {
   virtual torch::Tensor forward(torch::Tensor images) = 0;
   // Short description for logs and summaries, e.g. "small_cnn".
   virtual std::string kind() const = 0;
+  // Images per inference batch (evaluation, feature extraction) for a configured
+  // training.eval_batch_size, which is meant for 32 x 32 inputs; models that enlarge their
+  // input scale it down so that activations fit in memory.
+  virtual int64_t inference_batch_size(int64_t configured) const { return configured; }
 };
 
 // The notebook's Keras model: Conv 3x3 32 ReLU, MaxPool 2, Conv 3x3 64 ReLU, MaxPool 2,
@@ -68,6 +72,8 @@ struct Vgg16TransferImpl : ClassifierImpl {
   Vgg16TransferImpl(const ModelConfig& config, std::string preprocess);
   torch::Tensor forward(torch::Tensor images) override;
   std::string kind() const override { return "vgg16_transfer"; }
+  // Scaled by (32 / input_size)^2: at 224 x 224 a batch of 1000 would need ~38 GB.
+  int64_t inference_batch_size(int64_t configured) const override;
 
   // Preprocessing, resize and backbone, flattened to N x feature_size(); without autograd when
   // the backbone is frozen.
@@ -82,6 +88,9 @@ struct Vgg16TransferImpl : ClassifierImpl {
 
  private:
   std::string preprocess_;
+  // The preprocessing constants, made once per device and dtype (not per forward pass, which
+  // would copy them to the GPU and wait for it every batch).
+  mutable torch::Tensor preprocess_mean_, preprocess_std_;
   int64_t input_size_;
   int64_t trainable_blocks_;
 };

@@ -12,12 +12,10 @@
 #include <torch/torch.h>
 
 #include "cifar_exp/config.h"
+#include "cifar_exp/device.h"
 #include "cifar_exp/models.h"
 
 namespace cifar_exp {
-
-// Parses auto|cpu|cuda|cuda:N; ConfigError when the device does not exist here.
-torch::Device resolve_device(const std::string& spec);
 
 // Within its scope, forward passes on `device` run under autocast in bfloat16 when `precision`
 // is "bf16" (convolutions and matrix products in bf16; losses, softmax and reductions in fp32;
@@ -36,10 +34,6 @@ class AutocastScope {
   at::ScalarType previous_dtype_ = at::kFloat;
   torch::DeviceType device_type_ = torch::kCPU;
 };
-
-// Whether this CPU has bfloat16 instructions (avx512_bf16 or AMX); without them bf16 is emulated
-// and slower than fp32.
-bool cpu_has_native_bf16();
 
 // Model input for the given rows of a training set held on the device: uint8 images are
 // gathered and scaled to float [0, 1]; float tensors (cached features) are gathered as they are.
@@ -75,6 +69,10 @@ struct History {
 struct BatchProgress {
   int64_t epoch = 0, batch = 0, num_batches = 0, seen = 0;
   torch::Tensor loss_sum, correct;
+  // On CUDA: the 1-based number of the first batch of the epoch whose loss was not finite, or
+  // 0; kept on the device and read every few batches, so divergence is caught without a
+  // per-batch wait and still names its batch. (On the CPU each loss is checked at once.)
+  torch::Tensor first_nonfinite_batch;
 };
 
 class TrainingCallback {
@@ -103,6 +101,7 @@ struct TrainingState {
   double train_seconds = 0;
   torch::Tensor cpu_rng_state;      // torch's default CPU generator (shuffling, dropout)
   torch::Tensor augment_rng_state;  // the augmenter's generator; undefined without augmentation
+  torch::Tensor cuda_rng_state;     // the training GPU's generator (dropout); undefined on the CPU
 };
 
 struct FitOptions {
@@ -139,7 +138,8 @@ struct StepTimes {
 // One training step as fit() runs it: gathers `indices` of (inputs, labels), augments, runs the
 // forward pass (under options.precision) and the fp32 loss, backward, the optimizer step, and
 // adds to `progress` (whose batch and seen counts advance). DivergedError on the CPU when the
-// loss is not finite. With `times`, each phase is timed (waiting for CUDA between phases).
+// loss is not finite (on CUDA the batch is noted in progress.first_nonfinite_batch instead).
+// With `times`, each phase is timed (waiting for CUDA between phases).
 torch::Tensor train_step(ClassifierImpl& model, torch::optim::Optimizer& optimizer,
                          const torch::Tensor& inputs, const torch::Tensor& labels,
                          const torch::Tensor& indices, const FitOptions& options,
@@ -154,7 +154,13 @@ History fit(ClassifierImpl& model, const torch::Tensor& train_images,
             const torch::Tensor& train_labels, const torch::Tensor& test_images,
             const torch::Tensor& test_labels, const FitOptions& options);
 
-// Loss, accuracy and confusion matrix of `model` in inference mode.
+// DivergedError naming the batch when progress.first_nonfinite_batch records one (reads it from
+// the device: call every few batches, not every batch).
+void check_finite(const BatchProgress& progress);
+
+// Loss, accuracy and confusion matrix of `model` in inference mode, in batches of
+// model.inference_batch_size(batch_size). OutOfMemoryError naming training.eval_batch_size when
+// a batch does not fit on the device.
 EvaluationResult evaluate(ClassifierImpl& model, const torch::Tensor& images,
                           const torch::Tensor& labels, int64_t batch_size,
                           const std::string& precision = "fp32");
