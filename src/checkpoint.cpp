@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "cifar_exp/errors.h"
+#include "cifar_exp/files.h"
 #include "cifar_exp/reporting.h"
 
 namespace fs = std::filesystem;
@@ -56,9 +57,13 @@ torch::Tensor read_tensor(torch::serialize::InputArchive& archive, const std::st
 torch::serialize::InputArchive open_archive(const std::string& path, const torch::Device& device) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) throw OutputError(path + ": checkpoint not found");
+  const CheckedFile file = read_checked_file(path);
+  if (file.integrity == Integrity::kCorrupted) {
+    throw OutputError(path + ": checkpoint is corrupted: " + file.problem);
+  }
   torch::serialize::InputArchive archive;
   try {
-    archive.load_from(path, device);
+    archive.load_from(file.content.data(), file.content.size(), device);
   } catch (const c10::Error& e) {
     throw OutputError(path + ": cannot read checkpoint: " + first_line(e.what_without_backtrace()));
   }
@@ -71,6 +76,19 @@ torch::serialize::InputArchive open_archive(const std::string& path, const torch
 }
 
 }  // namespace
+
+std::string archive_bytes(torch::serialize::OutputArchive& archive, const std::string& path) {
+  std::string bytes;
+  try {
+    archive.save_to([&bytes](const void* data, size_t size) {
+      bytes.append(static_cast<const char*>(data), size);
+      return size;
+    });
+  } catch (const c10::Error& e) {
+    throw OutputError(path + ": cannot serialise: " + first_line(e.what_without_backtrace()));
+  }
+  return bytes;
+}
 
 void save_checkpoint(const std::string& path, const torch::nn::Module& model,
                      const torch::optim::Optimizer& optimizer, const TrainingState& state) {
@@ -101,17 +119,8 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model,
   optimizer.save(optimizer_archive);
   archive.write("model", model_archive);
   archive.write("optimizer", optimizer_archive);
-
-  const std::string temp = temporary_path(path);
-  try {
-    archive.save_to(temp);
-  } catch (const c10::Error& e) {
-    std::error_code ec;
-    fs::remove(temp, ec);
-    throw OutputError(path +
-                      ": cannot write checkpoint: " + first_line(e.what_without_backtrace()));
-  }
-  move_into_place(temp, path);
+  // The previous checkpoint stays as checkpoint.prev.pt: one intact copy survives anything.
+  write_checked_file(path, archive_bytes(archive, path), /*keep_previous=*/true);
 }
 
 namespace {
@@ -195,15 +204,7 @@ void save_module_on_cpu(const torch::nn::Module& module, torch::serialize::Outpu
 void save_model_file(const torch::nn::Module& module, const std::string& path) {
   torch::serialize::OutputArchive archive;
   save_module_on_cpu(module, archive);
-  const std::string temp = temporary_path(path);
-  try {
-    archive.save_to(temp);
-  } catch (const c10::Error& e) {
-    std::error_code ec;
-    fs::remove(temp, ec);
-    throw OutputError(path + ": cannot write model: " + first_line(e.what_without_backtrace()));
-  }
-  move_into_place(temp, path);
+  write_checked_file(path, archive_bytes(archive, path));
 }
 
 }  // namespace cifar_exp

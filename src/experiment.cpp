@@ -18,6 +18,7 @@
 #include "cifar_exp/device.h"
 #include "cifar_exp/errors.h"
 #include "cifar_exp/feature_cache.h"
+#include "cifar_exp/files.h"
 #include "cifar_exp/models.h"
 #include "cifar_exp/reporting.h"
 #include "cifar_exp/training.h"
@@ -150,24 +151,187 @@ struct Resumption {
   nlohmann::json earlier_summary;  // summary.json of the interrupted session, or {}
 };
 
+// The process recorded in a summary.json.
+ProcessIdentity process_of(const nlohmann::json& summary) {
+  ProcessIdentity process;
+  if (summary.contains("process") && summary["process"].is_object()) {
+    const auto& p = summary["process"];
+    process.host = p.value("host", "");
+    process.pid = p.value("pid", int64_t(0));
+    process.start_ticks = p.value("start_ticks", int64_t(0));
+  }
+  return process;
+}
+
+// The lock that keeps two processes (two sweeps, two Slurm tasks) from running the same
+// (output folder, config name, seed) at once; a crash releases it. BusyError when held.
+FileLock lock_run(const std::string& output_dir, const ExperimentConfig& config) {
+  const std::string path = (fs::path(output_dir) / ".locks" /
+                            (config.name + "-seed" + std::to_string(config.training.seed) + ".lock"))
+                               .string();
+  auto lock = FileLock::try_acquire(path);
+  if (!lock) {
+    throw BusyError(config.name + " seed " + std::to_string(config.training.seed) +
+                    " is already running in " + output_dir + " (another process holds " + path +
+                    ")");
+  }
+  return std::move(*lock);
+}
+
+// summary.json's settings and identity, the same for every state of the run; `status` and the
+// results are added as the run goes (running -> completed | interrupted | failed).
+nlohmann::json summary_header(const PreparedRun& run, const nlohmann::json& earlier,
+                              bool resuming) {
+  const ExperimentConfig& config = run.config;
+  const ProcessIdentity process = ProcessIdentity::current();
+  return {{"name", config.name},
+          {"status", "running"},
+          {"model", run.model->kind()},
+          {"augmentation", config.augmentation.enabled},
+          {"transfer", transfer_kind(config.model)},
+          {"weights", config.model.type == "vgg16_transfer" ? nlohmann::json(config.model.weights)
+                                                            : nullptr},
+          {"epochs", config.training.epochs},
+          {"epochs_completed", 0},
+          {"batch_size", config.training.batch_size},
+          {"precision", config.training.precision},
+          {"seed", config.training.seed},
+          {"trainable_params", run.params.trainable},
+          {"frozen_params", run.params.frozen},
+          {"train_images", run.train->images().size(0)},
+          {"test_images", run.test->images().size(0)},
+          {"device", run.device.str()},
+          {"device_name", device_name(run.device)},
+          {"tf32", run.device.is_cuda() && config.training.tf32},
+          {"threads", run.threads},
+          {"torch_version", torch_version()},
+          {"cifar_exp_version", CIFAR_EXP_VERSION},
+          {"data_dir", config.data.dir},
+          {"started_at", earlier.value("started_at", iso_utc_now())},
+          {"updated_at", iso_utc_now()},
+          {"resumed", earlier.value("resumed", 0) + (resuming ? 1 : 0)},
+          {"process",
+           {{"host", process.host}, {"pid", process.pid}, {"start_ticks", process.start_ticks}}},
+          {"reference_accuracy",
+           config.reference_accuracy ? nlohmann::json(*config.reference_accuracy) : nullptr},
+          {"class_names", run.test->class_names()}};
+}
+
+// The test split's evaluation after the last completed epoch, and the best epoch.
+void add_results(nlohmann::json& summary, const History& history) {
+  summary["epochs_completed"] = int64_t(history.epochs.size());
+  summary["train_seconds"] = history.train_seconds;
+  if (history.epochs.empty()) return;
+  const EvaluationResult& final_test = history.final_test;
+  size_t best = 0;
+  for (size_t i = 1; i < history.epochs.size(); ++i) {
+    if (history.epochs[i].val_accuracy > history.epochs[best].val_accuracy) best = i;
+  }
+  summary.update({{"test_accuracy", final_test.accuracy},
+                  {"test_error", 1.0 - final_test.accuracy},
+                  {"test_loss", final_test.loss},
+                  {"best_epoch", history.epochs[best].epoch},
+                  {"best_val_accuracy", history.epochs[best].val_accuracy},
+                  {"images_per_second", history.epochs.back().images_per_second},
+                  {"per_class_accuracy", final_test.per_class_accuracy()},
+                  {"confusion_matrix", matrix_to_json(final_test.confusion)}});
+}
+
+// Keeps summary.json current while the run goes: after every epoch, how far it got. A run whose
+// summary says "running" but whose process is gone has crashed (compare and sweeps tell).
+class SummaryUpdater : public TrainingCallback {
+ public:
+  SummaryUpdater(std::string path, nlohmann::json& summary)
+      : path_(std::move(path)), summary_(summary) {}
+  void on_epoch_end(const EpochMetrics& m, const EvaluationResult& val) override {
+    summary_["epochs_completed"] = m.epoch;
+    summary_["last_val_accuracy"] = val.accuracy;
+    summary_["updated_at"] = iso_utc_now();
+    write_file_atomic(path_, summary_.dump(2) + "\n");
+  }
+
+ private:
+  std::string path_;
+  nlohmann::json& summary_;
+};
+
+// Records a failure in summary.json when the disk still allows it; the error itself is what the
+// user sees, so a second failure here is not reported over it.
+void record_failure(const std::string& summary_path, nlohmann::json& summary,
+                    const std::string& reason) {
+  summary["status"] = "failed";
+  summary["error"] = first_line(reason);
+  summary["finished_at"] = iso_utc_now();
+  try {
+    write_file_atomic(summary_path, summary.dump(2) + "\n");
+  } catch (const Error&) {
+  }
+}
+
+// The final summary.json: completed, or interrupted (then InterruptedError, exit 130).
+RunResult finish_run(const std::string& run_dir, const std::string& summary_path,
+                     nlohmann::json& summary, const History& history,
+                     const std::shared_ptr<spdlog::logger>& logger) {
+  if (history.interrupted) {
+    summary["status"] = "interrupted";
+    summary["stopped_at"] = {{"epoch", history.stopped_at_epoch},
+                             {"batch", history.stopped_at_batch}};
+    write_file_atomic(summary_path, summary.dump(2) + "\n");
+    throw InterruptedError("interrupted at epoch " + std::to_string(history.stopped_at_epoch) +
+                           ", batch " + std::to_string(history.stopped_at_batch) + "; " +
+                           std::to_string(history.epochs.size()) +
+                           " completed epoch(s) and a checkpoint kept in " + run_dir +
+                           " (continue with: cifar-exp resume " + run_dir + ")");
+  }
+  summary["status"] = "completed";
+  write_file_atomic(summary_path, summary.dump(2) + "\n");
+  const EvaluationResult& final_test = history.final_test;
+  logger->info("Test accuracy {}, error {}, loss {:.4f}; {:.1f} s training",
+               percent(final_test.accuracy), percent(1.0 - final_test.accuracy), final_test.loss,
+               history.train_seconds);
+  return {run_dir, summary};
+}
+
+// The training itself: the image model, or for a frozen backbone without augmentation the head
+// on cached features (the backbone then sees each image once). Returns the feature time too.
+History train_model(PreparedRun& run, FitOptions& options, double& feature_seconds,
+                    const std::shared_ptr<spdlog::logger>& logger) {
+  const ExperimentConfig& config = run.config;
+  const Cifar10& train = *run.train;
+  const Cifar10& test = *run.test;
+  auto* vgg = dynamic_cast<Vgg16TransferImpl*>(run.model.get());
+  if (vgg && vgg->backbone_frozen() && !config.augmentation.enabled) {
+    const auto feature_start = std::chrono::steady_clock::now();
+    auto train_features = cached_features(*vgg, train.images(), config.output.cache_dir,
+                                          config.training.eval_batch_size, logger, "train");
+    auto test_features = cached_features(*vgg, test.images(), config.output.cache_dir,
+                                         config.training.eval_batch_size, logger, "test");
+    feature_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - feature_start).count();
+    logger->info("Backbone features ready in {:.1f} s; training the head on them", feature_seconds);
+    return fit(*vgg->head, train_features, train.targets(), test_features, test.targets(),
+               options);
+  }
+  return fit(*run.model, train.images(), train.targets(), test.images(), test.targets(), options);
+}
+
 // Trains (from scratch, or continuing `resumption`) and writes the run's results into `run_dir`.
 RunResult train_in_run_folder(PreparedRun& run, const std::string& run_dir,
                               const Resumption* resumption,
                               const std::shared_ptr<spdlog::logger>& logger) {
   const nlohmann::json earlier =
       resumption ? resumption->earlier_summary : nlohmann::json::object();
-  const std::string resume_from = resumption ? resumption->checkpoint : "";
   const ExperimentConfig& config = run.config;
-  auto& model = run.model;
-  const Cifar10& train = *run.train;
-  const Cifar10& test = *run.test;
-  const std::string transfer = transfer_kind(config.model);
+  const std::string summary_path = (fs::path(run_dir) / "summary.json").string();
+  nlohmann::json summary = summary_header(run, earlier, resumption != nullptr);
+  write_file_atomic(summary_path, summary.dump(2) + "\n");
 
   EpochLogger epoch_logger(logger);
   ProgressBar progress_bar;
+  SummaryUpdater summary_updater(summary_path, summary);
   FitOptions options = FitOptions::from_config(config.training);
   options.checkpoint_path = (fs::path(run_dir) / "checkpoint.pt").string();
-  options.resume_from = resume_from;
+  options.resume_from = resumption ? resumption->checkpoint : "";
   std::unique_ptr<Augmenter> augmenter;
   if (config.augmentation.enabled) {
     augmenter = std::make_unique<Augmenter>(config.augmentation, config.training.seed);
@@ -180,106 +344,37 @@ RunResult train_in_run_folder(PreparedRun& run, const std::string& run_dir,
     // metrics.csv is rewritten from the checkpoint's epochs, so it always matches the state.
     const TrainingState& state = resumption->state;
     earlier_epochs = state.epochs;
-    logger->info("Resuming from {}: epoch {} after batch {}, {} epoch(s) completed", resume_from,
-                 state.epoch, state.batches_done, state.epochs.size());
+    logger->info("Resuming from {}: epoch {} after batch {}, {} epoch(s) completed",
+                 options.resume_from, state.epoch, state.batches_done, state.epochs.size());
   }
   MetricsWriter metrics_writer(run_dir, earlier_epochs);
-  options.callbacks = {&progress_bar, &epoch_logger, &metrics_writer};
+  options.callbacks = {&progress_bar, &epoch_logger, &metrics_writer, &summary_updater};
   install_stop_handlers();
   options.stop_requested = &g_stop_requested;
 
-  const std::string started_at = earlier.value("started_at", iso_utc_now());
   const auto wall_start = std::chrono::steady_clock::now();
   History history;
   double feature_seconds = 0;
-  auto* vgg = dynamic_cast<Vgg16TransferImpl*>(model.get());
-  if (vgg && vgg->backbone_frozen() && !config.augmentation.enabled) {
-    // Cached path: the frozen backbone sees each image once; the head trains on its features.
-    const auto feature_start = std::chrono::steady_clock::now();
-    auto train_features = cached_features(*vgg, train.images(), config.output.cache_dir,
-                                          config.training.eval_batch_size, logger, "train");
-    auto test_features = cached_features(*vgg, test.images(), config.output.cache_dir,
-                                         config.training.eval_batch_size, logger, "test");
-    feature_seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - feature_start).count();
-    logger->info("Backbone features ready in {:.1f} s; training the head on them", feature_seconds);
-    history =
-        fit(*vgg->head, train_features, train.targets(), test_features, test.targets(), options);
-  } else {
-    history = fit(*model, train.images(), train.targets(), test.images(), test.targets(), options);
+  try {
+    history = train_model(run, options, feature_seconds, logger);
+    if (config.output.save_model) {
+      save_model_file(*run.model, (fs::path(run_dir) / "model.pt").string());
+    }
+  } catch (const Error& e) {
+    record_failure(summary_path, summary, e.what());
+    throw;
+  } catch (const c10::Error& e) {
+    record_failure(summary_path, summary, e.what_without_backtrace());
+    throw;
   }
-  const double wall_seconds =
+  summary["feature_seconds"] = feature_seconds;
+  summary["wall_seconds"] =
       earlier.value("wall_seconds", 0.0) +
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
-
-  // Results (for an interrupted run: what was completed, marked as such).
-  if (config.output.save_model) save_model_file(*model, (fs::path(run_dir) / "model.pt").string());
-  const bool completed = !history.interrupted;
-  nlohmann::json summary = {
-      {"name", config.name},
-      {"status", completed ? "completed" : "interrupted"},
-      {"model", model->kind()},
-      {"augmentation", config.augmentation.enabled},
-      {"transfer", transfer},
-      {"weights",
-       config.model.type == "vgg16_transfer" ? nlohmann::json(config.model.weights) : nullptr},
-      {"epochs", config.training.epochs},
-      {"epochs_completed", int64_t(history.epochs.size())},
-      {"batch_size", config.training.batch_size},
-      {"precision", config.training.precision},
-      {"seed", config.training.seed},
-      {"trainable_params", run.params.trainable},
-      {"frozen_params", run.params.frozen},
-      {"train_seconds", history.train_seconds},
-      {"feature_seconds", feature_seconds},
-      {"wall_seconds", wall_seconds},
-      {"train_images", train.images().size(0)},
-      {"test_images", test.images().size(0)},
-      {"device", run.device.str()},
-      {"device_name", device_name(run.device)},
-      {"tf32", run.device.is_cuda() && config.training.tf32},
-      {"threads", run.threads},
-      {"torch_version", torch_version()},
-      {"cifar_exp_version", CIFAR_EXP_VERSION},
-      {"data_dir", config.data.dir},
-      {"started_at", started_at},
-      {"finished_at", iso_utc_now()},
-      {"resumed", earlier.value("resumed", 0) + (resume_from.empty() ? 0 : 1)},
-      {"reference_accuracy",
-       config.reference_accuracy ? nlohmann::json(*config.reference_accuracy) : nullptr},
-      {"class_names", test.class_names()}};
-  if (!history.epochs.empty()) {
-    // The test split's evaluation after the last completed epoch.
-    const EvaluationResult& final_test = history.final_test;
-    size_t best = 0;
-    for (size_t i = 1; i < history.epochs.size(); ++i) {
-      if (history.epochs[i].val_accuracy > history.epochs[best].val_accuracy) best = i;
-    }
-    summary.update({{"test_accuracy", final_test.accuracy},
-                    {"test_error", 1.0 - final_test.accuracy},
-                    {"test_loss", final_test.loss},
-                    {"best_epoch", history.epochs[best].epoch},
-                    {"best_val_accuracy", history.epochs[best].val_accuracy},
-                    {"images_per_second", history.epochs.back().images_per_second},
-                    {"per_class_accuracy", final_test.per_class_accuracy()},
-                    {"confusion_matrix", matrix_to_json(final_test.confusion)}});
-  }
-  if (!completed) {
-    summary["stopped_at"] = {{"epoch", history.stopped_at_epoch},
-                             {"batch", history.stopped_at_batch}};
-    write_file_atomic((fs::path(run_dir) / "summary.json").string(), summary.dump(2) + "\n");
-    throw InterruptedError("interrupted at epoch " + std::to_string(history.stopped_at_epoch) +
-                           ", batch " + std::to_string(history.stopped_at_batch) + "; " +
-                           std::to_string(history.epochs.size()) +
-                           " completed epoch(s) and a checkpoint kept in " + run_dir +
-                           " (continue with: cifar-exp resume " + run_dir + ")");
-  }
-  const EvaluationResult& final_test = history.final_test;
-  write_file_atomic((fs::path(run_dir) / "summary.json").string(), summary.dump(2) + "\n");
-  logger->info("Test accuracy {}, error {}, loss {:.4f}; {:.1f} s training",
-               percent(final_test.accuracy), percent(1.0 - final_test.accuracy), final_test.loss,
-               history.train_seconds);
-  return {run_dir, summary};
+  summary["finished_at"] = iso_utc_now();
+  summary["updated_at"] = summary["finished_at"];
+  add_results(summary, history);
+  return finish_run(run_dir, summary_path, summary, history, logger);
 }
 
 }  // namespace
@@ -290,6 +385,7 @@ RunResult run_experiment(const std::string& config_path, const ConfigOverrides& 
   config.data.dir = resolve_data_dir(overrides.data_dir, config.data.dir);
   const std::string output_dir = config.output.dir;
   PreparedRun run = prepare_run(std::move(config), output_dir);
+  const FileLock lock = lock_run(output_dir, run.config);
 
   const std::string run_dir = create_run_directory(output_dir, run.config.name);
   add_log_file(logger, (fs::path(run_dir) / "train.log").string());
@@ -299,6 +395,74 @@ RunResult run_experiment(const std::string& config_path, const ConfigOverrides& 
   return train_in_run_folder(run, run_dir, nullptr, logger);
 }
 
+namespace {
+
+// The earlier summary.json of a run to resume: refused when the run has completed or its
+// process is still running; a "running" run whose process is gone has crashed and may resume.
+nlohmann::json resumable_summary(const std::string& run_dir,
+                                 const std::shared_ptr<spdlog::logger>& logger) {
+  const std::string summary_path = (fs::path(run_dir) / "summary.json").string();
+  std::error_code ec;
+  if (!fs::is_regular_file(summary_path, ec)) return nlohmann::json::object();
+  nlohmann::json summary = read_json_file(summary_path);
+  const std::string status = summary.value("status", "");
+  if (status == "completed") {
+    throw ConfigError(run_dir +
+                      ": the run has already completed (summary.json status "
+                      "\"completed\"); start a new run instead");
+  }
+  if (status == "running") {
+    const auto alive = process_alive(process_of(summary));
+    if (alive.value_or(false)) {
+      throw BusyError(run_dir + ": the run is still running (pid " +
+                      std::to_string(process_of(summary).pid) + ")");
+    }
+    logger->warn("{}: the run's process is gone without a word (crashed); resuming it", run_dir);
+  }
+  return summary;
+}
+
+// "; the previous checkpoint is intact ...: cifar-exp resume RUN --checkpoint PREV", or "" when
+// there is no intact previous checkpoint to offer.
+std::string intact_previous_hint(const std::string& run_dir, const std::string& checkpoint) {
+  const std::string previous = previous_path(checkpoint);
+  std::error_code ec;
+  if (previous == checkpoint || !fs::is_regular_file(previous, ec)) return "";
+  TrainingState state;
+  try {
+    state = peek_checkpoint(previous);
+  } catch (const OutputError&) {
+    return "";
+  }
+  return "; the previous checkpoint is intact (epoch " + std::to_string(state.epoch) +
+         ", batch " + std::to_string(state.batches_done) + "): cifar-exp resume " + run_dir +
+         " --checkpoint " + previous;
+}
+
+// The checkpoint's state, read before anything is touched. A corrupted checkpoint is refused
+// (exit 5), offering the previous one when that is intact.
+TrainingState readable_checkpoint(const std::string& run_dir, const std::string& checkpoint) {
+  try {
+    return peek_checkpoint(checkpoint);
+  } catch (const OutputError& e) {
+    const std::string hint = intact_previous_hint(run_dir, checkpoint);
+    if (hint.empty()) throw;
+    throw OutputError(first_line(e.what()) + hint);
+  }
+}
+
+// Temporary files of a process that died while writing (we hold the run's lock now).
+void remove_stale_temporaries(const std::string& run_dir) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(run_dir, ec)) {
+    if (entry.path().filename().string().find(".tmp.") != std::string::npos) {
+      fs::remove(entry.path(), ec);
+    }
+  }
+}
+
+}  // namespace
+
 RunResult resume_experiment(const ResumeOptions& options,
                             const std::shared_ptr<spdlog::logger>& logger) {
   const std::string& run_dir = options.run_dir;
@@ -307,33 +471,26 @@ RunResult resume_experiment(const ResumeOptions& options,
   if (!fs::is_directory(run_dir, ec) || !fs::is_regular_file(config_path, ec)) {
     throw ConfigError(run_dir + ": not a run folder (no config.json)");
   }
-  const std::string checkpoint = (fs::path(run_dir) / "checkpoint.pt").string();
+  const std::string checkpoint =
+      options.checkpoint ? *options.checkpoint : (fs::path(run_dir) / "checkpoint.pt").string();
   if (!fs::is_regular_file(checkpoint, ec)) {
-    throw ConfigError(run_dir +
-                      ": no checkpoint.pt to resume from (it is written after each "
-                      "epoch and when a run is interrupted)");
-  }
-  Resumption resumption;
-  resumption.checkpoint = checkpoint;
-  resumption.earlier_summary = nlohmann::json::object();
-  const std::string summary_path = (fs::path(run_dir) / "summary.json").string();
-  if (fs::is_regular_file(summary_path, ec)) {
-    resumption.earlier_summary = read_json_file(summary_path);
-    if (resumption.earlier_summary.value("status", "") == "completed") {
-      throw ConfigError(run_dir +
-                        ": the run has already completed (summary.json status "
-                        "\"completed\"); start a new run instead");
-    }
+    throw ConfigError(run_dir + ": no " + fs::path(checkpoint).filename().string() +
+                      " to resume from (checkpoint.pt is written after each epoch and when a "
+                      "run is interrupted)");
   }
   ConfigOverrides overrides;
   overrides.threads = options.threads;
   overrides.device = options.device;
   ExperimentConfig config = load_config(config_path, overrides);
   if (options.data_dir) config.data.dir = *options.data_dir;
-  // Readable, and a checkpoint, before anything is touched.
-  resumption.state = peek_checkpoint(checkpoint);
+  const FileLock lock = lock_run(fs::path(run_dir).parent_path().string(), config);
+  Resumption resumption;
+  resumption.checkpoint = checkpoint;
+  resumption.earlier_summary = resumable_summary(run_dir, logger);
+  resumption.state = readable_checkpoint(run_dir, checkpoint);
   PreparedRun run = prepare_run(std::move(config), run_dir);
 
+  remove_stale_temporaries(run_dir);
   add_log_file(logger, (fs::path(run_dir) / "train.log").string());
   log_run_header(run, run_dir, logger);
   return train_in_run_folder(run, run_dir, &resumption, logger);

@@ -2,10 +2,12 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
+#include <optional>
+#include <sstream>
 
 #include "cifar_exp/device.h"
 #include "cifar_exp/errors.h"
+#include "cifar_exp/files.h"
 #include "cifar_exp/reporting.h"
 
 namespace fs = std::filesystem;
@@ -29,6 +31,34 @@ struct Fnv1a {
     add(c.data_ptr(), size_t(c.numel()) * c.element_size());
   }
 };
+
+// A cache entry whose checksum and shape are right, or nullopt (with a warning saying why) when
+// it must be recomputed: corrupted, truncated, without a checksum, unreadable or mis-shaped.
+std::optional<torch::Tensor> read_cache_entry(const std::string& path, int64_t rows,
+                                              int64_t columns,
+                                              const std::shared_ptr<spdlog::logger>& logger) {
+  try {
+    const CheckedFile file = read_checked_file(path);
+    if (file.integrity != Integrity::kIntact) {
+      logger->warn("{}: feature cache entry {}; recomputing", path,
+                   file.integrity == Integrity::kCorrupted ? "is corrupted (" + file.problem + ")"
+                                                           : std::string("has no checksum"));
+      return std::nullopt;
+    }
+    std::istringstream bytes(file.content);
+    torch::Tensor features;
+    torch::load(features, bytes);
+    if (features.dim() == 2 && features.size(0) == rows && features.size(1) == columns) {
+      return features;
+    }
+    logger->warn("{}: cached features have the wrong shape; recomputing", path);
+  } catch (const c10::Error& e) {
+    logger->warn("{}: unreadable feature cache ({}); recomputing", path, first_line(e.what()));
+  } catch (const OutputError& e) {
+    logger->warn("{}; recomputing", e.what());
+  }
+  return std::nullopt;
+}
 
 }  // namespace
 
@@ -87,30 +117,21 @@ torch::Tensor cached_features(Vgg16TransferImpl& model, const torch::Tensor& ima
       (fs::path(cache_dir) / ("vgg16-" + feature_cache_key(model, images) + ".pt")).string();
   std::error_code ec;
   if (fs::is_regular_file(path, ec)) {
-    torch::Tensor features;
-    try {
-      torch::load(features, path);
-      if (features.dim() == 2 && features.size(0) == images.size(0) &&
-          features.size(1) == model.feature_size()) {
-        if (hit) *hit = true;
-        logger->info("{} features: read from cache {}", split, path);
-        return features.to(images.device());
-      }
-      logger->warn("{}: cached features have the wrong shape; recomputing", path);
-    } catch (const c10::Error& e) {
-      logger->warn("{}: unreadable feature cache ({}); recomputing", path, first_line(e.what()));
+    if (auto features = read_cache_entry(path, images.size(0), model.feature_size(), logger)) {
+      if (hit) *hit = true;
+      logger->info("{} features: read from cache {}", split, path);
+      return features->to(images.device());
     }
   }
   logger->info("{} features: computing for {} images (cache {})", split, images.size(0), path);
   auto features = compute_features(model, images, batch_size, logger, split);
   fs::create_directories(cache_dir, ec);
   // A cache that cannot be written costs time next run, not this run's results.
-  const std::string temp = temporary_path(path);
   try {
-    torch::save(features.to(torch::kCPU), temp);
-    move_into_place(temp, path);
+    std::ostringstream bytes;
+    torch::save(features.to(torch::kCPU), bytes);
+    write_checked_file(path, bytes.str());
   } catch (const c10::Error& e) {
-    fs::remove(temp, ec);
     logger->warn("{}: cannot write feature cache: {}", path, first_line(e.what()));
   } catch (const OutputError& e) {
     logger->warn("cannot write feature cache: {}", e.what());
@@ -126,18 +147,13 @@ void write_npy(const std::string& path, const torch::Tensor& matrix) {
   // ending in a newline.
   const size_t unpadded = 10 + header.size() + 1;
   header += std::string((64 - unpadded % 64) % 64, ' ') + "\n";
-  const std::string temp = temporary_path(path);
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out.write("\x93NUMPY\x01\x00", 8);
-    const uint16_t length = uint16_t(header.size());
-    const char length_bytes[2] = {char(length & 0xff), char(length >> 8)};
-    out.write(length_bytes, 2);
-    out << header;
-    out.write(static_cast<const char*>(data.data_ptr()), std::streamsize(data.numel() * 4));
-    if (!out) throw OutputError(path + ": cannot write file");
-  }
-  move_into_place(temp, path);
+  std::string bytes("\x93NUMPY\x01\x00", 8);
+  const uint16_t length = uint16_t(header.size());
+  bytes += char(length & 0xff);
+  bytes += char(length >> 8);
+  bytes += header;
+  bytes.append(static_cast<const char*>(data.data_ptr()), size_t(data.numel()) * 4);
+  write_file_atomic(path, bytes);
 }
 
 }  // namespace cifar_exp

@@ -66,34 +66,6 @@ std::string create_run_directory(const std::string& output_dir, const std::strin
   throw OutputError(base + ": too many run folders with this name and time");
 }
 
-std::string temporary_path(const std::string& path) {
-  return path + ".tmp." + std::to_string(::getpid());
-}
-
-void move_into_place(const std::string& temp, const std::string& path) {
-  std::error_code ec;
-  fs::rename(temp, path, ec);
-  if (ec) {
-    fs::remove(temp, ec);
-    throw OutputError(path + ": cannot rename temporary file: " + ec.message());
-  }
-}
-
-void write_file_atomic(const std::string& path, const std::string& content) {
-  const std::string temp = temporary_path(path);
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out << content;
-    out.flush();
-    if (!out) {
-      std::error_code ec;
-      fs::remove(temp, ec);
-      throw OutputError(path + ": cannot write file (disk full or not writable?)");
-    }
-  }
-  move_into_place(temp, path);
-}
-
 std::shared_ptr<spdlog::logger> console_logger() {
   auto sink = std::make_shared<spdlog::sinks::stdout_color_sink_mt>();
   sink->set_pattern("%H:%M:%S %^%l%$ %v");
@@ -190,21 +162,30 @@ void MetricsWriter::on_epoch_end(const EpochMetrics& m, const EvaluationResult&)
   write_file_atomic((fs::path(run_dir_) / "metrics.jsonl").string(), jsonl);
 }
 
+namespace {
+
+// libpng's output callback: append to the std::string behind the write pointer.
+void append_png_bytes(png_structp png, png_bytep data, png_size_t length) {
+  static_cast<std::string*>(png_get_io_ptr(png))->append(reinterpret_cast<char*>(data), length);
+}
+
+}  // namespace
+
 void write_png(const std::string& path, const torch::Tensor& rgb) {
   auto pixels = rgb.to(torch::kCPU).to(torch::kUInt8).contiguous();
   if (pixels.dim() != 3 || pixels.size(2) != 3) {
     throw OutputError(path + ": internal error: PNG needs an H x W x 3 image");
   }
   const auto height = png_uint_32(pixels.size(0)), width = png_uint_32(pixels.size(1));
-  const std::string temp = temporary_path(path);
-  FILE* file = std::fopen(temp.c_str(), "wb");
-  if (!file) throw OutputError(path + ": cannot write file");
+  // Encoded in memory, then written like every other file (so disk errors are reported alike).
+  std::string encoded;
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
   png_infop info = png ? png_create_info_struct(png) : nullptr;
   volatile bool ok = png && info;
-  // libpng reports errors by longjmp; nothing with a destructor lives in this frame.
+  // libpng reports errors by longjmp; nothing with a destructor is created in this frame after
+  // setjmp (`encoded` grows through the callback only).
   if (ok && setjmp(png_jmpbuf(png)) == 0) {
-    png_init_io(png, file);
+    png_set_write_fn(png, &encoded, append_png_bytes, nullptr);
     png_set_IHDR(png, info, width, height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
@@ -216,13 +197,8 @@ void write_png(const std::string& path, const torch::Tensor& rgb) {
     ok = false;
   }
   png_destroy_write_struct(png ? &png : nullptr, info ? &info : nullptr);
-  ok = (std::fclose(file) == 0) && ok;
-  std::error_code ec;
-  if (!ok) {
-    fs::remove(temp, ec);
-    throw OutputError(path + ": cannot write PNG file");
-  }
-  move_into_place(temp, path);
+  if (!ok) throw OutputError(path + ": cannot encode PNG");
+  write_file_atomic(path, encoded);
 }
 
 }  // namespace cifar_exp

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <set>
 
 #include "cifar_exp/augmentation.h"
 #include "cifar_exp/errors.h"
@@ -158,10 +159,13 @@ TEST(Checkpoint, WrittenAfterEveryEpochWithPosition) {
   EXPECT_EQ(state.epochs[2].epoch, 3);
   EXPECT_TRUE(state.augment_rng_state.defined());
   EXPECT_TRUE(state.last_evaluation.confusion.defined());
-  // No temporary files left beside it.
-  int files = 0;
-  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir.path())) ++files;
-  EXPECT_EQ(files, 1);
+  // Beside it: its checksum and the previous epoch's checkpoint with its own; nothing temporary.
+  std::set<std::string> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+    files.insert(e.path().filename().string());
+  }
+  EXPECT_EQ(files, (std::set<std::string>{"c.pt", "c.pt.crc32", "c.prev.pt", "c.prev.pt.crc32"}));
+  EXPECT_EQ(peek_checkpoint(dir / "c.prev.pt").epoch, 3);
 }
 
 TEST(Checkpoint, BadFilesAreNamed) {

@@ -94,9 +94,11 @@ std::string quote(const std::string& s) {
 }
 }  // namespace
 
-CommandResult run_cli(const std::vector<std::string>& args) {
+namespace {
+
+CommandResult run_command(const std::string& prefix, const std::vector<std::string>& args) {
   TempDir capture;
-  std::string command = quote(CIFAR_EXP_BINARY);
+  std::string command = prefix + quote(CIFAR_EXP_BINARY);
   for (const auto& a : args) command += " " + quote(a);
   command += " >" + quote(capture / "out") + " 2>" + quote(capture / "err") + " </dev/null";
   const int status = std::system(command.c_str());
@@ -105,6 +107,16 @@ CommandResult run_cli(const std::vector<std::string>& args) {
   result.out = read_text(capture / "out");
   result.err = read_text(capture / "err");
   return result;
+}
+
+}  // namespace
+
+CommandResult run_cli(const std::vector<std::string>& args) { return run_command("", args); }
+
+CommandResult run_cli_with_file_limit(const std::vector<std::string>& args,
+                                      int64_t max_file_bytes) {
+  const std::string limit = std::to_string(max_file_bytes);
+  return run_command("prlimit --fsize=" + limit + ":" + limit + " ", args);
 }
 
 }  // namespace cifar_exp::testing

@@ -45,5 +45,8 @@ struct CommandResult {
 };
 // Runs the built cifar-exp binary with `args` (shell-quoted here).
 CommandResult run_cli(const std::vector<std::string>& args);
+// The same with the size of any file it writes limited to `max_file_bytes` (RLIMIT_FSIZE, as
+// `ulimit -f` sets it): writes beyond that fail with EFBIG, as on a full disk.
+CommandResult run_cli_with_file_limit(const std::vector<std::string>& args, int64_t max_file_bytes);
 
 }  // namespace cifar_exp::testing

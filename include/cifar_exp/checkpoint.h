@@ -11,13 +11,15 @@
 
 namespace cifar_exp {
 
-// Writes the checkpoint to a temporary file and renames it over `path`; OutputError on failure.
+// Writes the checkpoint atomically with its checksum (`path`.crc32), keeping the one it replaces
+// as checkpoint.prev.pt; OutputError naming the file and the system's reason on failure, with
+// the earlier files intact.
 void save_checkpoint(const std::string& path, const torch::nn::Module& model,
                      const torch::optim::Optimizer& optimizer, const TrainingState& state);
 
 // Loads parameters into `model` and state into `optimizer` (tensors land on the model's device)
-// and returns the rest. OutputError naming the file when it is missing, unreadable or does not
-// fit the model.
+// and returns the rest. OutputError naming the file when it is missing, unreadable, fails its
+// checksum ("checkpoint is corrupted: ...") or does not fit the model.
 TrainingState load_checkpoint(const std::string& path, torch::nn::Module& model,
                               torch::optim::Optimizer& optimizer);
 
@@ -29,8 +31,12 @@ TrainingState peek_checkpoint(const std::string& path);
 // model.pt and for the model inside checkpoint.pt.
 void save_module_on_cpu(const torch::nn::Module& module, torch::serialize::OutputArchive& archive);
 
-// model.pt: the module written with save_module_on_cpu to a temporary file renamed into place;
-// OutputError naming `path` on failure. Loads back with torch::load(module, path).
+// model.pt: the module written with save_module_on_cpu, atomically, with its checksum beside it
+// (`path`.crc32); OutputError naming `path` on failure. Loads back with torch::load(module, path).
 void save_model_file(const torch::nn::Module& module, const std::string& path);
+
+// An archive serialised in memory (so that a full disk is reported by the file writer, not
+// thrown from inside libtorch's); OutputError naming `path` if serialisation fails.
+std::string archive_bytes(torch::serialize::OutputArchive& archive, const std::string& path);
 
 }  // namespace cifar_exp

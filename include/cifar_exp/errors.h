@@ -16,6 +16,7 @@ enum class ExitCode : int {
   kOutput = 5,    // output folder, disk
   kDiverged = 6,  // NaN/inf loss
   kOutOfMemory = 7,  // the device (GPU or host) ran out of memory: lower a batch size
+  kBusy = 8,         // the same run (output folder, config, seed) is running in another process
   kInterrupted = 130,
 };
 
@@ -49,6 +50,10 @@ struct DivergedError : Error {
 
 struct OutOfMemoryError : Error {
   explicit OutOfMemoryError(const std::string& m) : Error(ExitCode::kOutOfMemory, m) {}
+};
+
+struct BusyError : Error {
+  explicit BusyError(const std::string& m) : Error(ExitCode::kBusy, m) {}
 };
 
 // libtorch messages span several lines with a C++ backtrace; keep only the first line.

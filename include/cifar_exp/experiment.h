@@ -29,6 +29,7 @@ struct ResumeOptions {
   std::optional<std::string> data_dir;  // when the data has moved since
   std::optional<int64_t> threads;       // a different count is allowed but breaks exactness
   std::optional<std::string> device;
+  std::optional<std::string> checkpoint;  // another checkpoint of the run (checkpoint.prev.pt)
 };
 RunResult resume_experiment(const ResumeOptions& options,
                             const std::shared_ptr<spdlog::logger>& logger);

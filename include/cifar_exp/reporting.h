@@ -1,5 +1,5 @@
 // Everything a run leaves behind: its folder, the console story, metrics files and the summary.
-// Files are written to a temporary name and renamed, so a crash never leaves half a file.
+// Files are written atomically and durably (files.h), so a crash never leaves half a file.
 #pragma once
 
 #include <memory>
@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "cifar_exp/files.h"
 #include "cifar_exp/training.h"
 
 namespace cifar_exp {
@@ -19,15 +20,6 @@ std::string create_run_directory(const std::string& output_dir, const std::strin
 
 // Checks that `output_dir` exists or can be created and is writable, without leaving anything.
 void check_output_dir(const std::string& output_dir);
-
-// Writes `content` to `path` via a temporary file in the same folder and a rename.
-void write_file_atomic(const std::string& path, const std::string& content);
-
-// The temporary name a file is written under before move_into_place(); unique per process, so
-// concurrent runs (sweep tasks sharing a cache) never write the same temporary file.
-std::string temporary_path(const std::string& path);
-// Renames the finished temporary file over `path`; OutputError (temporary removed) on failure.
-void move_into_place(const std::string& temp, const std::string& path);
 
 // Console logger (stdout); add_log_file() makes it also write the run's train.log.
 std::shared_ptr<spdlog::logger> console_logger();
