@@ -23,6 +23,13 @@ Writes into DIR (created if missing):
   confusion_<name>.png    per configuration: confusion matrix summed over runs, each row in percent
                           of its true class, with per-class accuracy as a bar chart beside it
   per_class_accuracy.png  per class, one bar per configuration (mean over runs)
+  grid_<KEY>.png          for runs of a sweep with one --grid key (names "base+KEY=VALUE"): test
+                          accuracy against the key's value, one line per configuration, error
+                          bars: std over seeds (log x axis for positive values spanning 20x or
+                          more, e.g. learning rates)
+  grid_<KEY1>_<KEY2>.png  for a grid over two keys: a heat map of mean test accuracy (± std over
+                          seeds) per configuration, KEY1 down, KEY2 across
+                          (grids over three or more keys get no grid plot; a note says so)
 
 A run without summary.json, or whose summary status is not "completed", is incomplete: its curves
 are drawn (dashed) but it is left out of the other plots. Prints the files written; exits 1 with a
@@ -50,6 +57,7 @@ except ImportError as error:  # pragma: no cover - depends on the machine
 # The notebook's order: models 1 to 4. Other names follow, sorted.
 PREFERRED_ORDER = ["no_aug_no_tl", "aug_no_tl", "no_aug_tl", "aug_tl"]
 TIMESTAMP_SUFFIX = re.compile(r"-\d{8}T\d{6}Z(?:-\d+)?$")
+GRID_PART = re.compile(r"^([a-z0-9_]+(?:\.[a-z0-9_]+)*)=(.*)$")
 CURVE_FIELDS = ["epoch", "train_loss", "train_accuracy", "train_error", "val_loss",
                 "val_accuracy", "val_error"]
 TRAIN_COLOR = "tab:blue"
@@ -120,6 +128,7 @@ class Run:
         if not isinstance(name, str) or not name:
             name = TIMESTAMP_SUFFIX.sub("", self.folder) or self.folder
         self.name = name
+        self.config = config or {}
         seed = (summary or {}).get("seed")
         if seed is None and isinstance((config or {}).get("training"), dict):
             seed = config["training"].get("seed")
@@ -161,6 +170,29 @@ def find_runs(arguments):
             if not found:
                 note("{}: no run folder (with metrics.csv) in it or below it".format(argument))
     return runs
+
+
+def grid_of_name(name):
+    """'base+training.epochs=30+...' -> ('base', [('training.epochs', '30'), ...]), as sweep.sh
+    names grid points; (name, []) for other names."""
+    parts = name.split("+")
+    grid = []
+    for part in parts[1:]:
+        match = GRID_PART.match(part)
+        if not match:
+            return name, []
+        grid.append((match.group(1), match.group(2)))
+    return parts[0], grid
+
+
+def config_value(config, path):
+    """The value at a dotted path of a config.json document, or None."""
+    value = config
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
 
 
 def order_names(names):
@@ -497,6 +529,185 @@ def plot_per_class(groups, out_dir):
     return path
 
 
+# ----------------------------------------------------------------------------- grid sweeps
+
+
+def grid_label(value):
+    if finite_number(value):
+        return "{:g}".format(value)
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def collect_grid(groups):
+    """Grid points of the runs: (keys in order first seen, [(base, {key: value}, [accuracy %])])."""
+    keys, points = [], []
+    for name, runs in groups:
+        base, grid = grid_of_name(name)
+        if not grid:
+            continue
+        values = {}
+        for key, text in grid:
+            if key not in keys:
+                keys.append(key)
+            found = [config_value(r.config, key) for r in runs]
+            found = [v for v in found if v is not None]
+            values[key] = found[0] if found else text
+        accuracies = [100 * r.get("test_accuracy") for r in runs
+                      if r.summary and finite_number(r.get("test_accuracy"))]
+        points.append((base, values, accuracies))
+    return keys, points
+
+
+def axis_values(values):
+    """The distinct values of a key in plotting order: numbers ascending, else as first seen."""
+    distinct = []
+    for value in values:
+        if value not in distinct:
+            distinct.append(value)
+    if all(finite_number(v) for v in distinct):
+        distinct.sort()
+    return distinct
+
+
+def mean_std(accuracies):
+    if not accuracies:
+        return float("nan"), 0.0
+    return float(np.mean(accuracies)), float(np.std(accuracies, ddof=1)) if len(accuracies) > 1 \
+        else 0.0
+
+
+def plot_grid_line(key, points, out_dir):
+    xs = axis_values([values[key] for _, values, _ in points])
+    numeric = all(finite_number(v) for v in xs)
+    figure, axis = plt.subplots(figsize=(8.5, 5.2))
+    bases = []
+    for base, _, _ in points:
+        if base not in bases:
+            bases.append(base)
+    for index, base in enumerate(bases):
+        line = []  # (x, mean, std, accuracies)
+        for x_index, x in enumerate(xs):
+            accuracies = [a for b, values, acc in points if b == base and values[key] == x
+                          for a in acc]
+            if accuracies:
+                mean, std = mean_std(accuracies)
+                line.append((x if numeric else x_index, mean, std, accuracies))
+        if not line:
+            continue
+        color = plt.get_cmap("tab10")(index % 10)
+        seeds = max(len(p[3]) for p in line)
+        axis.errorbar([p[0] for p in line], [p[1] for p in line], yerr=[p[2] for p in line],
+                      color=color, marker="o", capsize=4, linewidth=1.6,
+                      label="{} ({} seed{})".format(base, seeds, "" if seeds == 1 else "s"))
+        for x, _, _, accuracies in line:
+            axis.scatter([x] * len(accuracies), accuracies, s=10, color=color, alpha=0.45,
+                         zorder=3)
+    if numeric:
+        positive = [x for x in xs if x > 0]
+        if len(positive) == len(xs) and max(xs) / min(xs) >= 20:
+            axis.set_xscale("log")
+        axis.set_xticks(xs)
+        axis.set_xticklabels([grid_label(x) for x in xs])
+        axis.minorticks_off()
+    else:
+        axis.set_xticks(range(len(xs)))
+        axis.set_xticklabels([grid_label(x) for x in xs])
+    axis.set_xlabel(key)
+    axis.set_ylabel("Test accuracy")
+    percent_axis(axis)
+    axis.grid(True, alpha=0.3)
+    axis.legend(fontsize=8)
+    axis.set_title("Test accuracy against {} (mean ± std over seeds; dots: each seed)".format(key),
+                   fontsize=10)
+    figure.tight_layout()
+    path = os.path.join(out_dir, "grid_{}.png".format(safe_filename(key)))
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def plot_grid_heat(keys, points, out_dir):
+    rows_key, cols_key = keys
+    rows = axis_values([values[rows_key] for _, values, _ in points])
+    cols = axis_values([values[cols_key] for _, values, _ in points])
+    bases = []
+    for base, _, _ in points:
+        if base not in bases:
+            bases.append(base)
+    tables = []
+    for base in bases:
+        mean = np.full((len(rows), len(cols)), np.nan)
+        std = np.zeros((len(rows), len(cols)))
+        count = np.zeros((len(rows), len(cols)), dtype=int)
+        for b, values, accuracies in points:
+            if b != base or not accuracies:
+                continue
+            i, j = rows.index(values[rows_key]), cols.index(values[cols_key])
+            mean[i, j], std[i, j] = mean_std(accuracies)
+            count[i, j] = len(accuracies)
+        tables.append((base, mean, std, count))
+    finite = np.concatenate([t[1][np.isfinite(t[1])] for t in tables])
+    if finite.size == 0:
+        note("grid over {} and {}: no completed run, no heat map".format(rows_key, cols_key))
+        return None
+    low, high = float(finite.min()), float(finite.max())
+    if high - low < 1:
+        low, high = low - 0.5, high + 0.5
+    figure, axes = plt.subplots(1, len(tables), squeeze=False,
+                                figsize=(1.2 + (1.4 + 1.1 * len(cols)) * len(tables),
+                                         1.8 + 0.8 * len(rows)))
+    figure.subplots_adjust(wspace=0.3, top=0.8)
+    for index, (axis, (base, mean, std, count)) in enumerate(zip(axes[0], tables)):
+        cmap = plt.get_cmap("viridis").copy()
+        cmap.set_bad("lightgray")
+        image = axis.imshow(np.ma.masked_invalid(mean), cmap=cmap, vmin=low, vmax=high,
+                            aspect="auto")
+        for i in range(len(rows)):
+            for j in range(len(cols)):
+                if count[i, j] == 0:
+                    axis.text(j, i, "no run", ha="center", va="center", fontsize=8)
+                    continue
+                text = "{:.1f}%".format(mean[i, j])
+                if count[i, j] > 1:
+                    text += "\n±{:.1f} (n={})".format(std[i, j], count[i, j])
+                shade = (mean[i, j] - low) / (high - low)
+                axis.text(j, i, text, ha="center", va="center", fontsize=8,
+                          color="black" if shade > 0.6 else "white")
+        axis.set_xticks(range(len(cols)))
+        axis.set_xticklabels([grid_label(c) for c in cols])
+        axis.set_yticks(range(len(rows)))
+        axis.set_yticklabels([grid_label(r) for r in rows])
+        axis.set_xlabel(cols_key)
+        if index == 0:
+            axis.set_ylabel(rows_key)
+        axis.set_title(base, fontsize=10)
+    colorbar = figure.colorbar(image, ax=list(axes[0]), shrink=0.9)
+    colorbar.ax.yaxis.set_major_formatter(PercentFormatter(100, decimals=1))
+    colorbar.set_label("Test accuracy (mean over seeds)")
+    figure.suptitle("Test accuracy over the grid {} x {}".format(rows_key, cols_key), fontsize=11,
+                    y=0.97)
+    path = os.path.join(out_dir, "grid_{}_{}.png".format(safe_filename(rows_key),
+                                                         safe_filename(cols_key)))
+    figure.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    return path
+
+
+def plot_grid(groups, out_dir):
+    keys, points = collect_grid(groups)
+    if not keys:
+        return None
+    # Every point needs every key (runs of sweeps over different keys cannot share one plot).
+    points = [p for p in points if all(k in p[1] for k in keys)]
+    if len(keys) == 1:
+        return plot_grid_line(keys[0], points, out_dir)
+    if len(keys) == 2:
+        return plot_grid_heat(keys, points, out_dir)
+    note("grid over {} keys ({}): no grid plot (one key: lines, two: heat map)".format(
+        len(keys), ", ".join(keys)))
+    return None
+
+
 def main():
     parser = argparse.ArgumentParser(
         description="Plot cifar-exp run folders (learning curves, test accuracy, confusion "
@@ -533,6 +744,7 @@ def main():
             note("{}: no completed run, so no confusion matrix and no test accuracy bar".format(name))
     written.append(plot_test_accuracy(groups, args.out))
     written.append(plot_per_class(groups, args.out))
+    written.append(plot_grid(groups, args.out))
 
     written = [path for path in written if path]
     complete = sum(1 for r in runs if r.complete)

@@ -1,21 +1,27 @@
 #!/usr/bin/env bash
-# Runs every configuration for N seeds, then prints the comparison table (cifar-exp compare) and
-# draws plots when Python 3 with matplotlib is available. Locally the runs go one after another;
-# with --slurm they are submitted as one Slurm job array plus a final `compare` job.
+# Runs every configuration (at every grid point) for N seeds, then prints the comparison table
+# (cifar-exp compare) and draws plots when Python 3 with matplotlib is available. Locally the runs
+# go one after another; with --slurm they are submitted as one Slurm job array plus a final
+# `compare` job.
 #
-#   scripts/sweep.sh [--configs LIST] [--seeds N] [--data-dir DIR] [--output-dir DIR]
+#   scripts/sweep.sh [--configs LIST] [--seeds N] [--grid KEY=V1,V2,...]... [--data-dir DIR]
+#                    [--output-dir DIR]
 #                    [--slurm [--partition P] [--gpus-per-task N] [--cpus-per-task N]
 #                             [--time T] [--sbatch-args "..."]]
-#                    [extra cifar-exp options, e.g. --epochs 2 --threads 2]
+#                    [extra cifar-exp options, e.g. --epochs 2 --threads 2 --set KEY=VALUE]
 #
 # LIST: comma-separated config files or names of files in configs/ (default: the four notebook
-# configs). Seeds are 1..N (default 1). Output: DIR (default runs/sweep) holds one folder per
-# run, logs/ with each run's console output, comparison.md/.csv and plots/.
+# configs). Seeds are 1..N (default 1). --grid (repeatable) runs the cross product of the values
+# (JSON, as for cifar-exp --set; commas inside [...] {...} "..." do not split) for each config;
+# a grid point's run is named <config name>+KEY=VALUE+... Every config and grid point is resolved
+# (cifar-exp --print-config) before anything runs; an error there stops the sweep (exit 2).
+# Output: DIR (default runs/sweep) holds one folder per run, logs/ with each run's console
+# output, comparison.md/.csv and plots/.
 # A failed run is reported (and recorded in DIR/<name>-seed<S>-failed/failure.json so that the
 # table shows it) and the sweep goes on; the exit status is 0 only if every run succeeded.
 # Re-running with the same output folder skips runs already completed (their summary.json says
 # status "completed" for that config name and seed); this holds for both paths.
-# Needs: bash, a built cifar-exp (build/cifar-exp, or $CIFAR_EXP_BIN). Plots: /usr/bin/python3
+# Needs: bash 4.4+, a built cifar-exp (build/cifar-exp, or $CIFAR_EXP_BIN). Plots: /usr/bin/python3
 # with python3-matplotlib (or $PLOT_PYTHON). --slurm: sbatch on PATH; DIR on a filesystem that
 # the compute nodes share.
 set -uo pipefail
@@ -27,13 +33,62 @@ OUT=runs/sweep
 DATA_ARGS=()
 EXTRA=()
 SLURM=0
+GRID_KEYS=() GRID_VALUES=()  # per key: its values joined by $US
+US=$'\x1f'                   # joins lists inside one field (values may hold spaces and commas)
 PARTITION="" GPUS="" CPUS=1 TIME_LIMIT="" SBATCH_ARGS=""
 
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
+die() { echo "sweep: $*" >&2; exit 2; }
+
+# Splits "V1,V2,..." at the commas outside [...], {...} and "...", into the array `values`.
+split_values() {
+  local text=$1 depth=0 quoted=0 current="" c i
+  values=()
+  for ((i = 0; i < ${#text}; i++)); do
+    c=${text:i:1}
+    if ((quoted)); then
+      if [[ $c == '\' ]]; then current+=$c; i=$((i + 1)); c=${text:i:1}
+      elif [[ $c == '"' ]]; then quoted=0; fi
+    else
+      case $c in
+        '"') quoted=1 ;;
+        '[' | '{') depth=$((depth + 1)) ;;
+        ']' | '}') depth=$((depth - 1)) ;;
+        ',') if ((depth == 0)); then values+=("$current"); current=""; continue; fi ;;
+      esac
+    fi
+    current+=$c
+  done
+  values+=("$current")
+}
+
+# --grid KEY=V1,V2,...: checked here; the values are checked by cifar-exp before anything runs.
+add_grid() {
+  local spec=$1 key=${1%%=*} v k
+  [[ $spec == *=* ]] || die "--grid $spec: expected KEY=V1,V2,..."
+  [[ $key =~ ^[a-z0-9_]+(\.[a-z0-9_]+)*$ ]] || die "--grid $spec: not a config key path (e.g. training.epochs)"
+  case $key in
+    name) die "--grid name: the sweep names each grid point's run itself" ;;
+    training.seed) die "--grid training.seed: use --seeds N" ;;
+    output.dir | output) die "--grid $key: use --output-dir" ;;
+  esac
+  for k in "${GRID_KEYS[@]}"; do
+    [[ $k == "$key" || $k == "$key".* || $key == "$k".* ]] && die "--grid $key: overlaps --grid $k"
+  done
+  split_values "${spec#*=}"
+  for v in "${values[@]}"; do
+    [[ -n $v ]] || die "--grid $spec: empty value"
+    [[ $v != *[$'\t\n'$US]* ]] || die "--grid $key: a value holds a tab or newline"
+  done
+  GRID_KEYS+=("$key")
+  GRID_VALUES+=("$(IFS=$US; echo "${values[*]}")")
+}
+
+usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
 while (($#)); do
   case "$1" in
     --configs) CONFIGS=${2:?--configs needs a list}; shift 2 ;;
     --seeds) SEEDS=${2:?--seeds needs a number}; shift 2 ;;
+    --grid) add_grid "${2:?--grid needs KEY=V1,V2,...}"; shift 2 ;;
     --data-dir) DATA_ARGS=(--data-dir "${2:?--data-dir needs a folder}"); shift 2 ;;
     --output-dir) OUT=${2:?--output-dir needs a folder}; shift 2 ;;
     --slurm) SLURM=1; shift ;;
@@ -65,41 +120,91 @@ for item in "${items[@]}"; do
   fi
   config_files+=("$(cd "$(dirname "$file")" && pwd)/$(basename "$file")")
 done
-# The config's top-level "name" (the first "name" key; cifar-exp validates the rest).
-config_name() {
-  grep -o '"name"[[:space:]]*:[[:space:]]*"[^"]*"' "$1" | head -n 1 | sed 's/.*"\([^"]*\)"$/\1/'
+# The grid points: each is its KEY=VALUE settings joined by $US, the first key varying slowest;
+# one empty point without --grid.
+points=("")
+for ((k = 0; k < ${#GRID_KEYS[@]}; k++)); do
+  IFS=$US read -r -a values <<< "${GRID_VALUES[k]}"
+  next=()
+  for point in "${points[@]}"; do
+    for v in "${values[@]}"; do next+=("${point:+$point$US}${GRID_KEYS[k]}=$v"); done
+  done
+  points=("${next[@]}")
+done
+
+# A grid point's run name: BASE+KEY=VALUE+..., the value reduced to name characters
+# ([0.8, 1.2] -> 0.8_1.2, "reflect" -> reflect).
+point_name() {
+  local base=$1 point=$2 kv v name=$1
+  [[ -n $point ]] || { echo "$base"; return; }
+  IFS=$US read -r -a kvs <<< "$point"
+  for kv in "${kvs[@]}"; do
+    v=$(printf %s "${kv#*=}" | sed -e 's/^[[:space:]]*"\(.*\)"[[:space:]]*$/\1/' \
+      -e 's/[^A-Za-z0-9_.-]/_/g' -e 's/__*/_/g' -e 's/^_//' -e 's/_$//')
+    name+="+${kv%%=*}=$v"
+  done
+  echo "$name"
+}
+
+# The --set arguments of a task's settings ($US-joined; empty for none) into the array `set_args`.
+set_args_of() {
+  local kv
+  set_args=()
+  [[ -n $1 ]] || return 0
+  IFS=$US read -r -a kvs <<< "$1"
+  for kv in "${kvs[@]}"; do set_args+=(--set "$kv"); done
+}
+
+# The resolved config's name (cifar-exp --print-config), or exit 2 with cifar-exp's error: a
+# config or grid mistake stops the sweep before any run instead of failing every run.
+resolved_name() {
+  local what=$1 file=$2 out
+  shift 2
+  if ! out=$("$BIN" --config "$file" "${DATA_ARGS[@]}" "${EXTRA[@]}" "$@" --print-config 2>&1); then
+    die "$what: $(printf %s "$out" | sed 's/^cifar-exp: error: //' | tail -n 1)"
+  fi
+  printf %s "$out" | sed -n 's/^  "name": "\(.*\)",$/\1/p'
 }
 
 mkdir -p "$OUT/logs" || { echo "sweep: cannot create $OUT" >&2; exit 5; }
 OUT=$(cd "$OUT" && pwd)
 
-# The folder of a completed run of config NAME with seed SEED, if any (the resume rule).
-completed_run() {
-  local name=$1 seed=$2 f
-  for f in "$OUT"/*/summary.json; do
-    [[ -f "$f" ]] || continue
-    if grep -q "^  \"name\": \"$name\"," "$f" && grep -q "^  \"seed\": $seed," "$f" &&
-       grep -q '^  "status": "completed"' "$f"; then
-      dirname "$f"; return 0
-    fi
-  done
-  return 1
-}
-
-# The task list, shared by both paths: one line per (config, seed), tab-separated, with the
-# folder of the completed run where there is one.
-tasks=()
-for file in "${config_files[@]}"; do
-  name=$(config_name "$file")
-  if [[ ! "$name" =~ ^[A-Za-z0-9][A-Za-z0-9_.-]*$ ]]; then
-    echo "sweep: $file: no valid top-level \"name\"" >&2; exit 2
-  fi
-  for ((seed = 1; seed <= SEEDS; seed++)); do
-    done_dir=$(completed_run "$name" "$seed") || done_dir=""
-    tasks+=("$file"$'\t'"$name"$'\t'"$seed"$'\t'"$done_dir")
-  done
+# Completed runs (the resume rule): "NAME<tab>SEED" -> run folder.
+declare -A completed=()
+for f in "$OUT"/*/summary.json; do
+  [[ -f "$f" ]] && grep -q '^  "status": "completed"' "$f" || continue
+  run_name=$(sed -n 's/^  "name": "\(.*\)",$/\1/p' "$f" | head -n 1)
+  run_seed=$(sed -n 's/^  "seed": \([0-9]*\),$/\1/p' "$f" | head -n 1)
+  completed["$run_name"$'\t'"$run_seed"]=$(dirname "$f")
 done
-total=${#tasks[@]}
+
+# The task list, shared by both paths: one entry per (config, grid point, seed) with the
+# settings it passes as --set (the run name first) and the folder of its completed run, if any.
+task_file=() task_name=() task_seed=() task_sets=() task_done=()
+for file in "${config_files[@]}"; do
+  base=$(resolved_name "$file" "$file") || exit 2
+  declare -A seen_names=()
+  for point in "${points[@]}"; do
+    name=$(point_name "$base" "$point")
+    sets=${point:+name=$name$US$point}
+    if [[ -n $point ]]; then
+      [[ -z ${seen_names[$name]:-} ]] ||
+        die "$file: grid points ${seen_names[$name]//$US/ } and ${point//$US/ } both give the run name $name"
+      seen_names[$name]=$point
+      set_args_of "$sets"
+      resolved_name "$file at ${point//$US/ }" "$file" "${set_args[@]}" > /dev/null || exit 2
+    fi
+    for ((seed = 1; seed <= SEEDS; seed++)); do
+      task_file+=("$file") task_name+=("$name") task_seed+=("$seed") task_sets+=("$sets")
+      task_done+=("${completed["$name"$'\t'"$seed"]:-}")
+    done
+  done
+  unset seen_names
+done
+total=${#task_file[@]}
+pending=0
+for d in "${task_done[@]}"; do [[ -n $d ]] || pending=$((pending + 1)); done
+echo "Sweep: ${#config_files[@]} configuration(s) x ${#points[@]} grid point(s) x $SEEDS seed(s) = $total runs ($((total - pending)) of them completed before)."
 
 compare_and_plot() {
   echo "Comparison ($OUT):"
@@ -123,27 +228,31 @@ if ((SLURM)); then
   SL="$OUT/slurm"
   mkdir -p "$SL/logs"
   : > "$SL/tasks.tsv"
-  for t in "${tasks[@]}"; do
-    IFS=$'\t' read -r file name seed done_dir <<< "$t"
-    if [[ -n "$done_dir" ]]; then
-      echo "$name seed $seed: already complete ($done_dir)"
+  for ((i = 0; i < total; i++)); do
+    if [[ -n "${task_done[i]}" ]]; then
+      echo "[$((i + 1))/$total] ${task_name[i]} seed ${task_seed[i]}: already complete (${task_done[i]})"
     else
-      printf '%s\t%s\t%s\n' "$file" "$name" "$seed" >> "$SL/tasks.tsv"
+      printf '%s\t%s\t%s\t%s\n' "${task_file[i]}" "${task_name[i]}" "${task_seed[i]}" \
+        "${task_sets[i]}" >> "$SL/tasks.tsv"
     fi
   done
-  pending=$(wc -l < "$SL/tasks.tsv")
   if ((pending == 0)); then
     echo "Nothing to submit: all $total runs are complete."
     compare_and_plot
     exit
   fi
-  # One array task per pending (config, seed); each writes only its own run folder and log.
+  # One array task per pending (config, grid point, seed); each writes only its own run folder
+  # and log.
   {
     echo '#!/usr/bin/env bash'
     echo "line=\$(sed -n \"\$((SLURM_ARRAY_TASK_ID + 1))p\" $(printf %q "$SL/tasks.tsv"))"
-    echo 'IFS=$'"'"'\t'"'"' read -r file name seed <<< "$line"'
+    echo 'IFS=$'"'"'\t'"'"' read -r file name seed sets <<< "$line"'
+    echo 'set_args=()'
+    echo 'IFS=$'"'"'\x1f'"'"' read -r -a kvs <<< "$sets"'
+    echo 'for kv in "${kvs[@]}"; do set_args+=(--set "$kv"); done'
     echo "log=$(printf %q "$OUT/logs")/\${name}-seed\${seed}.log"
-    printf 'exec %q %q %q "$file" "$name" "$seed" "$log"' "$ROOT/scripts/run_one.sh" "$BIN" "$OUT"
+    printf 'exec %q %q %q "$file" "$name" "$seed" "$log" "${set_args[@]}"' \
+      "$ROOT/scripts/run_one.sh" "$BIN" "$OUT"
     for a in "${DATA_ARGS[@]}" "${EXTRA[@]}"; do printf ' %q' "$a"; done
     echo
   } > "$SL/task.sh"
@@ -172,23 +281,27 @@ if ((SLURM)); then
   exit 0
 fi
 
-index=0
 failed=0
 start_all=$SECONDS
-for t in "${tasks[@]}"; do
-  IFS=$'\t' read -r file name seed done_dir <<< "$t"
-  index=$((index + 1))
-  tag="[$index/$total] $name seed $seed"
-  if [[ -n "$done_dir" ]]; then
-    echo "$tag: already complete ($done_dir)"
+for ((i = 0; i < total; i++)); do
+  file=${task_file[i]} name=${task_name[i]} seed=${task_seed[i]}
+  tag="[$((i + 1))/$total] $name seed $seed"
+  if [[ -n "${task_done[i]}" ]]; then
+    echo "$tag: already complete (${task_done[i]})"
     continue
   fi
   log="$OUT/logs/$name-seed$seed.log"
   echo -n "$tag: running ... "
   start=$SECONDS
-  "$ROOT/scripts/run_one.sh" "$BIN" "$OUT" "$file" "$name" "$seed" "$log" "${DATA_ARGS[@]}" "${EXTRA[@]}"
+  set_args_of "${task_sets[i]}"
+  "$ROOT/scripts/run_one.sh" "$BIN" "$OUT" "$file" "$name" "$seed" "$log" "${set_args[@]}" \
+    "${DATA_ARGS[@]}" "${EXTRA[@]}"
   code=$?
-  if ((code == 0)); then
+  if ((code == 8)); then
+    echo "skipped: $(sed -n 's/^skipped: //p; s/^cifar-exp: error: //p' "$log" | tail -n 1)"
+  elif grep -q '^already complete: ' "$log"; then
+    echo "already complete ($(sed -n 's/^already complete: //p' "$log"))"
+  elif ((code == 0)); then
     dir=$(sed -n 's/.*Run folder: //p' "$log" | tail -n 1)
     acc=$(sed -n 's/.*Test accuracy \([0-9.]*%\).*/\1/p' "$log" | tail -n 1)
     echo "done in $((SECONDS - start)) s: test accuracy $acc ($dir)"

@@ -66,9 +66,10 @@ torch::Tensor apply_flips(torch::Tensor images, const AffineParams& params) {
       params.flip_horizontal.defined() && params.flip_horizontal.any().item<bool>();
   const bool vertical = params.flip_vertical.defined() && params.flip_vertical.any().item<bool>();
   if (!horizontal && !vertical) return images;
-  auto masks = upload(torch::stack({horizontal ? params.flip_horizontal : torch::zeros({n}, torch::kBool),
-                                    vertical ? params.flip_vertical : torch::zeros({n}, torch::kBool)}),
-                      device);
+  auto masks =
+      upload(torch::stack({horizontal ? params.flip_horizontal : torch::zeros({n}, torch::kBool),
+                           vertical ? params.flip_vertical : torch::zeros({n}, torch::kBool)}),
+             device);
   if (horizontal) images = torch::where(masks[0].view({n, 1, 1, 1}), images.flip({3}), images);
   if (vertical) images = torch::where(masks[1].view({n, 1, 1, 1}), images.flip({2}), images);
   return images;

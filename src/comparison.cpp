@@ -6,10 +6,12 @@
 #include <fstream>
 #include <iomanip>
 #include <map>
+#include <regex>
 #include <sstream>
 
 #include "cifar_exp/config.h"
 #include "cifar_exp/errors.h"
+#include "cifar_exp/files.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -35,10 +37,85 @@ std::optional<json> try_read_json(const fs::path& file, std::string& problem) {
   }
 }
 
+// Whether the process a summary.json names is still running (nullopt: another host, or no
+// process recorded).
+std::optional<bool> run_process_alive(const json& summary) {
+  if (!summary.contains("process") || !summary["process"].is_object()) return std::nullopt;
+  const json& p = summary["process"];
+  ProcessIdentity process;
+  process.host = p.value("host", "");
+  process.pid = p.value("pid", int64_t(0));
+  process.start_ticks = p.value("start_ticks", int64_t(0));
+  return process_alive(process);
+}
+
 // "no_aug_no_tl-20261128T040129Z-2" -> "no_aug_no_tl".
 std::string name_from_folder(const std::string& folder) {
-  const auto pos = folder.find("-20");
-  return pos == std::string::npos ? folder : folder.substr(0, pos);
+  static const std::regex kStamp("-[0-9]{8}T[0-9]{6}Z(-[0-9]+)?$");
+  return std::regex_replace(folder, kStamp, "");
+}
+
+// What a run that could not start would have been: its config with the sweep's --set values.
+void describe_failed_run(RunRecord& run, const json& failure) {
+  try {
+    ConfigOverrides overrides;
+    if (failure.contains("set")) overrides.set = failure["set"].get<std::vector<std::string>>();
+    const auto config = load_config(failure.value("config", ""), overrides);
+    run.config = to_json(config);
+    run.summary["model"] = config.model.type;
+    run.summary["augmentation"] = config.augmentation.enabled;
+    run.summary["transfer"] = transfer_kind(config.model);
+    if (config.reference_accuracy) run.summary["reference_accuracy"] = *config.reference_accuracy;
+  } catch (const Error&) {
+    // The config itself may be what failed; the row then shows what is known.
+  } catch (const json::exception&) {
+    // A hand-edited failure.json; likewise.
+  }
+}
+
+std::string base_of(const std::string& name) { return name.substr(0, name.find('+')); }
+
+// The grid value of `path` recorded in the runs' config.json, else the text in the name.
+json grid_value(const std::string& path, const std::string& text,
+                const std::vector<const RunRecord*>& runs) {
+  std::string pointer = "/" + path;
+  std::replace(pointer.begin(), pointer.end(), '.', '/');
+  const json::json_pointer at(pointer);
+  for (const RunRecord* run : runs) {
+    if (run->config.is_object() && run->config.contains(at)) return run->config.at(at);
+  }
+  return text;
+}
+
+std::string grid_text(const json& value) {
+  return value.is_string() ? value.get<std::string>() : value.dump();
+}
+
+// The keys varied by grids, in the order first seen.
+std::vector<std::string> grid_keys(const std::vector<ComparisonRow>& rows) {
+  std::vector<std::string> keys;
+  for (const auto& row : rows) {
+    for (const auto& [key, value] : row.grid) {
+      if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
+    }
+  }
+  return keys;
+}
+
+const json* find_grid_value(const ComparisonRow& row, const std::string& key) {
+  for (const auto& [k, value] : row.grid)
+    if (k == key) return &value;
+  return nullptr;
+}
+
+// Grid points of one base name next to each other (where the base was first seen), by value.
+void order_grid_points(std::vector<ComparisonRow>& rows) {
+  std::map<std::string, size_t> first_seen;
+  for (size_t i = 0; i < rows.size(); ++i) first_seen.emplace(base_of(rows[i].name), i);
+  std::stable_sort(rows.begin(), rows.end(), [&](const auto& a, const auto& b) {
+    const size_t at_a = first_seen[base_of(a.name)], at_b = first_seen[base_of(b.name)];
+    return at_a != at_b ? at_a < at_b : a.grid < b.grid;
+  });
 }
 
 RunRecord read_run(const fs::path& dir) {
@@ -49,27 +126,28 @@ RunRecord read_run(const fs::path& dir) {
     run.summary = *summary;
     run.name = run.summary.value("name", "");
     run.status = run.summary.value("status", "completed");
+    // "running" in the summary of a process that is gone: the run crashed.
+    if (run.status == "running" && !run_process_alive(run.summary).value_or(true)) {
+      run.status = "crashed";
+    }
     if (!run.complete()) run.problem = run.status;
+    if (run.status == "failed" && run.summary.contains("error")) {
+      run.problem = "failed: " + run.summary.value("error", "");
+    }
   } else if (auto failure = try_read_json(dir / "failure.json", problem)) {
     run.summary = *failure;
     run.name = failure->value("name", "");
     run.status = "failed";
     run.problem = failure->value("error", "failed");
     // What the run would have been, from its config, so the table row says what is missing.
-    try {
-      const auto config = load_config(failure->value("config", ""));
-      run.summary["model"] = config.model.type;
-      run.summary["augmentation"] = config.augmentation.enabled;
-      run.summary["transfer"] = transfer_kind(config.model);
-      if (config.reference_accuracy) run.summary["reference_accuracy"] = *config.reference_accuracy;
-    } catch (const Error&) {
-      // The config itself may be what failed; the row then shows what is known.
-    }
+    describe_failed_run(run, *failure);
   } else {
     run.status = "incomplete";
     run.problem = problem.empty() ? "no summary.json" : problem;
-    if (auto config = try_read_json(dir / "config.json", problem))
-      run.name = config->value("name", "");
+  }
+  if (auto config = try_read_json(dir / "config.json", problem); config && config->is_object()) {
+    run.config = *config;
+    if (run.name.empty()) run.name = config->value("name", "");
   }
   if (run.name.empty()) run.name = name_from_folder(dir.filename().string());
   std::ifstream csv(dir / "metrics.csv");
@@ -131,6 +209,20 @@ Stat mean_std(const std::vector<double>& values) {
     s.std = std::sqrt(squares / double(values.size() - 1));
   }
   return s;
+}
+
+std::vector<std::pair<std::string, std::string>> grid_of_name(const std::string& name) {
+  static const std::regex kPart("([a-z0-9_]+(\\.[a-z0-9_]+)*)=(.*)");
+  std::vector<std::pair<std::string, std::string>> grid;
+  std::stringstream parts(name);
+  std::string part;
+  std::getline(parts, part, '+');  // the base name
+  while (std::getline(parts, part, '+')) {
+    std::smatch match;
+    if (!std::regex_match(part, match, kPart)) return {};  // not a sweep's name
+    grid.emplace_back(match[1], match[3]);
+  }
+  return grid;
 }
 
 std::vector<RunRecord> find_runs(const std::vector<std::string>& paths) {
@@ -200,6 +292,8 @@ std::vector<ComparisonRow> compare_runs(const std::vector<RunRecord>& runs) {
       }
     }
     if (row.incomplete > 0 && row.note.empty()) row.note = "incomplete";
+    for (const auto& [key, text] : grid_of_name(name))
+      row.grid.emplace_back(key, grid_value(key, text, groups[name]));
     row.test_accuracy = mean_std(acc);
     row.test_error = mean_std(err);
     row.best_val_accuracy = mean_std(best);
@@ -207,21 +301,32 @@ std::vector<ComparisonRow> compare_runs(const std::vector<RunRecord>& runs) {
     row.images_per_second = mean_std(speed);
     rows.push_back(row);
   }
+  order_grid_points(rows);
   return rows;
 }
 
 std::string format_markdown(const std::vector<ComparisonRow>& rows) {
   std::ostringstream out;
-  out << "| configuration | model | augmentation | transfer | epochs | runs | test accuracy | "
+  const auto keys = grid_keys(rows);
+  out << "| configuration | ";
+  for (const auto& key : keys) out << key << " | ";
+  out << "model | augmentation | transfer | epochs | runs | test accuracy | "
          "test error | best val accuracy | train time (s) | images/s | trainable params | "
          "frozen params | notebook accuracy | notes |\n";
-  out << "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n";
+  out << "|---|";
+  for (size_t i = 0; i < keys.size(); ++i) out << "---|";
+  out << "---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n";
   for (const auto& r : rows) {
     std::string runs = std::to_string(r.runs);
     if (r.incomplete) runs += " (+" + std::to_string(r.incomplete) + " incomplete)";
-    out << "| " << r.name << " | " << (r.model.empty() ? "-" : r.model) << " | "
-        << (r.augmentation ? "yes" : "no") << " | " << (r.transfer.empty() ? "-" : r.transfer)
-        << " | " << (r.runs ? std::to_string(r.epochs) : "-") << " | " << runs << " | "
+    out << "| " << r.name << " | ";
+    for (const auto& key : keys) {
+      const json* value = find_grid_value(r, key);
+      out << (value ? grid_text(*value) : "-") << " | ";
+    }
+    out << (r.model.empty() ? "-" : r.model) << " | " << (r.augmentation ? "yes" : "no") << " | "
+        << (r.transfer.empty() ? "-" : r.transfer) << " | "
+        << (r.runs ? std::to_string(r.epochs) : "-") << " | " << runs << " | "
         << pct(r.test_accuracy) << " | " << pct(r.test_error) << " | " << pct(r.best_val_accuracy)
         << " | " << (r.runs ? fixed(r.train_seconds.mean, 1) : "-") << " | "
         << (r.runs ? fixed(r.images_per_second.mean, 0) : "-") << " | "
@@ -235,14 +340,22 @@ std::string format_markdown(const std::vector<ComparisonRow>& rows) {
 
 std::string format_csv(const std::vector<ComparisonRow>& rows) {
   std::ostringstream out;
-  out << "configuration,model,augmentation,transfer,epochs,runs,incomplete,test_accuracy_mean,"
+  const auto keys = grid_keys(rows);
+  out << "configuration,";
+  for (const auto& key : keys) out << key << ',';
+  out << "model,augmentation,transfer,epochs,runs,incomplete,test_accuracy_mean,"
          "test_accuracy_std,test_error_mean,test_error_std,best_val_accuracy_mean,"
          "train_seconds_mean,images_per_second_mean,trainable_params,frozen_params,"
          "reference_accuracy,notes\n";
   auto num = [](const Stat& s, double v) { return s.n ? fixed(v, 6) : std::string(); };
   for (const auto& r : rows) {
-    out << csv_escape(r.name) << ',' << r.model << ',' << (r.augmentation ? "true" : "false") << ','
-        << r.transfer << ',' << r.epochs << ',' << r.runs << ',' << r.incomplete << ','
+    out << csv_escape(r.name) << ',';
+    for (const auto& key : keys) {
+      const json* value = find_grid_value(r, key);
+      out << (value ? csv_escape(grid_text(*value)) : "") << ',';
+    }
+    out << r.model << ',' << (r.augmentation ? "true" : "false") << ',' << r.transfer << ','
+        << r.epochs << ',' << r.runs << ',' << r.incomplete << ','
         << num(r.test_accuracy, r.test_accuracy.mean) << ','
         << num(r.test_accuracy, r.test_accuracy.std) << ',' << num(r.test_error, r.test_error.mean)
         << ',' << num(r.test_error, r.test_error.std) << ','
@@ -258,8 +371,11 @@ std::string format_csv(const std::vector<ComparisonRow>& rows) {
 json to_json(const std::vector<ComparisonRow>& rows) {
   json out = json::array();
   for (const auto& r : rows) {
+    json grid = json::object();
+    for (const auto& [key, value] : r.grid) grid[key] = value;
     out.push_back(
         {{"configuration", r.name},
+         {"grid", grid},
          {"model", r.model},
          {"augmentation", r.augmentation},
          {"transfer", r.transfer},
@@ -277,6 +393,41 @@ json to_json(const std::vector<ComparisonRow>& rows) {
          {"notes", r.note}});
   }
   return out;
+}
+
+std::string format_runs(const std::vector<RunRecord>& runs, const std::string& format) {
+  auto seed_of = [](const RunRecord& r) -> std::string {
+    if (r.summary.contains("seed") && r.summary["seed"].is_number()) {
+      return std::to_string(r.summary["seed"].get<int64_t>());
+    }
+    if (r.config.contains("training") && r.config["training"].contains("seed")) {
+      return std::to_string(r.config["training"]["seed"].get<int64_t>());
+    }
+    return "";
+  };
+  if (format == "json") {
+    json list = json::array();
+    for (const auto& r : runs) {
+      list.push_back({{"dir", r.dir},
+                      {"name", r.name},
+                      {"seed", seed_of(r).empty() ? json(nullptr) : json(std::stoll(seed_of(r)))},
+                      {"status", r.status},
+                      {"problem", r.problem}});
+    }
+    return list.dump(2) + "\n";
+  }
+  std::ostringstream out;
+  if (format == "csv") {
+    out << "dir,name,seed,status\n";
+    for (const auto& r : runs)
+      out << r.dir << ',' << r.name << ',' << seed_of(r) << ',' << r.status << '\n';
+    return out.str();
+  }
+  out << "| run folder | name | seed | status |\n|---|---|---:|---|\n";
+  for (const auto& r : runs) {
+    out << "| " << r.dir << " | " << r.name << " | " << seed_of(r) << " | " << r.status << " |\n";
+  }
+  return out.str();
 }
 
 }  // namespace cifar_exp

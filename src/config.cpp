@@ -19,6 +19,25 @@ std::string describe(const json& value) {
   return text;
 }
 
+bool is_inside(const std::string& path, const std::string& parent) {
+  return path.size() > parent.size() && path.compare(0, parent.size(), parent) == 0 &&
+         path[parent.size()] == '.';
+}
+
+// The flag to blame for an error at `path`: the one that set it, else one that set an object
+// around it (--set training={...}), else one that set a key inside it (--set foo.bar=1 made an
+// unknown "foo").
+const std::string* find_origin(const std::map<std::string, std::string>& origins,
+                               const std::string& path) {
+  if (path.empty()) return nullptr;
+  if (auto it = origins.find(path); it != origins.end()) return &it->second;
+  for (const auto& [set_path, flag] : origins)
+    if (is_inside(path, set_path)) return &flag;
+  for (const auto& [set_path, flag] : origins)
+    if (is_inside(set_path, path)) return &flag;
+  return nullptr;
+}
+
 // Walks one JSON object, reading known keys and remembering them so that unknown keys can be
 // reported. Errors carry the key's JSON path and, for command-line overrides, the flag.
 class ObjectReader {
@@ -30,9 +49,10 @@ class ObjectReader {
   }
 
   [[noreturn]] void fail(const std::string& key_path, const std::string& message) const {
-    auto origin = origins_.find(key_path);
-    if (origin != origins_.end()) {
-      throw ConfigError(origin->second + " (" + key_path + "): " + message);
+    if (const std::string* flag = find_origin(origins_, key_path)) {
+      // "--set training.epochs" already names the path; "--epochs" does not.
+      const bool names_path = *flag == "--set " + key_path;
+      throw ConfigError(*flag + (names_path ? "" : " (" + key_path + ")") + ": " + message);
     }
     throw ConfigError(source_ + ": " + (key_path.empty() ? "top level" : key_path) + ": " +
                       message);
@@ -241,6 +261,7 @@ void parse_training(const json& j, ObjectReader& parent, TrainingConfig& t) {
   }
   r.read_int("threads", t.threads, 0, 4096, "a non-negative integer (0 = all cores)");
   r.read_choice("precision", t.precision, {"fp32", "bf16"});
+  r.read_bool("tf32", t.tf32);
   r.reject_unknown_keys();
 }
 
@@ -280,12 +301,14 @@ ExperimentConfig parse_config(const json& doc, const std::string& source,
   ExperimentConfig c;
   ObjectReader r(doc, "", source, origins);
   r.read_string("name", c.name);
-  static const std::regex kName("[A-Za-z0-9][A-Za-z0-9_.-]*");
+  // A base name, then the grid point a sweep ran it at: "base+training.epochs=30+...".
+  static const std::regex kName(
+      "([A-Za-z0-9][A-Za-z0-9_.-]{0,99})(\\+[a-z0-9_]+(\\.[a-z0-9_]+)*=[A-Za-z0-9_.-]*)*");
   if (!r.has("name")) r.fail("name", "is required");
-  if (!std::regex_match(c.name, kName) || c.name.size() > 100) {
+  if (c.name.size() > 200 || !std::regex_match(c.name, kName)) {
     r.fail("name",
            "must be 1-100 letters, digits, '_', '-' or '.', starting with a letter or "
-           "digit, got \"" +
+           "digit (sweeps add \"+KEY=VALUE\" parts, up to 200 in all), got \"" +
                c.name + "\"");
   }
   r.read_string("description", c.description);
@@ -340,23 +363,113 @@ json parse_json_text(const std::string& text, const std::string& path) {
   }
 }
 
+namespace {
+
+// One override: the JSON path it sets, the value and the flag that gave it.
+struct Assignment {
+  std::string path;
+  json value;
+  std::string flag;
+};
+
+std::vector<std::string> split_path(const std::string& path, const std::string& flag) {
+  std::vector<std::string> keys;
+  std::stringstream parts(path);
+  for (std::string key; std::getline(parts, key, '.');) keys.push_back(key);
+  bool ok = !path.empty() && path.back() != '.';
+  for (const auto& key : keys) ok = ok && !key.empty();
+  if (!ok) throw ConfigError(flag + ": not a key path (keys joined by '.', e.g. training.epochs)");
+  return keys;
+}
+
+// VALUE is JSON when it parses; other text is a string (model.type=small_cnn), except text that
+// starts like JSON ([, {, "), where a typo should not silently become a string.
+json parse_set_value(const std::string& text, const std::string& flag) {
+  try {
+    return json::parse(text);
+  } catch (const json::parse_error& e) {
+    const auto start = text.find_first_not_of(" \t");
+    if (start == std::string::npos || std::string("[{\"").find(text[start]) == std::string::npos)
+      return text;
+    std::string what = e.what();
+    const auto colon = what.find(": ", what.find("parse error"));
+    throw ConfigError(flag + ": invalid JSON: " +
+                      first_line(colon == std::string::npos ? what : what.substr(colon + 2)));
+  } catch (const json::exception&) {  // e.g. a number too large for a double
+    throw ConfigError(flag + ": invalid value " + text);
+  }
+}
+
+Assignment parse_set(const std::string& text) {
+  const auto equals = text.find('=');
+  const std::string path = text.substr(0, equals);
+  const std::string flag = "--set " + (path.empty() ? text : path);
+  if (equals == std::string::npos) {
+    throw ConfigError(flag + ": expected KEY=VALUE, e.g. --set training.epochs=30");
+  }
+  split_path(path, flag);
+  return {path, parse_set_value(text.substr(equals + 1), flag), flag};
+}
+
+// Sets `a.value` at its path, making objects on the way where keys are missing or null.
+void assign(json& doc, const Assignment& a) {
+  const auto keys = split_path(a.path, a.flag);
+  json* node = &doc;
+  std::string walked;
+  for (size_t i = 0; i + 1 < keys.size(); ++i) {
+    walked += (walked.empty() ? "" : ".") + keys[i];
+    json& child = (*node)[keys[i]];
+    if (child.is_null()) child = json::object();
+    if (!child.is_object()) {
+      throw ConfigError(a.flag + ": " + walked + " is " + describe(child) + ", not an object");
+    }
+    node = &child;
+  }
+  (*node)[keys.back()] = a.value;
+}
+
+// Two overrides of one key (or of a key and a key inside it) would depend on their order.
+void check_no_overlap(const std::vector<Assignment>& all) {
+  for (size_t i = 0; i < all.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      const auto& a = all[i].path;
+      const auto& b = all[j].path;
+      if (a == b || is_inside(a, b) || is_inside(b, a)) {
+        throw ConfigError(all[i].flag + ": conflicts with " + all[j].flag +
+                          (a == b ? " (both set " + a + ")" : ""));
+      }
+    }
+  }
+}
+
+std::vector<Assignment> assignments(const ConfigOverrides& o) {
+  std::vector<Assignment> all;
+  auto add = [&](const char* path, const auto& value, const char* flag) {
+    if (value) all.push_back({path, json(*value), flag});
+  };
+  add("output.dir", o.output_dir, "--output-dir");
+  add("training.epochs", o.epochs, "--epochs");
+  add("training.batch_size", o.batch_size, "--batch-size");
+  add("training.device", o.device, "--device");
+  add("training.seed", o.seed, "--seed");
+  add("data.train_limit", o.train_limit, "--train-limit");
+  add("data.test_limit", o.test_limit, "--test-limit");
+  add("training.threads", o.threads, "--threads");
+  for (const auto& text : o.set) all.push_back(parse_set(text));
+  return all;
+}
+
+}  // namespace
+
 void apply_overrides(json& doc, const ConfigOverrides& o,
                      std::map<std::string, std::string>& origins) {
+  const auto all = assignments(o);
+  check_no_overlap(all);
   if (!doc.is_object()) return;  // parse_config reports it
-  auto set = [&](const char* section, const char* key, const json& value, const char* flag) {
-    if (!doc.contains(section) || doc[section].is_null()) doc[section] = json::object();
-    if (!doc[section].is_object()) return;  // parse_config reports the section itself
-    doc[section][key] = value;
-    origins[std::string(section) + "." + key] = flag;
-  };
-  if (o.output_dir) set("output", "dir", *o.output_dir, "--output-dir");
-  if (o.epochs) set("training", "epochs", *o.epochs, "--epochs");
-  if (o.batch_size) set("training", "batch_size", *o.batch_size, "--batch-size");
-  if (o.device) set("training", "device", *o.device, "--device");
-  if (o.seed) set("training", "seed", *o.seed, "--seed");
-  if (o.train_limit) set("data", "train_limit", *o.train_limit, "--train-limit");
-  if (o.test_limit) set("data", "test_limit", *o.test_limit, "--test-limit");
-  if (o.threads) set("training", "threads", *o.threads, "--threads");
+  for (const auto& a : all) {
+    assign(doc, a);
+    origins[a.path] = a.flag;
+  }
 }
 
 ExperimentConfig load_config(const std::string& path, const ConfigOverrides& overrides) {
@@ -416,7 +529,8 @@ json to_json(const ExperimentConfig& c) {
         {"seed", c.training.seed},
         {"device", c.training.device},
         {"threads", c.training.threads},
-        {"precision", c.training.precision}}},
+        {"precision", c.training.precision},
+        {"tf32", c.training.tf32}}},
       {"output",
        {{"dir", c.output.dir},
         {"save_model", c.output.save_model},

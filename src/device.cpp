@@ -50,9 +50,10 @@ void configure_device(const torch::Device& device, const TrainingConfig& trainin
   at::globalContext().setAllowTF32CuBLAS(training.tf32);
   at::globalContext().setAllowTF32CuDNN(training.tf32);
   if (training.precision == "bf16" && !supports_native_bf16(device)) {
-    throw ConfigError("training.precision: \"bf16\" needs a GPU of compute capability 8.0 or "
-                      "later; " +
-                      device_name(device) + " (" + device.str() + ") has none; use \"fp32\"");
+    throw ConfigError(
+        "training.precision: \"bf16\" needs a GPU of compute capability 8.0 or "
+        "later; " +
+        device_name(device) + " (" + device.str() + ") has none; use \"fp32\"");
   }
 }
 
@@ -125,8 +126,8 @@ std::string cuda_version_text(long version) {
 // cuDNN 9 encodes 9.26.0 as 92600; cuDNN 8 encoded 8.9.7 as 8907.
 std::string cudnn_version_text(long version) {
   const long major_scale = version >= 90000 ? 10000 : 1000;
-  return std::to_string(version / major_scale) + "." +
-         std::to_string(version % major_scale / 100) + "." + std::to_string(version % 100);
+  return std::to_string(version / major_scale) + "." + std::to_string(version % major_scale / 100) +
+         "." + std::to_string(version % 100);
 }
 #endif
 

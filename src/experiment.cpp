@@ -123,8 +123,8 @@ void log_run_header(const PreparedRun& run, const std::string& run_dir,
                run.train->images().size(0), run.test->images().size(0));
   logger->info("Model {}: {} trainable and {} frozen parameters", run.model->kind(),
                run.params.trainable, run.params.frozen);
-  logger->info("Device {} ({}), {} threads, precision {}{}, seed {}, libtorch {}",
-               run.device.str(), device_name(run.device), run.threads, config.training.precision,
+  logger->info("Device {} ({}), {} threads, precision {}{}, seed {}, libtorch {}", run.device.str(),
+               device_name(run.device), run.threads, config.training.precision,
                run.device.is_cuda() ? (config.training.tf32 ? " with TF32" : " without TF32") : "",
                config.training.seed, torch_version());
   if (config.training.precision == "bf16" && run.device.is_cpu() && !cpu_has_native_bf16()) {
@@ -166,9 +166,10 @@ ProcessIdentity process_of(const nlohmann::json& summary) {
 // The lock that keeps two processes (two sweeps, two Slurm tasks) from running the same
 // (output folder, config name, seed) at once; a crash releases it. BusyError when held.
 FileLock lock_run(const std::string& output_dir, const ExperimentConfig& config) {
-  const std::string path = (fs::path(output_dir) / ".locks" /
-                            (config.name + "-seed" + std::to_string(config.training.seed) + ".lock"))
-                               .string();
+  const std::string path =
+      (fs::path(output_dir) / ".locks" /
+       (config.name + "-seed" + std::to_string(config.training.seed) + ".lock"))
+          .string();
   auto lock = FileLock::try_acquire(path);
   if (!lock) {
     throw BusyError(config.name + " seed " + std::to_string(config.training.seed) +
@@ -189,8 +190,8 @@ nlohmann::json summary_header(const PreparedRun& run, const nlohmann::json& earl
           {"model", run.model->kind()},
           {"augmentation", config.augmentation.enabled},
           {"transfer", transfer_kind(config.model)},
-          {"weights", config.model.type == "vgg16_transfer" ? nlohmann::json(config.model.weights)
-                                                            : nullptr},
+          {"weights",
+           config.model.type == "vgg16_transfer" ? nlohmann::json(config.model.weights) : nullptr},
           {"epochs", config.training.epochs},
           {"epochs_completed", 0},
           {"batch_size", config.training.batch_size},
@@ -309,8 +310,7 @@ History train_model(PreparedRun& run, FitOptions& options, double& feature_secon
     feature_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - feature_start).count();
     logger->info("Backbone features ready in {:.1f} s; training the head on them", feature_seconds);
-    return fit(*vgg->head, train_features, train.targets(), test_features, test.targets(),
-               options);
+    return fit(*vgg->head, train_features, train.targets(), test_features, test.targets(), options);
   }
   return fit(*run.model, train.images(), train.targets(), test.images(), test.targets(), options);
 }
@@ -434,9 +434,9 @@ std::string intact_previous_hint(const std::string& run_dir, const std::string& 
   } catch (const OutputError&) {
     return "";
   }
-  return "; the previous checkpoint is intact (epoch " + std::to_string(state.epoch) +
-         ", batch " + std::to_string(state.batches_done) + "): cifar-exp resume " + run_dir +
-         " --checkpoint " + previous;
+  return "; the previous checkpoint is intact (epoch " + std::to_string(state.epoch) + ", batch " +
+         std::to_string(state.batches_done) + "): cifar-exp resume " + run_dir + " --checkpoint " +
+         previous;
 }
 
 // The checkpoint's state, read before anything is touched. A corrupted checkpoint is refused

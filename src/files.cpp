@@ -174,8 +174,9 @@ CheckedFile read_checked_file(const std::string& path) {
   }
   if (file.content.size() != size) {
     file.integrity = Integrity::kCorrupted;
-    file.problem = "size " + std::to_string(file.content.size()) + " bytes, its checksum file says " +
-                   std::to_string(size) + (file.content.size() < size ? " (truncated)" : "");
+    file.problem = "size " + std::to_string(file.content.size()) +
+                   " bytes, its checksum file says " + std::to_string(size) +
+                   (file.content.size() < size ? " (truncated)" : "");
     return file;
   }
   char actual[16];

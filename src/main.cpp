@@ -1,4 +1,5 @@
 // cifar-exp command line: parses arguments and dispatches; the work lives in the library.
+#include <csignal>
 #include <iostream>
 
 #include <torch/torch.h>
@@ -7,6 +8,8 @@
 #include "cifar_exp/benchmark.h"
 #include "cifar_exp/comparison.h"
 #include "cifar_exp/config.h"
+#include "cifar_exp/data.h"
+#include "cifar_exp/device.h"
 #include "cifar_exp/errors.h"
 #include "cifar_exp/experiment.h"
 #include "cifar_exp/reporting.h"
@@ -20,11 +23,27 @@ void print_error(const std::string& message) {
 }
 
 std::string version_text() {
-  return std::string("cifar-exp ") + CIFAR_EXP_VERSION + "\nlibtorch " +
-         cifar_exp::torch_version() + "\nCUDA available: " +
-         (torch::cuda::is_available()
-              ? "yes (" + std::to_string(torch::cuda::device_count()) + " device(s))"
-              : std::string("no"));
+  const auto report = cifar_exp::device_report();
+  std::string text =
+      std::string("cifar-exp ") + CIFAR_EXP_VERSION + "\nlibtorch " + report.libtorch +
+      "\nCUDA runtime: " +
+      (report.cuda_runtime.empty() ? "none (CPU-only libtorch)" : report.cuda_runtime) +
+      "\ncuDNN: " + (report.cudnn.empty() ? "none" : report.cudnn) + "\nCPU: " + report.cpu +
+      "\nGPUs: ";
+  if (report.gpus.empty()) text += "none";
+  for (size_t i = 0; i < report.gpus.size(); ++i) {
+    text += (i ? ", " : "") + std::string("cuda:") + std::to_string(i) + " " + report.gpus[i];
+  }
+  return text;
+}
+
+// --set KEY=VALUE, repeatable; one value per --set, so that a value is never taken for a command.
+void add_set_option(CLI::App& app, std::vector<std::string>& set) {
+  app.add_option("--set", set,
+                 "Set any config key by its JSON path, e.g. --set training.learning_rate=3e-4 "
+                 "(repeatable; VALUE is JSON, other text a string)")
+      ->type_name("KEY=VALUE")
+      ->allow_extra_args(false);
 }
 
 // Adds the overrides every data-reading command accepts.
@@ -40,6 +59,14 @@ void add_override_options(CLI::App& app, std::string& config_path, cifar_exp::Co
   app.add_option("--train-limit", o.train_limit, "Use only the first N training records");
   app.add_option("--test-limit", o.test_limit, "Use only the first N test records");
   app.add_option("--threads", o.threads, "CPU threads (0 = all cores)");
+  add_set_option(app, o.set);
+}
+
+// What config.json would record for this config and these overrides.
+void print_config(const std::string& config_path, const cifar_exp::ConfigOverrides& overrides) {
+  auto config = cifar_exp::load_config(config_path, overrides);
+  config.data.dir = cifar_exp::resolve_data_dir(overrides.data_dir, config.data.dir);
+  std::cout << cifar_exp::to_json(config).dump(2) << std::endl;
 }
 
 int run(int argc, char** argv) {
@@ -48,11 +75,15 @@ int run(int argc, char** argv) {
       "augmentation) on CPU or CUDA through libtorch"};
   app.set_help_flag("-h,--help", "Print this help and exit");
   bool show_version = false;
-  app.add_flag("--version", show_version, "Print version, libtorch version and CUDA availability");
+  app.add_flag("--version", show_version,
+               "Print versions (cifar-exp, libtorch, CUDA runtime, cuDNN) and the CPU and GPUs");
 
   std::string config_path;
   cifar_exp::ConfigOverrides overrides;
   add_override_options(app, config_path, overrides);
+  bool show_config = false;
+  app.add_flag("--print-config", show_config,
+               "Print the resolved config (defaults filled in, overrides applied) and exit");
 
   cifar_exp::PreviewOptions preview;
   auto* preview_cmd = app.add_subcommand(
@@ -63,6 +94,7 @@ int run(int argc, char** argv) {
   preview_cmd->add_option("--count", preview.count, "Training images (rows), default 8");
   preview_cmd->add_option("--data-dir", preview.overrides.data_dir, "CIFAR-10 binary folder");
   preview_cmd->add_option("--seed", preview.overrides.seed, "Random seed");
+  add_set_option(*preview_cmd, preview.overrides.set);
 
   cifar_exp::ExtractOptions extract;
   auto* extract_cmd = app.add_subcommand(
@@ -75,6 +107,7 @@ int run(int argc, char** argv) {
   extract_cmd->add_option("--data-dir", extract.overrides.data_dir, "CIFAR-10 binary folder");
   extract_cmd->add_option("--device", extract.overrides.device, "auto | cpu | cuda | cuda:N");
   extract_cmd->add_option("--threads", extract.overrides.threads, "CPU threads (0 = all cores)");
+  add_set_option(*extract_cmd, extract.overrides.set);
 
   cifar_exp::BenchOptions bench;
   auto* bench_cmd = app.add_subcommand(
@@ -95,6 +128,8 @@ int run(int argc, char** argv) {
   resume_cmd->add_option("--threads", resume.threads,
                          "CPU threads (default: the run's; another count breaks exactness)");
   resume_cmd->add_option("--device", resume.device, "auto | cpu | cuda | cuda:N");
+  resume_cmd->add_option("--checkpoint", resume.checkpoint,
+                         "Resume from this checkpoint instead (e.g. RUN_DIR/checkpoint.prev.pt)");
 
   std::vector<std::string> compare_paths;
   std::string compare_format = "markdown", compare_out;
@@ -105,6 +140,10 @@ int run(int argc, char** argv) {
   compare_cmd->add_option("--format", compare_format, "markdown | csv | json (default markdown)")
       ->check(CLI::IsMember({"markdown", "csv", "json"}));
   compare_cmd->add_option("--out", compare_out, "Write the table to this file too");
+  bool compare_list_runs = false;
+  compare_cmd->add_flag("--runs", compare_list_runs,
+                        "List each run folder with its name, seed and status (completed, "
+                        "running, interrupted, crashed, failed, incomplete) instead");
 
   try {
     app.parse(argc, argv);
@@ -121,6 +160,13 @@ int run(int argc, char** argv) {
     return 0;
   }
   auto logger = cifar_exp::console_logger();
+  if (*compare_cmd && compare_list_runs) {
+    const std::string list =
+        cifar_exp::format_runs(cifar_exp::find_runs(compare_paths), compare_format);
+    std::cout << list << std::flush;
+    if (!compare_out.empty()) cifar_exp::write_file_atomic(compare_out, list);
+    return 0;
+  }
   if (*compare_cmd) {
     const auto rows = cifar_exp::compare_runs(cifar_exp::find_runs(compare_paths));
     const std::string table = compare_format == "csv"    ? cifar_exp::format_csv(rows)
@@ -156,6 +202,10 @@ int run(int argc, char** argv) {
     print_error("--config FILE is required (see --help)");
     return int(ExitCode::kUsage);
   }
+  if (show_config) {
+    print_config(config_path, overrides);
+    return 0;
+  }
   const auto result = cifar_exp::run_experiment(config_path, overrides, logger);
   logger->info("Run folder: {}", result.run_dir);
   return 0;
@@ -165,6 +215,9 @@ int run(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   cifar_exp::configure_allocator();
+  // A file size limit (ulimit -f) then makes writes fail with EFBIG, reported like a full disk,
+  // instead of killing the process mid-write.
+  std::signal(SIGXFSZ, SIG_IGN);
   try {
     return run(argc, argv);
   } catch (const cifar_exp::Error& e) {
@@ -175,6 +228,9 @@ int main(int argc, char** argv) {
     return 1;
   } catch (const std::exception& e) {
     print_error(e.what());
+    return 1;
+  } catch (...) {
+    print_error("unexpected error");
     return 1;
   }
 }

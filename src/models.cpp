@@ -152,8 +152,9 @@ torch::Tensor Vgg16TransferImpl::preprocess(torch::Tensor x) const {
       auto mean = caffe ? torch::tensor({103.939f, 116.779f, 123.68f})
                         : torch::tensor({0.485f, 0.456f, 0.406f});
       preprocess_mean_ = mean.view({1, 3, 1, 1}).to(x.device(), x.scalar_type());
-      preprocess_std_ =
-          torch::tensor({0.229f, 0.224f, 0.225f}).view({1, 3, 1, 1}).to(x.device(), x.scalar_type());
+      preprocess_std_ = torch::tensor({0.229f, 0.224f, 0.225f})
+                            .view({1, 3, 1, 1})
+                            .to(x.device(), x.scalar_type());
     }
     if (caffe) {
       // Keras vgg16.preprocess_input: RGB -> BGR, 0-255, minus the BGR ImageNet means.

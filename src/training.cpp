@@ -131,10 +131,9 @@ EvaluationResult evaluate(ClassifierImpl& model, const torch::Tensor& images,
       logits = model.forward(x).to(torch::kFloat32);
     } catch (const c10::Error& e) {
       if (!is_out_of_memory(e)) throw;
-      throw OutOfMemoryError("out of memory on " + device.str() + " evaluating a batch of " +
-                             std::to_string(count) +
-                             " images: lower training.eval_batch_size (now " +
-                             std::to_string(batch_size) + ")");
+      throw OutOfMemoryError(
+          "out of memory on " + device.str() + " evaluating a batch of " + std::to_string(count) +
+          " images: lower training.eval_batch_size (now " + std::to_string(batch_size) + ")");
     }
     loss_sum +=
         torch::nn::functional::cross_entropy(
@@ -264,8 +263,8 @@ torch::Tensor train_step(ClassifierImpl& model, torch::optim::Optimizer& optimiz
       progress.first_nonfinite_batch =
           torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(device));
     }
-    auto first_bad = loss.detach().isfinite().logical_not().logical_and(
-        progress.first_nonfinite_batch.eq(0));
+    auto first_bad =
+        loss.detach().isfinite().logical_not().logical_and(progress.first_nonfinite_batch.eq(0));
     progress.first_nonfinite_batch.masked_fill_(first_bad, progress.batch);
   }
   mark(&StepTimes::metrics_ms);

@@ -31,7 +31,10 @@ using testing::run_cli;
 std::vector<std::string> run_folders(const std::string& parent) {
   std::vector<std::string> found;
   if (!fs::exists(parent)) return found;
-  for (const auto& entry : fs::directory_iterator(parent)) found.push_back(entry.path().string());
+  for (const auto& entry : fs::directory_iterator(parent)) {
+    // Hidden entries (.locks) are not runs.
+    if (entry.path().filename().string()[0] != '.') found.push_back(entry.path().string());
+  }
   std::sort(found.begin(), found.end());
   return found;
 }
@@ -40,7 +43,17 @@ TEST(Cli, VersionAndHelp) {
   auto version = run_cli({"--version"});
   EXPECT_EQ(version.exit_code, 0);
   EXPECT_NE(version.out.find("libtorch "), std::string::npos);
-  EXPECT_NE(version.out.find("CUDA available: "), std::string::npos);
+  EXPECT_NE(version.out.find("CUDA runtime: "), std::string::npos);
+  EXPECT_NE(version.out.find("cuDNN: "), std::string::npos);
+  EXPECT_NE(version.out.find("CPU: "), std::string::npos);
+  // One entry per GPU this libtorch sees, or "none".
+  const auto gpus = version.out.find("GPUs: ");
+  ASSERT_NE(gpus, std::string::npos);
+  if (torch::cuda::device_count() == 0) {
+    EXPECT_EQ(version.out.substr(gpus, 10), "GPUs: none");
+  } else {
+    EXPECT_NE(version.out.find("cuda:0 ", gpus), std::string::npos) << version.out;
+  }
   auto help = run_cli({"--help"});
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("--train-limit"), std::string::npos);
@@ -361,8 +374,9 @@ std::vector<json> read_jsonl(const std::string& path) {
 TEST(Cli, InterruptKeepsEverythingAndResumeEndsLikeAnUninterruptedRun) {
   testing::TempDir dir;
   testing::write_cifar10_folder(dir / "data", 2000, 100);
+  // Bit-exact comparison: pinned to the CPU (on a GPU, cuDNN autotuning and atomics differ).
   testing::write_text(dir / "long.json", R"({"name": "long", "training": {"epochs": 8,
-    "batch_size": 32, "threads": 1}, "augmentation": {"enabled": true, "horizontal_flip": true,
+    "batch_size": 32, "threads": 1, "device": "cpu"}, "augmentation": {"enabled": true, "horizontal_flip": true,
     "rotation_range": 10}})");
   const std::vector<std::string> args = {CIFAR_EXP_BINARY, "--config",   dir / "long.json",
                                          "--data-dir",     dir / "data", "--output-dir",

@@ -164,5 +164,98 @@ TEST(Comparison, CliPrintsEveryFormat) {
   EXPECT_EQ(bad_format.exit_code, 2);
 }
 
+TEST(Comparison, GridNamesGiveTheirKeys) {
+  using Grid = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(grid_of_name("base"), Grid{});
+  EXPECT_EQ(grid_of_name("base+training.epochs=30+augmentation.zoom_range=0.8_1.2"),
+            (Grid{{"training.epochs", "30"}, {"augmentation.zoom_range", "0.8_1.2"}}));
+  EXPECT_EQ(grid_of_name("a.b-c+x=-1"), (Grid{{"x", "-1"}}));
+  EXPECT_EQ(grid_of_name("base+not a key"), Grid{});
+}
+
+// A grid sweep's run: the name carries the grid point, config.json the exact values.
+void write_grid_run(const std::string& dir, const std::string& base, int batch, int epochs,
+                    int seed, double accuracy) {
+  const std::string name = base + "+training.batch_size=" + std::to_string(batch) +
+                           "+training.epochs=" + std::to_string(epochs);
+  write_run(dir, name, seed, accuracy, std::vector<double>(size_t(epochs), accuracy));
+  testing::write_text(
+      dir + "/config.json",
+      json({{"name", name},
+            {"training", {{"batch_size", batch}, {"epochs", epochs}, {"seed", seed}}}})
+          .dump(2));
+}
+
+TEST(Comparison, GridPointsAreRowsWithTheirKeysAsColumns) {
+  testing::TempDir dir;
+  int folder = 0;
+  auto next = [&](const std::string& base) {
+    return dir / (base + "-20260101T0000" + std::to_string(10 + folder++) + "Z");
+  };
+  // Written out of order: 128 sorts before 32 as text, but rows go by value.
+  for (int batch : {128, 32}) {
+    for (int epochs : {30, 10}) {
+      for (int seed : {1, 2}) {
+        write_grid_run(next("b"), "b", batch, epochs, seed, 0.5 + 0.001 * batch + 0.01 * seed);
+      }
+    }
+  }
+  write_run(next("a"), "a", 1, 0.4, {0.4});  // a plain run beside the grid
+  // A grid point that could not start: described from its config and its --set values.
+  testing::write_text(dir / "b.json", R"({"name": "b", "model": {"type": "small_cnn"}})");
+  fs::create_directories(dir / "b+training.batch_size=64+training.epochs=10-seed1-failed");
+  testing::write_text(
+      dir / "b+training.batch_size=64+training.epochs=10-seed1-failed/failure.json",
+      json({{"name", "b+training.batch_size=64+training.epochs=10"},
+            {"seed", 1},
+            {"exit_code", 3},
+            {"error", "data missing"},
+            {"config", dir / "b.json"},
+            {"set",
+             {"name=b+training.batch_size=64+training.epochs=10", "training.batch_size=64",
+              "training.epochs=10", "augmentation.enabled=true"}}})
+          .dump());
+
+  const auto rows = compare_runs(find_runs({dir.path()}));
+  ASSERT_EQ(rows.size(), 6u);
+  EXPECT_EQ(rows[0].name, "a");
+  EXPECT_TRUE(rows[0].grid.empty());
+  const std::vector<std::pair<int, int>> order = {
+      {32, 10}, {32, 30}, {64, 10}, {128, 10}, {128, 30}};
+  for (size_t i = 0; i < order.size(); ++i) {
+    const auto& row = rows[i + 1];
+    ASSERT_EQ(row.grid.size(), 2u) << row.name;
+    EXPECT_EQ(row.grid[0], (std::pair<std::string, json>{"training.batch_size", order[i].first}));
+    EXPECT_EQ(row.grid[1], (std::pair<std::string, json>{"training.epochs", order[i].second}));
+  }
+  EXPECT_EQ(rows[1].runs, 2);
+  EXPECT_NEAR(rows[1].test_accuracy.mean, 0.532 + 0.015, 1e-12);  // seeds add 0.01, 0.02
+  EXPECT_EQ(rows[3].runs, 0);
+  EXPECT_EQ(rows[3].incomplete, 1);
+  EXPECT_TRUE(rows[3].augmentation) << "failure.json's --set values not applied";
+
+  const std::string md = format_markdown(rows);
+  EXPECT_NE(md.find("| configuration | training.batch_size | training.epochs | model |"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("|---|---|---|---|"), std::string::npos) << md;
+  EXPECT_NE(md.find("| a | - | - | small_cnn |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| b+training.batch_size=32+training.epochs=30 | 32 | 30 | small_cnn | no |"),
+            std::string::npos)
+      << md;
+  const std::string csv = format_csv(rows);
+  EXPECT_EQ(csv.rfind("configuration,training.batch_size,training.epochs,model,augmentation,", 0),
+            0u)
+      << csv;
+  EXPECT_NE(csv.find("\na,,,small_cnn,"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\nb+training.batch_size=128+training.epochs=10,128,10,small_cnn,false,none,"
+                     "10,2,0,"),
+            std::string::npos)
+      << csv;
+  const json j = to_json(rows);
+  EXPECT_EQ(j[0]["grid"], json::object());
+  EXPECT_EQ(j[1]["grid"], json({{"training.batch_size", 32}, {"training.epochs", 10}}));
+}
+
 }  // namespace
 }  // namespace cifar_exp

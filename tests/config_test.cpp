@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <set>
+
 #include "cifar_exp/errors.h"
 #include "test_paths.h"
 #include "test_support.h"
@@ -241,6 +244,249 @@ TEST(Config, ResolvedConfigRoundTrips) {
   EXPECT_EQ(to_json(first), to_json(second));
   EXPECT_EQ(second.training.seed, 123u);
   EXPECT_EQ(*second.data.train_limit, 10);
+}
+
+// --set: the config a document gives after the overrides, as parse_config sees it.
+ExperimentConfig with_set(const json& doc, const std::vector<std::string>& set) {
+  json copy = doc;
+  ConfigOverrides o;
+  o.set = set;
+  std::map<std::string, std::string> origins;
+  apply_overrides(copy, o, origins);
+  return parse_config(copy, "c.json", origins);
+}
+
+// The ConfigError message for `set` applied to {"name": "t"}, or "" when it parses.
+std::string set_error(const std::vector<std::string>& set, ConfigOverrides o = {}) {
+  json doc = minimal();
+  o.set = set;
+  std::map<std::string, std::string> origins;
+  try {
+    apply_overrides(doc, o, origins);
+    parse_config(doc, "c.json", origins);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// Every leaf's JSON path ("training.epochs"); arrays and null are leaves.
+void collect_leaves(const json& j, const std::string& path, std::set<std::string>& out) {
+  if (!j.is_object()) {
+    out.insert(path);
+    return;
+  }
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    collect_leaves(it.value(), path.empty() ? it.key() : path + "." + it.key(), out);
+  }
+}
+
+json::json_pointer pointer_of(const std::string& path) {
+  std::string p = "/" + path;
+  std::replace(p.begin(), p.end(), '.', '/');
+  return json::json_pointer(p);
+}
+
+// A value for every config key, as typed after "--set KEY=", unlike the default. Bare words are
+// strings; the rest is JSON.
+const std::map<std::string, std::string> kSetValues = {
+    {"name", "other_name"},
+    {"description", "\"a sweep\""},
+    {"reference_accuracy", "0.5"},
+    {"data.dir", "/data/cifar"},
+    {"data.train_limit", "1000"},
+    {"data.test_limit", "500"},
+    {"model.type", "vgg16_transfer"},
+    {"model.weights", "w.h5"},
+    {"model.weights_format", "torchvision"},
+    {"model.preprocess", "unit"},
+    {"model.input_size", "64"},
+    {"model.hidden_units", "128"},
+    {"model.dropout", "0.25"},
+    {"model.trainable_blocks", "2"},
+    {"augmentation.enabled", "true"},
+    {"augmentation.rotation_range", "10"},
+    {"augmentation.width_shift_range", "0.1"},
+    {"augmentation.height_shift_range", "4"},
+    {"augmentation.horizontal_flip", "true"},
+    {"augmentation.vertical_flip", "true"},
+    {"augmentation.zoom_range", "[0.8, 1.2]"},
+    {"augmentation.shear_range", "5.5"},
+    {"augmentation.fill_mode", "reflect"},
+    {"augmentation.cval", "-1"},
+    {"augmentation.random_crop", "{\"padding\": 4, \"size\": 32}"},
+    {"augmentation.random_crop.padding", "2"},
+    {"augmentation.random_crop.size", "30"},
+    {"augmentation.cutout", "8"},
+    {"training.epochs", "30"},
+    {"training.batch_size", "128"},
+    {"training.eval_batch_size", "250"},
+    {"training.optimizer", "adam"},  // the only choice: set to itself
+    {"training.learning_rate", "3e-4"},
+    {"training.beta1", "0.8"},
+    {"training.beta2", "0.99"},
+    {"training.epsilon", "1e-8"},
+    {"training.seed", "7"},
+    {"training.device", "cpu"},
+    {"training.threads", "2"},
+    {"training.precision", "bf16"},
+    {"training.tf32", "true"},
+    {"output.dir", "elsewhere"},
+    {"output.save_model", "false"},
+    {"output.cache_dir", "\"\""},
+};
+
+// Every leaf of the resolved config: the defaults', and those only a VGG16 config with a random
+// crop and a data folder has.
+std::set<std::string> every_leaf() {
+  std::set<std::string> leaves;
+  collect_leaves(to_json(ExperimentConfig{}), "", leaves);
+  const json vgg = {{"name", "t"},
+                    {"data", {{"dir", "/d"}}},
+                    {"model", {{"type", "vgg16_transfer"}, {"weights", "random"}}},
+                    {"augmentation", {{"random_crop", {{"padding", 4}, {"size", 32}}}}}};
+  collect_leaves(to_json(parse_config(vgg, "c.json")), "", leaves);
+  return leaves;
+}
+
+// The --set values a key needs beside its own: VGG16-only keys need a VGG16 model.
+std::vector<std::string> context_for(const std::string& path) {
+  const bool vgg_key = path.rfind("model.", 0) == 0;
+  std::vector<std::string> set;
+  if (vgg_key && path != "model.type") set.push_back("model.type=vgg16_transfer");
+  if (vgg_key && path != "model.weights") set.push_back("model.weights=random");
+  return set;
+}
+
+TEST(ConfigSet, EveryKeyIsSettable) {
+  const auto leaves = every_leaf();
+  EXPECT_GE(leaves.size(), 40u);
+  for (const auto& path : leaves) {
+    ASSERT_TRUE(kSetValues.count(path)) << "no --set test value for " << path;
+    const std::string& text = kSetValues.at(path);
+    const auto context = context_for(path);
+    auto set = context;
+    set.push_back(path + "=" + text);
+    json before = to_json(parse_config(minimal(), "c.json"));
+    try {
+      before = to_json(with_set(minimal(), context));
+    } catch (const ConfigError&) {
+      // model.type or model.weights alone is incomplete: compare with the defaults.
+    }
+    json after;
+    try {
+      after = to_json(with_set(minimal(), set));
+    } catch (const ConfigError& e) {
+      ADD_FAILURE() << path << ": " << e.what();
+      continue;
+    }
+    json expected = json::parse(text, nullptr, false);
+    if (expected.is_discarded()) expected = text;  // a bare word: a string
+    if (path == "training.optimizer") continue;    // nothing else to set it to
+    EXPECT_EQ(after.at(pointer_of(path)), expected) << path;
+    EXPECT_NE(before.contains(pointer_of(path)) ? before.at(pointer_of(path)) : json(), expected)
+        << path << ": the test value is the default";
+  }
+  EXPECT_EQ(kSetValues.size(), leaves.size()) << "kSetValues names a key the config lacks";
+}
+
+TEST(ConfigSet, AWrongTypeForAnyKeyNamesTheFlag) {
+  for (const auto& path : every_leaf()) {
+    auto set = context_for(path);
+    set.push_back(path + "={\"bogus\": 1}");
+    const std::string message = set_error(set);
+    EXPECT_EQ(message.rfind("--set " + path, 0), 0u) << path << ": " << message;
+  }
+}
+
+TEST(ConfigSet, ErrorsNameTheFlagAndThePath) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"training.epochs=\"ten\""},
+       "--set training.epochs: must be a positive integer, got \"ten\""},
+      {{"training.epochs=ten"}, "--set training.epochs: must be a positive integer, got \"ten\""},
+      {{"training.epochs=0"}, "--set training.epochs: must be a positive integer, got 0"},
+      {{"training.lr=0.1"}, "--set training.lr: unknown key"},
+      {{"trainig.epochs=3"}, "--set trainig.epochs (trainig): unknown key"},
+      {{"training.epochs.x=1"},
+       "--set training.epochs.x (training.epochs): must be a positive integer, got {\"x\":1}"},
+      {{"augmentation.random_crop={\"padding\": 0, \"size\": 40}"},
+       "--set augmentation.random_crop (augmentation.random_crop.size): crop of 40 is larger "
+       "than the padded image (32)"},
+      {{"training={\"epochs\": -1}"},
+       "--set training (training.epochs): must be a positive integer, got -1"},
+      {{"training.epochs"},
+       "--set training.epochs: expected KEY=VALUE, e.g. --set training.epochs=30"},
+      {{"training..epochs=3"},
+       "--set training..epochs: not a key path (keys joined by '.', e.g. training.epochs)"},
+      {{"=3"}, "--set =3: not a key path (keys joined by '.', e.g. training.epochs)"},
+      {{"training.epochs=3", "training.epochs=4"},
+       "--set training.epochs: conflicts with --set training.epochs (both set training.epochs)"},
+      {{"augmentation={}", "augmentation.enabled=true"},
+       "--set augmentation.enabled: conflicts with --set augmentation"},
+      {{"name=3"}, "--set name: must be a string, got 3"},
+      {{"model.type=vgg16_transfer"},
+       "c.json: model.weights: required for vgg16_transfer: the pretrained weights file, or "
+       "\"random\" for an untrained backbone (then not transfer learning)"},
+  };
+  for (const auto& [set, expected] : cases) EXPECT_EQ(set_error(set), expected) << set[0];
+
+  // Text that starts like JSON must be JSON, not silently a string.
+  EXPECT_EQ(set_error({"augmentation.zoom_range=[0.8, 1.2"})
+                .rfind("--set augmentation.zoom_range: invalid JSON: ", 0),
+            0u);
+  EXPECT_EQ(set_error({"training.epochs=1e999"}), "--set training.epochs: invalid value 1e999");
+
+  // A shorthand flag and --set of the same key: which one wins would depend on the order.
+  ConfigOverrides epochs;
+  epochs.epochs = 3;
+  EXPECT_EQ(set_error({"training.epochs=30"}, epochs),
+            "--set training.epochs: conflicts with --epochs (both set training.epochs)");
+  EXPECT_EQ(set_error({"training.epochs=30"}, {}), "");
+  ConfigOverrides batch;
+  batch.batch_size = -3;  // the shorthands still report themselves as before
+  EXPECT_EQ(set_error({}, batch),
+            "--batch-size (training.batch_size): must be a positive integer, got -3");
+}
+
+TEST(ConfigSet, ValuesAreJsonElseStringsAndNullMeansTheDefault) {
+  const json doc = {{"name", "t"},
+                    {"model", {{"type", "vgg16_transfer"}, {"weights", "random"}}},
+                    {"training", {{"epochs", 5}, {"learning_rate", 0.01}}},
+                    {"augmentation", {{"enabled", true}, {"rotation_range", 20}}}};
+  const auto c =
+      with_set(doc, {"training.learning_rate=3e-4", "model.type=small_cnn", "model.weights=null",
+                     "training.epochs=null", "augmentation={\"horizontal_flip\": true}",
+                     "description=two words", "data.dir=/x/y"});
+  EXPECT_DOUBLE_EQ(c.training.learning_rate, 3e-4);
+  EXPECT_EQ(c.model.type, "small_cnn");
+  EXPECT_EQ(c.training.epochs, 10);  // null: the default, not the file's 5
+  // A whole section is replaced, not merged: the file's augmentation keys are gone.
+  EXPECT_FALSE(c.augmentation.enabled);
+  EXPECT_DOUBLE_EQ(c.augmentation.rotation_range, 0);
+  EXPECT_TRUE(c.augmentation.horizontal_flip);
+  EXPECT_EQ(c.description, "two words");
+  EXPECT_EQ(c.data.dir, "/x/y");
+  // A value with '=' in it: only the first '=' splits.
+  EXPECT_EQ(with_set(minimal(), {"description=a=b"}).description, "a=b");
+  // A grid point's name; the base part alone keeps the old rule.
+  EXPECT_EQ(
+      with_set(minimal(), {"name=base+training.epochs=30+augmentation.zoom_range=0.8_1.2"}).name,
+      "base+training.epochs=30+augmentation.zoom_range=0.8_1.2");
+  EXPECT_NE(set_error({"name=base+Bad=1"}).find("--set name: must be 1-100 letters"),
+            std::string::npos);
+  EXPECT_NE(set_error({"name=+training.epochs=3"}).find("--set name: must be"), std::string::npos);
+}
+
+TEST(ConfigSet, LoadConfigAppliesSetAfterTheFile) {
+  testing::TempDir dir;
+  testing::write_text(dir / "c.json", R"({"name": "t", "training": {"epochs": 5}})");
+  ConfigOverrides o;
+  o.set = {"training.epochs=7", "augmentation.rotation_range=10"};
+  o.batch_size = 16;
+  const auto c = load_config(dir / "c.json", o);
+  EXPECT_EQ(c.training.epochs, 7);
+  EXPECT_EQ(c.training.batch_size, 16);
+  EXPECT_DOUBLE_EQ(c.augmentation.rotation_range, 10);
 }
 
 }  // namespace

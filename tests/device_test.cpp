@@ -225,8 +225,7 @@ TEST_P(OnDevice, CheckpointFromThisDeviceResumesOnTheCpu) {
   auto [stopped, stopped_head] = train_head(device, dir / "c.pt", "", true, 5);
   ASSERT_TRUE(stopped.interrupted);
   // Resumed on the CPU: loads (tensors mapped to the CPU) and finishes both epochs.
-  auto [resumed, resumed_head] =
-      train_head(torch::kCPU, dir / "cpu.pt", dir / "c.pt", false, 99);
+  auto [resumed, resumed_head] = train_head(torch::kCPU, dir / "cpu.pt", dir / "c.pt", false, 99);
   ASSERT_EQ(resumed.epochs.size(), 2u);
   EXPECT_TRUE(std::isfinite(resumed.epochs[1].train_loss));
   for (const auto& p : resumed_head->parameters()) EXPECT_TRUE(p.device().is_cpu());
@@ -300,8 +299,7 @@ TEST_P(OnDevice, OutOfMemoryIsRecognised) {
 
 INSTANTIATE_TEST_SUITE_P(Devices, OnDevice, ::testing::Values("cpu", "cuda", "cuda:last"),
                          [](const ::testing::TestParamInfo<std::string>& info) {
-                           return info.param == "cuda:last" ? std::string("cuda_last")
-                                                            : info.param;
+                           return info.param == "cuda:last" ? std::string("cuda_last") : info.param;
                          });
 
 TEST(Device, ResolvesSpecsWithAnExplicitIndex) {

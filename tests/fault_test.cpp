@@ -208,8 +208,8 @@ TEST_F(Faults, KilledAtRandomMomentsResumesToTheUninterruptedResult) {
       finished = true;
       break;
     }
-    const auto deadline = std::chrono::steady_clock::now() +
-                          std::chrono::milliseconds(300 + int(random() % 1500));
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(300 + int(random() % 1500));
     bool writing = false;
     std::optional<int> code;
     while (!writing && !code && std::chrono::steady_clock::now() < deadline) {
@@ -235,8 +235,8 @@ TEST_F(Faults, KilledAtRandomMomentsResumesToTheUninterruptedResult) {
 TEST_F(Faults, TheSameRunNeverRunsTwiceAtOnce) {
   testing::write_text(dir / "long.json", R"({"name": "long", "training": {"epochs": 50,
     "batch_size": 32, "threads": 1, "device": "cpu", "seed": 5}})");
-  const std::vector<std::string> args = {"--config", dir / "long.json", "--data-dir", dir / "data",
-                                         "--output-dir", dir / "runs"};
+  const std::vector<std::string> args = {"--config",   dir / "long.json", "--data-dir",
+                                         dir / "data", "--output-dir",    dir / "runs"};
   const pid_t first = spawn(args, dir.path());
   std::string run;
   for (int i = 0; i < 2000 && run.empty(); ++i) {
@@ -248,8 +248,7 @@ TEST_F(Faults, TheSameRunNeverRunsTwiceAtOnce) {
   ASSERT_FALSE(run.empty());
   auto second = run_cli(args);
   EXPECT_EQ(second.exit_code, 8) << second.err;
-  EXPECT_NE(second.err.find("long seed 5 is already running in " + dir / "runs"),
-            std::string::npos)
+  EXPECT_NE(second.err.find("long seed 5 is already running in " + dir / "runs"), std::string::npos)
       << second.err;
   auto resume = run_cli({"resume", run});
   EXPECT_EQ(resume.exit_code, 8) << resume.err;

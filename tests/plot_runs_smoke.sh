@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Smoke test for scripts/plot_runs.py: makes fake cifar-exp run folders (two configurations x two
-# seeds, one incomplete run, and a configuration with four seeds), plots them, and checks that the
-# expected PNG files exist and start with the PNG signature. Prints SKIP and exits 0 when
+# seeds, one incomplete run, a configuration with four seeds, and sweeps over a grid of one and of
+# two keys), plots them, and checks that the expected PNG files exist and start with the PNG
+# signature. Prints SKIP and exits 0 when
 # matplotlib or numpy is missing. PYTHON overrides the interpreter (default /usr/bin/python3).
 set -euo pipefail
 
@@ -28,13 +29,14 @@ root = sys.argv[1]
 classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 def make_run(parent, folder, name, model, aug, transfer, seed, final, reference, epochs=10,
-             complete=True, write_config=True):
+             complete=True, write_config=True, training=None):
     rng = random.Random(seed * 7919 + len(name))
     path = os.path.join(parent, folder)
     os.makedirs(path)
     if write_config:
         with open(os.path.join(path, "config.json"), "w") as f:
-            json.dump({"name": name, "training": {"seed": seed, "epochs": epochs}}, f)
+            json.dump({"name": name, "training": dict({"seed": seed, "epochs": epochs},
+                                                      **(training or {}))}, f)
     lines = ["epoch,train_loss,train_accuracy,train_error,val_loss,val_accuracy,val_error,"
              "seconds,images_per_second"]
     done = epochs if complete else 3
@@ -92,6 +94,24 @@ os.makedirs(many)
 for seed in range(1, 5):
     make_run(many, "aug_no_tl-2024020{}T120000Z".format(seed), "aug_no_tl", "small_cnn", True,
              "none", seed, 0.69, None, epochs=20)
+
+# Sweeps: names "base+KEY=VALUE" as scripts/sweep.sh --grid gives them; values in config.json.
+def grid_runs(parent, points):
+    os.makedirs(parent)
+    for index, (base, aug, grid, training) in enumerate(points):
+        name = base + "".join("+{}={}".format(k, v) for k, v in grid)
+        for seed in (1, 2):
+            make_run(parent, "{}-20240301T12{:02d}{:02d}Z".format(name, index, seed), name,
+                     "small_cnn", aug, "none", seed, 0.6 + 0.002 * training["epochs"] - 0.05 * aug,
+                     None, epochs=training["epochs"], training=training)
+
+grid_runs(os.path.join(root, "grid1"),
+          [(base, base == "aug_no_tl", [("training.epochs", e)], {"epochs": e})
+           for base in ("no_aug_no_tl", "aug_no_tl") for e in (10, 30, 5)])
+grid_runs(os.path.join(root, "grid2"),
+          [(base, base == "aug_no_tl", [("training.batch_size", b), ("training.epochs", e)],
+            {"batch_size": b, "epochs": e})
+           for base in ("no_aug_no_tl", "aug_no_tl") for b in (32, 128) for e in (4, 8)])
 EOF
 
 fail=0
@@ -122,6 +142,15 @@ for f in curves_aug_no_tl curves_no_aug_tl confusion_aug_no_tl test_accuracy per
   check_png "$out2/$f.png"
 done
 
+# Grids: accuracy against one varied key, a heat map for two.
+"$python" "$script" "$tmp/grid1" --out "$tmp/plots_grid1" > "$tmp/grid1.txt"
+check_png "$tmp/plots_grid1/grid_training.epochs.png"
+"$python" "$script" "$tmp/grid2" --out "$tmp/plots_grid2" > "$tmp/grid2.txt"
+check_png "$tmp/plots_grid2/grid_training.batch_size_training.epochs.png"
+if ls "$tmp/plots/" | grep -q '^grid_'; then
+  echo "FAIL: a grid plot drawn for runs without a grid"; fail=1
+fi
+
 # No run folder: one-line error, non-zero exit.
 mkdir -p "$tmp/empty"
 if "$python" "$script" "$tmp/empty" --out "$tmp/plots3" 2>"$tmp/err"; then
@@ -131,7 +160,7 @@ elif ! grep -q "no run folder with metrics.csv" "$tmp/err"; then
 fi
 
 if [ -n "${KEEP_PLOTS:-}" ]; then
-  mkdir -p "$KEEP_PLOTS" && cp -r "$out" "$out2" "$KEEP_PLOTS"/
+  mkdir -p "$KEEP_PLOTS" && cp -r "$out" "$out2" "$tmp/plots_grid1" "$tmp/plots_grid2" "$KEEP_PLOTS"/
 fi
 if [ "$fail" -ne 0 ]; then
   echo "plot_runs smoke test FAILED"

@@ -161,7 +161,8 @@ TEST(Transfer, FeatureCacheIsReusedAndKeyedByInputs) {
   bool hit = true;
   auto first = cached_features(*model, images, dir.path(), 4, logger, "train", &hit);
   EXPECT_FALSE(hit);
-  EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()), 1);
+  // The entry and its checksum.
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir.path()), fs::directory_iterator()), 2);
   auto second = cached_features(*model, images, dir.path(), 4, logger, "train", &hit);
   EXPECT_TRUE(hit);
   EXPECT_TRUE(torch::equal(first, second));
@@ -179,6 +180,39 @@ TEST(Transfer, FeatureCacheIsReusedAndKeyedByInputs) {
     return w;
   }());
   EXPECT_NE(feature_cache_key(unit, images), key);
+}
+
+TEST(Transfer, CorruptedOrTruncatedCacheEntriesAreRecomputedNeverUsed) {
+  testing::TempDir dir;
+  auto logger = spdlog::default_logger();
+  auto images = testing::make_learnable_split(8, 6).images;
+  torch::manual_seed(1);
+  auto model = std::dynamic_pointer_cast<Vgg16TransferImpl>(build_model(random_vgg()));
+  auto expected = cached_features(*model, images, dir.path(), 4, logger, "train");
+  const std::string entry =
+      (fs::path(dir.path()) / ("vgg16-" + feature_cache_key(*model, images) + ".pt")).string();
+  const std::string intact = testing::read_text(entry);
+  // Flips in the header, the middle (tensor data) and the end; truncations; no checksum file.
+  std::vector<std::string> damaged;
+  for (size_t offset : {size_t(30), intact.size() / 2, intact.size() - 5}) {
+    std::string bad = intact;
+    bad[offset] ^= 0x40;
+    damaged.push_back(bad);
+  }
+  damaged.push_back(intact.substr(0, intact.size() / 2));
+  damaged.push_back("");
+  for (size_t i = 0; i < damaged.size(); ++i) {
+    testing::write_text(entry, damaged[i]);
+    bool hit = true;
+    auto features = cached_features(*model, images, dir.path(), 4, logger, "train", &hit);
+    EXPECT_FALSE(hit) << "damage " << i;
+    EXPECT_TRUE(torch::equal(features, expected)) << "damage " << i;
+    EXPECT_EQ(testing::read_text(entry), intact) << "damage " << i << ": entry not rewritten";
+  }
+  fs::remove(entry + ".crc32");
+  bool hit = true;
+  cached_features(*model, images, dir.path(), 4, logger, "train", &hit);
+  EXPECT_FALSE(hit);  // an entry without a checksum is not trusted either
 }
 
 TEST(Transfer, NpyFileLayout) {
@@ -222,7 +256,9 @@ TEST(Transfer, CliRunsCachedTransferAndReusesTheCache) {
   EXPECT_TRUE(fs::is_directory(dir / "cache"));
 
   std::vector<std::string> runs;
-  for (const auto& e : fs::directory_iterator(dir / "runs")) runs.push_back(e.path().string());
+  for (const auto& e : fs::directory_iterator(dir / "runs")) {
+    if (e.path().filename().string()[0] != '.') runs.push_back(e.path().string());  // not .locks
+  }
   ASSERT_EQ(runs.size(), 2u);
   std::sort(runs.begin(), runs.end());
   const auto a = nlohmann::json::parse(testing::read_text(runs[0] + "/summary.json"));

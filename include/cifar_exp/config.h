@@ -67,6 +67,10 @@ struct TrainingConfig {
   std::string device = "auto";     // auto | cpu | cuda | cuda:N
   int64_t threads = 0;             // 0 = all cores
   std::string precision = "fp32";  // fp32 | bf16
+  // CUDA only: let cuBLAS/cuDNN round fp32 matrix products and convolutions to TF32 (faster on
+  // Ampere and later, ~1e-3 relative error). Off by default so that a GPU run computes what a
+  // CPU run computes; recorded in summary.json either way.
+  bool tf32 = false;
 };
 
 struct OutputConfig {
@@ -100,17 +104,24 @@ struct ConfigOverrides {
   std::optional<int64_t> train_limit;
   std::optional<int64_t> test_limit;
   std::optional<int64_t> threads;
+  // --set KEY=VALUE, in command-line order: any key by its JSON path ("training.epochs=30").
+  // VALUE is JSON; text that is not JSON is taken as a string (as Hydra does).
+  std::vector<std::string> set;
 };
 
 // Parses and validates a config document. `source` names it in error messages (usually the
-// file path). `origins` maps JSON paths to the command-line flag that set them.
+// file path). `origins` maps JSON paths to the command-line flag that set them; an error at a
+// path, inside it or on the way to it then names that flag instead of the source.
 ExperimentConfig parse_config(const nlohmann::json& doc, const std::string& source,
                               const std::map<std::string, std::string>& origins = {});
 
 // Reads a JSON file and parses it; errors name the file (and line/column for syntax errors).
 ExperimentConfig load_config(const std::string& path, const ConfigOverrides& overrides = {});
 
-// Writes the overrides into the document and records which flag set which path.
+// Writes the overrides into the document and records which flag set which path ("--epochs",
+// "--set training.epochs"). Throws ConfigError naming the flag for a malformed --set, for a
+// --set through a key that is not an object, and for two flags that set the same key (or one
+// key and a key inside it).
 void apply_overrides(nlohmann::json& doc, const ConfigOverrides& overrides,
                      std::map<std::string, std::string>& origins);
 

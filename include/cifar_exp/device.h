@@ -45,9 +45,9 @@ void set_cuda_generator_state(const torch::Device& device, const torch::Tensor& 
 
 // What the hardware and libraries are, for --version and summary.json.
 struct DeviceReport {
-  std::string libtorch;      // "2.15.0"
-  std::string cuda_runtime;  // "13.2", or "" when this libtorch has no CUDA
-  std::string cudnn;         // "9.26.0", or ""
+  std::string libtorch;           // "2.15.0"
+  std::string cuda_runtime;       // "13.2", or "" when this libtorch has no CUDA
+  std::string cudnn;              // "9.26.0", or ""
   std::vector<std::string> gpus;  // names, in index order
   std::string cpu;                // model name from /proc/cpuinfo
 };

@@ -4,7 +4,8 @@
 # munged, slurmctld and slurmd (loopback only), submits the four smoke configurations x two
 # seeds with `scripts/sweep.sh --slurm` (plus one configuration whose weights file is missing),
 # waits (bounded) for the final compare job, checks that the four smoke rows are complete and
-# the failing one is listed as incomplete, and stops the daemons it started. Needs root.
+# the failing one is listed as incomplete, then sweeps a two-point --grid (one row per point,
+# not submitted again), and stops the daemons it started. Needs root.
 #   tests/slurm/run.sh [CIFAR_EXP_BINARY MAKE_TEST_DATA_BINARY]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -104,13 +105,18 @@ JSON
 PLOT_PYTHON=/nonexistent CIFAR_EXP_BIN=$BIN "$ROOT/scripts/sweep.sh" --slurm --cpus-per-task 1 \
   --configs "smoke,smoke_aug,smoke_tl,smoke_aug_tl,$WORK/broken_tl.json" --seeds 2 --data-dir "$WORK/data" \
   --output-dir "$OUT" --threads 1 | tee "$WORK/submit.txt"
-final=$(sed -n 's/.*comparison as job \([0-9]*\).*/\1/p' "$WORK/submit.txt")
-[[ -n "$final" ]] || fail "no job ids printed"
-for ((i = 0; i < TIMEOUT; i++)); do
-  [[ -z "$(squeue -h -j "$final" 2> /dev/null)" ]] && break
-  sleep 1
-done
-[[ -z "$(squeue -h -j "$final" 2> /dev/null)" ]] || fail "sweep did not finish within $TIMEOUT s"
+# Waits (bounded) for the compare job whose id the submission output FILE printed.
+wait_for_final() {
+  local final i
+  final=$(sed -n 's/.*comparison as job \([0-9]*\).*/\1/p' "$1")
+  [[ -n "$final" ]] || fail "no job ids printed"
+  for ((i = 0; i < TIMEOUT; i++)); do
+    [[ -z "$(squeue -h -j "$final" 2> /dev/null)" ]] && break
+    sleep 1
+  done
+  [[ -z "$(squeue -h -j "$final" 2> /dev/null)" ]] || fail "sweep did not finish within $TIMEOUT s"
+}
+wait_for_final "$WORK/submit.txt"
 [[ -f "$OUT/comparison.md" ]] || { cat "$OUT"/slurm/logs/* 2> /dev/null | tail -20; fail "no comparison table"; }
 cat "$OUT/comparison.md"
 
@@ -123,4 +129,27 @@ for name in smoke smoke_aug smoke_tl smoke_aug_tl; do
   [[ "${f[5]:-}" == 2 && "${f[6]:-}" == 0 ]] || fail "$name: expected 2 complete runs, got runs=${f[5]:-?} incomplete=${f[6]:-?}"
 done
 [[ $(find "$OUT" -name summary.json | wc -l) == 8 ]] || fail "expected 8 run folders"
-echo "slurm test: 10 array tasks and the compare job done in $((SECONDS - start)) s; 4 rows complete, the failing configuration listed as 2 incomplete runs"
+
+# A grid through Slurm: 2 grid points x 2 seeds, the grid key a column of the table; submitting
+# again runs nothing.
+GRID_OUT="$WORK/grid"
+grid_sweep() {
+  PLOT_PYTHON=/nonexistent CIFAR_EXP_BIN=$BIN "$ROOT/scripts/sweep.sh" --slurm --cpus-per-task 1 \
+    --configs smoke --seeds 2 --grid training.batch_size=32,64 --data-dir "$WORK/data" \
+    --output-dir "$GRID_OUT" --threads 1
+}
+grid_sweep | tee "$WORK/grid_submit.txt"
+grep -q '= 4 runs (0 of them completed before)' "$WORK/grid_submit.txt" || fail "grid: 4 runs not announced"
+wait_for_final "$WORK/grid_submit.txt"
+"$BIN" compare "$GRID_OUT" --format csv > "$WORK/grid.csv"
+cat "$WORK/grid.csv"
+head -n 1 "$WORK/grid.csv" | grep -q '^configuration,training.batch_size,model,' || fail "grid: no batch_size column"
+[[ $(tail -n +2 "$WORK/grid.csv" | wc -l) == 2 ]] || fail "grid: expected 2 rows"
+for batch in 32 64; do
+  IFS=',' read -r -a f <<< "$(grep "^smoke+training.batch_size=$batch,$batch,small_cnn," "$WORK/grid.csv")"
+  [[ "${f[6]:-}" == 2 && "${f[7]:-}" == 0 ]] || fail "grid batch $batch: expected 2 complete runs, got runs=${f[6]:-?}"
+done
+grid_sweep > "$WORK/grid_again.txt"
+grep -q 'Nothing to submit: all 4 runs are complete.' "$WORK/grid_again.txt" ||
+  { cat "$WORK/grid_again.txt"; fail "grid: re-submission ran runs again"; }
+echo "slurm test: 10 array tasks and the compare job done in $((SECONDS - start)) s; 4 rows complete, the failing configuration listed as 2 incomplete runs; a 2-point grid x 2 seeds as 2 rows, not submitted again"
