@@ -39,7 +39,8 @@ esac
 packages=(
   build-essential cmake pkg-config
   libcli11-dev nlohmann-json3-dev libspdlog-dev libgtest-dev
-  libpng-dev            # augmentation preview pictures
+  libpng-dev            # augmentation preview pictures, predict
+  libjpeg-dev           # predict: JPEG files (libjpeg-turbo)
   libhdf5-dev           # Keras .h5 VGG16 weight files
   clang libclang-rt-14-dev  # scripts/sanitize.sh: ASan/UBSan build and libFuzzer targets
   python3-matplotlib python3-numpy  # scripts/plot_runs.py (run by /usr/bin/python3)
@@ -51,6 +52,7 @@ if [[ "$CIFAR_EXP_TORCH" != pypi ]]; then
     # Debian's libtorch calls whichever BLAS the alternatives system provides; the reference BLAS
     # runs fp32 matrix products at ~7.5 GFLOP/s here, OpenBLAS at ~240 GFLOP/s.
     libopenblas0-openmp
+    python3-torch python3-pil  # the weights.pt check: plain PyTorch loads cifar-exp's weights
   )
 fi
 if [[ "$CIFAR_EXP_TORCH" != debian ]] && ! "$PYTHON" -c 'import venv, ensurepip' 2> /dev/null; then

@@ -16,7 +16,7 @@
 # a grid point's run is named <config name>+KEY=VALUE+... Every config and grid point is resolved
 # (cifar-exp --print-config) before anything runs; an error there stops the sweep (exit 2).
 # Output: DIR (default runs/sweep) holds one folder per run, logs/ with each run's console
-# output, comparison.md/.csv and plots/.
+# output, sweep.json (the sweep's order, for compare), comparison.md/.csv and plots/.
 # A failed run is reported (and recorded in DIR/<name>-seed<S>-failed/failure.json so that the
 # table shows it) and the sweep goes on; the exit status is 0 only if every run succeeded.
 # Re-running with the same output folder skips runs already completed (their summary.json says
@@ -26,7 +26,17 @@
 # the compute nodes share.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BIN=${CIFAR_EXP_BIN:-$ROOT/build/cifar-exp}
+# The binary: $CIFAR_EXP_BIN, else the checkout's build, else the installed one beside these
+# scripts (share/cifar-exp/scripts -> bin/cifar-exp), else cifar-exp on PATH.
+if [[ -n "${CIFAR_EXP_BIN:-}" ]]; then
+  BIN=$CIFAR_EXP_BIN
+elif [[ -x "$ROOT/build/cifar-exp" ]]; then
+  BIN=$ROOT/build/cifar-exp
+elif [[ -x "$ROOT/../../bin/cifar-exp" ]]; then
+  BIN=$ROOT/../../bin/cifar-exp
+else
+  BIN=$(command -v cifar-exp || echo "$ROOT/build/cifar-exp")
+fi
 CONFIGS="no_aug_no_tl,aug_no_tl,no_aug_tl,aug_tl"
 SEEDS=1
 OUT=runs/sweep
@@ -109,15 +119,27 @@ if [[ ! -x "$BIN" ]]; then
 fi
 BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
 
-# Resolve config names to files and read their names.
+# Resolve config names to files as cifar-exp --config does: a path as it is; a bare name, with
+# or without .json, in the current folder, then configs/ of the current folder, then the
+# shipped configs beside these scripts (the checkout's, or the installed share/cifar-exp/configs).
+find_config() {
+  local item=$1 file looked=""
+  if [[ $item == */* || -f $item ]]; then
+    [[ -f $item ]] && { printf %s "$item"; return; }
+    echo "sweep: --configs: $item: no such file" >&2; return 1
+  fi
+  file=${item%.json}.json
+  for dir in . configs "$ROOT/configs"; do
+    [[ -f "$dir/$file" ]] && { printf %s "$dir/$file"; return; }
+    looked+="${looked:+, }$dir/$file"
+  done
+  echo "sweep: --configs: $item: no such config; looked for $looked" >&2
+  return 1
+}
 config_files=()
 IFS=',' read -r -a items <<< "$CONFIGS"
 for item in "${items[@]}"; do
-  file=$item
-  [[ -f "$file" ]] || file="$ROOT/configs/$item.json"
-  if [[ ! -f "$file" ]]; then
-    echo "sweep: --configs: no config '$item' (neither a file nor configs/$item.json)" >&2; exit 2
-  fi
+  file=$(find_config "$item") || exit 2
   config_files+=("$(cd "$(dirname "$file")" && pwd)/$(basename "$file")")
 done
 # The grid points: each is its KEY=VALUE settings joined by $US, the first key varying slowest;
@@ -205,6 +227,40 @@ total=${#task_file[@]}
 pending=0
 for d in "${task_done[@]}"; do [[ -n $d ]] || pending=$((pending + 1)); done
 echo "Sweep: ${#config_files[@]} configuration(s) x ${#points[@]} grid point(s) x $SEEDS seed(s) = $total runs ($((total - pending)) of them completed before)."
+
+# The names listed under KEY in DIR/sweep.json as written below (one name per line).
+listed_names() {
+  [[ -f "$OUT/sweep.json" ]] || return 0
+  sed -n "/^  \"$1\": \[/,/^  \]/s/^    \"\(.*\)\",\{0,1\}\$/\1/p" "$OUT/sweep.json"
+}
+
+# DIR/sweep.json: the configurations and run names (configuration x grid point) in sweep order,
+# for `compare` (its row order and default --baseline, the first configuration). Names already
+# listed by an earlier sweep into DIR stay first, so a sweep that adds seeds to one configuration
+# keeps the table's order and baseline. Written whole (temp file + mv): never read half-written.
+write_sweep_order() {
+  local name base tmp="$OUT/.sweep.json.$$"
+  local -a configs runs
+  local -A seen=()
+  mapfile -t configs < <(listed_names configurations)
+  mapfile -t runs < <(listed_names runs)
+  for name in "${configs[@]}"; do seen["c/$name"]=1; done
+  for name in "${runs[@]}"; do seen["r/$name"]=1; done
+  for name in "${task_name[@]}"; do
+    base=${name%%+*}
+    [[ -n ${seen["c/$base"]:-} ]] || { seen["c/$base"]=1; configs+=("$base"); }
+    [[ -n ${seen["r/$name"]:-} ]] || { seen["r/$name"]=1; runs+=("$name"); }
+  done
+  {
+    printf '{\n  "configurations": [\n'
+    printf '    "%s",\n' "${configs[@]}" | sed '$s/,$//'
+    printf '  ],\n  "runs": [\n'
+    printf '    "%s",\n' "${runs[@]}" | sed '$s/,$//'
+    printf '  ]\n}\n'
+  } > "$tmp" && mv -f "$tmp" "$OUT/sweep.json" ||
+    { rm -f "$tmp"; echo "sweep: cannot write $OUT/sweep.json" >&2; exit 5; }
+}
+write_sweep_order
 
 compare_and_plot() {
   echo "Comparison ($OUT):"

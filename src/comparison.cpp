@@ -118,6 +118,103 @@ void order_grid_points(std::vector<ComparisonRow>& rows) {
   });
 }
 
+// Rows the sweep named first, in its order; the others after them, in the order they had.
+void order_by_sweep(std::vector<ComparisonRow>& rows, const SweepOrder& order) {
+  std::map<std::string, size_t> position;
+  for (size_t i = 0; i < order.runs.size(); ++i) position.emplace(order.runs[i], i);
+  auto rank = [&](const ComparisonRow& row) {
+    const auto at = position.find(row.name);
+    return at == position.end() ? order.runs.size() : at->second;
+  };
+  std::stable_sort(rows.begin(), rows.end(),
+                   [&](const auto& a, const auto& b) { return rank(a) < rank(b); });
+}
+
+const ComparisonRow* find_row(const std::vector<ComparisonRow>& rows, const std::string& name) {
+  for (const auto& row : rows)
+    if (row.name == name) return &row;
+  return nullptr;
+}
+
+// A row's configuration: its name without the grid point.
+std::string configuration_of(const ComparisonRow& row) {
+  return row.grid.empty() ? row.name : base_of(row.name);
+}
+
+// The row `--baseline name` names: the row called `name`, else the first row of configuration
+// `name` (a grid sweep has no row called just by its configuration).
+const ComparisonRow* baseline_row(const std::vector<ComparisonRow>& rows, const std::string& name) {
+  if (const ComparisonRow* row = find_row(rows, name)) return row;
+  for (const auto& row : rows)
+    if (configuration_of(row) == name) return &row;
+  return nullptr;
+}
+
+// What `row` is compared with: for a grid point, the baseline configuration's row at the same
+// grid point (the same name after the configuration's), so that only the configuration differs;
+// else, or when that point has no row, the baseline row itself.
+const ComparisonRow* reference_of(const std::vector<ComparisonRow>& rows, const ComparisonRow& row,
+                                  const std::string& name, const ComparisonRow* baseline) {
+  if (!row.grid.empty() && name.find('+') == std::string::npos) {
+    const std::string point = row.name.substr(row.name.find('+'));
+    if (const ComparisonRow* same_point = find_row(rows, name + point)) return same_point;
+  }
+  return baseline;
+}
+
+std::string default_baseline(const std::vector<ComparisonRow>& rows, const SweepOrder& order) {
+  for (const auto& name : order.configurations)
+    if (baseline_row(rows, name)) return name;
+  return rows.empty() ? "" : configuration_of(rows.front());
+}
+
+[[noreturn]] void throw_unknown_baseline(const std::vector<ComparisonRow>& rows,
+                                         const std::string& name) {
+  std::vector<std::string> names;
+  for (const auto& row : rows) {
+    const std::string configuration = configuration_of(row);
+    if (std::find(names.begin(), names.end(), configuration) == names.end())
+      names.push_back(configuration);
+  }
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+  throw ConfigError("--baseline " + name + ": no such configuration; available: " +
+                    (list.empty() ? "none (no runs found)" : list));
+}
+
+void compare_with_baseline(std::vector<ComparisonRow>& rows, const CompareOptions& options) {
+  const std::string name =
+      options.baseline.empty() ? default_baseline(rows, options.order) : options.baseline;
+  if (name.empty()) return;  // no rows
+  const ComparisonRow* baseline = baseline_row(rows, name);
+  if (!baseline) throw_unknown_baseline(rows, name);
+  for (auto& row : rows) {
+    const ComparisonRow* reference = reference_of(rows, row, name, baseline);
+    if (row.test_accuracy.n == 0 || reference->test_accuracy.n == 0) continue;
+    BaselineComparison comparison;
+    comparison.baseline = reference->name;
+    comparison.is_baseline = reference == &row;
+    comparison.difference = row.test_accuracy.mean - reference->test_accuracy.mean;
+    if (!comparison.is_baseline)
+      comparison.welch = welch_test(row.test_accuracy, reference->test_accuracy);
+    row.vs_baseline = comparison;
+  }
+}
+
+// Appends the names in doc[key] (a list of strings, or absent) not yet in `names`; false when
+// doc[key] is something else.
+bool append_names(std::vector<std::string>& names, const json& doc, const char* key) {
+  if (!doc.is_object()) return false;
+  if (!doc.contains(key)) return true;
+  if (!doc[key].is_array()) return false;
+  for (const auto& name : doc[key]) {
+    if (!name.is_string()) return false;
+    const auto text = name.get<std::string>();
+    if (std::find(names.begin(), names.end(), text) == names.end()) names.push_back(text);
+  }
+  return true;
+}
+
 RunRecord read_run(const fs::path& dir) {
   RunRecord run;
   run.dir = dir.string();
@@ -194,22 +291,73 @@ json stat_json(const Stat& s) {
   return {{"mean", s.mean}, {"std", s.std}, {"n", s.n}};
 }
 
-}  // namespace
-
-Stat mean_std(const std::vector<double>& values) {
-  Stat s;
-  s.n = int64_t(values.size());
-  if (values.empty()) return s;
-  double sum = 0;
-  for (double v : values) sum += v;
-  s.mean = sum / double(values.size());
-  if (values.size() > 1) {
-    double squares = 0;
-    for (double v : values) squares += (v - s.mean) * (v - s.mean);
-    s.std = std::sqrt(squares / double(values.size() - 1));
-  }
-  return s;
+// A difference of fractions in percentage points with its sign: "+1.23", "−0.40" (U+2212, the
+// typeset minus; "+0.00" rather than "−0.00").
+std::string signed_points(double fraction) {
+  const std::string digits = fixed(std::fabs(100 * fraction), 2);
+  return (fraction < 0 && digits != "0.00" ? "\u2212" : "+") + digits;
 }
+
+std::string p_text(double p) {
+  if (p < 0.001) return "p < 0.001";
+  return "p = " + fixed(p, p < 0.1 ? 3 : 2);
+}
+
+constexpr const char* kNoInterval = "no interval (needs 2+ runs on both sides)";
+
+// "+1.23 pp [−0.40, +2.86], p = 0.11, not significant"
+std::string vs_baseline_text(const ComparisonRow& row) {
+  if (!row.vs_baseline) return "-";
+  const BaselineComparison& c = *row.vs_baseline;
+  if (c.is_baseline) return "baseline";
+  std::string text = signed_points(c.difference) + " pp";
+  if (!c.welch) return text + ", " + kNoInterval;
+  text += " [" + signed_points(c.welch->ci_low) + ", " + signed_points(c.welch->ci_high) + "], " +
+          p_text(c.welch->p_value);
+  return c.significant() ? text : text + ", not significant";
+}
+
+// The CSV columns after the notes: baseline, difference, interval, p-value, df, significant.
+std::string vs_baseline_csv(const ComparisonRow& row) {
+  if (!row.vs_baseline) return ",,,,,,";
+  const BaselineComparison& c = *row.vs_baseline;
+  std::string text = csv_escape(c.baseline) + ',' + fixed(c.difference, 6) + ',';
+  if (!c.welch) return text + ",,,,";
+  std::ostringstream p;
+  p << std::setprecision(6) << c.welch->p_value;
+  return text + fixed(c.welch->ci_low, 6) + ',' + fixed(c.welch->ci_high, 6) + ',' + p.str() + ',' +
+         fixed(c.welch->df, 3) + ',' + (c.significant() ? "true" : "false");
+}
+
+json vs_baseline_json(const ComparisonRow& row) {
+  if (!row.vs_baseline) return nullptr;
+  const BaselineComparison& c = *row.vs_baseline;
+  json out = {{"baseline", c.baseline},
+              {"is_baseline", c.is_baseline},
+              {"difference", c.difference},
+              {"ci95", nullptr},
+              {"p_value", nullptr},
+              {"df", nullptr},
+              {"t", nullptr},
+              {"standard_error", nullptr},
+              {"significant", nullptr},
+              {"note", c.is_baseline ? "baseline"
+                       : c.welch     ? ""
+                                     : kNoInterval}};
+  if (c.welch) {
+    const WelchTest& w = *c.welch;
+    out["ci95"] = {w.ci_low, w.ci_high};
+    out["p_value"] = w.p_value;
+    out["df"] = w.df;
+    if (std::isfinite(w.t)) out["t"] = w.t;
+    out["standard_error"] = w.standard_error;
+    out["significant"] = c.significant();
+    if (!c.significant()) out["note"] = "not significant";
+  }
+  return out;
+}
+
+}  // namespace
 
 std::vector<std::pair<std::string, std::string>> grid_of_name(const std::string& name) {
   static const std::regex kPart("([a-z0-9_]+(\\.[a-z0-9_]+)*)=(.*)");
@@ -244,7 +392,26 @@ std::vector<RunRecord> find_runs(const std::vector<std::string>& paths) {
   return runs;
 }
 
-std::vector<ComparisonRow> compare_runs(const std::vector<RunRecord>& runs) {
+SweepOrder read_sweep_order(const std::vector<std::string>& paths) {
+  SweepOrder order;
+  for (const auto& path : paths) {
+    const fs::path file = fs::path(path) / "sweep.json";
+    std::error_code ec;
+    if (!fs::is_regular_file(file, ec)) continue;
+    std::string problem;
+    const auto doc = try_read_json(file, problem);
+    if (!doc || !append_names(order.configurations, *doc, "configurations") ||
+        !append_names(order.runs, *doc, "runs")) {
+      throw ConfigError(file.string() +
+                        ": unreadable (expected {\"configurations\": [names], \"runs\": "
+                        "[names]}); delete it to list rows in folder order");
+    }
+  }
+  return order;
+}
+
+std::vector<ComparisonRow> compare_runs(const std::vector<RunRecord>& runs,
+                                        const CompareOptions& options) {
   std::vector<std::string> order;
   std::map<std::string, std::vector<const RunRecord*>> groups;
   for (const auto& run : runs) {
@@ -302,6 +469,8 @@ std::vector<ComparisonRow> compare_runs(const std::vector<RunRecord>& runs) {
     rows.push_back(row);
   }
   order_grid_points(rows);
+  order_by_sweep(rows, options.order);
+  compare_with_baseline(rows, options);
   return rows;
 }
 
@@ -312,10 +481,10 @@ std::string format_markdown(const std::vector<ComparisonRow>& rows) {
   for (const auto& key : keys) out << key << " | ";
   out << "model | augmentation | transfer | epochs | runs | test accuracy | "
          "test error | best val accuracy | train time (s) | images/s | trainable params | "
-         "frozen params | notebook accuracy | notes |\n";
+         "frozen params | notebook accuracy | notes | vs baseline |\n";
   out << "|---|";
   for (size_t i = 0; i < keys.size(); ++i) out << "---|";
-  out << "---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n";
+  out << "---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n";
   for (const auto& r : rows) {
     std::string runs = std::to_string(r.runs);
     if (r.incomplete) runs += " (+" + std::to_string(r.incomplete) + " incomplete)";
@@ -333,7 +502,7 @@ std::string format_markdown(const std::vector<ComparisonRow>& rows) {
         << (r.runs ? std::to_string(r.trainable_params) : "-") << " | "
         << (r.runs ? std::to_string(r.frozen_params) : "-") << " | "
         << (r.reference_accuracy ? fixed(100 * *r.reference_accuracy, 2) + "%" : "-") << " | "
-        << r.note << " |\n";
+        << r.note << " | " << vs_baseline_text(r) << " |\n";
   }
   return out.str();
 }
@@ -346,7 +515,8 @@ std::string format_csv(const std::vector<ComparisonRow>& rows) {
   out << "model,augmentation,transfer,epochs,runs,incomplete,test_accuracy_mean,"
          "test_accuracy_std,test_error_mean,test_error_std,best_val_accuracy_mean,"
          "train_seconds_mean,images_per_second_mean,trainable_params,frozen_params,"
-         "reference_accuracy,notes\n";
+         "reference_accuracy,notes,baseline,difference_vs_baseline,difference_ci95_low,"
+         "difference_ci95_high,p_value,welch_df,significant\n";
   auto num = [](const Stat& s, double v) { return s.n ? fixed(v, 6) : std::string(); };
   for (const auto& r : rows) {
     out << csv_escape(r.name) << ',';
@@ -363,7 +533,7 @@ std::string format_csv(const std::vector<ComparisonRow>& rows) {
         << num(r.train_seconds, r.train_seconds.mean) << ','
         << num(r.images_per_second, r.images_per_second.mean) << ',' << r.trainable_params << ','
         << r.frozen_params << ',' << (r.reference_accuracy ? fixed(*r.reference_accuracy, 4) : "")
-        << ',' << csv_escape(r.note) << '\n';
+        << ',' << csv_escape(r.note) << ',' << vs_baseline_csv(r) << '\n';
   }
   return out.str();
 }
@@ -390,7 +560,8 @@ json to_json(const std::vector<ComparisonRow>& rows) {
          {"trainable_params", r.trainable_params},
          {"frozen_params", r.frozen_params},
          {"reference_accuracy", r.reference_accuracy ? json(*r.reference_accuracy) : json(nullptr)},
-         {"notes", r.note}});
+         {"notes", r.note},
+         {"vs_baseline", vs_baseline_json(r)}});
   }
   return out;
 }

@@ -1,12 +1,17 @@
 #include "cifar_exp/config.h"
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
 
+#include "cifar_exp/build_info.h"
 #include "cifar_exp/errors.h"
+
+namespace fs = std::filesystem;
 
 namespace cifar_exp {
 namespace {
@@ -472,7 +477,40 @@ void apply_overrides(json& doc, const ConfigOverrides& o,
   }
 }
 
-ExperimentConfig load_config(const std::string& path, const ConfigOverrides& overrides) {
+std::vector<std::string> config_search_dirs() {
+  std::vector<std::string> dirs{".", "configs"};
+  // Installed beside the binary (bin/../share/cifar-exp/configs, wherever the prefix was moved),
+  // then where `cmake --install` put them.
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    dirs.push_back((exe.parent_path().parent_path() / "share" / "cifar-exp" / "configs").string());
+  }
+  if (std::find(dirs.begin(), dirs.end(), CIFAR_EXP_INSTALLED_CONFIG_DIR) == dirs.end()) {
+    dirs.push_back(CIFAR_EXP_INSTALLED_CONFIG_DIR);
+  }
+  return dirs;
+}
+
+std::string find_config(const std::string& name) {
+  std::error_code ec;
+  if (name.find('/') != std::string::npos || fs::is_regular_file(name, ec)) {
+    if (!fs::exists(name, ec)) throw ConfigError(name + ": cannot open file");
+    return name;  // a path: taken as it is
+  }
+  const bool has_extension = name.size() > 5 && name.compare(name.size() - 5, 5, ".json") == 0;
+  const std::string file = has_extension ? name : name + ".json";
+  std::string looked;
+  for (const auto& dir : config_search_dirs()) {
+    const std::string candidate = dir == "." ? file : (fs::path(dir) / file).string();
+    if (fs::is_regular_file(candidate, ec)) return candidate;
+    looked += (looked.empty() ? "" : ", ") + candidate;
+  }
+  throw ConfigError(name + ": no such config; looked for " + looked);
+}
+
+ExperimentConfig load_config(const std::string& name, const ConfigOverrides& overrides) {
+  const std::string path = find_config(name);
   json doc = read_json_file(path);
   std::map<std::string, std::string> origins;
   apply_overrides(doc, overrides, origins);

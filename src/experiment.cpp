@@ -19,6 +19,8 @@
 #include "cifar_exp/errors.h"
 #include "cifar_exp/feature_cache.h"
 #include "cifar_exp/files.h"
+#include "cifar_exp/inference.h"
+#include "cifar_exp/provenance.h"
 #include "cifar_exp/models.h"
 #include "cifar_exp/reporting.h"
 #include "cifar_exp/training.h"
@@ -215,7 +217,8 @@ nlohmann::json summary_header(const PreparedRun& run, const nlohmann::json& earl
            {{"host", process.host}, {"pid", process.pid}, {"start_ticks", process.start_ticks}}},
           {"reference_accuracy",
            config.reference_accuracy ? nlohmann::json(*config.reference_accuracy) : nullptr},
-          {"class_names", run.test->class_names()}};
+          {"class_names", run.test->class_names()},
+          {"provenance", provenance(config.data.dir, config.output.cache_dir, run.device)}};
 }
 
 // The test split's evaluation after the last completed epoch, and the best epoch.
@@ -359,6 +362,7 @@ RunResult train_in_run_folder(PreparedRun& run, const std::string& run_dir,
     history = train_model(run, options, feature_seconds, logger);
     if (config.output.save_model) {
       save_model_file(*run.model, (fs::path(run_dir) / "model.pt").string());
+      save_portable_weights(*run.model, (fs::path(run_dir) / "weights.pt").string());
     }
   } catch (const Error& e) {
     record_failure(summary_path, summary, e.what());

@@ -12,6 +12,7 @@
 #include "cifar_exp/device.h"
 #include "cifar_exp/errors.h"
 #include "cifar_exp/experiment.h"
+#include "cifar_exp/inference.h"
 #include "cifar_exp/reporting.h"
 
 namespace {
@@ -121,6 +122,26 @@ int run(int argc, char** argv) {
   bench_cmd->add_option("--precision", bench.precision, "fp32 | bf16 (default: the config's)");
 
   cifar_exp::ResumeOptions resume;
+  cifar_exp::EvaluateOptions evaluate;
+  auto* evaluate_cmd = app.add_subcommand(
+      "evaluate", "Evaluate a finished run's model.pt on a split (like caffe test)");
+  evaluate_cmd->add_option("run_dir", evaluate.run_dir, "The run folder")->required();
+  evaluate_cmd->add_option("--data-dir", evaluate.data_dir, "CIFAR-10 folder (default: the run's)");
+  evaluate_cmd->add_option("--device", evaluate.device, "auto | cpu | cuda | cuda:N");
+  evaluate_cmd->add_option("--split", evaluate.split, "test | train (default test)");
+  evaluate_cmd->add_option("--limit", evaluate.limit,
+                           "Only the first N records (default: the run's own limit)");
+
+  cifar_exp::PredictOptions predict;
+  auto* predict_cmd = app.add_subcommand(
+      "predict", "Classify PNG or JPEG images with a finished run's model");
+  predict_cmd->add_option("run_dir", predict.run_dir, "The run folder")->required();
+  predict_cmd->add_option("images", predict.images, "PNG or JPEG files, any size")->required();
+  predict_cmd->add_option("--top", predict.top, "Classes per image (default 3)");
+  predict_cmd->add_option("--format", predict.format, "table | json (default table)")
+      ->check(CLI::IsMember({"table", "json"}));
+  predict_cmd->add_option("--device", predict.device, "auto | cpu | cuda | cuda:N");
+
   auto* resume_cmd = app.add_subcommand(
       "resume", "Continue an interrupted run in its folder from its checkpoint.pt");
   resume_cmd->add_option("run_dir", resume.run_dir, "The run folder")->required();
@@ -140,6 +161,10 @@ int run(int argc, char** argv) {
   compare_cmd->add_option("--format", compare_format, "markdown | csv | json (default markdown)")
       ->check(CLI::IsMember({"markdown", "csv", "json"}));
   compare_cmd->add_option("--out", compare_out, "Write the table to this file too");
+  cifar_exp::CompareOptions compare_options;
+  compare_cmd->add_option("--baseline", compare_options.baseline,
+                          "Configuration the others are compared with (difference, 95% Welch "
+                          "interval, p-value; default: the sweep's first configuration)");
   bool compare_list_runs = false;
   compare_cmd->add_flag("--runs", compare_list_runs,
                         "List each run folder with its name, seed and status (completed, "
@@ -168,7 +193,8 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (*compare_cmd) {
-    const auto rows = cifar_exp::compare_runs(cifar_exp::find_runs(compare_paths));
+    compare_options.order = cifar_exp::read_sweep_order(compare_paths);
+    const auto rows = cifar_exp::compare_runs(cifar_exp::find_runs(compare_paths), compare_options);
     const std::string table = compare_format == "csv"    ? cifar_exp::format_csv(rows)
                               : compare_format == "json" ? cifar_exp::to_json(rows).dump(2) + "\n"
                                                          : cifar_exp::format_markdown(rows);
@@ -183,6 +209,15 @@ int run(int argc, char** argv) {
     std::cout << (bench.format == "json" ? report.dump(2) + "\n"
                                          : cifar_exp::format_benchmark_table(report))
               << std::flush;
+    return 0;
+  }
+  if (*evaluate_cmd) {
+    std::cout << cifar_exp::format_evaluation(cifar_exp::evaluate_run(evaluate, logger))
+              << std::flush;
+    return 0;
+  }
+  if (*predict_cmd) {
+    std::cout << cifar_exp::predict_images(predict) << std::flush;
     return 0;
   }
   if (*resume_cmd) {

@@ -257,5 +257,253 @@ TEST(Comparison, GridPointsAreRowsWithTheirKeysAsColumns) {
   EXPECT_EQ(j[1]["grid"], json({{"training.batch_size", 32}, {"training.epochs", 10}}));
 }
 
+// Seeds of a configuration, one run folder each (folder names sort in the order written).
+void write_seeds(const testing::TempDir& dir, const std::string& name,
+                 const std::vector<double>& accuracies) {
+  for (size_t i = 0; i < accuracies.size(); ++i) {
+    write_run(dir / (name + "-20260101T00000" + std::to_string(i) + "Z"), name, int(i + 1),
+              accuracies[i], {accuracies[i]});
+  }
+}
+
+const ComparisonRow& row_named(const std::vector<ComparisonRow>& rows, const std::string& name) {
+  for (const auto& row : rows)
+    if (row.name == name) return row;
+  throw std::runtime_error("no row " + name);
+}
+
+std::string markdown_line(const std::string& md, const std::string& name) {
+  const size_t at = md.find("\n| " + name + " | ");
+  return at == std::string::npos ? "" : md.substr(at + 1, md.find('\n', at + 1) - at - 1);
+}
+
+// The four configurations of the baseline tests, as a sweep recorded them (base first).
+// Expected values (mpmath at 40 digits; see statistics_test.cpp for the formulas):
+//   aug - base:    d = 0.7132 - 0.682 = 0.0312, df 2.70839, p 0.139001,
+//                  95% [-0.0196336, 0.0820336]: not significant
+//   better - base: d = 0.81 - 0.682 = 0.128, df 2.67303, p 0.00519569, 95% [0.0767078, 0.179292]
+//   one - base:    d = 0.75 - 0.682 = 0.068, one seed: no interval
+void write_baseline_runs(const testing::TempDir& dir) {
+  write_seeds(dir, "aug", {0.712, 0.705, 0.731, 0.698, 0.720});
+  write_seeds(dir, "base", {0.690, 0.655, 0.701});
+  write_seeds(dir, "better", {0.80, 0.81, 0.82});
+  write_seeds(dir, "one", {0.75});
+  testing::write_text(dir / "sweep.json",
+                      R"({"configurations": ["gone", "base", "one", "aug"],
+                          "runs": ["gone", "base", "one", "aug"]})");
+}
+
+TEST(Comparison, DifferencesToTheBaselineWithWelchIntervals) {
+  testing::TempDir dir;
+  write_baseline_runs(dir);
+  CompareOptions options;
+  options.order = read_sweep_order({dir.path()});
+  EXPECT_EQ(options.order.configurations, (std::vector<std::string>{"gone", "base", "one", "aug"}));
+  const auto rows = compare_runs(find_runs({dir.path()}), options);
+  // The sweep's order, then the row it does not name; "gone" has no runs, so "base" is the
+  // default baseline.
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[0].name, "base");
+  EXPECT_EQ(rows[1].name, "one");
+  EXPECT_EQ(rows[2].name, "aug");
+  EXPECT_EQ(rows[3].name, "better");
+
+  const auto& base = *rows[0].vs_baseline;
+  EXPECT_EQ(base.baseline, "base");
+  EXPECT_TRUE(base.is_baseline);
+  EXPECT_EQ(base.difference, 0.0);
+  EXPECT_FALSE(base.welch.has_value());
+
+  const auto& aug = *rows[2].vs_baseline;
+  EXPECT_EQ(aug.baseline, "base");
+  EXPECT_FALSE(aug.is_baseline);
+  EXPECT_NEAR(aug.difference, 0.0312, 1e-12);
+  ASSERT_TRUE(aug.welch.has_value());
+  EXPECT_NEAR(aug.welch->df, 2.7083933727613045, 1e-6);
+  EXPECT_NEAR(aug.welch->p_value, 0.13900075560813724, 1e-6);
+  EXPECT_NEAR(aug.welch->ci_low, -0.019633641196318593, 1e-6);
+  EXPECT_NEAR(aug.welch->ci_high, 0.082033641196318593, 1e-6);
+  EXPECT_FALSE(aug.significant());
+
+  const auto& better = *rows[3].vs_baseline;
+  EXPECT_NEAR(better.difference, 0.128, 1e-12);
+  EXPECT_NEAR(better.welch->p_value, 0.0051956946034300667, 1e-6);
+  EXPECT_NEAR(better.welch->ci_low, 0.07670784964852958, 1e-6);
+  EXPECT_NEAR(better.welch->ci_high, 0.17929215035147042, 1e-6);
+  EXPECT_TRUE(better.significant());
+
+  const auto& one = *rows[1].vs_baseline;
+  EXPECT_NEAR(one.difference, 0.068, 1e-12);
+  EXPECT_FALSE(one.welch.has_value());
+
+  const std::string md = format_markdown(rows);
+  EXPECT_NE(md.find("| notes | vs baseline |\n"), std::string::npos) << md;
+  EXPECT_EQ(md.find("\n| base | "), md.find('\n', md.find('\n') + 1)) << "base is not row 1";
+  EXPECT_NE(markdown_line(md, "base").find(" | baseline |"), std::string::npos) << md;
+  EXPECT_NE(
+      markdown_line(md, "aug").find(" | +3.12 pp [\u22121.96, +8.20], p = 0.14, not significant |"),
+      std::string::npos)
+      << md;
+  EXPECT_NE(markdown_line(md, "better").find(" | +12.80 pp [+7.67, +17.93], p = 0.005 |"),
+            std::string::npos)
+      << md;
+  EXPECT_NE(
+      markdown_line(md, "one").find(" | +6.80 pp, no interval (needs 2+ runs on both sides) |"),
+      std::string::npos)
+      << md;
+
+  const json j = json::parse(to_json(rows).dump());
+  EXPECT_EQ(j[0]["vs_baseline"]["is_baseline"], true);
+  EXPECT_TRUE(j[0]["vs_baseline"]["p_value"].is_null());
+  EXPECT_EQ(j[2]["vs_baseline"]["baseline"], "base");
+  EXPECT_NEAR(j[2]["vs_baseline"]["difference"].get<double>(), 0.0312, 1e-12);
+  EXPECT_NEAR(j[2]["vs_baseline"]["ci95"][0].get<double>(), -0.019633641196318593, 1e-6);
+  EXPECT_NEAR(j[2]["vs_baseline"]["ci95"][1].get<double>(), 0.082033641196318593, 1e-6);
+  EXPECT_NEAR(j[2]["vs_baseline"]["p_value"].get<double>(), 0.13900075560813724, 1e-6);
+  EXPECT_NEAR(j[2]["vs_baseline"]["df"].get<double>(), 2.7083933727613045, 1e-6);
+  EXPECT_EQ(j[2]["vs_baseline"]["significant"], false);
+  EXPECT_EQ(j[2]["vs_baseline"]["note"], "not significant");
+  EXPECT_EQ(j[3]["vs_baseline"]["significant"], true);
+  EXPECT_NEAR(j[1]["vs_baseline"]["difference"].get<double>(), 0.068, 1e-12);
+  EXPECT_TRUE(j[1]["vs_baseline"]["ci95"].is_null());
+  EXPECT_TRUE(j[1]["vs_baseline"]["p_value"].is_null());
+  EXPECT_NE(j[1]["vs_baseline"]["note"].get<std::string>().find("no interval"), std::string::npos);
+
+  const std::string csv = format_csv(rows);
+  EXPECT_NE(csv.find(",notes,baseline,difference_vs_baseline,difference_ci95_low,"
+                     "difference_ci95_high,p_value,welch_df,significant\n"),
+            std::string::npos)
+      << csv;
+  EXPECT_NE(csv.find(",base,0.031200,-0.019634,0.082034,0.139001,2.708,false\n"), std::string::npos)
+      << csv;
+  EXPECT_NE(csv.find(",base,0.068000,,,,,\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\nbase,"), std::string::npos);
+  EXPECT_NE(csv.find(",base,0.000000,,,,,\n"), std::string::npos) << csv;
+}
+
+TEST(Comparison, ChosenBaselineAndUnknownBaseline) {
+  testing::TempDir dir;
+  write_baseline_runs(dir);
+  CompareOptions options;
+  options.baseline = "aug";
+  const auto rows = compare_runs(find_runs({dir.path()}), options);  // folder order: no sweep
+  EXPECT_EQ(rows[0].name, "aug");
+  EXPECT_TRUE(row_named(rows, "aug").vs_baseline->is_baseline);
+  const auto& base = *row_named(rows, "base").vs_baseline;
+  EXPECT_NEAR(base.difference, -0.0312, 1e-12);
+  EXPECT_NEAR(base.welch->ci_low, -0.082033641196318593, 1e-6);
+  EXPECT_NEAR(base.welch->ci_high, 0.019633641196318593, 1e-6);
+  EXPECT_NEAR(base.welch->p_value, 0.13900075560813724, 1e-6);
+  EXPECT_NE(markdown_line(format_markdown(rows), "base")
+                .find(" | \u22123.12 pp [\u22128.20, +1.96], p = 0.14, not significant |"),
+            std::string::npos);
+
+  // Without sweep.json the first row's configuration is the baseline.
+  const auto plain = compare_runs(find_runs({dir.path()}));
+  EXPECT_TRUE(plain[0].vs_baseline->is_baseline);
+  EXPECT_EQ(row_named(plain, "base").vs_baseline->baseline, "aug");
+
+  options.baseline = "nope";
+  try {
+    compare_runs(find_runs({dir.path()}), options);
+    FAIL() << "no error for an unknown baseline";
+  } catch (const ConfigError& e) {
+    EXPECT_STREQ(e.what(),
+                 "--baseline nope: no such configuration; available: aug, base, better, one");
+  }
+}
+
+TEST(Comparison, CliBaselineAndSweepOrder) {
+  testing::TempDir dir;
+  write_baseline_runs(dir);
+  auto js = testing::run_cli({"compare", dir.path(), "--format", "json"});
+  ASSERT_EQ(js.exit_code, 0) << js.err;
+  const json j = json::parse(js.out);
+  ASSERT_EQ(j.size(), 4u);
+  EXPECT_EQ(j[0]["configuration"], "base");  // sweep.json's order
+  EXPECT_EQ(j[2]["configuration"], "aug");
+  EXPECT_NEAR(j[2]["vs_baseline"]["p_value"].get<double>(), 0.13900075560813724, 1e-6);
+
+  auto chosen = testing::run_cli({"compare", dir.path(), "--baseline", "better"});
+  ASSERT_EQ(chosen.exit_code, 0) << chosen.err;
+  EXPECT_NE(markdown_line(chosen.out, "better").find(" | baseline |"), std::string::npos)
+      << chosen.out;
+  EXPECT_EQ(markdown_line(chosen.out, "base").find(" | baseline |"), std::string::npos);
+
+  auto bad = testing::run_cli({"compare", dir.path(), "--baseline", "nope"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--baseline nope: no such configuration; available: base, one, aug, "
+                         "better"),
+            std::string::npos)
+      << bad.err;
+  EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << bad.err;
+
+  testing::write_text(dir / "sweep.json", R"({"runs": "base"})");
+  auto broken = testing::run_cli({"compare", dir.path()});
+  EXPECT_EQ(broken.exit_code, 2);
+  EXPECT_NE(broken.err.find("sweep.json: unreadable"), std::string::npos) << broken.err;
+  EXPECT_THROW(read_sweep_order({dir.path()}), ConfigError);
+}
+
+// Grid points compare with the baseline configuration at the same grid point; a point the
+// baseline configuration lacks, and a plain row, compare with the baseline row itself.
+// Expected: b@32 - a@32: d = 0.63 - 0.605 = 0.025, df = 1.47059, p = 0.198727,
+// 95% [-0.0441852, 0.0941852] (mpmath).
+TEST(Comparison, GridPointsCompareAtTheSameGridPoint) {
+  testing::TempDir dir;
+  write_seeds(dir, "a+training.batch_size=32", {0.60, 0.61});
+  write_seeds(dir, "a+training.batch_size=64", {0.55, 0.57});
+  write_seeds(dir, "b+training.batch_size=32", {0.62, 0.64});
+  write_seeds(dir, "b+training.batch_size=64", {0.58});
+  write_seeds(dir, "b+training.batch_size=128", {0.50, 0.52});
+  write_seeds(dir, "c", {0.70, 0.72});
+  const auto rows = compare_runs(find_runs({dir.path()}));  // baseline: configuration "a"
+  ASSERT_EQ(rows.size(), 6u);
+  EXPECT_TRUE(row_named(rows, "a+training.batch_size=32").vs_baseline->is_baseline);
+  EXPECT_TRUE(row_named(rows, "a+training.batch_size=64").vs_baseline->is_baseline);
+  const auto& b32 = *row_named(rows, "b+training.batch_size=32").vs_baseline;
+  EXPECT_EQ(b32.baseline, "a+training.batch_size=32");
+  EXPECT_NEAR(b32.difference, 0.025, 1e-12);
+  EXPECT_NEAR(b32.welch->df, 1.4705882352941176, 1e-6);
+  EXPECT_NEAR(b32.welch->p_value, 0.19872738893452614, 1e-6);
+  EXPECT_NEAR(b32.welch->ci_low, -0.044185228300710693, 1e-6);
+  EXPECT_NEAR(b32.welch->ci_high, 0.094185228300710693, 1e-6);
+  const auto& b64 = *row_named(rows, "b+training.batch_size=64").vs_baseline;
+  EXPECT_EQ(b64.baseline, "a+training.batch_size=64");
+  EXPECT_NEAR(b64.difference, 0.02, 1e-12);
+  EXPECT_FALSE(b64.welch.has_value());
+  const auto& b128 = *row_named(rows, "b+training.batch_size=128").vs_baseline;
+  EXPECT_EQ(b128.baseline, "a+training.batch_size=32");  // a has no 128: the baseline row
+  EXPECT_NEAR(b128.difference, 0.51 - 0.605, 1e-12);
+  EXPECT_EQ(row_named(rows, "c").vs_baseline->baseline, "a+training.batch_size=32");
+
+  // A full row name as --baseline: every row compares with that one row.
+  CompareOptions options;
+  options.baseline = "a+training.batch_size=64";
+  const auto fixed_rows = compare_runs(find_runs({dir.path()}), options);
+  EXPECT_EQ(row_named(fixed_rows, "a+training.batch_size=32").vs_baseline->baseline,
+            "a+training.batch_size=64");
+  EXPECT_EQ(row_named(fixed_rows, "b+training.batch_size=32").vs_baseline->baseline,
+            "a+training.batch_size=64");
+  EXPECT_TRUE(row_named(fixed_rows, "a+training.batch_size=64").vs_baseline->is_baseline);
+}
+
+TEST(Comparison, NoComparisonWithoutCompletedRuns) {
+  testing::TempDir dir;
+  write_seeds(dir, "base", {0.6, 0.7});
+  fs::create_directories(dir / "empty-20260101T000000Z");
+  testing::write_text(dir / "empty-20260101T000000Z/config.json", R"({"name": "empty"})");
+  const auto rows = compare_runs(find_runs({dir.path()}));
+  EXPECT_FALSE(row_named(rows, "empty").vs_baseline.has_value());
+  EXPECT_NE(markdown_line(format_markdown(rows), "empty").find(" | - |"), std::string::npos);
+  EXPECT_TRUE(to_json(rows)[1]["vs_baseline"].is_null());
+  // An empty folder: no rows, no baseline, no error; a named baseline is an error.
+  testing::TempDir none;
+  EXPECT_TRUE(compare_runs(find_runs({none.path()})).empty());
+  CompareOptions options;
+  options.baseline = "base";
+  EXPECT_THROW(compare_runs(find_runs({none.path()}), options), ConfigError);
+}
+
 }  // namespace
 }  // namespace cifar_exp

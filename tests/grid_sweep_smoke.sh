@@ -58,6 +58,9 @@ done
 "$BIN" compare "$TMP/out" > "$TMP/table.md"
 grep -q '^| configuration | training.batch_size | augmentation.horizontal_flip | model |' "$TMP/table.md" ||
   fail "markdown table has no grid columns"
+# One configuration: each grid point is its own baseline (the baseline configuration's row at
+# the same grid point).
+[[ $(grep -c '^| smoke+.* | baseline |$' "$TMP/table.md") == 4 ]] || fail "grid rows are not their own baseline"
 
 # A re-run redoes nothing.
 sweep > "$TMP/second.txt" || { cat "$TMP/second.txt"; fail "second sweep failed"; }

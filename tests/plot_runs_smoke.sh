@@ -29,7 +29,7 @@ root = sys.argv[1]
 classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 def make_run(parent, folder, name, model, aug, transfer, seed, final, reference, epochs=10,
-             complete=True, write_config=True, training=None):
+             complete=True, write_config=True, training=None, train_images=50000):
     rng = random.Random(seed * 7919 + len(name))
     path = os.path.join(parent, folder)
     os.makedirs(path)
@@ -69,7 +69,7 @@ def make_run(parent, folder, name, model, aug, transfer, seed, final, reference,
     per_class = [matrix[c][c] / 1000 for c in range(10)]
     accuracy = sum(per_class) / 10
     summary = {"name": name, "status": "completed", "model": model, "augmentation": aug,
-               "transfer": transfer, "epochs": epochs, "seed": seed,
+               "transfer": transfer, "epochs": epochs, "seed": seed, "train_images": train_images,
                "test_accuracy": accuracy, "test_error": 1 - accuracy, "test_loss": 0.9,
                "reference_accuracy": reference, "class_names": classes,
                "per_class_accuracy": per_class, "confusion_matrix": matrix}
@@ -81,8 +81,10 @@ os.makedirs(runs)
 for seed in (42, 43):
     make_run(runs, "no_aug_no_tl-2024010{}T120000Z".format(seed - 41), "no_aug_no_tl",
              "small_cnn", False, "none", seed, 0.71, 0.7090)
+    # A 2-epoch run on a 5,000-image subset, beside the notebook's 10-epoch figure.
     make_run(runs, "no_aug_tl-2024010{}T130000Z".format(seed - 41), "no_aug_tl",
-             "vgg16_transfer", False, "pretrained", seed, 0.60, 0.6128)
+             "vgg16_transfer", False, "pretrained", seed, 0.60, 0.6128, epochs=2,
+             train_images=5000)
 # Incomplete: no summary.json and no config.json; its name comes from the folder name.
 make_run(runs, "aug_tl-20240105T140000Z-2", "aug_tl", "vgg16_transfer", True, "pretrained", 7,
          0.58, 0.5837, complete=False, write_config=False)
@@ -150,6 +152,22 @@ check_png "$tmp/plots_grid2/grid_training.batch_size_training.epochs.png"
 if ls "$tmp/plots/" | grep -q '^grid_'; then
   echo "FAIL: a grid plot drawn for runs without a grid"; fail=1
 fi
+
+# The test accuracy bars say their epochs and training images where they differ from the
+# notebook's (10 epochs, 50,000 images).
+"$python" - "$here/scripts" "$tmp" > "$tmp/budget.txt" 2>&1 <<'EOF' || { cat "$tmp/budget.txt"; echo "FAIL: training_budget"; fail=1; }
+import os, sys
+sys.path.insert(0, sys.argv[1])
+import plot_runs
+root = sys.argv[2]
+def budget(folder, name):
+    runs = [r for r in plot_runs.find_runs([os.path.join(root, folder)]) if r.name == name]
+    return plot_runs.training_budget(runs)
+assert budget("runs", "no_aug_no_tl") == "", budget("runs", "no_aug_no_tl")
+assert budget("runs", "no_aug_tl") == "2 epochs, 5,000 training images", budget("runs", "no_aug_tl")
+assert budget("runs", "aug_tl") == "", "an incomplete run has no budget"
+assert budget("many", "aug_no_tl") == "20 epochs", budget("many", "aug_no_tl")
+EOF
 
 # No run folder: one-line error, non-zero exit.
 mkdir -p "$tmp/empty"

@@ -32,6 +32,17 @@ for name in smoke smoke_aug smoke_tl smoke_aug_tl; do
 done
 grep -q '^smoke_tl,vgg16_transfer,false,random,' "$TMP/table.csv" || fail "smoke_tl not marked transfer=random"
 grep -q '^smoke_aug,small_cnn,true,none,' "$TMP/table.csv" || fail "smoke_aug not marked augmented"
+# sweep.json records the sweep's order; compare's rows follow it (folder order would put smoke_tl
+# last) and its first configuration is every row's baseline (one seed: no interval).
+order='"smoke","smoke_aug","smoke_tl","smoke_aug_tl"'
+[[ $(tr -d ' \n' < "$TMP/out/sweep.json") == "{\"configurations\":[$order],\"runs\":[$order]}" ]] ||
+  fail "sweep.json: $(cat "$TMP/out/sweep.json")"
+[[ $(tail -n +2 "$TMP/table.csv" | cut -d, -f1 | paste -sd,) == smoke,smoke_aug,smoke_tl,smoke_aug_tl ]] ||
+  fail "rows not in the sweep's order: $(cut -d, -f1 "$TMP/table.csv" | paste -sd' ')"
+[[ $(tail -n +2 "$TMP/table.csv" | cut -d, -f19 | sort -u) == smoke ]] || fail "baseline is not smoke"
+grep -q '^| smoke | .* | baseline |$' "$TMP/first.txt" || fail "the smoke row does not say baseline"
+[[ $(grep -c ' pp, no interval (needs 2+ runs on both sides) |$' "$TMP/first.txt") == 3 ]] ||
+  fail "one seed: expected 3 rows without an interval"
 
 "$ROOT/scripts/sweep.sh" --configs "$configs" --seeds 1 --data-dir "$TMP/data" \
   --output-dir "$TMP/out" --threads 2 > "$TMP/second.txt" || fail "second sweep failed"

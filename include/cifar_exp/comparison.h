@@ -1,5 +1,6 @@
 // The `compare` command: reads run folders, groups them by config name and builds the final
-// comparison table (mean and sample standard deviation over seeds), as Markdown, CSV or JSON.
+// comparison table (mean and sample standard deviation over seeds, and each configuration's
+// difference to a baseline with a Welch interval and p-value), as Markdown, CSV or JSON.
 #pragma once
 
 #include <optional>
@@ -7,6 +8,8 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "cifar_exp/statistics.h"
 
 namespace cifar_exp {
 
@@ -29,11 +32,27 @@ struct RunRecord {
 // a run could not start). Throws Error naming a path that does not exist.
 std::vector<RunRecord> find_runs(const std::vector<std::string>& paths);
 
-struct Stat {
-  double mean = 0, std = 0;  // std: sample standard deviation (n - 1); 0 for one value
-  int64_t n = 0;
+// The order a sweep ran its configurations in, from the sweep.json that scripts/sweep.sh writes
+// into its output folder: configuration names, and run names (configuration x grid point).
+struct SweepOrder {
+  std::vector<std::string> configurations, runs;
 };
-Stat mean_std(const std::vector<double>& values);
+// The sweep.json of each folder in `paths` that has one, joined in argument order ({} when none
+// has). Throws ConfigError naming an unreadable sweep.json.
+SweepOrder read_sweep_order(const std::vector<std::string>& paths);
+
+// p-values below this are called significant.
+constexpr double kSignificanceLevel = 0.05;
+
+// A row's mean test accuracy against its baseline row's.
+struct BaselineComparison {
+  std::string baseline;      // the row compared with
+  bool is_baseline = false;  // this row is the baseline (then `welch` is empty)
+  double difference = 0;     // mean test accuracy minus the baseline's, as a fraction
+  // Welch's t-test and 95% interval; empty when either side has fewer than 2 completed runs.
+  std::optional<WelchTest> welch;
+  bool significant() const { return welch && welch->p_value < kSignificanceLevel; }
+};
 
 // A sweep's grid point is part of the run name: "base+training.epochs=30+training.batch_size=64".
 // Returns the keys with the text after each "=" ({} for a plain name).
@@ -51,13 +70,29 @@ struct ComparisonRow {
   int64_t trainable_params = 0, frozen_params = 0;
   std::optional<double> reference_accuracy;
   std::string note;  // e.g. "missing weights: run scripts/download_vgg16_weights.sh"
+  // Empty when this row or its baseline has no completed run.
+  std::optional<BaselineComparison> vs_baseline;
 };
 
-// Groups by config name, in order of first appearance; the grid points of one base name follow
-// each other, ordered by their values.
-std::vector<ComparisonRow> compare_runs(const std::vector<RunRecord>& runs);
+struct CompareOptions {
+  SweepOrder order;
+  // `compare --baseline`: a configuration (or a full row name). Empty: the sweep's first
+  // configuration, else the first row's configuration.
+  std::string baseline;
+};
 
-// Each key varied by a grid is a column after the configuration (in the order first seen).
+// Groups by config name. Rows named in options.order.runs come first, in that order; the others
+// follow in order of first appearance, the grid points of one base name next to each other,
+// ordered by their values. Each row is then compared with the baseline: a grid point with the
+// baseline configuration's row at the same grid point when there is one, else with the baseline
+// row itself. Throws ConfigError when options.baseline names no row.
+std::vector<ComparisonRow> compare_runs(const std::vector<RunRecord>& runs,
+                                        const CompareOptions& options = {});
+
+// Each key varied by a grid is a column after the configuration (in the order first seen). The
+// difference to the baseline is the last column (markdown: "+1.23 pp [−0.40, +2.86], p = 0.11,
+// not significant", in percentage points) or the last columns (CSV, as fractions; JSON:
+// "vs_baseline").
 std::string format_markdown(const std::vector<ComparisonRow>& rows);
 std::string format_csv(const std::vector<ComparisonRow>& rows);
 nlohmann::json to_json(const std::vector<ComparisonRow>& rows);

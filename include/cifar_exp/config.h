@@ -116,7 +116,15 @@ ExperimentConfig parse_config(const nlohmann::json& doc, const std::string& sour
                               const std::map<std::string, std::string>& origins = {});
 
 // Reads a JSON file and parses it; errors name the file (and line/column for syntax errors).
-ExperimentConfig load_config(const std::string& path, const ConfigOverrides& overrides = {});
+// `name` is a path, or a bare config name found by find_config().
+ExperimentConfig load_config(const std::string& name, const ConfigOverrides& overrides = {});
+
+// The config file for `name`: a path (anything with a '/', or an existing file) as it is; a bare
+// name, with or without ".json", looked up in the current folder, then configs/ of the current
+// folder, then the installed configs (bin/../share/cifar-exp/configs beside this binary, then
+// the install prefix's). ConfigError listing every place it looked when none has it.
+std::string find_config(const std::string& name);
+std::vector<std::string> config_search_dirs();
 
 // Writes the overrides into the document and records which flag set which path ("--epochs",
 // "--set training.epochs"). Throws ConfigError naming the flag for a malformed --set, for a

@@ -1,0 +1,20 @@
+// Image files a user hands to `predict`: PNG (libpng) or JPEG (libjpeg-turbo) of any size, read
+// as 8-bit RGB, and resized to the model's 32 x 32 input.
+#pragma once
+
+#include <string>
+
+#include <torch/torch.h>
+
+namespace cifar_exp {
+
+// uint8 H x W x 3 (RGB) of a PNG or JPEG file (told apart by their signatures, not the name);
+// grey, palette, alpha and 16-bit PNGs are converted. DataError naming the file when it is
+// missing, not an image, or damaged.
+torch::Tensor read_image(const std::string& path);
+
+// float 1 x 3 x size x size in [0, 1] of an H x W x 3 uint8 image: bilinear, with antialiasing
+// when shrinking (the training data are whole CIFAR-10 images, so the whole picture is kept).
+torch::Tensor image_to_input(const torch::Tensor& rgb, int64_t size = 32);
+
+}  // namespace cifar_exp

@@ -1,0 +1,217 @@
+// Evaluate, predict and portable weights from a finished run (see inference.h).
+#include "cifar_exp/inference.h"
+
+#include <filesystem>
+#include <iomanip>
+#include <sstream>
+
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/serialization/export.h>
+#include <torch/csrc/jit/serialization/pickler.h>
+
+#include "cifar_exp/data.h"
+#include "cifar_exp/device.h"
+#include "cifar_exp/errors.h"
+#include "cifar_exp/files.h"
+#include "cifar_exp/images.h"
+#include "cifar_exp/reporting.h"
+#include "cifar_exp/training.h"
+
+namespace fs = std::filesystem;
+
+namespace cifar_exp {
+namespace {
+
+const std::vector<std::string> kCifar10Classes = {"airplane", "automobile", "bird", "cat", "deer",
+                                                  "dog",      "frog",       "horse", "ship", "truck"};
+
+void load_model_file(torch::nn::Module& model, const std::string& path,
+                     const torch::Device& device) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) {
+    throw OutputError(path + ": no model file (the run was made with output.save_model false, "
+                             "or has not finished an epoch)");
+  }
+  const CheckedFile file = read_checked_file(path);
+  if (file.integrity == Integrity::kCorrupted) {
+    throw OutputError(path + ": model file is corrupted: " + file.problem);
+  }
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(file.content.data(), file.content.size(), device);
+    model.load(archive);
+  } catch (const c10::Error& e) {
+    throw OutputError(path + ": cannot load model: " + first_line(e.what_without_backtrace()));
+  }
+}
+
+nlohmann::json matrix_json(const torch::Tensor& matrix) {
+  nlohmann::json rows = nlohmann::json::array();
+  auto m = matrix.to(torch::kCPU).to(torch::kInt64).contiguous();
+  for (int64_t r = 0; r < m.size(0); ++r) {
+    rows.push_back(std::vector<int64_t>(m[r].data_ptr<int64_t>(),
+                                        m[r].data_ptr<int64_t>() + m.size(1)));
+  }
+  return rows;
+}
+
+}  // namespace
+
+LoadedRun load_run(const std::string& run_dir, const std::optional<std::string>& device) {
+  std::error_code ec;
+  const std::string config_path = (fs::path(run_dir) / "config.json").string();
+  if (!fs::is_regular_file(config_path, ec)) {
+    throw ConfigError(run_dir + ": not a run folder (no config.json)");
+  }
+  ConfigOverrides overrides;
+  overrides.device = device;
+  LoadedRun run;
+  run.config = load_config(config_path, overrides);
+  run.device = resolve_device(run.config.training.device);
+  // model.pt holds every parameter, the backbone's included: the weights file the run started
+  // from is not needed (and may not exist on this machine).
+  ModelConfig architecture = run.config.model;
+  if (architecture.type == "vgg16_transfer") architecture.weights = "random";
+  run.model = build_model(architecture);
+  run.model->to(run.device);
+  load_model_file(*run.model, (fs::path(run_dir) / "model.pt").string(), run.device);
+  run.model->eval();
+  run.class_names = kCifar10Classes;
+  const std::string summary_path = (fs::path(run_dir) / "summary.json").string();
+  if (fs::is_regular_file(summary_path, ec)) {
+    const auto summary = read_json_file(summary_path);
+    if (summary.contains("class_names") && summary["class_names"].is_array() &&
+        summary["class_names"].size() == kCifar10Classes.size()) {
+      run.class_names = summary["class_names"].get<std::vector<std::string>>();
+    }
+  }
+  return run;
+}
+
+nlohmann::json evaluate_run(const EvaluateOptions& options,
+                            const std::shared_ptr<spdlog::logger>& logger) {
+  if (options.split != "test" && options.split != "train") {
+    throw ConfigError("--split: must be test or train, got \"" + options.split + "\"");
+  }
+  if (options.limit && *options.limit < 1) {
+    throw ConfigError("--limit: must be a positive integer, got " + std::to_string(*options.limit));
+  }
+  LoadedRun run = load_run(options.run_dir, options.device);
+  configure_device(run.device, run.config.training, /*autotune=*/false);
+  const std::string data_dir = resolve_data_dir(options.data_dir, run.config.data.dir);
+  check_data_files(data_dir);
+  // The run's own test subset unless told otherwise, so that the figures are comparable.
+  const std::optional<int64_t> limit =
+      options.limit ? options.limit
+                    : (options.split == "test" ? run.config.data.test_limit
+                                               : run.config.data.train_limit);
+  Cifar10 data(data_dir, options.split == "test" ? Cifar10::Mode::kTest : Cifar10::Mode::kTrain,
+               limit);
+  data.to(run.device);
+  logger->info("Evaluating {} on {} {} images of {} ({})", options.run_dir, data.images().size(0),
+               options.split, data_dir, run.device.str());
+  const EvaluationResult result = evaluate(*run.model, data.images(), data.targets(),
+                                           run.config.training.eval_batch_size,
+                                           run.config.training.precision);
+  nlohmann::json per_class = nlohmann::json::object();
+  const auto accuracies = result.per_class_accuracy();
+  for (size_t c = 0; c < accuracies.size(); ++c) per_class[run.class_names[c]] = accuracies[c];
+  nlohmann::json evaluation = {{"run", options.run_dir},
+                               {"split", options.split},
+                               {"images", data.images().size(0)},
+                               {"data_dir", data_dir},
+                               {"device", run.device.str()},
+                               {"accuracy", result.accuracy},
+                               {"loss", result.loss},
+                               {"per_class_accuracy", per_class},
+                               {"confusion_matrix", matrix_json(result.confusion)},
+                               {"evaluated_at", utc_now("%Y-%m-%dT%H:%M:%SZ")}};
+  const std::string path =
+      (fs::path(options.run_dir) / ("evaluation-" + utc_now("%Y%m%dT%H%M%SZ") + ".json")).string();
+  write_file_atomic(path, evaluation.dump(2) + "\n");
+  evaluation["file"] = path;
+  return evaluation;
+}
+
+std::string format_evaluation(const nlohmann::json& e) {
+  std::ostringstream out;
+  out << "split " << e["split"].get<std::string>() << ", " << e["images"].get<int64_t>()
+      << " images, " << e["device"].get<std::string>() << "\n";
+  out << "accuracy " << percent(e["accuracy"].get<double>()) << ", loss " << std::fixed
+      << std::setprecision(4) << e["loss"].get<double>() << "\n";
+  for (const auto& [name, accuracy] : e["per_class_accuracy"].items()) {
+    out << "  " << std::left << std::setw(12) << name << percent(accuracy.get<double>()) << "\n";
+  }
+  out << "written to " << e["file"].get<std::string>() << "\n";
+  return out.str();
+}
+
+std::string predict_images(const PredictOptions& options) {
+  if (options.images.empty()) throw ConfigError("predict: give at least one image file");
+  if (options.top < 1 || options.top > 10) {
+    throw ConfigError("--top: must be an integer from 1 to 10, got " + std::to_string(options.top));
+  }
+  // Every image is read before anything is computed: a bad file fails fast, naming it.
+  std::vector<torch::Tensor> inputs;
+  for (const auto& path : options.images) inputs.push_back(image_to_input(read_image(path)));
+  LoadedRun run = load_run(options.run_dir, options.device);
+  configure_device(run.device, run.config.training, /*autotune=*/false);
+  torch::NoGradGuard no_grad;
+  const auto logits = run.model->forward(torch::cat(inputs).to(run.device)).to(torch::kCPU);
+  const auto probabilities = torch::softmax(logits.to(torch::kFloat64), 1);
+  const auto top = probabilities.topk(options.top, 1);
+  nlohmann::json results = nlohmann::json::array();
+  std::ostringstream table;
+  for (size_t i = 0; i < options.images.size(); ++i) {
+    nlohmann::json predictions = nlohmann::json::array();
+    table << options.images[i] << ":";
+    for (int64_t k = 0; k < options.top; ++k) {
+      const int64_t index = std::get<1>(top)[int64_t(i)][k].item<int64_t>();
+      const double p = std::get<0>(top)[int64_t(i)][k].item<double>();
+      predictions.push_back(
+          {{"class", run.class_names[size_t(index)]}, {"index", index}, {"probability", p}});
+      table << (k ? ", " : " ") << run.class_names[size_t(index)] << " " << std::fixed
+            << std::setprecision(4) << p;
+    }
+    table << "\n";
+    auto row = logits[int64_t(i)].contiguous();
+    results.push_back({{"image", options.images[i]},
+                       {"predictions", predictions},
+                       {"logits", std::vector<float>(row.data_ptr<float>(),
+                                                     row.data_ptr<float>() + row.numel())}});
+  }
+  return options.format == "json" ? results.dump(2) + "\n" : table.str();
+}
+
+void save_portable_weights(const torch::nn::Module& model, const std::string& path) {
+  c10::Dict<std::string, at::Tensor> state;
+  // clone(): a view would otherwise be saved with its whole storage; contiguous(): plain
+  // row-major tensors whatever memory format (channels-last) training used.
+  for (const auto& p : model.named_parameters()) {
+    state.insert_or_assign(p.key(),
+                           p.value().detach().cpu().contiguous(torch::MemoryFormat::Contiguous).clone());
+  }
+  for (const auto& b : model.named_buffers()) {
+    state.insert_or_assign(b.key(), b.value().cpu().contiguous().clone());
+  }
+  // torch::pickle_save would tag the dict with its TorchScript type (a call of
+  // torch.jit._pickle.restore_type_tag, which weights_only loading refuses): pickle a plain dict,
+  // then store it and its tensors the way torch.save does (a zip with data.pkl and data/<n>).
+  std::string pickled;
+  torch::jit::Pickler pickler([&](const char* data, size_t size) { pickled.append(data, size); },
+                              nullptr, nullptr, nullptr, nullptr, /*tag_aggregates=*/false);
+  pickler.protocol();
+  pickler.pushIValue(c10::IValue(state));
+  pickler.stop();
+  std::string container;
+  caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t size) {
+    container.append(static_cast<const char*>(data), size);
+    return size;
+  });
+  torch::jit::writeArchiveAndTensors("data", pickled.data(), pickled.size(), pickler.tensorData(),
+                                     writer);
+  writer.writeEndOfFile();
+  write_checked_file(path, container);
+}
+
+}  // namespace cifar_exp

@@ -1,0 +1,112 @@
+// Provenance of a run (see provenance.h).
+#include "cifar_exp/provenance.h"
+
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+
+#include <ATen/Version.h>
+
+#include "cifar_exp/build_info.h"
+#include "cifar_exp/data.h"
+#include "cifar_exp/device.h"
+#include "cifar_exp/errors.h"
+#include "cifar_exp/files.h"
+
+namespace fs = std::filesystem;
+
+namespace cifar_exp {
+namespace {
+
+std::string hex32(uint32_t value) {
+  char text[9];
+  std::snprintf(text, sizeof text, "%08x", value);
+  return text;
+}
+
+// {"size", "crc32"} of each data file, from the cache when the file's size and modification
+// time have not changed since it was checksummed.
+nlohmann::json data_files(const std::string& data_dir, const std::string& cache_dir) {
+  const std::string cache_path =
+      cache_dir.empty() ? "" : (fs::path(cache_dir) / "data-checksums.json").string();
+  nlohmann::json cache = nlohmann::json::object();
+  std::error_code ec;
+  if (!cache_path.empty() && fs::is_regular_file(cache_path, ec)) {
+    try {
+      cache = nlohmann::json::parse(read_file(cache_path));
+    } catch (const std::exception&) {
+      cache = nlohmann::json::object();  // a damaged cache is rebuilt
+    }
+  }
+  nlohmann::json files = nlohmann::json::object();
+  bool changed = false;
+  std::vector<std::string> names{"batches.meta.txt"};
+  for (bool train : {true, false}) {
+    for (const auto& f : split_files(train)) names.push_back(f);
+  }
+  for (const auto& name : names) {
+    const fs::path path = fs::path(data_dir) / name;
+    struct stat info {};
+    if (::stat(path.c_str(), &info) != 0) continue;
+    const std::string key = fs::absolute(path, ec).string();
+    const int64_t size = info.st_size, mtime = info.st_mtim.tv_sec * 1000000000LL + info.st_mtim.tv_nsec;
+    const nlohmann::json* cached = cache.contains(key) ? &cache[key] : nullptr;
+    if (!cached || cached->value("size", int64_t(-1)) != size ||
+        cached->value("mtime_ns", int64_t(-1)) != mtime) {
+      cache[key] = {{"size", size}, {"mtime_ns", mtime}, {"crc32", hex32(crc32_of(read_file(path)))}};
+      changed = true;
+    }
+    files[name] = {{"size", size}, {"crc32", cache[key]["crc32"]}};
+  }
+  if (changed && !cache_path.empty()) {
+    try {
+      fs::create_directories(cache_dir, ec);
+      write_file_atomic(cache_path, cache.dump(2) + "\n");
+    } catch (const OutputError&) {
+      // Checksums are recomputed next time; the run itself is not affected.
+    }
+  }
+  return files;
+}
+
+}  // namespace
+
+std::string command_line() {
+  std::ifstream in("/proc/self/cmdline", std::ios::binary);
+  std::string arg, line;
+  static const std::regex kPlain("[A-Za-z0-9_./:=+,@%-]+");
+  while (std::getline(in, arg, '\0')) {
+    if (!line.empty()) line += ' ';
+    line += std::regex_match(arg, kPlain) ? arg : "'" + std::regex_replace(arg, std::regex("'"), "'\\''") + "'";
+  }
+  return line;
+}
+
+std::string blas_name() {
+  static const std::regex kBlas("BLAS_INFO=([^,\\s]+)");
+  std::smatch match;
+  const std::string config = at::show_config();
+  return std::regex_search(config, match, kBlas) ? match[1].str() : "unknown";
+}
+
+nlohmann::json provenance(const std::string& data_dir, const std::string& cache_dir,
+                          const torch::Device& device) {
+  const DeviceReport report = device_report();
+  const ProcessIdentity process = ProcessIdentity::current();
+  return {{"cifar_exp_version", CIFAR_EXP_VERSION},
+          {"git_commit", CIFAR_EXP_GIT_COMMIT},
+          {"command_line", command_line()},
+          {"host", process.host},
+          {"cpu", report.cpu},
+          {"gpu", device.is_cuda() ? nlohmann::json(device_name(device)) : nlohmann::json(nullptr)},
+          {"libtorch", report.libtorch},
+          {"cuda_runtime", report.cuda_runtime.empty() ? nlohmann::json(nullptr)
+                                                       : nlohmann::json(report.cuda_runtime)},
+          {"blas", blas_name()},
+          {"data_files", data_files(data_dir, cache_dir)}};
+}
+
+}  // namespace cifar_exp
