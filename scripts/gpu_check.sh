@@ -9,6 +9,7 @@
 #
 # Environment:
 #   OUT=gpu-check            where the build log, runs, bench JSON and REPORT.md go
+#   BUILD_DIR=build-gpu      the build folder (against PyTorch's libtorch)
 #   EPOCHS=10                epochs per configuration
 #   TORCH_PYTHON             a Python whose torch has CUDA (default: .venv/bin/python, else python3)
 #   CIFAR_EXP_DEPS_PREFIX    a folder with our C++ dependencies unpacked from Debian's .debs
@@ -57,7 +58,7 @@ if [[ -n "${CIFAR_EXP_DEPS_PREFIX:-}" ]]; then
   extra=("-DHDF5_ROOT=$multiarch/hdf5/serial")
 fi
 export PATH=$PATH:/usr/local/cuda/bin
-BUILD=build-gpu
+BUILD=${BUILD_DIR:-build-gpu}
 log "building into $BUILD (log: $OUT/build.log)"
 {
   cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=$prefix" \

@@ -59,6 +59,9 @@ if [[ "$CIFAR_EXP_TORCH" != debian ]] && ! "$PYTHON" -c 'import venv, ensurepip'
   packages+=(python3-venv)  # Debian's python3 makes virtual environments only with it
 fi
 
+# CIFAR_EXP_SKIP_PIP=1 / CIFAR_EXP_PIP_ONLY=1 split the two halves (scripts/test.sh runs the
+# PyPI download in the background while it builds against Debian's libtorch).
+if [[ -n "${CIFAR_EXP_PIP_ONLY:-}" ]]; then packages=(); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2> /dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -73,7 +76,7 @@ else
   echo "install_deps: all Debian packages present"
 fi
 
-if [[ "$CIFAR_EXP_TORCH" != debian ]]; then
+if [[ "$CIFAR_EXP_TORCH" != debian && -z "${CIFAR_EXP_SKIP_PIP:-}" ]]; then
   if [[ ! -x .venv/bin/python ]]; then
     echo "install_deps: creating .venv with $("$PYTHON" --version 2>&1)"
     "$PYTHON" -m venv .venv
@@ -89,4 +92,5 @@ if [[ "$CIFAR_EXP_TORCH" != debian ]]; then
   fi
 fi
 # scripts/build.sh builds against what was installed last.
+if [[ -n "${CIFAR_EXP_PIP_ONLY:-}" ]]; then exit 0; fi
 if [[ "$CIFAR_EXP_TORCH" == both ]]; then echo debian > .cifar-exp-torch; else echo "$CIFAR_EXP_TORCH" > .cifar-exp-torch; fi

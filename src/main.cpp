@@ -259,6 +259,12 @@ int main(int argc, char** argv) {
     print_error(e.what());
     return int(e.code());
   } catch (const c10::Error& e) {
+    if (cifar_exp::is_out_of_memory(e)) {
+      // Outside a batch (fit and evaluate name their batch size themselves).
+      print_error(std::string("out of memory: ") + e.what_without_backtrace() +
+                  " (lower training.batch_size or training.eval_batch_size)");
+      return int(ExitCode::kOutOfMemory);
+    }
     print_error(std::string("libtorch: ") + e.what_without_backtrace());
     return 1;
   } catch (const std::exception& e) {
