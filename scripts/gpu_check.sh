@@ -75,7 +75,7 @@ log "device suite"
 suite_rc=0
 "$BUILD/tests/cifar_exp_tests" --gtest_filter='Devices/OnDevice.*:Device.*:Training.*:Checkpoint.*' \
   > "$OUT/suite.log" 2>&1 || suite_rc=$?
-suite_line=$(grep -E '^\[  (PASSED|FAILED|SKIPPED) ' "$OUT/suite.log" | tr '\n' ' ')
+suite_line=$(grep -E '^\[  (PASSED|FAILED|SKIPPED) +\] [0-9]+ tests?[,.]' "$OUT/suite.log" | tr '\n' ' ')
 log "suite: exit $suite_rc; $suite_line"
 
 # 3. Data and weights.
