@@ -80,6 +80,10 @@ void add_log_file(const std::shared_ptr<spdlog::logger>& logger, const std::stri
     auto sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(path, /*truncate=*/false);
     sink->set_pattern("%Y-%m-%dT%H:%M:%S.%e %l %v");
     logger->sinks().push_back(sink);
+    // train.log is a copy of the console: when its disk fills, the console still tells the
+    // story, and the failing write that matters (a checkpoint, the metrics) is reported once
+    // with exit 5 instead of a "LOG ERROR" line per message.
+    logger->set_error_handler([](const std::string&) {});
   } catch (const spdlog::spdlog_ex& e) {
     throw OutputError(path + ": cannot open log file: " + first_line(e.what()));
   }

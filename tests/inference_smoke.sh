@@ -45,6 +45,13 @@ assert evaluation["confusion_matrix"] == summary["confusion_matrix"]
 print(f"inference_smoke: evaluate reproduces test accuracy {evaluation['accuracy']:.4f}")
 PY
 
+# A damaged model.pt is refused, naming it (its checksum), and the intact copy is used again.
+cp "$run/model.pt" model.pt.good
+python3 -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); b[2000] ^= 0x55; open(sys.argv[1], "wb").write(b)' "$run/model.pt"
+bad=$("$BUILD/cifar-exp" evaluate "$run" 2>&1) && fail "a corrupted model.pt was accepted"
+[[ $bad == *"model.pt: model file is corrupted: checksum mismatch"* ]] || fail "corrupted model.pt: $bad"
+cp model.pt.good "$run/model.pt"
+
 # PNGs of the first test images (32 x 32, and one enlarged to 96 x 96), through predict.
 "$BUILD/tests/make_test_data" --png "$WORK/data" png 12 > /dev/null || fail "cannot write PNGs"
 out=$("$BUILD/cifar-exp" predict "$run" png/*.png --format json --top 1) || fail "predict failed"
