@@ -40,13 +40,7 @@ std::optional<json> try_read_json(const fs::path& file, std::string& problem) {
 // Whether the process a summary.json names is still running (nullopt: another host, or no
 // process recorded).
 std::optional<bool> run_process_alive(const json& summary) {
-  if (!summary.contains("process") || !summary["process"].is_object()) return std::nullopt;
-  const json& p = summary["process"];
-  ProcessIdentity process;
-  process.host = p.value("host", "");
-  process.pid = p.value("pid", int64_t(0));
-  process.start_ticks = p.value("start_ticks", int64_t(0));
-  return process_alive(process);
+  return process_alive(process_from_json(summary.value("process", json::object())));
 }
 
 // "no_aug_no_tl-20261128T040129Z-2" -> "no_aug_no_tl".

@@ -20,8 +20,8 @@
 #include "cifar_exp/feature_cache.h"
 #include "cifar_exp/files.h"
 #include "cifar_exp/inference.h"
-#include "cifar_exp/provenance.h"
 #include "cifar_exp/models.h"
+#include "cifar_exp/provenance.h"
 #include "cifar_exp/reporting.h"
 #include "cifar_exp/training.h"
 
@@ -155,14 +155,7 @@ struct Resumption {
 
 // The process recorded in a summary.json.
 ProcessIdentity process_of(const nlohmann::json& summary) {
-  ProcessIdentity process;
-  if (summary.contains("process") && summary["process"].is_object()) {
-    const auto& p = summary["process"];
-    process.host = p.value("host", "");
-    process.pid = p.value("pid", int64_t(0));
-    process.start_ticks = p.value("start_ticks", int64_t(0));
-  }
-  return process;
+  return process_from_json(summary.value("process", nlohmann::json::object()));
 }
 
 // The lock that keeps two processes (two sweeps, two Slurm tasks) from running the same
@@ -213,8 +206,7 @@ nlohmann::json summary_header(const PreparedRun& run, const nlohmann::json& earl
           {"started_at", earlier.value("started_at", iso_utc_now())},
           {"updated_at", iso_utc_now()},
           {"resumed", earlier.value("resumed", 0) + (resuming ? 1 : 0)},
-          {"process",
-           {{"host", process.host}, {"pid", process.pid}, {"start_ticks", process.start_ticks}}},
+          {"process", to_json(process)},
           {"reference_accuracy",
            config.reference_accuracy ? nlohmann::json(*config.reference_accuracy) : nullptr},
           {"class_names", run.test->class_names()},

@@ -238,6 +238,19 @@ ProcessIdentity ProcessIdentity::current() {
   return me;
 }
 
+nlohmann::json to_json(const ProcessIdentity& process) {
+  return {{"host", process.host}, {"pid", process.pid}, {"start_ticks", process.start_ticks}};
+}
+
+ProcessIdentity process_from_json(const nlohmann::json& p) {
+  ProcessIdentity process;
+  if (!p.is_object()) return process;
+  process.host = p.value("host", "");
+  process.pid = p.value("pid", int64_t(0));
+  process.start_ticks = p.value("start_ticks", int64_t(0));
+  return process;
+}
+
 std::optional<bool> process_alive(const ProcessIdentity& process) {
   if (process.host != ProcessIdentity::current().host || process.pid <= 0) return std::nullopt;
   if (::kill(pid_t(process.pid), 0) != 0 && errno == ESRCH) return false;

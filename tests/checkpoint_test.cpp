@@ -14,16 +14,7 @@
 namespace cifar_exp {
 namespace {
 
-// Requests a stop at the end of batch `batch` of epoch `epoch`.
-struct StopAt : TrainingCallback {
-  StopAt(int64_t epoch, int64_t batch, std::atomic<bool>& stop)
-      : epoch_(epoch), batch_(batch), stop_(stop) {}
-  void on_batch_end(const BatchProgress& p) override {
-    if (p.epoch == epoch_ && p.batch == batch_) stop_ = true;
-  }
-  int64_t epoch_, batch_;
-  std::atomic<bool>& stop_;
-};
+using testing::StopAt;
 
 struct Data {
   torch::Tensor train_x, train_y, test_x, test_y;

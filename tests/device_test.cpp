@@ -61,16 +61,7 @@ FitOptions small_options(int64_t epochs) {
   return options;
 }
 
-// Requests a stop at the end of batch `batch` of epoch `epoch`.
-struct StopAt : TrainingCallback {
-  StopAt(int64_t epoch, int64_t batch, std::atomic<bool>& stop)
-      : epoch_(epoch), batch_(batch), stop_(stop) {}
-  void on_batch_end(const BatchProgress& p) override {
-    if (p.epoch == epoch_ && p.batch == batch_) stop_ = true;
-  }
-  int64_t epoch_, batch_;
-  std::atomic<bool>& stop_;
-};
+using testing::StopAt;
 
 TEST_P(OnDevice, FitLearnsAndEvaluateAgreesWithIt) {
   auto train = learnable_on(device, 512, 1);

@@ -27,15 +27,7 @@ namespace {
 
 using testing::run_cli;
 
-std::vector<std::string> run_folders(const std::string& parent) {
-  std::vector<std::string> found;
-  if (!fs::exists(parent)) return found;
-  for (const auto& entry : fs::directory_iterator(parent)) {
-    if (entry.path().filename().string()[0] != '.') found.push_back(entry.path().string());
-  }
-  std::sort(found.begin(), found.end());
-  return found;
-}
+using testing::run_folders;
 
 std::vector<std::string> temporaries_in(const std::string& dir) {
   std::vector<std::string> found;

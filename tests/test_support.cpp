@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -78,6 +79,16 @@ SyntheticSplit write_cifar10_folder(const std::string& dir, int64_t n_train, int
   write_text(dir + "/batches.meta.txt",
              "airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n");
   return train;
+}
+
+std::vector<std::string> run_folders(const std::string& parent) {
+  std::vector<std::string> found;
+  if (!fs::exists(parent)) return found;
+  for (const auto& entry : fs::directory_iterator(parent)) {
+    if (entry.path().filename().string()[0] != '.') found.push_back(entry.path().string());
+  }
+  std::sort(found.begin(), found.end());
+  return found;
 }
 
 namespace {

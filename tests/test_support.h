@@ -1,11 +1,14 @@
 // Helpers shared by the tests: temporary folders, generated CIFAR-10 files, running the CLI.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include <torch/torch.h>
+
+#include "cifar_exp/training.h"
 
 namespace cifar_exp::testing {
 
@@ -37,6 +40,20 @@ SyntheticSplit write_cifar10_folder(const std::string& dir, int64_t n_train, int
 
 void write_text(const std::string& path, const std::string& text);
 std::string read_text(const std::string& path);
+
+// The run folders in `parent`, sorted; hidden entries (.locks) are not runs.
+std::vector<std::string> run_folders(const std::string& parent);
+
+// A callback that requests a stop at the end of batch `batch` of epoch `epoch`.
+struct StopAt : TrainingCallback {
+  StopAt(int64_t epoch, int64_t batch, std::atomic<bool>& stop)
+      : epoch_(epoch), batch_(batch), stop_(stop) {}
+  void on_batch_end(const BatchProgress& p) override {
+    if (p.epoch == epoch_ && p.batch == batch_) stop_ = true;
+  }
+  int64_t epoch_, batch_;
+  std::atomic<bool>& stop_;
+};
 
 struct CommandResult {
   int exit_code = -1;

@@ -9,6 +9,8 @@
 #include <optional>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 namespace cifar_exp {
 
 // Writes `content` to `path` so that, whatever happens (a full disk, a crash, a power cut), the
@@ -74,6 +76,11 @@ struct ProcessIdentity {
   int64_t start_ticks = 0;  // field 22 of /proc/<pid>/stat
   static ProcessIdentity current();
 };
+// The "process" object of summary.json ({"host", "pid", "start_ticks"}) and back; a missing or
+// malformed object gives an identity with pid 0, whose liveness is unknown.
+nlohmann::json to_json(const ProcessIdentity& process);
+ProcessIdentity process_from_json(const nlohmann::json& process);
+
 // Whether the process is still running. Only answerable on the same host: nullopt elsewhere.
 std::optional<bool> process_alive(const ProcessIdentity& process);
 
