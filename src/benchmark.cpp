@@ -14,9 +14,9 @@
 #include "cifar_exp/data.h"
 #include "cifar_exp/device.h"
 #include "cifar_exp/errors.h"
-#include "cifar_exp/experiment.h"
 #include "cifar_exp/feature_cache.h"
 #include "cifar_exp/models.h"
+#include "cifar_exp/run_context.h"
 #include "cifar_exp/training.h"
 
 namespace fs = std::filesystem;
@@ -63,8 +63,11 @@ PhaseStats PhaseStats::of(std::vector<double> ms) {
   return s;
 }
 
-nlohmann::json run_benchmark(const BenchOptions& options,
-                             const std::shared_ptr<spdlog::logger>& logger) {
+namespace {
+
+using Timings = std::map<std::string, std::vector<double>>;
+
+ExperimentConfig bench_config(const BenchOptions& options) {
   if (options.iterations < 1) {
     throw ConfigError("--iterations: must be a positive integer, got " +
                       std::to_string(options.iterations));
@@ -72,142 +75,101 @@ nlohmann::json run_benchmark(const BenchOptions& options,
   if (options.warmup < 0) {
     throw ConfigError("--warmup: must be 0 or more, got " + std::to_string(options.warmup));
   }
-  ExperimentConfig config = load_config(options.config_path, options.overrides);
-  config.data.dir = resolve_data_dir(options.overrides.data_dir, config.data.dir);
+  ExperimentConfig config = load_run_config(options.config_path, options.overrides);
   if (options.precision) {
     if (*options.precision != "fp32" && *options.precision != "bf16") {
       throw ConfigError("--precision: must be fp32 or bf16, got \"" + *options.precision + "\"");
     }
     config.training.precision = *options.precision;
   }
-  const TrainingConfig& t = config.training;
-  const torch::Device device = resolve_device(t.device);
-  const int64_t threads = configure_threads(t.threads);
-  configure_device(device, t, /*autotune=*/true);
-  auto sync = [&] { synchronize(device); };
+  // Evaluation is timed on one eval batch of the test split.
+  config.data.test_limit = config.training.eval_batch_size;
+  return config;
+}
 
-  // Data: the real split when it is there (timing does not depend on the pixels otherwise).
-  torch::manual_seed(t.seed);
-  const int64_t steps = options.warmup + options.iterations;
-  torch::Tensor train_images, train_labels, test_images, test_labels;
-  std::string data_kind = "real";
-  try {
-    check_data_files(config.data.dir);
-    Cifar10 train(config.data.dir, Cifar10::Mode::kTrain, config.data.train_limit);
-    Cifar10 test(config.data.dir, Cifar10::Mode::kTest, t.eval_batch_size);
-    train_images = train.images();
-    train_labels = train.targets();
-    test_images = test.images();
-    test_labels = test.targets();
-  } catch (const DataError& e) {
-    logger->warn("{}; timing on generated data", first_line(e.what()));
-    data_kind = "generated";
-    const int64_t n = std::max<int64_t>(t.batch_size * steps, 1024);
-    train_images = torch::randint(0, 256, {n, kChannels, kImageSize, kImageSize}, torch::kUInt8);
-    train_labels = torch::randint(0, kNumClasses, {n}, torch::kInt64);
-    test_images = torch::randint(0, 256, {t.eval_batch_size, kChannels, kImageSize, kImageSize},
-                                 torch::kUInt8);
-    test_labels = torch::randint(0, kNumClasses, {t.eval_batch_size}, torch::kInt64);
+// What the timed steps train: the whole model on images, or, where a run would train a frozen
+// backbone's head on features computed once, that head on such features (the backbone pass
+// itself timed as phase "features").
+struct BenchInputs {
+  ClassifierImpl* trained = nullptr;
+  torch::Tensor train, train_labels, eval;
+};
+
+BenchInputs bench_inputs(RunContext& run, int64_t steps, int64_t eval_warmup, int64_t eval_steps,
+                         Timings& timings) {
+  const TrainingConfig& t = run.config.training;
+  BenchInputs in{run.model.get(), run.train.images, run.train.labels, run.test.images};
+  if (!run.trains_on_features()) return in;
+  run.model->eval();
+  for (int64_t i = 0; i < eval_warmup + eval_steps; ++i) {
+    const auto start = Clock::now();
+    in.eval = compute_features(*run.model, run.test.images, t.eval_batch_size);
+    synchronize(run.device);
+    if (i >= eval_warmup) timings["features"].push_back(ms_between(start, Clock::now()));
   }
-  train_images = train_images.to(device);
-  train_labels = train_labels.to(device);
-  test_images = test_images.to(device);
-  test_labels = test_labels.to(device);
-
-  // Model: as the run builds it; a missing weights file times a random backbone instead.
-  ModelConfig model_config = config.model;
-  std::string weights_note;
-  if (model_config.type == "vgg16_transfer" && model_config.weights != "random" &&
-      !fs::exists(model_config.weights)) {
-    weights_note = "random (" + model_config.weights + " not found; same cost)";
-    logger->warn("{} not found: timing with random backbone weights (same cost)",
-                 model_config.weights);
-    model_config.weights = "random";
+  // Features for the rows the timed steps visit (the pixels do not change the cost).
+  const int64_t rows = std::min<int64_t>(run.train.size(), t.batch_size * steps);
+  auto features = torch::empty({rows, in.eval.size(1)}, in.eval.options());
+  for (int64_t start = 0; start < rows; start += in.eval.size(0)) {
+    const int64_t count = std::min<int64_t>(in.eval.size(0), rows - start);
+    features.narrow(0, start, count).copy_(in.eval.narrow(0, 0, count));
   }
-  auto model = build_model(model_config);
-  model->to(device);
+  in.train = features;
+  in.train_labels = run.train.labels.narrow(0, 0, rows);
+  in.trained = &run.model->feature_source()->feature_head();
+  return in;
+}
 
-  std::map<std::string, std::vector<double>> timings;
-  const int64_t eval_steps = std::max<int64_t>(2, options.iterations / 10);
-  const int64_t eval_warmup = options.warmup > 0 ? 2 : 0;  // the first grow the heap
-
-  // The runner trains a frozen backbone's head on features computed once (without
-  // augmentation); time that backbone pass and train the head on such features.
-  ClassifierImpl* trained = model.get();
-  torch::Tensor train_inputs = train_images, eval_inputs = test_images;
-  auto* vgg = dynamic_cast<Vgg16TransferImpl*>(model.get());
-  const bool cached_path = vgg && vgg->backbone_frozen() && !config.augmentation.enabled;
-  if (cached_path) {
-    model->eval();
-    for (int64_t i = 0; i < eval_warmup + eval_steps; ++i) {
-      const auto start = Clock::now();
-      eval_inputs = compute_features(*vgg, test_images, t.eval_batch_size);
-      sync();
-      if (i >= eval_warmup) timings["features"].push_back(ms_between(start, Clock::now()));
-    }
-    // Features for the rows the timed steps visit (the pixels do not change the cost).
-    const int64_t rows = std::min<int64_t>(train_images.size(0), t.batch_size * steps);
-    auto features = torch::empty({rows, eval_inputs.size(1)}, eval_inputs.options());
-    for (int64_t start = 0; start < rows; start += eval_inputs.size(0)) {
-      const int64_t count = std::min<int64_t>(eval_inputs.size(0), rows - start);
-      features.narrow(0, start, count).copy_(eval_inputs.narrow(0, 0, count));
-    }
-    train_inputs = features;
-    train_labels = train_labels.narrow(0, 0, rows);
-    trained = vgg->head.get();
-  }
-
+// Training steps, phase by phase: fit()'s own train_step, timed after `warmup` untimed ones.
+void time_training(RunContext& run, const BenchInputs& in, const BenchOptions& options,
+                   Timings& timings) {
+  const TrainingConfig& t = run.config.training;
   FitOptions fit_options = FitOptions::from_config(t);
-  torch::optim::Adam optimizer(trainable_parameters(*trained), adam_options(fit_options));
-  std::unique_ptr<Augmenter> augmenter;
-  if (config.augmentation.enabled) {
-    augmenter = std::make_unique<Augmenter>(config.augmentation, t.seed);
-    fit_options.augment = [&augmenter](const torch::Tensor& batch) { return (*augmenter)(batch); };
+  torch::optim::Adam optimizer(trainable_parameters(*in.trained), adam_options(fit_options));
+  if (run.augmenter) {
+    Augmenter* augmenter = run.augmenter.get();
+    fit_options.augment = [augmenter](const torch::Tensor& batch) { return (*augmenter)(batch); };
   }
-
-  // Training steps, phase by phase: fit()'s own train_step, timed.
-  trained->train();
-  const int64_t n = train_inputs.size(0);
-  auto order = torch::randperm(n, torch::kInt64).to(device);
-  int64_t position = 0;
+  in.trained->train();
+  const int64_t n = in.train.size(0);
+  EpochIterator batches(n, t.batch_size, run.device);
   BatchProgress progress;
   progress.loss_sum =
-      torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(device));
-  progress.correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(device));
-  logger->info("Timing {} warm-up and {} training steps of batch {}", options.warmup,
-               options.iterations, t.batch_size);
-  for (int64_t i = 0; i < steps; ++i) {
-    if (position + t.batch_size > n) {
-      order = torch::randperm(n, torch::kInt64).to(device);
-      position = 0;
-    }
-    const int64_t count = std::min(t.batch_size, n);
+      torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(run.device));
+  progress.correct =
+      torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(run.device));
+  for (int64_t i = 0; i < options.warmup + options.iterations; ++i) {
+    // Whole batches only: a new shuffle where the epoch's last, shorter batch would come.
+    if (i == 0 || (batches.batches_done() + 1) * t.batch_size > n) batches.shuffle();
     StepTimes step;
     const auto start = Clock::now();
-    train_step(*trained, optimizer, train_inputs, train_labels, order.narrow(0, position, count),
-               fit_options, progress, &step);
+    train_step(*in.trained, optimizer, in.train, in.train_labels, batches.next(), fit_options,
+               progress, &step);
     const double total_ms = ms_between(start, Clock::now());
-    position += count;
     if (i < options.warmup) continue;
     timings["gather"].push_back(step.gather_ms);
-    if (augmenter) timings["augment"].push_back(step.augment_ms);
+    if (run.augmenter) timings["augment"].push_back(step.augment_ms);
     timings["forward"].push_back(step.forward_ms);
     timings["backward"].push_back(step.backward_ms);
     timings["optimizer"].push_back(step.optimizer_ms);
     timings["metrics"].push_back(step.metrics_ms);
     timings["train_step"].push_back(total_ms);
   }
+}
 
-  // Evaluation of one eval batch (the head on features for the cached path).
-  auto eval_labels = test_labels.narrow(0, 0, std::min(t.eval_batch_size, test_labels.size(0)));
-  auto eval_batch = eval_inputs.narrow(0, 0, eval_labels.size(0));
+// Evaluation of one eval batch (the head on features where training uses them).
+void time_evaluation(RunContext& run, const BenchInputs& in, int64_t eval_warmup,
+                     int64_t eval_steps, Timings& timings) {
+  const TrainingConfig& t = run.config.training;
   for (int64_t i = 0; i < eval_warmup + eval_steps; ++i) {
     const auto start = Clock::now();
-    evaluate(*trained, eval_batch, eval_labels, t.eval_batch_size, t.precision);
-    sync();
+    evaluate(*in.trained, in.eval, run.test.labels, t.eval_batch_size, t.precision);
+    synchronize(run.device);
     if (i >= eval_warmup) timings["eval"].push_back(ms_between(start, Clock::now()));
   }
+}
 
+nlohmann::json phases_json(const Timings& timings) {
   nlohmann::json phases = nlohmann::json::object();
   for (const auto& [name, values] : timings) {
     const PhaseStats s = PhaseStats::of(values);
@@ -217,35 +179,65 @@ nlohmann::json run_benchmark(const BenchOptions& options,
                     {"min_ms", s.min_ms},
                     {"count", s.count}};
   }
+  return phases;
+}
+
+nlohmann::json bench_report(const RunContext& run, const BenchOptions& options,
+                            const Timings& timings) {
+  const TrainingConfig& t = run.config.training;
+  const nlohmann::json phases = phases_json(timings);
   const double step_ms = phases["train_step"]["mean_ms"];
   const double eval_ms = phases["eval"]["mean_ms"];
+  const int64_t eval_images = run.test.size();
   nlohmann::json report = {
       {"tool", "cifar-exp"},
-      {"config", config.name},
-      {"model", config.model.type},
-      {"augmentation", config.augmentation.enabled},
+      {"config", run.config.name},
+      {"model", run.config.model.type},
+      {"augmentation", run.config.augmentation.enabled},
       {"batch_size", t.batch_size},
-      {"eval_batch_size", eval_labels.size(0)},
-      {"threads", threads},
-      {"device", device.str()},
+      {"eval_batch_size", eval_images},
+      {"threads", run.threads},
+      {"device", run.device.str()},
       {"precision", t.precision},
       {"torch_version", torch_version()},
       {"iterations", options.iterations},
       {"warmup", options.warmup},
-      {"data", data_kind},
+      {"data", run.data_kind},
       {"cpu", cpu_model()},
       {"phases", phases},
       {"train_images_per_second", double(t.batch_size) / (step_ms / 1000.0)},
-      {"eval_images_per_second", double(eval_labels.size(0)) / (eval_ms / 1000.0)}};
-  if (cached_path) {
+      {"eval_images_per_second", double(eval_images) / (eval_ms / 1000.0)}};
+  if (phases.contains("features")) {
     const double features_ms = phases["features"]["mean_ms"];
-    report["features_images_per_second"] = double(test_images.size(0)) / (features_ms / 1000.0);
+    report["features_images_per_second"] = double(eval_images) / (features_ms / 1000.0);
     report["note"] =
         "frozen backbone without augmentation: the head trains on features computed once "
         "(phase features = backbone over one eval batch)";
   }
-  if (!weights_note.empty()) report["weights"] = weights_note;
+  if (!run.weights_note.empty()) report["weights"] = run.weights_note;
   return report;
+}
+
+}  // namespace
+
+nlohmann::json run_benchmark(const BenchOptions& options,
+                             const std::shared_ptr<spdlog::logger>& logger) {
+  ExperimentConfig config = bench_config(options);
+  const int64_t steps = options.warmup + options.iterations;
+  RunContextOptions context_options;
+  context_options.stand_ins_for_missing_files = true;
+  context_options.stand_in_train_rows = std::max<int64_t>(config.training.batch_size * steps, 1024);
+  RunContext run = make_run_context(std::move(config), context_options, logger);
+
+  Timings timings;
+  const int64_t eval_steps = std::max<int64_t>(2, options.iterations / 10);
+  const int64_t eval_warmup = options.warmup > 0 ? 2 : 0;  // the first grow the heap
+  const BenchInputs inputs = bench_inputs(run, steps, eval_warmup, eval_steps, timings);
+  logger->info("Timing {} warm-up and {} training steps of batch {}", options.warmup,
+               options.iterations, run.config.training.batch_size);
+  time_training(run, inputs, options, timings);
+  time_evaluation(run, inputs, eval_warmup, eval_steps, timings);
+  return bench_report(run, options, timings);
 }
 
 std::string format_benchmark_table(const nlohmann::json& r) {

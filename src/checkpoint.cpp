@@ -4,7 +4,7 @@
 
 #include "cifar_exp/errors.h"
 #include "cifar_exp/files.h"
-#include "cifar_exp/reporting.h"
+#include "cifar_exp/logging.h"
 
 namespace fs = std::filesystem;
 
@@ -13,17 +13,12 @@ namespace {
 
 // Bumped when the layout below changes; older files are refused with a clear message.
 constexpr int64_t kCheckpointVersion = 1;
-constexpr int64_t kMetricColumns = 7;
-
+// The epochs so far as a float64 table, one EpochMetrics::to_row() per row.
 torch::Tensor metrics_to_tensor(const std::vector<EpochMetrics>& epochs) {
-  auto t = torch::zeros({int64_t(epochs.size()), kMetricColumns}, torch::kFloat64);
-  auto a = t.accessor<double, 2>();
+  auto t = torch::zeros({int64_t(epochs.size()), EpochMetrics::kRowSize}, torch::kFloat64);
   for (size_t i = 0; i < epochs.size(); ++i) {
-    const auto& m = epochs[i];
-    const double row[kMetricColumns] = {double(m.epoch),    m.train_loss,   m.train_accuracy,
-                                        m.val_loss,         m.val_accuracy, m.seconds,
-                                        m.images_per_second};
-    for (int64_t c = 0; c < kMetricColumns; ++c) a[int64_t(i)][c] = row[c];
+    const std::vector<double> row = epochs[i].to_row();
+    t[int64_t(i)].copy_(torch::tensor(row, torch::kFloat64));
   }
   return t;
 }
@@ -31,17 +26,9 @@ torch::Tensor metrics_to_tensor(const std::vector<EpochMetrics>& epochs) {
 std::vector<EpochMetrics> metrics_from_tensor(const torch::Tensor& t) {
   std::vector<EpochMetrics> epochs;
   auto cpu = t.to(torch::kCPU, torch::kFloat64).contiguous();
-  auto a = cpu.accessor<double, 2>();
   for (int64_t i = 0; i < cpu.size(0); ++i) {
-    EpochMetrics m;
-    m.epoch = int64_t(a[i][0]);
-    m.train_loss = a[i][1];
-    m.train_accuracy = a[i][2];
-    m.val_loss = a[i][3];
-    m.val_accuracy = a[i][4];
-    m.seconds = a[i][5];
-    m.images_per_second = a[i][6];
-    epochs.push_back(m);
+    const double* row = cpu[i].data_ptr<double>();
+    epochs.push_back(EpochMetrics::from_row(std::vector<double>(row, row + cpu.size(1))));
   }
   return epochs;
 }

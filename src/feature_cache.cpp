@@ -8,7 +8,7 @@
 #include "cifar_exp/device.h"
 #include "cifar_exp/errors.h"
 #include "cifar_exp/files.h"
-#include "cifar_exp/reporting.h"
+#include "cifar_exp/logging.h"
 
 namespace fs = std::filesystem;
 
@@ -62,9 +62,18 @@ std::optional<torch::Tensor> read_cache_entry(const std::string& path, int64_t r
 
 }  // namespace
 
-torch::Tensor compute_features(Vgg16TransferImpl& model, const torch::Tensor& images,
+FeatureSource& feature_source_of(ClassifierImpl& model) {
+  FeatureSource* source = model.feature_source();
+  if (!source) {
+    throw ConfigError("model " + model.kind() + " has no feature extractor (backbone) to run");
+  }
+  return *source;
+}
+
+torch::Tensor compute_features(ClassifierImpl& model, const torch::Tensor& images,
                                int64_t batch_size, const std::shared_ptr<spdlog::logger>& logger,
                                const std::string& what) {
+  FeatureSource& source = feature_source_of(model);
   torch::NoGradGuard no_grad;
   const int64_t n = images.size(0);
   batch_size = model.inference_batch_size(batch_size);
@@ -74,7 +83,7 @@ torch::Tensor compute_features(Vgg16TransferImpl& model, const torch::Tensor& im
     const int64_t count = std::min(batch_size, n - start);
     auto x = images.narrow(0, start, count).to(torch::kFloat32).div_(255.0);
     try {
-      parts.push_back(model.backbone->forward(model.preprocess(x)).flatten(1));
+      parts.push_back(source.features(x));
     } catch (const c10::Error& e) {
       if (!is_out_of_memory(e)) throw;
       throw OutOfMemoryError("out of memory on " + images.device().str() +
@@ -91,33 +100,35 @@ torch::Tensor compute_features(Vgg16TransferImpl& model, const torch::Tensor& im
   return torch::cat(parts, 0);
 }
 
-std::string feature_cache_key(Vgg16TransferImpl& model, const torch::Tensor& images) {
+std::string feature_cache_key(FeatureSource& source, const torch::Tensor& images) {
   Fnv1a hash;
   // The device kind and its fp32 arithmetic (TF32 on a GPU rounds differently) are part of the
   // key: CPU and GPU features are close but not equal, and a run must not mix them silently.
   const auto device = images.device();
   const bool tf32 = device.is_cuda() && at::globalContext().allowTF32CuDNN();
-  hash.add("cifar-exp vgg16 features v2|" + model.preprocessing() + "|" +
-           std::to_string(model.feature_size()) + "|" + c10::DeviceTypeName(device.type(), true) +
-           "|" + (tf32 ? "tf32" : "fp32") + "|");
-  for (const auto& p : model.backbone->parameters()) hash.add(p);
+  hash.add("cifar-exp " + source.feature_name() + " features v2|" + source.feature_settings() +
+           "|" + std::to_string(source.feature_size()) + "|" +
+           c10::DeviceTypeName(device.type(), true) + "|" + (tf32 ? "tf32" : "fp32") + "|");
+  for (const auto& p : source.feature_parameters()) hash.add(p);
   hash.add(images);
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash.state));
   return hex;
 }
 
-torch::Tensor cached_features(Vgg16TransferImpl& model, const torch::Tensor& images,
+torch::Tensor cached_features(ClassifierImpl& model, const torch::Tensor& images,
                               const std::string& cache_dir, int64_t batch_size,
                               const std::shared_ptr<spdlog::logger>& logger,
                               const std::string& split, bool* hit) {
   if (hit) *hit = false;
   if (cache_dir.empty()) return compute_features(model, images, batch_size, logger, split);
-  const std::string path =
-      (fs::path(cache_dir) / ("vgg16-" + feature_cache_key(model, images) + ".pt")).string();
+  FeatureSource& source = feature_source_of(model);
+  const std::string path = (fs::path(cache_dir) / (source.feature_name() + "-" +
+                                                   feature_cache_key(source, images) + ".pt"))
+                               .string();
   std::error_code ec;
   if (fs::is_regular_file(path, ec)) {
-    if (auto features = read_cache_entry(path, images.size(0), model.feature_size(), logger)) {
+    if (auto features = read_cache_entry(path, images.size(0), source.feature_size(), logger)) {
       if (hit) *hit = true;
       logger->info("{} features: read from cache {}", split, path);
       return features->to(images.device());

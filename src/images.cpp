@@ -138,4 +138,43 @@ torch::Tensor image_to_input(const torch::Tensor& rgb, int64_t size) {
       .clamp(0.0, 1.0);
 }
 
+namespace {
+
+// libpng's output callback: append to the std::string behind the write pointer.
+void append_png_bytes(png_structp png, png_bytep data, png_size_t length) {
+  static_cast<std::string*>(png_get_io_ptr(png))->append(reinterpret_cast<char*>(data), length);
+}
+
+}  // namespace
+
+void write_png(const std::string& path, const torch::Tensor& rgb) {
+  auto pixels = rgb.to(torch::kCPU).to(torch::kUInt8).contiguous();
+  if (pixels.dim() != 3 || pixels.size(2) != 3) {
+    throw OutputError(path + ": internal error: PNG needs an H x W x 3 image");
+  }
+  const auto height = png_uint_32(pixels.size(0)), width = png_uint_32(pixels.size(1));
+  // Encoded in memory, then written like every other file (so disk errors are reported alike).
+  std::string encoded;
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
+  png_infop info = png ? png_create_info_struct(png) : nullptr;
+  volatile bool ok = png && info;
+  // libpng reports errors by longjmp; nothing with a destructor is created in this frame after
+  // setjmp (`encoded` grows through the callback only).
+  if (ok && setjmp(png_jmpbuf(png)) == 0) {
+    png_set_write_fn(png, &encoded, append_png_bytes, nullptr);
+    png_set_IHDR(png, info, width, height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    auto* data = pixels.data_ptr<uint8_t>();
+    for (png_uint_32 row = 0; row < height; ++row)
+      png_write_row(png, data + size_t(row) * width * 3);
+    png_write_end(png, nullptr);
+  } else {
+    ok = false;
+  }
+  png_destroy_write_struct(png ? &png : nullptr, info ? &info : nullptr);
+  if (!ok) throw OutputError(path + ": cannot encode PNG");
+  write_file_atomic(path, encoded);
+}
+
 }  // namespace cifar_exp

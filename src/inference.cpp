@@ -14,7 +14,7 @@
 #include "cifar_exp/errors.h"
 #include "cifar_exp/files.h"
 #include "cifar_exp/images.h"
-#include "cifar_exp/reporting.h"
+#include "cifar_exp/logging.h"
 #include "cifar_exp/training.h"
 
 namespace fs = std::filesystem;

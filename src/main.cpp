@@ -1,6 +1,9 @@
-// cifar-exp command line: parses arguments and dispatches; the work lives in the library.
+// cifar-exp command line: each subcommand registers its options and one short function that
+// calls the library (like caffe.cpp's brew functions); main parses and dispatches.
 #include <csignal>
+#include <functional>
 #include <iostream>
+#include <memory>
 
 #include <torch/torch.h>
 #include <CLI/CLI.hpp>
@@ -13,7 +16,8 @@
 #include "cifar_exp/errors.h"
 #include "cifar_exp/experiment.h"
 #include "cifar_exp/inference.h"
-#include "cifar_exp/reporting.h"
+#include "cifar_exp/logging.h"
+#include "cifar_exp/run_context.h"
 
 namespace {
 
@@ -63,11 +67,182 @@ void add_override_options(CLI::App& app, std::string& config_path, cifar_exp::Co
   add_set_option(app, o.set);
 }
 
-// What config.json would record for this config and these overrides.
-void print_config(const std::string& config_path, const cifar_exp::ConfigOverrides& overrides) {
-  auto config = cifar_exp::load_config(config_path, overrides);
-  config.data.dir = cifar_exp::resolve_data_dir(overrides.data_dir, config.data.dir);
-  std::cout << cifar_exp::to_json(config).dump(2) << std::endl;
+using Logger = std::shared_ptr<spdlog::logger>;
+
+// A subcommand, as caffe.cpp registers its brew functions: CLI11 parses into options the
+// function owns, and `run` does the work through the library and returns the exit code.
+struct Command {
+  CLI::App* app;
+  std::function<int(const Logger&)> run;
+};
+
+// Prints `text` and writes it to `out` too when given.
+int print_output(const std::string& text, const std::string& out = "") {
+  std::cout << text << std::flush;
+  if (!out.empty()) cifar_exp::write_file_atomic(out, text);
+  return 0;
+}
+
+Command preview_command(CLI::App& app) {
+  auto o = std::make_shared<cifar_exp::PreviewOptions>();
+  auto* cmd = app.add_subcommand(
+      "preview-augmentation", "Write a PNG grid of training images beside augmented versions");
+  cmd->add_option("-c,--config", o->config_path, "Experiment config (JSON)")->required();
+  cmd->add_option("--out", o->out, "PNG file to write")->required();
+  cmd->add_option("--count", o->count, "Training images (rows), default 8");
+  cmd->add_option("--data-dir", o->overrides.data_dir, "CIFAR-10 binary folder");
+  cmd->add_option("--seed", o->overrides.seed, "Random seed");
+  add_set_option(*cmd, o->overrides.set);
+  return {cmd, [o](const Logger& logger) {
+            cifar_exp::preview_augmentation(*o, logger);
+            return 0;
+          }};
+}
+
+Command extract_command(CLI::App& app) {
+  auto o = std::make_shared<cifar_exp::ExtractOptions>();
+  auto* cmd = app.add_subcommand(
+      "extract-features", "Write the VGG16 backbone's flattened output for a split as .npy");
+  cmd->add_option("-c,--config", o->config_path, "Experiment config (JSON)")->required();
+  cmd->add_option("--split", o->split, "train | test (default test)");
+  cmd->add_option("--limit", o->limit, "Only the first N records of the split");
+  cmd->add_option("--out", o->out, ".npy file to write")->required();
+  cmd->add_option("--data-dir", o->overrides.data_dir, "CIFAR-10 binary folder");
+  cmd->add_option("--device", o->overrides.device, "auto | cpu | cuda | cuda:N");
+  cmd->add_option("--threads", o->overrides.threads, "CPU threads (0 = all cores)");
+  add_set_option(*cmd, o->overrides.set);
+  return {cmd, [o](const Logger& logger) {
+            cifar_exp::extract_features(*o, logger);
+            return 0;
+          }};
+}
+
+Command bench_command(CLI::App& app) {
+  auto o = std::make_shared<cifar_exp::BenchOptions>();
+  auto* cmd = app.add_subcommand(
+      "bench", "Time each phase of a training step and evaluation for a config (like caffe time)");
+  add_override_options(*cmd, o->config_path, o->overrides);
+  cmd->get_option("--config")->required();
+  cmd->add_option("--iterations", o->iterations, "Timed training steps (default 50)");
+  cmd->add_option("--warmup", o->warmup, "Untimed steps first (default 5)");
+  cmd->add_option("--format", o->format, "table | json (default table)")
+      ->check(CLI::IsMember({"table", "json"}));
+  cmd->add_option("--precision", o->precision, "fp32 | bf16 (default: the config's)");
+  return {cmd, [o](const Logger& logger) {
+            // stdout carries the JSON; what the log would say is in the report (data, weights).
+            if (o->format == "json") logger->set_level(spdlog::level::off);
+            const auto report = cifar_exp::run_benchmark(*o, logger);
+            return print_output(o->format == "json" ? report.dump(2) + "\n"
+                                                    : cifar_exp::format_benchmark_table(report));
+          }};
+}
+
+Command evaluate_command(CLI::App& app) {
+  auto o = std::make_shared<cifar_exp::EvaluateOptions>();
+  auto* cmd = app.add_subcommand(
+      "evaluate", "Evaluate a finished run's model.pt on a split (like caffe test)");
+  cmd->add_option("run_dir", o->run_dir, "The run folder")->required();
+  cmd->add_option("--data-dir", o->data_dir, "CIFAR-10 folder (default: the run's)");
+  cmd->add_option("--device", o->device, "auto | cpu | cuda | cuda:N");
+  cmd->add_option("--split", o->split, "test | train (default test)");
+  cmd->add_option("--limit", o->limit, "Only the first N records (default: the run's own limit)");
+  return {cmd, [o](const Logger& logger) {
+            return print_output(cifar_exp::format_evaluation(cifar_exp::evaluate_run(*o, logger)));
+          }};
+}
+
+Command predict_command(CLI::App& app) {
+  auto o = std::make_shared<cifar_exp::PredictOptions>();
+  auto* cmd =
+      app.add_subcommand("predict", "Classify PNG or JPEG images with a finished run's model");
+  cmd->add_option("run_dir", o->run_dir, "The run folder")->required();
+  cmd->add_option("images", o->images, "PNG or JPEG files, any size")->required();
+  cmd->add_option("--top", o->top, "Classes per image (default 3)");
+  cmd->add_option("--format", o->format, "table | json (default table)")
+      ->check(CLI::IsMember({"table", "json"}));
+  cmd->add_option("--device", o->device, "auto | cpu | cuda | cuda:N");
+  return {cmd, [o](const Logger&) { return print_output(cifar_exp::predict_images(*o)); }};
+}
+
+Command resume_command(CLI::App& app) {
+  auto o = std::make_shared<cifar_exp::ResumeOptions>();
+  auto* cmd = app.add_subcommand(
+      "resume", "Continue an interrupted run in its folder from its checkpoint.pt");
+  cmd->add_option("run_dir", o->run_dir, "The run folder")->required();
+  cmd->add_option("--data-dir", o->data_dir, "CIFAR-10 folder, if it has moved");
+  cmd->add_option("--threads", o->threads,
+                  "CPU threads (default: the run's; another count breaks exactness)");
+  cmd->add_option("--device", o->device, "auto | cpu | cuda | cuda:N");
+  cmd->add_option("--checkpoint", o->checkpoint,
+                  "Resume from this checkpoint instead (e.g. RUN_DIR/checkpoint.prev.pt)");
+  return {cmd, [o](const Logger& logger) {
+            const auto result = cifar_exp::resume_experiment(*o, logger);
+            logger->info("Run folder: {}", result.run_dir);
+            return 0;
+          }};
+}
+
+struct CompareArguments {
+  std::vector<std::string> paths;
+  std::string format = "markdown", out;
+  cifar_exp::CompareOptions options;
+  bool list_runs = false;
+};
+
+Command compare_command(CLI::App& app) {
+  auto o = std::make_shared<CompareArguments>();
+  auto* cmd = app.add_subcommand(
+      "compare", "Print the comparison table of run folders, grouped by config name");
+  cmd->add_option("runs", o->paths, "Run folders or folders of run folders")->required();
+  cmd->add_option("--format", o->format, "markdown | csv | json (default markdown)")
+      ->check(CLI::IsMember({"markdown", "csv", "json"}));
+  cmd->add_option("--out", o->out, "Write the table to this file too");
+  cmd->add_option("--baseline", o->options.baseline,
+                  "Configuration the others are compared with (difference, 95% Welch "
+                  "interval, p-value; default: the sweep's first configuration)");
+  cmd->add_flag("--runs", o->list_runs,
+                "List each run folder with its name, seed and status (completed, "
+                "running, interrupted, crashed, failed, incomplete) instead");
+  return {cmd, [o](const Logger&) {
+            if (o->list_runs) {
+              const auto runs = cifar_exp::find_runs(o->paths);
+              return print_output(cifar_exp::format_runs(runs, o->format), o->out);
+            }
+            o->options.order = cifar_exp::read_sweep_order(o->paths);
+            const auto rows = cifar_exp::compare_runs(cifar_exp::find_runs(o->paths), o->options);
+            return print_output(o->format == "csv"    ? cifar_exp::format_csv(rows)
+                                : o->format == "json" ? cifar_exp::to_json(rows).dump(2) + "\n"
+                                                      : cifar_exp::format_markdown(rows),
+                                o->out);
+          }};
+}
+
+struct TrainArguments {
+  std::string config_path;
+  cifar_exp::ConfigOverrides overrides;
+  bool show_config = false;
+};
+
+// Training is the default command: `cifar-exp --config FILE` with no subcommand.
+Command train_command(CLI::App& app) {
+  auto o = std::make_shared<TrainArguments>();
+  add_override_options(app, o->config_path, o->overrides);
+  app.add_flag("--print-config", o->show_config,
+               "Print the resolved config (defaults filled in, overrides applied) and exit");
+  return {&app, [o](const Logger& logger) {
+            if (o->config_path.empty()) {
+              print_error("--config FILE is required (see --help)");
+              return int(ExitCode::kUsage);
+            }
+            if (o->show_config) {
+              // What config.json would record for this config and these overrides.
+              const auto config = cifar_exp::load_run_config(o->config_path, o->overrides);
+              return print_output(cifar_exp::to_json(config).dump(2) + "\n");
+            }
+            const auto result = cifar_exp::run_experiment(o->config_path, o->overrides, logger);
+            logger->info("Run folder: {}", result.run_dir);
+            return 0;
+          }};
 }
 
 int run(int argc, char** argv) {
@@ -78,98 +253,10 @@ int run(int argc, char** argv) {
   bool show_version = false;
   app.add_flag("--version", show_version,
                "Print versions (cifar-exp, libtorch, CUDA runtime, cuDNN) and the CPU and GPUs");
-
-  std::string config_path;
-  cifar_exp::ConfigOverrides overrides;
-  add_override_options(app, config_path, overrides);
-  bool show_config = false;
-  app.add_flag("--print-config", show_config,
-               "Print the resolved config (defaults filled in, overrides applied) and exit");
-
-  cifar_exp::PreviewOptions preview;
-  auto* preview_cmd = app.add_subcommand(
-      "preview-augmentation", "Write a PNG grid of training images beside augmented versions");
-  preview_cmd->add_option("-c,--config", preview.config_path, "Experiment config (JSON)")
-      ->required();
-  preview_cmd->add_option("--out", preview.out, "PNG file to write")->required();
-  preview_cmd->add_option("--count", preview.count, "Training images (rows), default 8");
-  preview_cmd->add_option("--data-dir", preview.overrides.data_dir, "CIFAR-10 binary folder");
-  preview_cmd->add_option("--seed", preview.overrides.seed, "Random seed");
-  add_set_option(*preview_cmd, preview.overrides.set);
-
-  cifar_exp::ExtractOptions extract;
-  auto* extract_cmd = app.add_subcommand(
-      "extract-features", "Write the VGG16 backbone's flattened output for a split as .npy");
-  extract_cmd->add_option("-c,--config", extract.config_path, "Experiment config (JSON)")
-      ->required();
-  extract_cmd->add_option("--split", extract.split, "train | test (default test)");
-  extract_cmd->add_option("--limit", extract.limit, "Only the first N records of the split");
-  extract_cmd->add_option("--out", extract.out, ".npy file to write")->required();
-  extract_cmd->add_option("--data-dir", extract.overrides.data_dir, "CIFAR-10 binary folder");
-  extract_cmd->add_option("--device", extract.overrides.device, "auto | cpu | cuda | cuda:N");
-  extract_cmd->add_option("--threads", extract.overrides.threads, "CPU threads (0 = all cores)");
-  add_set_option(*extract_cmd, extract.overrides.set);
-
-  cifar_exp::BenchOptions bench;
-  auto* bench_cmd = app.add_subcommand(
-      "bench", "Time each phase of a training step and evaluation for a config (like caffe time)");
-  add_override_options(*bench_cmd, bench.config_path, bench.overrides);
-  bench_cmd->get_option("--config")->required();
-  bench_cmd->add_option("--iterations", bench.iterations, "Timed training steps (default 50)");
-  bench_cmd->add_option("--warmup", bench.warmup, "Untimed steps first (default 5)");
-  bench_cmd->add_option("--format", bench.format, "table | json (default table)")
-      ->check(CLI::IsMember({"table", "json"}));
-  bench_cmd->add_option("--precision", bench.precision, "fp32 | bf16 (default: the config's)");
-
-  cifar_exp::ResumeOptions resume;
-  cifar_exp::EvaluateOptions evaluate;
-  auto* evaluate_cmd = app.add_subcommand(
-      "evaluate", "Evaluate a finished run's model.pt on a split (like caffe test)");
-  evaluate_cmd->add_option("run_dir", evaluate.run_dir, "The run folder")->required();
-  evaluate_cmd->add_option("--data-dir", evaluate.data_dir, "CIFAR-10 folder (default: the run's)");
-  evaluate_cmd->add_option("--device", evaluate.device, "auto | cpu | cuda | cuda:N");
-  evaluate_cmd->add_option("--split", evaluate.split, "test | train (default test)");
-  evaluate_cmd->add_option("--limit", evaluate.limit,
-                           "Only the first N records (default: the run's own limit)");
-
-  cifar_exp::PredictOptions predict;
-  auto* predict_cmd = app.add_subcommand(
-      "predict", "Classify PNG or JPEG images with a finished run's model");
-  predict_cmd->add_option("run_dir", predict.run_dir, "The run folder")->required();
-  predict_cmd->add_option("images", predict.images, "PNG or JPEG files, any size")->required();
-  predict_cmd->add_option("--top", predict.top, "Classes per image (default 3)");
-  predict_cmd->add_option("--format", predict.format, "table | json (default table)")
-      ->check(CLI::IsMember({"table", "json"}));
-  predict_cmd->add_option("--device", predict.device, "auto | cpu | cuda | cuda:N");
-
-  auto* resume_cmd = app.add_subcommand(
-      "resume", "Continue an interrupted run in its folder from its checkpoint.pt");
-  resume_cmd->add_option("run_dir", resume.run_dir, "The run folder")->required();
-  resume_cmd->add_option("--data-dir", resume.data_dir, "CIFAR-10 folder, if it has moved");
-  resume_cmd->add_option("--threads", resume.threads,
-                         "CPU threads (default: the run's; another count breaks exactness)");
-  resume_cmd->add_option("--device", resume.device, "auto | cpu | cuda | cuda:N");
-  resume_cmd->add_option("--checkpoint", resume.checkpoint,
-                         "Resume from this checkpoint instead (e.g. RUN_DIR/checkpoint.prev.pt)");
-
-  std::vector<std::string> compare_paths;
-  std::string compare_format = "markdown", compare_out;
-  auto* compare_cmd = app.add_subcommand(
-      "compare", "Print the comparison table of run folders, grouped by config name");
-  compare_cmd->add_option("runs", compare_paths, "Run folders or folders of run folders")
-      ->required();
-  compare_cmd->add_option("--format", compare_format, "markdown | csv | json (default markdown)")
-      ->check(CLI::IsMember({"markdown", "csv", "json"}));
-  compare_cmd->add_option("--out", compare_out, "Write the table to this file too");
-  cifar_exp::CompareOptions compare_options;
-  compare_cmd->add_option("--baseline", compare_options.baseline,
-                          "Configuration the others are compared with (difference, 95% Welch "
-                          "interval, p-value; default: the sweep's first configuration)");
-  bool compare_list_runs = false;
-  compare_cmd->add_flag("--runs", compare_list_runs,
-                        "List each run folder with its name, seed and status (completed, "
-                        "running, interrupted, crashed, failed, incomplete) instead");
-
+  const Command train = train_command(app);
+  const std::vector<Command> subcommands = {
+      preview_command(app), extract_command(app), bench_command(app),  evaluate_command(app),
+      predict_command(app), resume_command(app),  compare_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -179,71 +266,12 @@ int run(int argc, char** argv) {
     print_error(std::string(e.what()) + " (see --help)");
     return int(ExitCode::kUsage);
   }
-
-  if (show_version) {
-    std::cout << version_text() << std::endl;
-    return 0;
+  if (show_version) return print_output(version_text() + "\n");
+  const auto logger = cifar_exp::console_logger();
+  for (const Command& command : subcommands) {
+    if (command.app->parsed()) return command.run(logger);
   }
-  auto logger = cifar_exp::console_logger();
-  if (*compare_cmd && compare_list_runs) {
-    const std::string list =
-        cifar_exp::format_runs(cifar_exp::find_runs(compare_paths), compare_format);
-    std::cout << list << std::flush;
-    if (!compare_out.empty()) cifar_exp::write_file_atomic(compare_out, list);
-    return 0;
-  }
-  if (*compare_cmd) {
-    compare_options.order = cifar_exp::read_sweep_order(compare_paths);
-    const auto rows = cifar_exp::compare_runs(cifar_exp::find_runs(compare_paths), compare_options);
-    const std::string table = compare_format == "csv"    ? cifar_exp::format_csv(rows)
-                              : compare_format == "json" ? cifar_exp::to_json(rows).dump(2) + "\n"
-                                                         : cifar_exp::format_markdown(rows);
-    std::cout << table << std::flush;
-    if (!compare_out.empty()) cifar_exp::write_file_atomic(compare_out, table);
-    return 0;
-  }
-  if (*bench_cmd) {
-    // stdout carries the JSON; what the log would say is in the report (data, weights).
-    if (bench.format == "json") logger->set_level(spdlog::level::off);
-    const auto report = cifar_exp::run_benchmark(bench, logger);
-    std::cout << (bench.format == "json" ? report.dump(2) + "\n"
-                                         : cifar_exp::format_benchmark_table(report))
-              << std::flush;
-    return 0;
-  }
-  if (*evaluate_cmd) {
-    std::cout << cifar_exp::format_evaluation(cifar_exp::evaluate_run(evaluate, logger))
-              << std::flush;
-    return 0;
-  }
-  if (*predict_cmd) {
-    std::cout << cifar_exp::predict_images(predict) << std::flush;
-    return 0;
-  }
-  if (*resume_cmd) {
-    const auto result = cifar_exp::resume_experiment(resume, logger);
-    logger->info("Run folder: {}", result.run_dir);
-    return 0;
-  }
-  if (*extract_cmd) {
-    cifar_exp::extract_features(extract, logger);
-    return 0;
-  }
-  if (*preview_cmd) {
-    cifar_exp::preview_augmentation(preview, logger);
-    return 0;
-  }
-  if (config_path.empty()) {
-    print_error("--config FILE is required (see --help)");
-    return int(ExitCode::kUsage);
-  }
-  if (show_config) {
-    print_config(config_path, overrides);
-    return 0;
-  }
-  const auto result = cifar_exp::run_experiment(config_path, overrides, logger);
-  logger->info("Run folder: {}", result.run_dir);
-  return 0;
+  return train.run(logger);
 }
 
 }  // namespace

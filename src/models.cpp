@@ -175,7 +175,7 @@ torch::Tensor Vgg16TransferImpl::preprocess(torch::Tensor x) const {
 }
 
 torch::Tensor Vgg16TransferImpl::features(torch::Tensor images) {
-  if (backbone_frozen()) {
+  if (features_frozen()) {
     // Frozen: inference mode, no autograd graph kept for 14.7 M parameters.
     torch::NoGradGuard no_grad;
     return backbone->forward(preprocess(images)).flatten(1);

@@ -9,6 +9,7 @@
 #include <c10/core/DeviceGuard.h>
 #include <torch/version.h>
 
+#include "cifar_exp/callbacks.h"
 #include "cifar_exp/checkpoint.h"
 #include "cifar_exp/data.h"
 #include "cifar_exp/errors.h"
@@ -151,48 +152,6 @@ EvaluationResult evaluate(ClassifierImpl& model, const torch::Tensor& images,
   return result;
 }
 
-namespace {
-
-// The generators' states now, as checkpoints store them.
-void capture_rng(TrainingState& state, const at::Generator& augment_generator,
-                 const torch::Device& device) {
-  state.cuda_rng_state = cuda_generator_state(device);
-  auto cpu = at::detail::getDefaultCPUGenerator();
-  {
-    std::lock_guard<std::mutex> lock(cpu.mutex());
-    state.cpu_rng_state = cpu.get_state();
-  }
-  if (augment_generator.defined()) {
-    auto g = augment_generator;
-    std::lock_guard<std::mutex> lock(g.mutex());
-    state.augment_rng_state = g.get_state();
-  }
-}
-
-void restore_rng(const TrainingState& state, const at::Generator& augment_generator,
-                 const torch::Device& device, const std::string& source) {
-  // A checkpoint written on another kind of device has no state for this one's generator: that
-  // stream (dropout on the GPU) then continues from the run's seed.
-  set_cuda_generator_state(device, state.cuda_rng_state);
-  auto cpu = at::detail::getDefaultCPUGenerator();
-  {
-    std::lock_guard<std::mutex> lock(cpu.mutex());
-    cpu.set_state(state.cpu_rng_state);
-  }
-  if (augment_generator.defined() != state.augment_rng_state.defined()) {
-    throw ConfigError(source + ": the checkpoint was written " +
-                      (state.augment_rng_state.defined() ? "with" : "without") +
-                      " augmentation, the config now says otherwise");
-  }
-  if (augment_generator.defined()) {
-    auto g = augment_generator;
-    std::lock_guard<std::mutex> lock(g.mutex());
-    g.set_state(state.augment_rng_state);
-  }
-}
-
-}  // namespace
-
 std::vector<torch::Tensor> trainable_parameters(const torch::nn::Module& model) {
   std::vector<torch::Tensor> trainable;
   for (const auto& p : model.parameters()) {
@@ -249,41 +208,39 @@ torch::Tensor train_step(ClassifierImpl& model, torch::optim::Optimizer& optimiz
   }
   progress.batch += 1;
   progress.seen += count;
-  // On the CPU reading the loss costs nothing; on CUDA it would stall the queue, so there the
-  // first bad batch is noted on the device and read every few batches (check_finite).
-  if (device.is_cpu()) {
-    if (!std::isfinite(loss.item<float>())) {
-      throw DivergedError("training diverged: loss is " + std::to_string(loss.item<float>()) +
-                          " at epoch " + std::to_string(progress.epoch) + ", batch " +
-                          std::to_string(progress.batch));
-    }
-  } else {
-    torch::NoGradGuard no_grad;
-    if (!progress.first_nonfinite_batch.defined()) {
-      progress.first_nonfinite_batch =
-          torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(device));
-    }
-    auto first_bad =
-        loss.detach().isfinite().logical_not().logical_and(progress.first_nonfinite_batch.eq(0));
-    progress.first_nonfinite_batch.masked_fill_(first_bad, progress.batch);
-  }
+  progress.loss = loss.detach();
   mark(&StepTimes::metrics_ms);
   return loss;
 }
 
-void check_finite(const BatchProgress& progress) {
-  if (!progress.first_nonfinite_batch.defined()) return;
-  const int64_t batch = progress.first_nonfinite_batch.item<int64_t>();
-  if (batch > 0) {
-    throw DivergedError("training diverged: loss is not finite at epoch " +
-                        std::to_string(progress.epoch) + ", batch " + std::to_string(batch));
-  }
+EpochIterator::EpochIterator(int64_t size, int64_t batch_size, torch::Device device)
+    : size_(size), batch_size_(batch_size), device_(device) {}
+
+void EpochIterator::shuffle() {
+  order_ = upload(torch::randperm(size_, torch::kInt64), device_);
+  batch_ = 0;
 }
 
-namespace {
+void EpochIterator::resume(const torch::Tensor& order, int64_t batches_done) {
+  order_ = upload(order, device_);
+  batch_ = batches_done;
+}
 
-// Batches between divergence checks on CUDA: each check waits for the device once.
-constexpr int64_t kFiniteCheckInterval = 50;
+torch::Tensor EpochIterator::next() {
+  const int64_t start = batch_ * batch_size_;
+  ++batch_;
+  return order_.narrow(0, start, std::min(batch_size_, size_ - start));
+}
+
+FitState::FitState(ClassifierImpl& model, torch::optim::Optimizer& optimizer,
+                   const FitOptions& options, int64_t train_size, torch::Device device)
+    : model(model),
+      optimizer(optimizer),
+      options(options),
+      device(device),
+      batches(train_size, options.batch_size, device) {}
+
+namespace {
 
 [[noreturn]] void throw_training_out_of_memory(const torch::Device& device, int64_t batch_size) {
   throw OutOfMemoryError("out of memory on " + device.str() + " in a training batch of " +
@@ -291,136 +248,106 @@ constexpr int64_t kFiniteCheckInterval = 50;
                          " images: lower training.batch_size (--batch-size)");
 }
 
+// The epoch's order and running totals: fresh, or as the checkpoint left them mid-epoch.
+void begin_epoch(FitState& s, int64_t epoch) {
+  s.epoch_start = Clock::now();
+  s.earlier_epoch_seconds = 0;
+  BatchProgress& progress = s.progress;
+  progress = BatchProgress{};
+  progress.epoch = epoch;
+  progress.num_batches = s.batches.batches_per_epoch();
+  const TrainingState& start = s.start;
+  if (epoch == start.epoch && start.batches_done > 0) {
+    s.batches.resume(start.order, start.batches_done);
+    progress.loss_sum = start.loss_sum.to(s.device);
+    progress.correct = start.correct.to(s.device);
+    progress.batch = start.batches_done;
+    progress.seen = std::min(s.batches.size(), start.batches_done * s.options.batch_size);
+    s.earlier_epoch_seconds = start.epoch_seconds;
+  } else {
+    s.batches.shuffle();
+    progress.loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(s.device));
+    progress.correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(s.device));
+  }
+}
+
+// Trains the epoch's remaining batches, or until a callback sets stop_training.
+void train_epoch(FitState& s, const std::vector<TrainingCallback*>& callbacks,
+                 const torch::Tensor& images, const torch::Tensor& labels) {
+  s.model.train();
+  while (!s.batches.done() && !s.stop_training) {
+    try {
+      train_step(s.model, s.optimizer, images, labels, s.batches.next(), s.options, s.progress);
+    } catch (const c10::Error& e) {
+      if (is_out_of_memory(e)) throw_training_out_of_memory(s.device, s.options.batch_size);
+      throw;
+    }
+    for (auto* cb : callbacks) cb->on_batch_end(s.progress);
+  }
+  // CUDA works asynchronously: the epoch has trained when the device has finished it.
+  synchronize(s.device);
+  const double session_seconds = seconds_since(s.epoch_start);
+  s.history.train_seconds += session_seconds;
+  s.epoch_train_seconds = s.earlier_epoch_seconds + session_seconds;
+}
+
+// The epoch's metrics and the test split's evaluation, told to the callbacks.
+void end_epoch(FitState& s, const std::vector<TrainingCallback*>& callbacks,
+               const torch::Tensor& test_images, const torch::Tensor& test_labels) {
+  const int64_t n = s.batches.size();
+  EpochMetrics m;
+  m.epoch = s.progress.epoch;
+  m.train_loss = s.progress.loss_sum.item<double>() / double(n);
+  m.train_accuracy = double(s.progress.correct.item<int64_t>()) / double(n);
+  auto val = evaluate(s.model, test_images, test_labels, s.options.eval_batch_size,
+                      s.options.precision);
+  m.val_loss = val.loss;
+  m.val_accuracy = val.accuracy;
+  m.seconds = s.earlier_epoch_seconds + seconds_since(s.epoch_start);
+  m.images_per_second = double(n) / s.epoch_train_seconds;
+  s.history.epochs.push_back(m);
+  s.history.final_test = val;
+  for (auto* cb : callbacks) cb->on_epoch_end(m, val);
+}
+
 }  // namespace
 
 History fit(ClassifierImpl& model, const torch::Tensor& train_images,
             const torch::Tensor& train_labels, const torch::Tensor& test_images,
             const torch::Tensor& test_labels, const FitOptions& options) {
-  const auto device = train_images.device();
   c10::OptionalDeviceGuard device_guard;
-  if (device.is_cuda()) device_guard.reset_device(device);
-  const int64_t n = train_images.size(0);
-  const int64_t batches_per_epoch = (n + options.batch_size - 1) / options.batch_size;
-
+  if (train_images.is_cuda()) device_guard.reset_device(train_images.device());
   torch::optim::Adam optimizer(trainable_parameters(model), adam_options(options));
+  FitState s(model, optimizer, options, train_images.size(0), train_images.device());
 
-  // Where to start: epoch 1, or wherever the checkpoint stopped.
-  TrainingState resumed;
-  if (!options.resume_from.empty()) {
-    resumed = load_checkpoint(options.resume_from, model, optimizer);
-    if (resumed.batches_done > 0 && resumed.order.size(0) != n) {
-      throw ConfigError(options.resume_from + ": the checkpoint's epoch covers " +
-                        std::to_string(resumed.order.size(0)) + " training images, this run has " +
-                        std::to_string(n));
-    }
-    restore_rng(resumed, options.augment_generator, device, options.resume_from);
+  // fit()'s own callbacks around the caller's, in the order they must act (callbacks.h).
+  DivergenceCheck divergence;
+  std::optional<Checkpointer> checkpointer;
+  if (!options.checkpoint_path.empty() || !options.resume_from.empty()) {
+    checkpointer.emplace(options.checkpoint_path, options.resume_from, options.augment_generator);
   }
-  History history;
-  history.epochs = resumed.epochs;
-  history.train_seconds = resumed.train_seconds;
-  history.final_test = resumed.last_evaluation;
+  std::optional<StopOnRequest> stop;
+  if (options.stop_requested) stop.emplace(*options.stop_requested);
+  std::vector<TrainingCallback*> callbacks{&divergence};
+  if (checkpointer) callbacks.push_back(&*checkpointer);
+  callbacks.insert(callbacks.end(), options.callbacks.begin(), options.callbacks.end());
+  if (stop) callbacks.push_back(&*stop);
 
-  // The state after `batches_done` batches of `epoch` (0 = the epoch has not begun).
-  auto checkpoint = [&](int64_t epoch, int64_t batches_done, const BatchProgress* progress,
-                        const torch::Tensor& order, double epoch_seconds) {
-    if (options.checkpoint_path.empty()) return;
-    TrainingState state;
-    state.epoch = epoch;
-    state.batches_done = batches_done;
-    if (batches_done > 0) {
-      state.order = order;
-      state.loss_sum = progress->loss_sum;
-      state.correct = progress->correct;
-      state.epoch_seconds = epoch_seconds;
+  for (auto* cb : callbacks) cb->attach(&s);
+  for (auto* cb : callbacks) cb->on_train_begin(options.epochs, s.batches.batches_per_epoch());
+  for (int64_t epoch = s.start.epoch; epoch <= options.epochs; ++epoch) {
+    begin_epoch(s, epoch);
+    train_epoch(s, callbacks, train_images, train_labels);
+    if (s.stop_training) {
+      s.history.interrupted = true;
+      s.history.stopped_at_epoch = epoch;
+      s.history.stopped_at_batch = s.batches.batches_done();
+      break;
     }
-    state.epochs = history.epochs;
-    state.last_evaluation = history.final_test;
-    state.train_seconds = history.train_seconds;
-    capture_rng(state, options.augment_generator, device);
-    save_checkpoint(options.checkpoint_path, model, optimizer, state);
-  };
-
-  for (auto* cb : options.callbacks) cb->on_train_begin(options.epochs, batches_per_epoch);
-
-  const auto float_on_device = torch::TensorOptions().dtype(torch::kFloat32).device(device);
-  for (int64_t epoch = resumed.epoch; epoch <= options.epochs; ++epoch) {
-    const auto epoch_start = Clock::now();
-    model.train();
-    BatchProgress progress;
-    progress.epoch = epoch;
-    progress.num_batches = batches_per_epoch;
-    torch::Tensor order;
-    int64_t first_batch = 0;
-    double earlier_seconds = 0;  // spent in this epoch before a resume
-    if (epoch == resumed.epoch && resumed.batches_done > 0) {
-      order = upload(resumed.order, device);
-      progress.loss_sum = resumed.loss_sum.to(device);
-      progress.correct = resumed.correct.to(device);
-      first_batch = resumed.batches_done;
-      progress.batch = first_batch;
-      progress.seen = std::min(n, first_batch * options.batch_size);
-      earlier_seconds = resumed.epoch_seconds;
-    } else {
-      // Reshuffled every epoch from the global CPU generator (seeded by the run), so that the
-      // order is the same on every device.
-      order = upload(torch::randperm(n, torch::kInt64), device);
-      progress.loss_sum = torch::zeros({}, float_on_device);
-      progress.correct =
-          torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(device));
-    }
-
-    for (int64_t b = first_batch; b < batches_per_epoch; ++b) {
-      const int64_t start = b * options.batch_size;
-      const int64_t count = std::min(options.batch_size, n - start);
-      try {
-        train_step(model, optimizer, train_images, train_labels, order.narrow(0, start, count),
-                   options, progress);
-      } catch (const c10::Error& e) {
-        if (is_out_of_memory(e)) throw_training_out_of_memory(device, options.batch_size);
-        throw;
-      }
-      if ((b + 1) % kFiniteCheckInterval == 0) check_finite(progress);
-      for (auto* cb : options.callbacks) cb->on_batch_end(progress);
-      if (options.stop_requested && options.stop_requested->load()) {
-        check_finite(progress);
-        synchronize(device);
-        const double spent = seconds_since(epoch_start);
-        history.train_seconds += spent;
-        checkpoint(epoch, b + 1, &progress, order, earlier_seconds + spent);
-        history.interrupted = true;
-        history.stopped_at_epoch = epoch;
-        history.stopped_at_batch = b + 1;
-        return history;
-      }
-    }
-    // CUDA works asynchronously: the epoch has trained when the device has finished it.
-    check_finite(progress);
-    synchronize(device);
-    const double session_seconds = seconds_since(epoch_start);
-    const double train_seconds = earlier_seconds + session_seconds;
-    history.train_seconds += session_seconds;
-
-    EpochMetrics m;
-    m.epoch = epoch;
-    m.train_loss = progress.loss_sum.item<double>() / double(n);
-    if (!std::isfinite(m.train_loss)) {
-      throw DivergedError("training diverged: loss is not finite in epoch " +
-                          std::to_string(epoch));
-    }
-    m.train_accuracy = double(progress.correct.item<int64_t>()) / double(n);
-    auto val =
-        evaluate(model, test_images, test_labels, options.eval_batch_size, options.precision);
-    m.val_loss = val.loss;
-    m.val_accuracy = val.accuracy;
-    m.seconds = earlier_seconds + seconds_since(epoch_start);
-    m.images_per_second = double(n) / train_seconds;
-    history.epochs.push_back(m);
-    history.final_test = val;
-    checkpoint(epoch + 1, 0, nullptr, order, 0);
-    for (auto* cb : options.callbacks) cb->on_epoch_end(m, val);
+    end_epoch(s, callbacks, test_images, test_labels);
   }
-  for (auto* cb : options.callbacks) cb->on_train_end(history);
-  return history;
+  for (auto* cb : callbacks) cb->on_train_end(s.history);
+  return s.history;
 }
 
 }  // namespace cifar_exp

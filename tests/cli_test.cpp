@@ -15,7 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cifar_exp/data.h"
-#include "cifar_exp/reporting.h"
+#include "cifar_exp/run_summary.h"
 #include "cifar_exp/weights.h"
 #include "test_paths.h"
 #include "test_support.h"
@@ -112,7 +112,7 @@ TEST(Cli, TrainsToHighAccuracyAndWritesEveryFile) {
 
   // metrics.csv: header and one row per epoch, consistent with the summary and metrics.jsonl.
   const std::string csv = testing::read_text(run + "/metrics.csv");
-  EXPECT_EQ(csv.substr(0, csv.find('\n')), MetricsWriter::csv_header());
+  EXPECT_EQ(csv.substr(0, csv.find('\n')), EpochMetrics::csv_header());
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 4);
   const std::string jsonl = testing::read_text(run + "/metrics.jsonl");
   std::vector<json> rows;

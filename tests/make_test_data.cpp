@@ -9,7 +9,7 @@
 #include <string>
 
 #include "cifar_exp/data.h"
-#include "cifar_exp/reporting.h"
+#include "cifar_exp/images.h"
 #include "test_support.h"
 
 int main(int argc, char** argv) {

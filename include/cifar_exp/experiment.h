@@ -1,5 +1,7 @@
-// The `train` command: from a config file to a finished run folder. Everything that can be
-// checked is checked before the run folder is created, so a bad input leaves nothing behind.
+// The commands that run a config, each starting from a RunContext (run_context.h): `train` (from
+// a config file to a finished run folder; everything that can be checked is checked before the
+// folder is created, so a bad input leaves nothing behind), `resume`, `extract-features` and
+// `preview-augmentation`.
 #pragma once
 
 #include <memory>
@@ -10,12 +12,13 @@
 #include <nlohmann/json.hpp>
 
 #include "cifar_exp/config.h"
+#include "cifar_exp/run_summary.h"
 
 namespace cifar_exp {
 
 struct RunResult {
   std::string run_dir;
-  nlohmann::json summary;
+  RunSummary summary;
 };
 
 RunResult run_experiment(const std::string& config_path, const ConfigOverrides& overrides,
@@ -55,15 +58,5 @@ struct ExtractOptions {
   std::string out;
 };
 void extract_features(const ExtractOptions& options, const std::shared_ptr<spdlog::logger>& logger);
-
-// "1.13.1", from the libtorch headers this binary was built with.
-std::string torch_version();
-
-// Tunes glibc's allocator for training's pattern of large blocks freed and reallocated every
-// step (see BENCHMARKS.md). Called once at start by main.
-void configure_allocator();
-
-// Threads for intra-op parallelism: `requested`, or all cores when 0.
-int64_t configure_threads(int64_t requested);
 
 }  // namespace cifar_exp

@@ -16,7 +16,8 @@ namespace cifar_exp {
 // Flattened backbone output (float32 N x F, on the images' device) of uint8 images, in batches
 // of model.inference_batch_size(batch_size), without autograd. Logs progress when `logger` is
 // given. OutOfMemoryError naming training.eval_batch_size when a batch does not fit.
-torch::Tensor compute_features(Vgg16TransferImpl& model, const torch::Tensor& images,
+// ConfigError when the model has no feature source.
+torch::Tensor compute_features(ClassifierImpl& model, const torch::Tensor& images,
                                int64_t batch_size,
                                const std::shared_ptr<spdlog::logger>& logger = nullptr,
                                const std::string& what = "");
@@ -24,11 +25,11 @@ torch::Tensor compute_features(Vgg16TransferImpl& model, const torch::Tensor& im
 // Hex key of everything the features depend on: the backbone's parameter values (so the weights
 // file, or the seed of a random backbone), preprocessing, input size, the image bytes, the kind
 // of device computing them (cpu, cuda) and whether TF32 is allowed there.
-std::string feature_cache_key(Vgg16TransferImpl& model, const torch::Tensor& images);
+std::string feature_cache_key(FeatureSource& source, const torch::Tensor& images);
 
-// Features of `images` from `<cache_dir>/vgg16-<key>.pt` when present, else computed and saved
+// Features of `images` from `<cache_dir>/<feature_name>-<key>.pt` (vgg16-...) when present, else computed and saved
 // there (atomically). An empty cache_dir disables the disk cache. `hit` tells which happened.
-torch::Tensor cached_features(Vgg16TransferImpl& model, const torch::Tensor& images,
+torch::Tensor cached_features(ClassifierImpl& model, const torch::Tensor& images,
                               const std::string& cache_dir, int64_t batch_size,
                               const std::shared_ptr<spdlog::logger>& logger,
                               const std::string& split, bool* hit = nullptr);

@@ -1,5 +1,6 @@
-// Image files a user hands to `predict`: PNG (libpng) or JPEG (libjpeg-turbo) of any size, read
-// as 8-bit RGB, and resized to the model's 32 x 32 input.
+// Image files: those a user hands to `predict` (PNG through libpng or JPEG through libjpeg-turbo,
+// of any size, read as 8-bit RGB and resized to the model's 32 x 32 input), and the PNG pictures
+// cifar-exp writes (preview-augmentation).
 #pragma once
 
 #include <string>
@@ -16,5 +17,9 @@ torch::Tensor read_image(const std::string& path);
 // float 1 x 3 x size x size in [0, 1] of an H x W x 3 uint8 image: bilinear, with antialiasing
 // when shrinking (the training data are whole CIFAR-10 images, so the whole picture is kept).
 torch::Tensor image_to_input(const torch::Tensor& rgb, int64_t size = 32);
+
+// Writes an 8-bit RGB picture (uint8 H x W x 3) as a PNG file through libpng, atomically.
+// OutputError naming `path` when it cannot be encoded or written.
+void write_png(const std::string& path, const torch::Tensor& rgb);
 
 }  // namespace cifar_exp

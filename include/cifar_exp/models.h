@@ -12,6 +12,28 @@
 
 namespace cifar_exp {
 
+struct ClassifierImpl;
+
+// A model's leading stage that can run on its own: VGG16's backbone with its preprocessing. A
+// caller can push each image through it once (features) and train what follows (head) on the
+// result when the stage is frozen, or write the features out (extract-features).
+class FeatureSource {
+ public:
+  virtual ~FeatureSource() = default;
+  // Flattened output (N x feature_size()) for float images in [0, 1], without autograd when frozen.
+  virtual torch::Tensor features(torch::Tensor images) = 0;
+  virtual int64_t feature_size() const = 0;
+  // Names the stage in feature cache files ("vgg16" -> vgg16-<key>.pt).
+  virtual std::string feature_name() const = 0;
+  // What the output depends on besides the stage's parameters and the images (the
+  // preprocessing): part of feature cache keys.
+  virtual std::string feature_settings() const = 0;
+  virtual std::vector<torch::Tensor> feature_parameters() const = 0;
+  virtual bool features_frozen() const = 0;
+  // The rest of the model, which consumes the features.
+  virtual ClassifierImpl& feature_head() = 0;
+};
+
 // What the training loop needs from any model.
 struct ClassifierImpl : torch::nn::Module {
   virtual torch::Tensor forward(torch::Tensor images) = 0;
@@ -21,6 +43,9 @@ struct ClassifierImpl : torch::nn::Module {
   // training.eval_batch_size, which is meant for 32 x 32 inputs; models that enlarge their
   // input scale it down so that activations fit in memory.
   virtual int64_t inference_batch_size(int64_t configured) const { return configured; }
+  // How the model consumes its inputs: images only (nullptr), or through a feature source that
+  // callers may run on its own.
+  virtual FeatureSource* feature_source() { return nullptr; }
 };
 
 // The notebook's Keras model: Conv 3x3 32 ReLU, MaxPool 2, Conv 3x3 64 ReLU, MaxPool 2,
@@ -67,7 +92,7 @@ TORCH_MODULE(DenseHead);
 
 // Frozen (or partly fine-tuned) VGG16 under a dense head. Input: RGB images in [0, 1]; the
 // model applies the backbone's preprocessing and optional resize itself.
-struct Vgg16TransferImpl : ClassifierImpl {
+struct Vgg16TransferImpl : ClassifierImpl, FeatureSource {
   // `preprocess` is caffe | imagenet | unit (already resolved from "auto").
   Vgg16TransferImpl(const ModelConfig& config, std::string preprocess);
   torch::Tensor forward(torch::Tensor images) override;
@@ -75,12 +100,19 @@ struct Vgg16TransferImpl : ClassifierImpl {
   // Scaled by (32 / input_size)^2: at 224 x 224 a batch of 1000 would need ~38 GB.
   int64_t inference_batch_size(int64_t configured) const override;
 
-  // Preprocessing, resize and backbone, flattened to N x feature_size(); without autograd when
-  // the backbone is frozen.
-  torch::Tensor features(torch::Tensor images);
+  FeatureSource* feature_source() override { return this; }
+
+  // FeatureSource: preprocessing, resize and backbone, flattened to N x feature_size(); without
+  // autograd when the backbone is frozen.
+  torch::Tensor features(torch::Tensor images) override;
+  int64_t feature_size() const override;
+  std::string feature_name() const override { return "vgg16"; }
+  std::string feature_settings() const override { return preprocess_; }
+  std::vector<torch::Tensor> feature_parameters() const override { return backbone->parameters(); }
+  bool features_frozen() const override { return trainable_blocks_ == 0; }
+  ClassifierImpl& feature_head() override { return *head; }
+
   torch::Tensor preprocess(torch::Tensor images) const;
-  int64_t feature_size() const;
-  bool backbone_frozen() const { return trainable_blocks_ == 0; }
   const std::string& preprocessing() const { return preprocess_; }
 
   Vgg16Backbone backbone{nullptr};

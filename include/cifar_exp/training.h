@@ -1,9 +1,11 @@
 // The training loop, in the spirit of Keras' Model.fit: one function that runs epochs of
-// shuffled mini-batches and evaluates on the test split after each, telling callbacks what
-// happened instead of printing.
+// shuffled mini-batches (EpochIterator) and evaluates on the test split after each, telling
+// callbacks what happened instead of printing; checkpoints, the divergence check and stop
+// requests are callbacks too (callbacks.h).
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -14,6 +16,7 @@
 #include "cifar_exp/config.h"
 #include "cifar_exp/device.h"
 #include "cifar_exp/models.h"
+#include "cifar_exp/run_summary.h"
 
 namespace cifar_exp {
 
@@ -46,16 +49,6 @@ struct EvaluationResult {
   std::vector<double> per_class_accuracy() const;
 };
 
-struct EpochMetrics {
-  int64_t epoch = 0;  // 1-based
-  double train_loss = 0, train_accuracy = 0;
-  double val_loss = 0, val_accuracy = 0;
-  double seconds = 0;            // whole epoch, training and evaluation
-  double images_per_second = 0;  // training images over training time
-  double train_error() const { return 1.0 - train_accuracy; }
-  double val_error() const { return 1.0 - val_accuracy; }
-};
-
 struct History {
   std::vector<EpochMetrics> epochs;  // completed epochs
   bool interrupted = false;          // stopped on request after `stopped_at_batch` of an epoch
@@ -69,23 +62,12 @@ struct History {
 struct BatchProgress {
   int64_t epoch = 0, batch = 0, num_batches = 0, seen = 0;
   torch::Tensor loss_sum, correct;
+  torch::Tensor loss;  // the last batch's mean loss (on the device)
   // On CUDA: the 1-based number of the first batch of the epoch whose loss was not finite, or
   // 0; kept on the device and read every few batches, so divergence is caught without a
   // per-batch wait and still names its batch. (On the CPU each loss is checked at once.)
   torch::Tensor first_nonfinite_batch;
 };
-
-class TrainingCallback {
- public:
-  virtual ~TrainingCallback() = default;
-  virtual void on_train_begin(int64_t /*epochs*/, int64_t /*batches_per_epoch*/) {}
-  virtual void on_batch_end(const BatchProgress& /*progress*/) {}
-  virtual void on_epoch_end(const EpochMetrics& /*metrics*/, const EvaluationResult& /*val*/) {}
-  virtual void on_train_end(const History& /*history*/) {}
-};
-
-// A per-batch transform of float training images (augmentation), run on the training device.
-using BatchTransform = std::function<torch::Tensor(const torch::Tensor&)>;
 
 // Where training stands, beyond the model and optimizer: enough to continue a run so that it ends
 // exactly as if it had never stopped (on the CPU, same thread count). Saved in checkpoint.pt.
@@ -104,6 +86,73 @@ struct TrainingState {
   torch::Tensor cuda_rng_state;     // the training GPU's generator (dropout); undefined on the CPU
 };
 
+// The batches of one epoch, as row indices on the training device: a fresh shuffle drawn from
+// torch's global CPU generator (seeded by the run, so the order is the same on every device),
+// or a resumed epoch's saved order from the batch where it stopped.
+class EpochIterator {
+ public:
+  EpochIterator(int64_t size, int64_t batch_size, torch::Device device);
+  void shuffle();
+  void resume(const torch::Tensor& order, int64_t batches_done);
+  bool done() const { return batch_ >= batches_per_epoch(); }
+  torch::Tensor next();  // the next batch's indices; advances
+  int64_t batches_done() const { return batch_; }
+  int64_t batches_per_epoch() const { return (size_ + batch_size_ - 1) / batch_size_; }
+  int64_t size() const { return size_; }
+  const torch::Tensor& order() const { return order_; }
+
+ private:
+  int64_t size_, batch_size_, batch_ = 0;
+  torch::Device device_;
+  torch::Tensor order_;
+};
+
+struct FitOptions;
+
+// A running fit(), as its callbacks see it and may change it.
+struct FitState {
+  FitState(ClassifierImpl& model, torch::optim::Optimizer& optimizer, const FitOptions& options,
+           int64_t train_size, torch::Device device);
+  ClassifierImpl& model;
+  torch::optim::Optimizer& optimizer;
+  const FitOptions& options;
+  torch::Device device;
+  EpochIterator batches;   // the current epoch's order and position
+  BatchProgress progress;  // the current epoch's running totals
+  History history;         // completed epochs, including those before a resume
+  // Where to start: epoch 1, or what a checkpoint held (Checkpointer sets it in on_train_begin).
+  TrainingState start;
+  std::chrono::steady_clock::time_point epoch_start;
+  double earlier_epoch_seconds = 0;  // spent in the current epoch before a resume
+  double epoch_train_seconds = 0;    // its training time, once training stops or the epoch ends
+  // Set by a callback to stop after the current batch (Keras' model.stop_training): fit then
+  // marks the history interrupted and ends with on_train_end.
+  bool stop_training = false;
+};
+
+// Told what happens during fit(), in the order they are listed; fit() puts its own first
+// (divergence check, checkpoints) and last (stop requests), see FitOptions.
+class TrainingCallback {
+ public:
+  virtual ~TrainingCallback() = default;
+  virtual void on_train_begin(int64_t /*epochs*/, int64_t /*batches_per_epoch*/) {}
+  virtual void on_batch_end(const BatchProgress& /*progress*/) {}
+  virtual void on_epoch_end(const EpochMetrics& /*metrics*/, const EvaluationResult& /*val*/) {}
+  // After the last epoch, or when training stopped (history.interrupted).
+  virtual void on_train_end(const History& /*history*/) {}
+  // Called by fit() before on_train_begin (Keras' set_model).
+  void attach(FitState* state) { state_ = state; }
+
+ protected:
+  FitState& fit_state() const { return *state_; }
+
+ private:
+  FitState* state_ = nullptr;
+};
+
+// A per-batch transform of float training images (augmentation), run on the training device.
+using BatchTransform = std::function<torch::Tensor(const torch::Tensor&)>;
+
 struct FitOptions {
   int64_t epochs = 10;
   int64_t batch_size = 64;
@@ -112,12 +161,12 @@ struct FitOptions {
   std::string precision = "fp32";  // fp32 | bf16 (autocast in forward passes)
   BatchTransform augment;          // empty = none
   std::vector<TrainingCallback*> callbacks;
-  // Set (e.g. by a signal handler) to stop after the current batch: fit writes the checkpoint
-  // (mid-epoch) and returns with History::interrupted.
+  // Shorthands for fit()'s own callbacks (callbacks.h). stop_requested (e.g. set by a signal
+  // handler): StopOnRequest, after the listed callbacks. checkpoint_path (written atomically
+  // after every epoch and when stopped) and resume_from (a checkpoint to continue from):
+  // Checkpointer, before them, after DivergenceCheck.
   const std::atomic<bool>* stop_requested = nullptr;
-  // checkpoint.pt written (atomically) after every epoch and when stopped; empty = none.
   std::string checkpoint_path;
-  // A checkpoint to continue from instead of starting at epoch 1.
   std::string resume_from;
   // The augmenter's generator, whose state goes into checkpoints (undefined = none).
   at::Generator augment_generator;
@@ -137,8 +186,7 @@ struct StepTimes {
 
 // One training step as fit() runs it: gathers `indices` of (inputs, labels), augments, runs the
 // forward pass (under options.precision) and the fp32 loss, backward, the optimizer step, and
-// adds to `progress` (whose batch and seen counts advance). DivergedError on the CPU when the
-// loss is not finite (on CUDA the batch is noted in progress.first_nonfinite_batch instead).
+// adds to `progress` (whose batch and seen counts advance, and whose `loss` is this batch's).
 // With `times`, each phase is timed (waiting for CUDA between phases).
 torch::Tensor train_step(ClassifierImpl& model, torch::optim::Optimizer& optimizer,
                          const torch::Tensor& inputs, const torch::Tensor& labels,
@@ -146,17 +194,13 @@ torch::Tensor train_step(ClassifierImpl& model, torch::optim::Optimizer& optimiz
                          BatchProgress& progress, StepTimes* times = nullptr);
 
 // Trains `model` on (train_images, train_labels) and evaluates on the test split after every
-// epoch, from epoch 1 or from options.resume_from. Inputs are on the training device: uint8 images
+// epoch, from epoch 1 or from where a checkpoint stopped (options.resume_from). Inputs are on the training device: uint8 images
 // N x 3 x 32 x 32 (scaled to [0, 1] per batch), or float tensors used as they are (cached backbone
 // features for a head). Shuffling draws from torch's global generator, so seeding it beforehand
 // makes the run reproducible.
 History fit(ClassifierImpl& model, const torch::Tensor& train_images,
             const torch::Tensor& train_labels, const torch::Tensor& test_images,
             const torch::Tensor& test_labels, const FitOptions& options);
-
-// DivergedError naming the batch when progress.first_nonfinite_batch records one (reads it from
-// the device: call every few batches, not every batch).
-void check_finite(const BatchProgress& progress);
 
 // Loss, accuracy and confusion matrix of `model` in inference mode, in batches of
 // model.inference_batch_size(batch_size). OutOfMemoryError naming training.eval_batch_size when

@@ -1,0 +1,92 @@
+// The schema of what a run records about itself: EpochMetrics (one row of metrics.csv and
+// metrics.jsonl, and of a checkpoint's history) and RunSummary (summary.json). Every writer and
+// reader — the run itself, checkpoints, `compare`, the scripts through `compare --format json`,
+// and the tests — goes through these, so a field is named in one place.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cifar_exp/files.h"
+
+namespace cifar_exp {
+
+struct EpochMetrics {
+  int64_t epoch = 0;  // 1-based
+  double train_loss = 0, train_accuracy = 0;
+  double val_loss = 0, val_accuracy = 0;
+  double seconds = 0;            // whole epoch, training and evaluation
+  double images_per_second = 0;  // training images over training time
+  double train_error() const { return 1.0 - train_accuracy; }
+  double val_error() const { return 1.0 - val_accuracy; }
+
+  // metrics.csv: its header line, and a row (fixed decimals, errors derived).
+  static std::string csv_header();
+  std::string csv_row() const;
+  // metrics.jsonl's object for this epoch (errors included).
+  nlohmann::json to_json() const;
+  // From a metrics.jsonl object or a metrics.csv row keyed by its header names; missing fields
+  // stay 0. ConfigError-free: unreadable values read as 0 too (callers check `epoch`).
+  static EpochMetrics from_json(const nlohmann::json& row);
+  // metrics.csv's text read by header names (columns may be reordered or added).
+  static std::vector<EpochMetrics> from_csv(const std::string& text);
+  // The stored numbers in a fixed order, for checkpoints: epoch, train_loss, train_accuracy,
+  // val_loss, val_accuracy, seconds, images_per_second.
+  std::vector<double> to_row() const;
+  static EpochMetrics from_row(const std::vector<double>& row);
+  static constexpr int64_t kRowSize = 7;
+};
+
+// The test split's evaluation after the last completed epoch, and the best epoch.
+struct SummaryResults {
+  double test_accuracy = 0, test_error = 0, test_loss = 0;
+  int64_t best_epoch = 0;
+  double best_val_accuracy = 0;
+  double images_per_second = 0;
+  std::vector<double> per_class_accuracy;
+  std::vector<std::vector<int64_t>> confusion_matrix;  // rows true class, columns predicted
+};
+
+// summary.json. `status` moves running -> completed | interrupted | failed; a "running" summary
+// whose process is gone belongs to a crashed run. Fields a state does not have stay unset and
+// are left out of the file.
+struct RunSummary {
+  // Settings and identity, the same in every state of the run.
+  std::string name, status = "running", model;
+  bool augmentation = false;
+  std::string transfer;                // none | pretrained | random
+  std::optional<std::string> weights;  // vgg16_transfer only
+  int64_t epochs = 0, epochs_completed = 0, batch_size = 0;
+  std::string precision;
+  int64_t seed = 0, trainable_params = 0, frozen_params = 0;
+  int64_t train_images = 0, test_images = 0;
+  std::string device, device_name;
+  bool tf32 = false;
+  int64_t threads = 0;
+  std::string torch_version, cifar_exp_version, data_dir;
+  std::string started_at, updated_at;
+  int64_t resumed = 0;  // how many times the run was resumed
+  ProcessIdentity process;  // who writes it, to tell a crashed run from a running one
+  std::optional<double> reference_accuracy;
+  std::vector<std::string> class_names;
+  nlohmann::json provenance;  // provenance.h
+
+  // As the run goes and when it ends.
+  std::optional<double> last_val_accuracy;
+  std::optional<double> train_seconds, feature_seconds, wall_seconds;
+  std::optional<std::string> finished_at;
+  std::optional<SummaryResults> results;  // once an epoch has completed
+  std::optional<std::string> error;       // failed
+  std::optional<std::pair<int64_t, int64_t>> stopped_at;  // interrupted: epoch, batch
+
+  nlohmann::json to_json() const;
+  // Tolerant of older and partial files: what is missing keeps its default. A summary without
+  // a status reads as "completed" (the first releases wrote none).
+  static RunSummary from_json(const nlohmann::json& doc);
+};
+
+}  // namespace cifar_exp

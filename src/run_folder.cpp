@@ -1,0 +1,72 @@
+// Run folders, summary.json and the run lock (run_folder.h).
+#include "cifar_exp/run_folder.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "cifar_exp/errors.h"
+#include "cifar_exp/logging.h"
+
+namespace fs = std::filesystem;
+
+namespace cifar_exp {
+
+void check_output_dir(const std::string& output_dir) {
+  std::error_code ec;
+  fs::create_directories(output_dir, ec);
+  if (ec || !fs::is_directory(output_dir)) {
+    throw OutputError(output_dir + ": cannot create output folder" +
+                      (ec ? ": " + ec.message() : std::string(": not a folder")));
+  }
+  if (::access(output_dir.c_str(), W_OK | X_OK) != 0) {
+    throw OutputError(output_dir + ": output folder is not writable");
+  }
+}
+
+std::string create_run_directory(const std::string& output_dir, const std::string& name) {
+  check_output_dir(output_dir);
+  const std::string base =
+      (fs::path(output_dir) / (name + "-" + utc_now("%Y%m%dT%H%M%SZ"))).string();
+  for (int suffix = 1; suffix < 10000; ++suffix) {
+    const std::string candidate = suffix == 1 ? base : base + "-" + std::to_string(suffix);
+    std::error_code ec;
+    // create_directory is false when the folder exists: never reuse one.
+    if (fs::create_directory(candidate, ec)) return candidate;
+    if (ec) throw OutputError(candidate + ": cannot create run folder: " + ec.message());
+  }
+  throw OutputError(base + ": too many run folders with this name and time");
+}
+
+std::string run_file(const std::string& run_dir, const std::string& file) {
+  return (fs::path(run_dir) / file).string();
+}
+
+void write_summary(const std::string& path, const RunSummary& summary) {
+  write_file_atomic(path, summary.to_json().dump(2) + "\n");
+}
+
+FileLock lock_run(const std::string& output_dir, const ExperimentConfig& config) {
+  const std::string path =
+      (fs::path(output_dir) / ".locks" /
+       (config.name + "-seed" + std::to_string(config.training.seed) + ".lock"))
+          .string();
+  auto lock = FileLock::try_acquire(path);
+  if (!lock) {
+    throw BusyError(config.name + " seed " + std::to_string(config.training.seed) +
+                    " is already running in " + output_dir + " (another process holds " + path +
+                    ")");
+  }
+  return std::move(*lock);
+}
+
+void remove_stale_temporaries(const std::string& run_dir) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(run_dir, ec)) {
+    if (entry.path().filename().string().find(".tmp.") != std::string::npos) {
+      fs::remove(entry.path(), ec);
+    }
+  }
+}
+
+}  // namespace cifar_exp
