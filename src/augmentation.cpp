@@ -91,21 +91,27 @@ AffineParams AffineParams::identity(int64_t n) {
   return p;
 }
 
-torch::Tensor apply_affine(const torch::Tensor& images, const AffineParams& p,
-                           const std::string& fill_mode, double cval) {
-  const int64_t n = images.size(0), channels = images.size(1);
-  const int64_t height = images.size(2), width = images.size(3);
-  const auto device = images.device();
-  // Like Keras, leave images untouched when no image of the batch has a geometric transform.
-  const bool neutral = p.theta.eq(0)
-                           .logical_and(p.tx.eq(0))
-                           .logical_and(p.ty.eq(0))
-                           .logical_and(p.shear.eq(0))
-                           .logical_and(p.zx.eq(1))
-                           .logical_and(p.zy.eq(1))
-                           .all()
-                           .item<bool>();
-  if (neutral) return apply_flips(images, p);
+namespace {
+
+// Whether no image of the batch has a geometric transform (Keras then leaves them untouched).
+bool is_neutral(const AffineParams& p) {
+  return p.theta.eq(0)
+      .logical_and(p.tx.eq(0))
+      .logical_and(p.ty.eq(0))
+      .logical_and(p.shear.eq(0))
+      .logical_and(p.zx.eq(1))
+      .logical_and(p.zy.eq(1))
+      .all()
+      .item<bool>();
+}
+
+// Where each output pixel samples its input: column and row coordinates (float64, n x H x W).
+struct SourceCoordinates {
+  torch::Tensor col, row;
+};
+
+SourceCoordinates source_coordinates(const AffineParams& p, int64_t n, int64_t height,
+                                     int64_t width, const torch::Device& device) {
   // Coordinates in float64, as scipy computes them: float32 would move samples across the
   // seams of the constant and wrap modes.
   const auto f64 = torch::TensorOptions().dtype(torch::kFloat64).device(device);
@@ -125,33 +131,38 @@ torch::Tensor apply_affine(const torch::Tensor& images, const AffineParams& p,
   const double row_centre = double(width) / 2.0 - 0.5;
   auto u = torch::arange(width, f64).view({1, 1, width}) - column_centre;
   auto v = torch::arange(height, f64).view({1, height, 1}) - row_centre;
-  auto col_in = column_centre + ct * zx * u - (t + s).sin() * zy * v + (ct * tx - st * ty);
-  auto row_in = row_centre + st * zx * u + (t + s).cos() * zy * v + (st * tx + ct * ty);
+  return {column_centre + ct * zx * u - (t + s).sin() * zy * v + (ct * tx - st * ty),
+          row_centre + st * zx * u + (t + s).cos() * zy * v + (st * tx + ct * ty)};
+}
 
-  if ((fill_mode == "nearest" || fill_mode == "reflect") && height > 1 && width > 1) {
-    // These two borders are what grid_sample's fused kernel does (border padding = clamping,
-    // reflection without corner alignment = half-sample symmetric), several times faster than
-    // gathering the neighbours by hand.
-    const bool nearest = fill_mode == "nearest";
-    auto normalise = [nearest](const torch::Tensor& x, int64_t size) {
-      return nearest ? x * (2.0 / double(size - 1)) - 1.0 : (x * 2.0 + 1.0) / double(size) - 1.0;
-    };
-    auto grid = torch::stack({normalise(col_in, width), normalise(row_in, height)}, -1)
-                    .to(images.scalar_type());
-    auto options = F::GridSampleFuncOptions().mode(torch::kBilinear).align_corners(nearest);
-    if (nearest) {
-      options.padding_mode(torch::kBorder);
-    } else {
-      options.padding_mode(torch::kReflection);
-    }
-    auto out = F::grid_sample(images, grid, options);
-    return apply_flips(out, p);
+// nearest and reflect borders are what grid_sample's fused kernel does (border padding =
+// clamping, reflection without corner alignment = half-sample symmetric), several times faster
+// than gathering the neighbours by hand.
+torch::Tensor sample_with_grid(const torch::Tensor& images, const SourceCoordinates& at,
+                               bool nearest) {
+  const int64_t height = images.size(2), width = images.size(3);
+  auto normalise = [nearest](const torch::Tensor& x, int64_t size) {
+    return nearest ? x * (2.0 / double(size - 1)) - 1.0 : (x * 2.0 + 1.0) / double(size) - 1.0;
+  };
+  auto grid = torch::stack({normalise(at.col, width), normalise(at.row, height)}, -1)
+                  .to(images.scalar_type());
+  auto options = F::GridSampleFuncOptions().mode(torch::kBilinear).align_corners(nearest);
+  if (nearest) {
+    options.padding_mode(torch::kBorder);
+  } else {
+    options.padding_mode(torch::kReflection);
   }
-  // constant and wrap (scipy's own rules, which grid_sample lacks): gather by hand.
-  const AxisSamples rows = sample_axis(row_in, height, fill_mode);
-  const AxisSamples cols = sample_axis(col_in, width, fill_mode);
+  return F::grid_sample(images, grid, options);
+}
 
-  // Gather the four neighbours of every output pixel for all channels at once.
+// constant and wrap (scipy's own rules, which grid_sample lacks): the four neighbours of every
+// output pixel gathered for all channels at once and blended bilinearly.
+torch::Tensor sample_by_hand(const torch::Tensor& images, const SourceCoordinates& at,
+                             const std::string& fill_mode, double cval) {
+  const int64_t n = images.size(0), channels = images.size(1);
+  const int64_t height = images.size(2), width = images.size(3);
+  const AxisSamples rows = sample_axis(at.row, height, fill_mode);
+  const AxisSamples cols = sample_axis(at.col, width, fill_mode);
   auto flat = images.reshape({n, channels, height * width});
   auto gather = [&](const torch::Tensor& r, const torch::Tensor& c) {
     auto index = (r * width + c).view({n, 1, height * width}).expand({n, channels, height * width});
@@ -166,7 +177,21 @@ torch::Tensor apply_affine(const torch::Tensor& images, const AffineParams& p,
     auto outside = rows.outside.logical_or(cols.outside).view({n, 1, height * width});
     out = out.masked_fill(outside, cval);
   }
-  return apply_flips(out.view({n, channels, height, width}), p);
+  return out.view({n, channels, height, width});
+}
+
+}  // namespace
+
+torch::Tensor apply_affine(const torch::Tensor& images, const AffineParams& p,
+                           const std::string& fill_mode, double cval) {
+  if (is_neutral(p)) return apply_flips(images, p);
+  const int64_t height = images.size(2), width = images.size(3);
+  const SourceCoordinates at =
+      source_coordinates(p, images.size(0), height, width, images.device());
+  if ((fill_mode == "nearest" || fill_mode == "reflect") && height > 1 && width > 1) {
+    return apply_flips(sample_with_grid(images, at, fill_mode == "nearest"), p);
+  }
+  return apply_flips(sample_by_hand(images, at, fill_mode, cval), p);
 }
 
 Augmenter::Augmenter(const AugmentationConfig& config, uint64_t seed)

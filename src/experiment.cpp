@@ -120,15 +120,6 @@ RunSummary summary_header(const RunContext& run, const Resumption* resumption) {
   return s;
 }
 
-std::vector<std::vector<int64_t>> matrix_rows(const torch::Tensor& matrix) {
-  std::vector<std::vector<int64_t>> rows;
-  auto m = matrix.to(torch::kCPU, torch::kInt64).contiguous();
-  for (int64_t r = 0; r < m.size(0); ++r) {
-    rows.emplace_back(m[r].data_ptr<int64_t>(), m[r].data_ptr<int64_t>() + m.size(1));
-  }
-  return rows;
-}
-
 // The test split's evaluation after the last completed epoch, and the best epoch.
 void add_results(RunSummary& summary, const History& history) {
   summary.epochs_completed = int64_t(history.epochs.size());
@@ -147,7 +138,7 @@ void add_results(RunSummary& summary, const History& history) {
   r.best_val_accuracy = history.epochs[best].val_accuracy;
   r.images_per_second = history.epochs.back().images_per_second;
   r.per_class_accuracy = final_test.per_class_accuracy();
-  r.confusion_matrix = matrix_rows(final_test.confusion);
+  r.confusion_matrix = final_test.confusion_rows();
   summary.results = r;
 }
 

@@ -15,6 +15,7 @@
 #include "cifar_exp/files.h"
 #include "cifar_exp/images.h"
 #include "cifar_exp/logging.h"
+#include "cifar_exp/run_summary.h"
 #include "cifar_exp/training.h"
 
 namespace fs = std::filesystem;
@@ -45,16 +46,6 @@ void load_model_file(torch::nn::Module& model, const std::string& path,
   }
 }
 
-nlohmann::json matrix_json(const torch::Tensor& matrix) {
-  nlohmann::json rows = nlohmann::json::array();
-  auto m = matrix.to(torch::kCPU).to(torch::kInt64).contiguous();
-  for (int64_t r = 0; r < m.size(0); ++r) {
-    rows.push_back(std::vector<int64_t>(m[r].data_ptr<int64_t>(),
-                                        m[r].data_ptr<int64_t>() + m.size(1)));
-  }
-  return rows;
-}
-
 }  // namespace
 
 LoadedRun load_run(const std::string& run_dir, const std::optional<std::string>& device) {
@@ -79,10 +70,9 @@ LoadedRun load_run(const std::string& run_dir, const std::optional<std::string>&
   run.class_names = kCifar10Classes;
   const std::string summary_path = (fs::path(run_dir) / "summary.json").string();
   if (fs::is_regular_file(summary_path, ec)) {
-    const auto summary = read_json_file(summary_path);
-    if (summary.contains("class_names") && summary["class_names"].is_array() &&
-        summary["class_names"].size() == kCifar10Classes.size()) {
-      run.class_names = summary["class_names"].get<std::vector<std::string>>();
+    const RunSummary summary = RunSummary::from_json(read_json_file(summary_path));
+    if (summary.class_names.size() == kCifar10Classes.size()) {
+      run.class_names = summary.class_names;
     }
   }
   return run;
@@ -124,7 +114,7 @@ nlohmann::json evaluate_run(const EvaluateOptions& options,
                                {"accuracy", result.accuracy},
                                {"loss", result.loss},
                                {"per_class_accuracy", per_class},
-                               {"confusion_matrix", matrix_json(result.confusion)},
+                               {"confusion_matrix", result.confusion_rows()},
                                {"evaluated_at", utc_now("%Y-%m-%dT%H:%M:%SZ")}};
   const std::string path =
       (fs::path(options.run_dir) / ("evaluation-" + utc_now("%Y%m%dT%H%M%SZ") + ".json")).string();

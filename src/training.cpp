@@ -95,6 +95,16 @@ std::vector<double> EvaluationResult::per_class_accuracy() const {
   return result;
 }
 
+std::vector<std::vector<int64_t>> EvaluationResult::confusion_rows() const {
+  std::vector<std::vector<int64_t>> rows;
+  if (!confusion.defined()) return rows;
+  auto m = confusion.to(torch::kCPU, torch::kInt64).contiguous();
+  for (int64_t r = 0; r < m.size(0); ++r) {
+    rows.emplace_back(m[r].data_ptr<int64_t>(), m[r].data_ptr<int64_t>() + m.size(1));
+  }
+  return rows;
+}
+
 FitOptions FitOptions::from_config(const TrainingConfig& c) {
   FitOptions o;
   o.epochs = c.epochs;

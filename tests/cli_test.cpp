@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cifar_exp/data.h"
+#include "cifar_exp/images.h"
 #include "cifar_exp/run_summary.h"
 #include "cifar_exp/weights.h"
 #include "test_paths.h"
@@ -313,6 +314,37 @@ TEST(Cli, BadInputsFailWithOneLineAndLeaveNothing) {
       EXPECT_TRUE(fs::is_empty(read_only)) << c.label << ": left something";
     }
   }
+}
+
+TEST(Cli, PreviewAugmentationWritesOriginalsBesideAugmentedVersions) {
+  testing::TempDir dir;
+  testing::write_cifar10_folder(dir / "data", 20, 10);
+  testing::write_text(dir / "aug.json", R"({
+    "name": "aug", "augmentation": {"enabled": true, "rotation_range": 30, "horizontal_flip": true}
+  })");
+  auto r = run_cli({"preview-augmentation", "--config", dir / "aug.json", "--data-dir",
+                    dir / "data", "--count", "3", "--out", dir / "grid.png"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto grid = read_image(dir / "grid.png");
+  // 3 rows; the original and 5 augmented versions; tiles of 96 pixels with 4-pixel gutters.
+  ASSERT_EQ(grid.sizes(), (std::vector<int64_t>{3 * 100 + 4, 6 * 100 + 4, 3}));
+  // The first column is the training image itself, scaled 3x.
+  Cifar10 train(dir / "data", Cifar10::Mode::kTrain, 1);
+  const auto original = train.images()[0].permute({1, 2, 0});  // 32 x 32 x 3
+  EXPECT_TRUE(grid.narrow(0, 4, 96).narrow(1, 4, 96).index(
+      {torch::indexing::Slice(0, torch::indexing::None, 3),
+       torch::indexing::Slice(0, torch::indexing::None, 3)}).equal(original));
+  // The augmented tiles differ from it.
+  EXPECT_FALSE(grid.narrow(0, 4, 96).narrow(1, 104, 96).equal(grid.narrow(0, 4, 96).narrow(1, 4, 96)));
+  EXPECT_NE(r.out.find("3 images, original then 5 augmented versions per row"), std::string::npos)
+      << r.out;
+
+  auto bad = run_cli({"preview-augmentation", "--config", dir / "aug.json", "--data-dir",
+                      dir / "data", "--count", "0", "--out", dir / "none.png"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--count: must be an integer from 1 to 256, got 0"), std::string::npos)
+      << bad.err;
+  EXPECT_FALSE(fs::exists(dir / "none.png"));
 }
 
 TEST(Cli, BenchReportsEveryPhase) {

@@ -47,6 +47,7 @@ struct EvaluationResult {
   double accuracy = 0;
   torch::Tensor confusion;  // int64 10 x 10 on the CPU, rows true class, columns predicted
   std::vector<double> per_class_accuracy() const;
+  std::vector<std::vector<int64_t>> confusion_rows() const;  // as summary.json lists it
 };
 
 struct History {

@@ -1,0 +1,129 @@
+#include "cifar_exp/run_summary.h"
+
+#include <gtest/gtest.h>
+
+namespace cifar_exp {
+namespace {
+
+using nlohmann::json;
+
+EpochMetrics sample_epoch(int64_t epoch) {
+  EpochMetrics m;
+  m.epoch = epoch;
+  m.train_loss = 1.25;
+  m.train_accuracy = 0.5;
+  m.val_loss = 1.5;
+  m.val_accuracy = 0.375;
+  m.seconds = 2.5;
+  m.images_per_second = 1000.5;
+  return m;
+}
+
+TEST(EpochMetrics, CsvRowMatchesItsHeader) {
+  EXPECT_EQ(EpochMetrics::csv_header(),
+            "epoch,train_loss,train_accuracy,train_error,val_loss,val_accuracy,val_error,seconds,"
+            "images_per_second");
+  EXPECT_EQ(sample_epoch(3).csv_row(),
+            "3,1.250000,0.500000,0.500000,1.500000,0.375000,0.625000,2.500,1000.5");
+}
+
+TEST(EpochMetrics, ReadsCsvByHeaderNameNotPosition) {
+  const std::string text =
+      "val_accuracy,epoch,extra,train_loss\n"
+      "0.25,1,x,2.5\n"
+      "0.5,2,y,1.5\n";
+  const auto rows = EpochMetrics::from_csv(text);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[1].epoch, 2);
+  EXPECT_DOUBLE_EQ(rows[1].val_accuracy, 0.5);
+  EXPECT_DOUBLE_EQ(rows[0].train_loss, 2.5);
+  EXPECT_DOUBLE_EQ(rows[0].seconds, 0.0);
+}
+
+TEST(EpochMetrics, JsonAndCheckpointRowsRoundTrip) {
+  const EpochMetrics m = sample_epoch(4);
+  const json j = m.to_json();
+  EXPECT_DOUBLE_EQ(j.at("val_error").get<double>(), 0.625);
+  const EpochMetrics back = EpochMetrics::from_json(j);
+  EXPECT_EQ(back.to_json(), j);
+  EXPECT_EQ(EpochMetrics::from_row(m.to_row()).to_json(), j);
+  const auto from_csv = EpochMetrics::from_csv(EpochMetrics::csv_header() + "\n" + m.csv_row());
+  ASSERT_EQ(from_csv.size(), 1u);
+  EXPECT_EQ(from_csv[0].epoch, 4);
+  EXPECT_DOUBLE_EQ(from_csv[0].images_per_second, 1000.5);
+}
+
+RunSummary completed_summary() {
+  RunSummary s;
+  s.name = "no_aug_no_tl";
+  s.status = "completed";
+  s.model = "small_cnn";
+  s.transfer = "none";
+  s.epochs = s.epochs_completed = 10;
+  s.batch_size = 64;
+  s.precision = "fp32";
+  s.seed = 42;
+  s.trainable_params = 122570;
+  s.train_images = 50000;
+  s.test_images = 10000;
+  s.device = "cpu";
+  s.threads = 2;
+  s.process.host = "h";
+  s.process.pid = 7;
+  s.reference_accuracy = 0.709;
+  s.class_names = {"a", "b"};
+  s.provenance = {{"git_commit", "abc"}};
+  s.last_val_accuracy = 0.7;
+  s.train_seconds = 100.0;
+  s.finished_at = "2026-11-29T12:00:00Z";
+  SummaryResults r;
+  r.test_accuracy = 0.7;
+  r.test_error = 0.3;
+  r.best_epoch = 9;
+  r.best_val_accuracy = 0.71;
+  r.per_class_accuracy = {0.5, 0.9};
+  r.confusion_matrix = {{1, 1}, {0, 9}};
+  s.results = r;
+  return s;
+}
+
+TEST(RunSummary, RoundTripsThroughJson) {
+  const RunSummary s = completed_summary();
+  const json j = s.to_json();
+  EXPECT_EQ(j.at("weights"), nullptr);
+  EXPECT_EQ(j.at("test_accuracy"), 0.7);
+  EXPECT_EQ(j.at("confusion_matrix"), json::parse("[[1,1],[0,9]]"));
+  EXPECT_FALSE(j.contains("error"));
+  EXPECT_FALSE(j.contains("stopped_at"));
+  EXPECT_EQ(RunSummary::from_json(j).to_json(), j);
+}
+
+TEST(RunSummary, LeavesOutWhatARunningSummaryDoesNotHaveYet) {
+  RunSummary s;
+  s.name = "x";
+  const json j = s.to_json();
+  EXPECT_EQ(j.at("status"), "running");
+  for (const char* key : {"test_accuracy", "train_seconds", "finished_at", "last_val_accuracy"}) {
+    EXPECT_FALSE(j.contains(key)) << key;
+  }
+  RunSummary interrupted = s;
+  interrupted.status = "interrupted";
+  interrupted.stopped_at = {{2, 17}};
+  EXPECT_EQ(interrupted.to_json().at("stopped_at"), json::parse(R"({"epoch":2,"batch":17})"));
+  EXPECT_EQ(RunSummary::from_json(interrupted.to_json()).stopped_at, interrupted.stopped_at);
+}
+
+TEST(RunSummary, ReadsOldAndHandEditedFilesWithoutThrowing) {
+  // No status (first releases): completed. Wrong types read as the defaults.
+  const auto s = RunSummary::from_json(
+      json::parse(R"({"name": "old", "seed": "forty-two", "test_accuracy": 0.5, "epochs": 3})"));
+  EXPECT_EQ(s.status, "completed");
+  EXPECT_EQ(s.seed, 0);
+  EXPECT_EQ(s.epochs, 3);
+  ASSERT_TRUE(s.results.has_value());
+  EXPECT_DOUBLE_EQ(s.results->test_error, 0.5);
+  EXPECT_FALSE(RunSummary::from_json(json::array()).results.has_value());
+}
+
+}  // namespace
+}  // namespace cifar_exp
