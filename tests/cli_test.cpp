@@ -20,6 +20,7 @@
 #include "cifar_exp/weights.h"
 #include "test_paths.h"
 #include "test_support.h"
+#include "weight_files.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -27,7 +28,10 @@ using nlohmann::json;
 namespace cifar_exp {
 namespace {
 
+using testing::KerasH5Layout;
 using testing::run_cli;
+using testing::write_vgg16_keras_h5;
+using testing::write_vgg16_torchvision;
 
 using testing::run_folders;
 

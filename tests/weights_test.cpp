@@ -15,9 +15,14 @@
 
 #include "cifar_exp/errors.h"
 #include "test_support.h"
+#include "weight_files.h"
 
 namespace cifar_exp {
 namespace {
+
+using testing::KerasH5Layout;
+using testing::write_vgg16_keras_h5;
+using testing::write_vgg16_torchvision;
 
 // Full-size VGG16 backbone weights (58 MB), small deterministic values, distinct per layer.
 Vgg16Weights random_weights(uint64_t seed) {
