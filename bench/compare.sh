@@ -14,7 +14,8 @@
 # ratio C++ / Python (> 1: C++ faster). The first line states threads, rounds, machine and both
 # torch versions. Progress goes to stderr.
 #
-# Environment: CIFAR_EXP (default build/cifar-exp under the repository root), PYTHON (default
+# Environment: CIFAR_EXP (default build/cifar-exp under the repository root; it also resolves each
+# config for the Python side, which runs the config as cifar-exp resolves it), PYTHON (default
 # /usr/bin/python3, with Debian's python3-torch python3-torchvision python3-numpy). The summary
 # arithmetic uses /usr/bin/python3. Exit status: 0, 1 when a run fails (its log is printed and
 # the JSON folder kept), 2 for bad usage.
@@ -26,7 +27,7 @@ PY=${PYTHON:-/usr/bin/python3}
 SUMMARY_PY=/usr/bin/python3
 REFERENCE=$ROOT/bench/torch_reference.py
 
-usage() { sed -n '3,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '3,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { echo "compare.sh: error: $*" >&2; exit 2; }
 need_value() { [[ $# -ge 2 && -n $2 ]] || die "$1 needs a value (see --help)"; }
 need_int() { [[ $2 =~ ^[0-9]+$ ]] || die "$1: must be a non-negative integer, got \"$2\""; }
@@ -69,7 +70,7 @@ run_side() {
   if [[ $side == cpp ]]; then
     cmd=("$BIN" bench --config "$config")
   else
-    cmd=("$PY" "$REFERENCE" --config "$config")
+    cmd=("$PY" "$REFERENCE" --config "$config" --cifar-exp "$BIN")
   fi
   cmd+=(--format json --threads "$threads" --iterations "$iterations" --warmup "$warmup")
   cmd+=(${passthrough[@]+"${passthrough[@]}"})

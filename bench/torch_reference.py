@@ -12,11 +12,18 @@ torchvision also runs it.
 
 Usage (the options of `cifar-exp bench`):
 
-    bench/torch_reference.py --config FILE [--iterations N] [--warmup N] [--format table|json]
-        [--threads N] [--data-dir DIR] [--precision fp32|bf16] [--device auto|cpu|cuda|cuda:N]
+    bench/torch_reference.py (--config FILE [--set KEY=VALUE]... | --config-json RESOLVED)
+        [--iterations N] [--warmup N] [--format table|json] [--threads N] [--data-dir DIR]
+        [--precision fp32|bf16] [--device auto|cpu|cuda|cuda:N] [--cifar-exp PATH]
 
-It reads the same JSON configs (configs/*.json) and does, step for step, what src/benchmark.cpp
-does: the whole split held as one uint8 N x 3 x 32 x 32 tensor on the device; per training step
+It runs the config as cifar-exp resolves it: --config FILE (configs/*.json) is resolved by
+`cifar-exp --config FILE --print-config [--set KEY=VALUE]...` (the binary: --cifar-exp PATH, else
+$CIFAR_EXP, else build/cifar-exp, else cifar-exp on PATH); --config-json takes a resolved config
+as it is (that output saved, or a run folder's config.json), without cifar-exp. --threads,
+--data-dir, --precision and --device then override the resolved values, as for `cifar-exp bench`.
+
+It then does, step for step, what src/benchmark.cpp does: the whole split held as one uint8
+N x 3 x 32 x 32 tensor on the device; per training step
 `gather` (index_select of a shuffled batch, to float / 255), `augment` (only with
 augmentation.enabled: Keras ImageDataGenerator rotation/shift/shear/zoom as one batched
 affine_grid + grid_sample, then flips, random crop, cutout, as src/augmentation.cpp), `forward`
@@ -38,7 +45,9 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 import time
 
@@ -68,132 +77,105 @@ RECORD_BYTES = 3073
 NUM_CLASSES = 10
 PHASE_ORDER = ["gather", "augment", "forward", "backward", "optimizer", "metrics", "train_step",
                "features", "eval"]
-DEFAULT_DATA_DIR = "data/cifar-10-batches-bin"
 
 
 # ----------------------------------------------------------------------------------------------
-# Config: the keys this benchmark uses, with config.h's defaults; wrong types are one-line errors
-# naming the JSON path (the C++ parser checks every key; this checks the ones used here).
+# Config: the resolved config as cifar-exp writes it (`cifar-exp --config FILE --print-config`,
+# or a run folder's config.json): every key there, defaults filled in and values checked by
+# cifar-exp. Nothing here parses or completes an experiment config; Config only names the values
+# this benchmark uses.
+
+def locate_cifar_exp(given):
+    """--cifar-exp PATH, else $CIFAR_EXP, else build/cifar-exp of this checkout, else cifar-exp
+    on PATH."""
+    path = given or os.environ.get("CIFAR_EXP")
+    if not path:
+        build = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build", "cifar-exp")
+        path = os.path.normpath(build) if os.access(build, os.X_OK) else shutil.which("cifar-exp")
+    if not path or not os.path.isfile(path) or not os.access(path, os.X_OK):
+        fail(f"{path or 'cifar-exp'}: no cifar-exp to resolve the config (build it with "
+             "scripts/build.sh, or give --cifar-exp PATH or $CIFAR_EXP; or pass a resolved config "
+             "with --config-json)")
+    return path
+
+
+def resolved_config(args):
+    """The resolved config: --config-json FILE as it is, else what `cifar-exp --config FILE
+    --print-config [--set KEY=VALUE]...` prints. Returns (document, where it came from)."""
+    if args.config_json:
+        try:
+            with open(args.config_json, encoding="utf-8") as f:
+                doc = json.load(f)
+        except OSError as e:
+            fail(f"{args.config_json}: cannot read: {e.strerror}")
+        except ValueError as e:
+            fail(f"{args.config_json}: invalid JSON: {e}")
+        return doc, args.config_json
+    binary = locate_cifar_exp(args.cifar_exp)
+    command = [binary, "--config", args.config, "--print-config"]
+    for setting in args.set:
+        command += ["--set", setting]
+    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            universal_newlines=True, check=False)
+    if result.returncode != 0:
+        lines = result.stderr.strip().splitlines() or [f"exit status {result.returncode}"]
+        fail(lines[-1].replace("cifar-exp: error: ", "", 1))
+    try:
+        return json.loads(result.stdout), f"{args.config} (resolved by {binary})"
+    except ValueError as e:
+        fail(f"{binary} --print-config: not JSON ({e})")
+
 
 class Config:
-    def __init__(self, path):
-        try:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-        except OSError as e:
-            fail(f"{path}: cannot read config: {e.strerror}")
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as e:
-            fail(f"{path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}")
-        if not isinstance(doc, dict):
-            fail(f"{path}: the config must be a JSON object")
-        self.path = path
-        self.doc = doc
-        self.name = self.get("name", None, str)
-        if not self.name:
-            fail(f"{path}: name: required (a non-empty string)")
-        m = "model."
-        self.model_type = self.get(m + "type", "small_cnn", str)
-        if self.model_type not in ("small_cnn", "vgg16_transfer"):
-            fail(f"{path}: model.type: must be small_cnn or vgg16_transfer, got \"{self.model_type}\"")
-        self.weights = self.get(m + "weights", "", str)
-        self.weights_format = self.get(m + "weights_format", "keras_h5", str)
-        self.preprocess = self.get(m + "preprocess", "auto", str)
-        if self.preprocess not in ("auto", "caffe", "imagenet", "unit"):
-            fail(f"{path}: model.preprocess: must be auto, caffe, imagenet or unit")
-        if self.preprocess == "auto":  # resolve_preprocess(): what the weights were trained with
+    """The values of a resolved config this benchmark uses, as attributes; a key that is not there
+    is a one-line error (the file is then not a resolved config)."""
+
+    A, T = "augmentation.", "training."
+    PATHS = {  # attribute: its path in the resolved config
+        "name": "name", "model_type": "model.type", "train_limit": "data.train_limit",
+        "aug_enabled": A + "enabled", "rotation_range": A + "rotation_range",
+        "width_shift_range": A + "width_shift_range",
+        "height_shift_range": A + "height_shift_range",
+        "horizontal_flip": A + "horizontal_flip", "vertical_flip": A + "vertical_flip",
+        "zoom_range": A + "zoom_range", "shear_range": A + "shear_range",
+        "fill_mode": A + "fill_mode", "cval": A + "cval", "crop": A + "random_crop",
+        "cutout": A + "cutout",
+        "batch_size": T + "batch_size", "eval_batch_size": T + "eval_batch_size",
+        "learning_rate": T + "learning_rate", "beta1": T + "beta1", "beta2": T + "beta2",
+        "epsilon": T + "epsilon", "seed": T + "seed", "device": T + "device",
+        "threads": T + "threads", "precision": T + "precision"}
+    VGG16_PATHS = {key: "model." + key for key in (
+        "weights", "weights_format", "preprocess", "input_size", "hidden_units", "dropout",
+        "trainable_blocks")}
+
+    def __init__(self, doc, source):
+        self.source = source
+        self.doc = doc if isinstance(doc, dict) else fail(f"{source}: not a JSON object")
+        paths = dict(self.PATHS)
+        if self.at("model.type") == "vgg16_transfer":
+            paths.update(self.VGG16_PATHS)
+        for attribute, path in paths.items():
+            setattr(self, attribute, self.at(path))
+        if self.model_type == "vgg16_transfer" and self.preprocess == "auto":
+            # resolve_preprocess() (models.cpp): what the weights were trained with.
             self.preprocess = "imagenet" if self.weights_format == "torchvision" else "caffe"
-        self.input_size = self.get(m + "input_size", 32, int, minimum=32)
-        self.hidden_units = self.get(m + "hidden_units", 256, int, minimum=1)
-        self.dropout = self.get(m + "dropout", 0.5, float, minimum=0.0)
-        self.trainable_blocks = self.get(m + "trainable_blocks", 0, int, minimum=0)
+        self.zoom_lower, self.zoom_upper = self.zoom_range  # [lower, upper] once resolved
+        self.random_crop = (self.crop["padding"], self.crop["size"]) if self.crop else None
+        self.data_dir = self.doc.get("data", {}).get("dir")  # absent: --data-dir says where
 
-        a = "augmentation."
-        self.aug_enabled = self.get(a + "enabled", False, bool)
-        self.rotation_range = self.get(a + "rotation_range", 0.0, float, minimum=0.0)
-        self.width_shift_range = self.get(a + "width_shift_range", 0.0, float, minimum=0.0)
-        self.height_shift_range = self.get(a + "height_shift_range", 0.0, float, minimum=0.0)
-        self.horizontal_flip = self.get(a + "horizontal_flip", False, bool)
-        self.vertical_flip = self.get(a + "vertical_flip", False, bool)
-        zoom = self.lookup(a + "zoom_range")
-        if zoom is None:
-            zoom = 0.0
-        if isinstance(zoom, list) and len(zoom) == 2 and all(_is_number(z) for z in zoom):
-            self.zoom_lower, self.zoom_upper = float(zoom[0]), float(zoom[1])
-        elif _is_number(zoom):
-            self.zoom_lower, self.zoom_upper = 1.0 - float(zoom), 1.0 + float(zoom)
-        else:
-            fail(f"{path}: augmentation.zoom_range: must be a number or a pair [lower, upper]")
-        self.shear_range = self.get(a + "shear_range", 0.0, float, minimum=0.0)
-        self.fill_mode = self.get(a + "fill_mode", "nearest", str)
-        if self.fill_mode not in ("nearest", "constant", "reflect", "wrap"):
-            fail(f"{path}: augmentation.fill_mode: must be nearest, constant, reflect or wrap")
-        self.cval = self.get(a + "cval", 0.0, float)
-        crop = self.lookup(a + "random_crop")
-        self.random_crop = None
-        if crop is not None:
-            if not isinstance(crop, dict):
-                fail(f"{path}: augmentation.random_crop: must be an object {{\"padding\", \"size\"}}")
-            self.random_crop = (self.get(a + "random_crop.padding", 0, int, minimum=0),
-                                self.get(a + "random_crop.size", 32, int, minimum=1))
-        self.cutout = self.get(a + "cutout", 0, int, minimum=0)
-
-        t = "training."
-        self.batch_size = self.get(t + "batch_size", 64, int, minimum=1)
-        self.eval_batch_size = self.get(t + "eval_batch_size", 1000, int, minimum=1)
-        self.learning_rate = self.get(t + "learning_rate", 1e-3, float, minimum=0.0)
-        self.beta1 = self.get(t + "beta1", 0.9, float, minimum=0.0)
-        self.beta2 = self.get(t + "beta2", 0.999, float, minimum=0.0)
-        self.epsilon = self.get(t + "epsilon", 1e-7, float, minimum=0.0)
-        self.seed = self.get(t + "seed", 42, int, minimum=0)
-        self.device = self.get(t + "device", "auto", str)
-        self.threads = self.get(t + "threads", 0, int, minimum=0)
-        self.precision = self.get(t + "precision", "fp32", str)
-        if self.precision not in ("fp32", "bf16"):
-            fail(f"{path}: training.precision: must be fp32 or bf16, got \"{self.precision}\"")
-        self.data_dir = self.get("data.dir", "", str)
-        self.train_limit = self.get("data.train_limit", None, int, minimum=1)
-
-    def lookup(self, dotted):
+    def at(self, dotted):
         node = self.doc
         for part in dotted.split("."):
-            if node is None:
-                return None
-            if not isinstance(node, dict):
-                fail(f"{self.path}: {dotted.rsplit('.', 1)[0]}: must be an object")
-            node = node.get(part)
+            if not isinstance(node, dict) or part not in node:
+                fail(f"{self.source}: {dotted}: missing; not a resolved config (cifar-exp "
+                     "--config FILE --print-config writes one, and each run folder has its "
+                     "config.json)")
+            node = node[part]
         return node
-
-    def get(self, dotted, default, kind, minimum=None):
-        value = self.lookup(dotted)
-        if value is None:  # absent or null: the default
-            return default
-        if kind is bool:
-            ok = isinstance(value, bool)
-        elif kind is int:
-            ok = isinstance(value, int) and not isinstance(value, bool)
-        elif kind is float:
-            ok = _is_number(value)
-        else:
-            ok = isinstance(value, str)
-        if not ok:
-            fail(f"{self.path}: {dotted}: must be {_kind_name(kind)}, got {json.dumps(value)}")
-        if minimum is not None and value < minimum:
-            fail(f"{self.path}: {dotted}: must be >= {minimum}, got {json.dumps(value)}")
-        return kind(value)
 
     def any_geometric(self):
         return (self.rotation_range > 0 or self.width_shift_range > 0 or self.height_shift_range > 0
                 or self.zoom_lower != 1.0 or self.zoom_upper != 1.0 or self.shear_range > 0)
-
-
-def _is_number(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _kind_name(kind):
-    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[kind]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -666,16 +648,28 @@ def parse_args(argv):
     ap = OneLineParser(prog="torch_reference.py",
                        description="Time the phases of a training step and evaluation for a "
                                    "cifar-exp config in Python PyTorch (the twin of cifar-exp bench).")
-    ap.add_argument("-c", "--config", required=True, help="experiment config (JSON)")
+    source = ap.add_mutually_exclusive_group(required=True)
+    source.add_argument("-c", "--config",
+                        help="experiment config (JSON), resolved by cifar-exp --print-config")
+    source.add_argument("--config-json", metavar="FILE",
+                        help="a resolved config (cifar-exp --print-config's output, or a run "
+                             "folder's config.json), used as it is")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="with --config: set a config key, as cifar-exp --set (repeatable)")
+    ap.add_argument("--cifar-exp", metavar="PATH",
+                    help="cifar-exp binary for --config (default: $CIFAR_EXP, else "
+                         "build/cifar-exp, else cifar-exp on PATH)")
     ap.add_argument("--iterations", type=int, default=50, help="timed training steps (default 50)")
     ap.add_argument("--warmup", type=int, default=5, help="untimed steps first (default 5)")
     ap.add_argument("--format", choices=["table", "json"], default="table")
     ap.add_argument("--threads", type=int, help="CPU threads (default: training.threads; 0 = all cores)")
-    ap.add_argument("--data-dir", help="CIFAR-10 binary folder (else $CIFAR10_DIR, data.dir, "
-                                       "data/cifar-10-batches-bin)")
+    ap.add_argument("--data-dir", help="CIFAR-10 binary folder (default: the resolved config's "
+                                       "data.dir)")
     ap.add_argument("--precision", help="fp32 | bf16 (default: training.precision)")
     ap.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: training.device)")
     args = ap.parse_args(argv)
+    if args.set and args.config_json:
+        fail("--set: only with --config (a resolved config is used as it is)")
     if args.iterations < 1:
         fail(f"--iterations: must be a positive integer, got {args.iterations}")
     if args.warmup < 0:
@@ -688,7 +682,7 @@ def parse_args(argv):
 
 
 def run(args):
-    cfg = Config(args.config)
+    cfg = Config(*resolved_config(args))
     precision = args.precision or cfg.precision
     device = resolve_device(args.device or cfg.device)
     requested = cfg.threads if args.threads is None else args.threads
@@ -708,7 +702,9 @@ def run(args):
     # Data (after seeding, as the C++ side: generated data draws from the global generator).
     torch.manual_seed(cfg.seed)
     steps = args.warmup + args.iterations
-    root = args.data_dir or os.environ.get("CIFAR10_DIR") or cfg.data_dir or DEFAULT_DATA_DIR
+    root = args.data_dir or cfg.data_dir
+    if not root:
+        fail(f"{cfg.source}: data.dir: missing; give --data-dir")
     try:
         check_data_files(root)
         train_images, train_labels = read_split(root, True, cfg.train_limit)

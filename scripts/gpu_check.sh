@@ -120,15 +120,19 @@ for name in no_aug_no_tl aug_no_tl no_aug_tl aug_tl; do
   wall=$(awk -v a="$(date +%s.%N)" -v b="$start" 'BEGIN { printf "%.1f", a - b }')
   runs_total=$(awk -v a="$runs_total" -v b="$wall" 'BEGIN { printf "%.1f", a + b }')
   run_dir=$(grep -o 'Run folder: .*' "$OUT/run-$name.log" | tail -1 | cut -d' ' -f3-)
+  # The run as cifar-exp reads it (its summary.json among the rest).
+  listing=$OUT/run-$name.runs.json
+  { [[ -n $run_dir ]] &&
+    "$BUILD/cifar-exp" compare --runs --format json "$run_dir" 2> /dev/null; } > "$listing" ||
+    echo '[]' > "$listing"
   "$BUILD/cifar-exp" bench --config "$config" --data-dir "$DATA_DIR" --device "$DEVICE" \
     --format json > "$OUT/bench-$name.json" 2> "$OUT/bench-$name.err" ||
     log "bench $name failed: $(tail -1 "$OUT/bench-$name.err")"
-  row=$("$TORCH_PYTHON" - "$name" "${run_dir:-none}" "$OUT/bench-$name.json" "$wall" << 'EOF'
+  row=$("$TORCH_PYTHON" - "$name" "$listing" "$OUT/bench-$name.json" "$wall" << 'EOF'
 import json, os, sys
-name, run_dir, bench_path, wall = sys.argv[1:]
-summary = {}
-if os.path.exists(os.path.join(run_dir, "summary.json")):
-    summary = json.load(open(os.path.join(run_dir, "summary.json")))
+name, listing, bench_path, wall = sys.argv[1:]
+runs = json.load(open(listing))
+summary = (runs[0].get("summary") if runs else None) or {}
 bench = json.load(open(bench_path)) if os.path.getsize(bench_path) else {}
 acc = summary.get("test_accuracy")
 def num(v, fmt):

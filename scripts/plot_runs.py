@@ -7,12 +7,16 @@ python3-numpy`, then run the script with /usr/bin/python3 (the shebang does this
 virtual environment's python that lacks them. Headless: uses matplotlib's Agg backend.
 
 Usage:
-  plot_runs.py RUN_DIR_OR_PARENT... --out DIR
+  plot_runs.py RUN_DIR_OR_PARENT... --out DIR [--cifar-exp PATH]
 
-Each argument is a run folder (one that holds metrics.csv, as `cifar_exp` writes it) or a parent
-folder, such as runs/, whose direct subfolders are run folders. Runs are grouped into
-configurations by name: summary.json's "name", else config.json's "name", else the folder name
-without its -<timestamp> suffix. Several runs of one configuration (different seeds) are combined.
+Each argument is a run folder or a parent folder, such as runs/, whose direct subfolders are run
+folders. The runs are read through cifar-exp, as `cifar-exp compare --runs --format json ARG`
+lists them (which folders are runs, their names, seeds, status, summary.json, config.json and
+per-epoch metrics); runs without a recorded epoch are left out. cifar-exp: --cifar-exp PATH, else
+$CIFAR_EXP, else build/cifar-exp of this checkout (or bin/cifar-exp of the installation), else
+cifar-exp on PATH. Runs are grouped into configurations by the name cifar-exp gives them
+(summary.json's "name", else config.json's, else the folder name without its -<timestamp>
+suffix). Several runs of one configuration (different seeds) are combined.
 
 Writes into DIR (created if missing):
   curves_<name>.png       per configuration: train and test accuracy, and train and test error,
@@ -34,16 +38,17 @@ Writes into DIR (created if missing):
                           seeds) per configuration, KEY1 down, KEY2 across
                           (grids over three or more keys get no grid plot; a note says so)
 
-A run without summary.json, or whose summary status is not "completed", is incomplete: its curves
-are drawn (dashed) but it is left out of the other plots. Prints the files written; exits 1 with a
-one-line error when no run folder is found.
+A run without summary.json, or whose status is not "completed", is incomplete: its curves are
+drawn (dashed) but it is left out of the other plots. Prints the files written; exits 1 with a
+one-line error when no run folder is found or cifar-exp cannot be run.
 """
 import argparse
-import csv
 import json
 import math
 import os
 import re
+import shutil
+import subprocess
 import sys
 
 try:
@@ -59,7 +64,6 @@ except ImportError as error:  # pragma: no cover - depends on the machine
 
 # The notebook's order: models 1 to 4. Other names follow, sorted.
 PREFERRED_ORDER = ["no_aug_no_tl", "aug_no_tl", "no_aug_tl", "aug_tl"]
-TIMESTAMP_SUFFIX = re.compile(r"-\d{8}T\d{6}Z(?:-\d+)?$")
 GRID_PART = re.compile(r"^([a-z0-9_]+(?:\.[a-z0-9_]+)*)=(.*)$")
 CURVE_FIELDS = ["epoch", "train_loss", "train_accuracy", "train_error", "val_loss",
                 "val_accuracy", "val_error"]
@@ -76,69 +80,84 @@ def note(message):
 
 
 # ----------------------------------------------------------------------------- reading runs
+# Runs are found and read by cifar-exp itself (`compare --runs --format json`), never from the
+# files here: which folders are runs, their names, seeds and status, summary.json, config.json
+# and the per-epoch rows all come from that listing.
 
 
-def read_json(path):
+def locate_cifar_exp(given=None):
+    """The cifar-exp binary: `given` (--cifar-exp), else $CIFAR_EXP, else build/cifar-exp of this
+    checkout, else the installed one beside these scripts (share/cifar-exp/scripts ->
+    bin/cifar-exp), else cifar-exp on PATH. Exits with a one-line error when there is none."""
+    if given or os.environ.get("CIFAR_EXP"):
+        path = given or os.environ["CIFAR_EXP"]
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+        sys.exit("plot_runs.py: {}: no such executable ({})".format(
+            path, "--cifar-exp" if given else "$CIFAR_EXP"))
+    here = os.path.dirname(os.path.abspath(__file__))
+    for path in (os.path.join(here, "..", "build", "cifar-exp"),
+                 os.path.join(here, "..", "..", "..", "bin", "cifar-exp")):
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return os.path.normpath(path)
+    found = shutil.which("cifar-exp")
+    if found:
+        return found
+    sys.exit("plot_runs.py: cifar-exp not found (build it with scripts/build.sh, or give "
+             "--cifar-exp PATH or $CIFAR_EXP)")
+
+
+def list_runs(cifar_exp, path):
+    """`cifar-exp compare --runs --format json PATH`: one entry per run folder in PATH."""
     try:
-        with open(path, encoding="utf-8") as handle:
-            value = json.load(handle)
-        return value if isinstance(value, dict) else None
-    except (OSError, ValueError) as error:
-        note("{}: unreadable ({})".format(path, error))
-        return None
-
-
-def read_metrics(path):
-    """Returns {column: np.array} sorted by epoch, or None when there is no usable row."""
-    rows = []
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            for row in csv.DictReader(handle):
-                try:
-                    rows.append({key: float(row[key]) for key in CURVE_FIELDS})
-                except (KeyError, TypeError, ValueError):
-                    continue  # a partly written or malformed row
+        result = subprocess.run([cifar_exp, "compare", "--runs", "--format", "json", path],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                universal_newlines=True, check=False)
     except OSError as error:
-        note("{}: unreadable ({})".format(path, error))
-        return None
-    if not rows:
-        return None
-    rows.sort(key=lambda r: r["epoch"])
-    return {key: np.array([r[key] for r in rows]) for key in CURVE_FIELDS}
+        sys.exit("plot_runs.py: cannot run {}: {}".format(cifar_exp, error))
+    if result.returncode != 0:
+        message = (result.stderr.strip().splitlines() or ["exit status {}".format(
+            result.returncode)])[-1]
+        sys.exit("plot_runs.py: {} compare --runs {}: {}".format(cifar_exp, path, message))
+    try:
+        entries = json.loads(result.stdout)
+    except ValueError as error:
+        sys.exit("plot_runs.py: {} compare --runs: not JSON ({})".format(cifar_exp, error))
+    return entries
 
 
 def finite_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def curves(epochs):
+    """The listing's per-epoch rows as {column: np.array} sorted by epoch, or None when no row has
+    every column."""
+    rows = [row for row in epochs if all(finite_number(row.get(key)) for key in CURVE_FIELDS)]
+    if not rows:
+        return None
+    rows.sort(key=lambda r: r["epoch"])
+    return {key: np.array([float(r[key]) for r in rows]) for key in CURVE_FIELDS}
+
+
 class Run:
-    def __init__(self, path):
-        self.path = path
-        self.folder = os.path.basename(os.path.normpath(path))
-        self.metrics = read_metrics(os.path.join(path, "metrics.csv"))
-        config = None
-        if os.path.isfile(os.path.join(path, "config.json")):
-            config = read_json(os.path.join(path, "config.json"))
-        summary = None
-        if os.path.isfile(os.path.join(path, "summary.json")):
-            summary = read_json(os.path.join(path, "summary.json"))
-        self.complete = bool(summary) and summary.get("status") == "completed"
+    """One entry of `cifar-exp compare --runs --format json`."""
+
+    def __init__(self, entry):
+        self.path = entry["dir"]
+        self.folder = os.path.basename(os.path.normpath(self.path))
+        self.name = entry["name"]
+        self.seed = entry.get("seed")
+        self.metrics = curves(entry.get("epochs") or [])
+        self.config = entry.get("config") or {}
+        summary = entry.get("summary")
+        self.complete = entry.get("status") == "completed" and bool(summary)
         if summary and not self.complete:
             note("{}: summary status is {!r}, not 'completed': curves only".format(
-                path, summary.get("status")))
+                self.path, entry.get("status")))
         elif not summary:
-            note("{}: no readable summary.json (incomplete run): curves only".format(path))
+            note("{}: no readable summary.json (incomplete run): curves only".format(self.path))
         self.summary = summary if self.complete else None
-
-        name = (summary or {}).get("name") or (config or {}).get("name")
-        if not isinstance(name, str) or not name:
-            name = TIMESTAMP_SUFFIX.sub("", self.folder) or self.folder
-        self.name = name
-        self.config = config or {}
-        seed = (summary or {}).get("seed")
-        if seed is None and isinstance((config or {}).get("training"), dict):
-            seed = config["training"].get("seed")
-        self.seed = seed
 
     def label(self):
         text = "seed {}".format(self.seed) if self.seed is not None else self.folder
@@ -148,33 +167,28 @@ class Run:
         return self.summary.get(key) if self.summary else None
 
 
-def find_runs(arguments):
+def find_runs(arguments, cifar_exp=None):
+    """The runs cifar-exp lists in each argument (a run folder or a folder of run folders) that
+    have at least one epoch; each folder once."""
+    cifar_exp = locate_cifar_exp(cifar_exp)
     runs, seen = [], set()
-
-    def add(path):
-        real = os.path.realpath(path)
-        if real not in seen:
-            seen.add(real)
-            runs.append(Run(path))
-
     for argument in arguments:
         if not os.path.isdir(argument):
             note("{}: not a folder, ignored".format(argument))
-        elif os.path.isfile(os.path.join(argument, "metrics.csv")):
-            add(argument)
-        else:
-            found = False
-            for entry in sorted(os.listdir(argument)):
-                sub = os.path.join(argument, entry)
-                if not os.path.isdir(sub):
-                    continue
-                if os.path.isfile(os.path.join(sub, "metrics.csv")):
-                    add(sub)
-                    found = True
-                elif os.path.isfile(os.path.join(sub, "config.json")):
-                    note("{}: no metrics.csv (stopped before its first epoch?), ignored".format(sub))
-            if not found:
-                note("{}: no run folder (with metrics.csv) in it or below it".format(argument))
+            continue
+        found = False
+        for entry in list_runs(cifar_exp, argument):
+            if not entry.get("epochs"):
+                note("{}: no epoch recorded ({}), ignored".format(
+                    entry["dir"], entry.get("problem") or entry.get("status")))
+                continue
+            found = True
+            real = os.path.realpath(entry["dir"])
+            if real not in seen:
+                seen.add(real)
+                runs.append(Run(entry))
+        if not found:
+            note("{}: no run folder (with metrics.csv) in it or below it".format(argument))
     return runs
 
 
@@ -749,9 +763,12 @@ def main():
     parser.add_argument("paths", nargs="+", metavar="RUN_DIR_OR_PARENT",
                         help="a run folder (with metrics.csv) or a folder of run folders")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the PNG files")
+    parser.add_argument("--cifar-exp", metavar="PATH",
+                        help="the cifar-exp binary that lists the runs (default: $CIFAR_EXP, "
+                             "else build/cifar-exp, else cifar-exp on PATH)")
     args = parser.parse_args()
 
-    runs = find_runs(args.paths)
+    runs = find_runs(args.paths, args.cifar_exp)
     if not runs:
         sys.exit("plot_runs.py: no run folder with metrics.csv found in: " + " ".join(args.paths))
     try:

@@ -10,6 +10,8 @@
 #   run_one.sh BIN OUT CONFIG NAME SEED LOG [cifar-exp options...]
 # Exit status: cifar-exp's; 8 when skipped because another process runs it.
 set -uo pipefail
+# shellcheck source-path=SCRIPTDIR source=runs_listing.sh
+source "$(dirname "${BASH_SOURCE[0]}")/runs_listing.sh"
 BIN=$1 OUT=$2 FILE=$3 NAME=$4 SEED=$5 LOG=$6
 shift 6
 json_escape() { sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/\t/ /g' | tr -d '\n\r'; }
@@ -28,23 +30,22 @@ fi
 # What is there already, as cifar-exp sees it (status crashed = summary says running, process
 # gone): completed -> nothing to do; interrupted or crashed with a checkpoint -> resume;
 # running elsewhere -> skip.
-existing=$("$BIN" compare --runs --format csv "$OUT" 2> /dev/null | tail -n +2 |
-  awk -F, -v n="$NAME" -v s="$SEED" '$(NF-2) == n && $(NF-1) == s')
-done_dir=$(printf '%s\n' "$existing" | awk -F, '$NF == "completed" { print $1; exit }')
-if [[ -n "$done_dir" ]]; then
-  echo "already complete: $done_dir" > "$LOG"
-  echo "Run folder: $done_dir" >> "$LOG"
-  exit 0
-fi
-resumable="" running=""
-while IFS=, read -r dir _ _ status; do
+done_dir="" resumable="" running=""
+while IFS=$'\t' read -r dir name seed status; do
+  [[ $name == "$NAME" && $seed == "$SEED" ]] || continue
   case $status in
+    completed) [[ -n $done_dir ]] || done_dir=$dir ;;
     # "running" here means alive, or on another host (its liveness unknown): `resume` then
     # finds out, through the run's lock, and exits 8 if it really is running.
     interrupted | crashed | running) [[ -f "$dir/checkpoint.pt" ]] && resumable=$dir ;;
   esac
   [[ $status == running ]] && running=$dir
-done <<< "$existing"
+done < <(list_runs "$BIN" "$OUT" 2> /dev/null)
+if [[ -n "$done_dir" ]]; then
+  echo "already complete: $done_dir" > "$LOG"
+  echo "Run folder: $done_dir" >> "$LOG"
+  exit 0
+fi
 if [[ -z "$resumable" && -n "$running" ]]; then
   echo "skipped: $NAME seed $SEED is running in another process ($running)" > "$LOG"
   exit 8

@@ -19,13 +19,15 @@
 # output, sweep.json (the sweep's order, for compare), comparison.md/.csv and plots/.
 # A failed run is reported (and recorded in DIR/<name>-seed<S>-failed/failure.json so that the
 # table shows it) and the sweep goes on; the exit status is 0 only if every run succeeded.
-# Re-running with the same output folder skips runs already completed (their summary.json says
-# status "completed" for that config name and seed); this holds for both paths.
+# Re-running with the same output folder skips runs already completed (`cifar-exp compare --runs`
+# lists a completed run of that config name and seed); this holds for both paths.
 # Needs: bash 4.4+, a built cifar-exp (build/cifar-exp, or $CIFAR_EXP_BIN). Plots: /usr/bin/python3
 # with python3-matplotlib (or $PLOT_PYTHON). --slurm: sbatch on PATH; DIR on a filesystem that
 # the compute nodes share.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source-path=SCRIPTDIR source=runs_listing.sh
+source "$ROOT/scripts/runs_listing.sh"
 # The binary: $CIFAR_EXP_BIN, else the checkout's build, else the installed one beside these
 # scripts (share/cifar-exp/scripts -> bin/cifar-exp), else cifar-exp on PATH.
 if [[ -n "${CIFAR_EXP_BIN:-}" ]]; then
@@ -191,14 +193,13 @@ resolved_name() {
 mkdir -p "$OUT/logs" || { echo "sweep: cannot create $OUT" >&2; exit 5; }
 OUT=$(cd "$OUT" && pwd)
 
-# Completed runs (the resume rule): "NAME<tab>SEED" -> run folder.
+# Completed runs (the resume rule), as cifar-exp lists them: "NAME<tab>SEED" -> run folder.
 declare -A completed=()
-for f in "$OUT"/*/summary.json; do
-  [[ -f "$f" ]] && grep -q '^  "status": "completed"' "$f" || continue
-  run_name=$(sed -n 's/^  "name": "\(.*\)",$/\1/p' "$f" | head -n 1)
-  run_seed=$(sed -n 's/^  "seed": \([0-9]*\),$/\1/p' "$f" | head -n 1)
-  completed["$run_name"$'\t'"$run_seed"]=$(dirname "$f")
-done
+listing=$(list_runs "$BIN" "$OUT") || die "cannot list the runs in $OUT"
+while IFS=$'\t' read -r run_dir run_name run_seed run_status; do
+  [[ $run_status == completed && -z ${completed["$run_name"$'\t'"$run_seed"]:-} ]] &&
+    completed["$run_name"$'\t'"$run_seed"]=$run_dir
+done <<< "$listing"
 
 # The task list, shared by both paths: one entry per (config, grid point, seed) with the
 # settings it passes as --set (the run name first) and the folder of its completed run, if any.
@@ -268,7 +269,8 @@ compare_and_plot() {
   "$BIN" compare "$OUT" --format csv --out "$OUT/comparison.csv" > /dev/null || true
   local py=${PLOT_PYTHON:-/usr/bin/python3}
   if [[ -x "$py" ]] && "$py" -c 'import matplotlib, numpy' 2> /dev/null; then
-    if "$py" "$ROOT/scripts/plot_runs.py" "$OUT" --out "$OUT/plots" > "$OUT/logs/plots.log" 2>&1; then
+    if "$py" "$ROOT/scripts/plot_runs.py" "$OUT" --out "$OUT/plots" --cifar-exp "$BIN" \
+      > "$OUT/logs/plots.log" 2>&1; then
       echo "Plots: $OUT/plots/ ($(ls "$OUT/plots" | tr '\n' ' '))"
     else
       echo "Plots failed: see $OUT/logs/plots.log"
@@ -333,7 +335,8 @@ if ((SLURM)); then
   final=${final%%;*}
   echo "Submitted $pending run(s) as job array $array and the comparison as job $final (afterany)."
   echo "Watch: squeue -j $array,$final    Logs: $OUT/logs/ and $SL/logs/"
-  echo "Table when done: $OUT/comparison.md (then: scripts/plot_runs.py $OUT --out $OUT/plots)"
+  echo "Table when done: $OUT/comparison.md (then: scripts/plot_runs.py $OUT --out $OUT/plots" \
+    "--cifar-exp $BIN)"
   exit 0
 fi
 
@@ -363,7 +366,8 @@ for ((i = 0; i < total; i++)); do
     echo "done in $((SECONDS - start)) s: test accuracy $acc ($dir)"
   else
     failed=$((failed + 1))
-    echo "FAILED (exit $code): $(sed -n 's/.*"error": "\(.*\)", "log".*/\1/p' "$OUT/$name-seed$seed-failed/failure.json")"
+    error=$(grep 'cifar-exp: error:' "$log" | tail -n 1 | sed 's/^cifar-exp: error: //')
+    echo "FAILED (exit $code): ${error:-exited with status $code (see $log)}"
     ((code == 4)) && echo "        weights missing? fetch them with: scripts/download_vgg16_weights.sh"
   fi
 done

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -258,6 +259,73 @@ RunRecord read_run(const fs::path& dir) {
     }
   }
   return run;
+}
+
+// A run folder's per-epoch rows, each an object with MetricsWriter's keys (a value missing or
+// not a number: null): metrics.jsonl's lines when the folder has one, else metrics.csv's rows read
+// by the names in its header; [] when neither is there.
+json read_epochs(const fs::path& dir) {
+  static const std::vector<std::string> kKeys = {"epoch",       "train_loss", "train_accuracy",
+                                                 "train_error", "val_loss",   "val_accuracy",
+                                                 "val_error",   "seconds",    "images_per_second"};
+  json rows = json::array();
+  std::error_code ec;
+  if (fs::is_regular_file(dir / "metrics.jsonl", ec)) {
+    std::ifstream in(dir / "metrics.jsonl");
+    for (std::string line; std::getline(in, line);) {
+      const json doc = json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (!doc.is_object()) continue;  // a blank or damaged line
+      json row = json::object();
+      for (const auto& key : kKeys)
+        row[key] = doc.contains(key) && doc[key].is_number() ? doc[key] : json(nullptr);
+      rows.push_back(row);
+    }
+    return rows;
+  }
+  auto split = [](std::string line) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    std::vector<std::string> fields;
+    std::stringstream in(line);
+    for (std::string field; std::getline(in, field, ',');) fields.push_back(field);
+    return fields;
+  };
+  auto number = [](const std::string& key, const std::string& text) -> json {
+    char* end = nullptr;
+    const double value = std::strtod(text.c_str(), &end);
+    if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(value)) return nullptr;
+    if (key == "epoch" && value == std::floor(value) && std::fabs(value) < 1e15)
+      return int64_t(value);
+    return value;
+  };
+  std::ifstream csv(dir / "metrics.csv");
+  std::string line;
+  if (!std::getline(csv, line)) return rows;
+  const auto header = split(line);
+  while (std::getline(csv, line)) {
+    const auto fields = split(line);
+    if (fields.empty()) continue;
+    json row = json::object();
+    for (const auto& key : kKeys) {
+      const auto at = size_t(std::find(header.begin(), header.end(), key) - header.begin());
+      row[key] = at < fields.size() ? number(key, fields[at]) : json(nullptr);
+    }
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+// What `compare --runs --format json` adds to a run's entry: the folder's summary.json and
+// config.json (null when missing, unreadable or not an object) and its per-epoch rows.
+json run_files_json(const RunRecord& run) {
+  auto object_or_null = [](const fs::path& file) {
+    std::string problem;
+    const auto doc = try_read_json(file, problem);
+    return doc && doc->is_object() ? *doc : json(nullptr);
+  };
+  const fs::path dir(run.dir);
+  return {{"summary", object_or_null(dir / "summary.json")},
+          {"config", object_or_null(dir / "config.json")},
+          {"epochs", read_epochs(dir)}};
 }
 
 std::string fixed(double v, int digits) {
@@ -573,11 +641,13 @@ std::string format_runs(const std::vector<RunRecord>& runs, const std::string& f
   if (format == "json") {
     json list = json::array();
     for (const auto& r : runs) {
-      list.push_back({{"dir", r.dir},
-                      {"name", r.name},
-                      {"seed", seed_of(r).empty() ? json(nullptr) : json(std::stoll(seed_of(r)))},
-                      {"status", r.status},
-                      {"problem", r.problem}});
+      json entry = {{"dir", r.dir},
+                    {"name", r.name},
+                    {"seed", seed_of(r).empty() ? json(nullptr) : json(std::stoll(seed_of(r)))},
+                    {"status", r.status},
+                    {"problem", r.problem}};
+      entry.update(run_files_json(r));
+      list.push_back(entry);
     }
     return list.dump(2) + "\n";
   }

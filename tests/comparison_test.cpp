@@ -164,6 +164,87 @@ TEST(Comparison, CliPrintsEveryFormat) {
   EXPECT_EQ(bad_format.exit_code, 2);
 }
 
+// `compare --runs --format json`: what scripts read instead of the files of a run folder.
+TEST(Comparison, RunListingCarriesSummaryConfigAndEpochs) {
+  testing::TempDir dir;
+  // metrics.csv in the usual column order, and config.json.
+  write_run(dir / "a-20260101T000000Z", "a", 1, 0.7, {0.5, 0.7});
+  testing::write_text(dir / "a-20260101T000000Z/config.json",
+                      R"({"name": "a", "training": {"seed": 1, "epochs": 2}})");
+  // metrics.csv with its columns in another order and some missing: read by the header's names.
+  fs::create_directories(dir / "b-20260101T000000Z");
+  testing::write_text(dir / "b-20260101T000000Z/metrics.csv",
+                      "val_accuracy,seconds,epoch,train_loss\n0.25,3.5,1,2.0\n0.5,x,2,1.5\n");
+  // metrics.jsonl is preferred to metrics.csv.
+  fs::create_directories(dir / "c-20260101T000000Z");
+  testing::write_text(
+      dir / "c-20260101T000000Z/metrics.jsonl",
+      json({{"epoch", 1}, {"val_accuracy", 0.125}, {"val_error", 0.875}}).dump() + "\nnot json\n");
+  testing::write_text(dir / "c-20260101T000000Z/metrics.csv",
+                      "epoch,val_accuracy\n1,0.9\n2,0.95\n");
+  testing::write_text(dir / "c-20260101T000000Z/summary.json", "{ unreadable");
+  // A run that could not start: failure.json only.
+  fs::create_directories(dir / "d-seed1-failed");
+  testing::write_text(dir / "d-seed1-failed/failure.json",
+                      R"({"name": "d", "seed": 1, "exit_code": 3, "error": "no data"})");
+
+  const json list = json::parse(format_runs(find_runs({dir.path()}), "json"));
+  ASSERT_EQ(list.size(), 4u);
+  for (const auto& entry : list) {
+    for (const char* key :
+         {"dir", "name", "seed", "status", "problem", "summary", "config", "epochs"})
+      EXPECT_TRUE(entry.contains(key)) << key << " missing in " << entry.dump();
+    EXPECT_TRUE(entry["epochs"].is_array());
+  }
+  const json& a = list[0];
+  EXPECT_EQ(a["name"], "a");
+  EXPECT_EQ(a["status"], "completed");
+  EXPECT_EQ(a["summary"]["test_accuracy"], 0.7);
+  EXPECT_EQ(a["summary"]["name"], "a");
+  EXPECT_EQ(a["config"], json::parse(R"({"name": "a", "training": {"seed": 1, "epochs": 2}})"));
+  ASSERT_EQ(a["epochs"].size(), 2u);
+  EXPECT_EQ(a["epochs"][1]["epoch"], 2);
+  EXPECT_TRUE(a["epochs"][1]["epoch"].is_number_integer());
+  EXPECT_DOUBLE_EQ(a["epochs"][1]["val_accuracy"].get<double>(), 0.7);
+  EXPECT_DOUBLE_EQ(a["epochs"][1]["val_error"].get<double>(), 0.3);
+  EXPECT_DOUBLE_EQ(a["epochs"][1]["images_per_second"].get<double>(), 500);
+  EXPECT_EQ(a["epochs"][0].size(), 9u);
+
+  const json& b = list[1];
+  EXPECT_EQ(b["status"], "incomplete");
+  EXPECT_TRUE(b["summary"].is_null());
+  EXPECT_TRUE(b["config"].is_null());
+  ASSERT_EQ(b["epochs"].size(), 2u);
+  EXPECT_EQ(b["epochs"][0]["epoch"], 1);
+  EXPECT_DOUBLE_EQ(b["epochs"][0]["val_accuracy"].get<double>(), 0.25);
+  EXPECT_DOUBLE_EQ(b["epochs"][0]["seconds"].get<double>(), 3.5);
+  EXPECT_DOUBLE_EQ(b["epochs"][1]["train_loss"].get<double>(), 1.5);
+  EXPECT_TRUE(b["epochs"][1]["seconds"].is_null()) << "not a number";
+  EXPECT_TRUE(b["epochs"][0]["val_loss"].is_null()) << "no such column";
+  EXPECT_EQ(b["epochs"][0].size(), 9u);
+
+  const json& c = list[2];
+  EXPECT_TRUE(c["summary"].is_null()) << "an unreadable summary.json";
+  ASSERT_EQ(c["epochs"].size(), 1u) << "metrics.jsonl first; its damaged line left out";
+  EXPECT_DOUBLE_EQ(c["epochs"][0]["val_accuracy"].get<double>(), 0.125);
+  EXPECT_TRUE(c["epochs"][0]["train_loss"].is_null());
+
+  const json& d = list[3];
+  EXPECT_EQ(d["status"], "failed");
+  EXPECT_TRUE(d["summary"].is_null()) << "failure.json is not a summary";
+  EXPECT_TRUE(d["config"].is_null());
+  EXPECT_EQ(d["epochs"], json::array());
+
+  // The command prints the same; its other formats are unchanged.
+  const auto cli = testing::run_cli({"compare", "--runs", "--format", "json", dir.path()});
+  ASSERT_EQ(cli.exit_code, 0) << cli.err;
+  EXPECT_EQ(json::parse(cli.out), list);
+  const auto csv = testing::run_cli({"compare", "--runs", "--format", "csv", dir.path()});
+  ASSERT_EQ(csv.exit_code, 0) << csv.err;
+  EXPECT_EQ(csv.out.substr(0, csv.out.find('\n')), "dir,name,seed,status");
+  EXPECT_EQ(std::count(csv.out.begin(), csv.out.end(), '\n'), 5);
+}
+
 TEST(Comparison, GridNamesGiveTheirKeys) {
   using Grid = std::vector<std::pair<std::string, std::string>>;
   EXPECT_EQ(grid_of_name("base"), Grid{});

@@ -4,7 +4,13 @@
 # two keys), plots them, and checks that the expected PNG files exist and start with the PNG
 # signature. Prints SKIP and exits 0 when
 # matplotlib or numpy is missing. PYTHON overrides the interpreter (default /usr/bin/python3).
+# The script reads the runs through cifar-exp: the binary is the first argument (else
+# $CIFAR_EXP, else build/cifar-exp).
+#   plot_runs_smoke.sh [CIFAR_EXP]
 set -euo pipefail
+if [ $# -ge 1 ]; then
+  export CIFAR_EXP="$1"
+fi
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 script="$here/scripts/plot_runs.py"
@@ -175,6 +181,13 @@ if "$python" "$script" "$tmp/empty" --out "$tmp/plots3" 2>"$tmp/err"; then
   echo "FAIL: no error for a folder without runs"; fail=1
 elif ! grep -q "no run folder with metrics.csv" "$tmp/err"; then
   echo "FAIL: unexpected error message:"; cat "$tmp/err"; fail=1
+fi
+
+# No cifar-exp to list the runs: one-line error, non-zero exit.
+if CIFAR_EXP="$tmp/nowhere/cifar-exp" "$python" "$script" "$tmp/runs" --out "$tmp/plots4" 2>"$tmp/err"; then
+  echo "FAIL: no error without cifar-exp"; fail=1
+elif [ "$(wc -l < "$tmp/err")" -ne 1 ] || ! grep -q "nowhere/cifar-exp: no such executable" "$tmp/err"; then
+  echo "FAIL: unexpected error message without cifar-exp:"; cat "$tmp/err"; fail=1
 fi
 
 if [ -n "${KEEP_PLOTS:-}" ]; then

@@ -98,7 +98,12 @@ std::string format_csv(const std::vector<ComparisonRow>& rows);
 nlohmann::json to_json(const std::vector<ComparisonRow>& rows);
 
 // `compare --runs`: one line per run folder (dir, name, seed, status), as markdown | csv | json.
-// What sweeps read to decide what to skip, resume or start.
+// What sweeps read to decide what to skip, resume or start. JSON entries also carry "problem"
+// and what scripts read of a run instead of its files: "summary" (summary.json) and "config"
+// (config.json), each null when missing or unreadable, and "epochs", the per-epoch rows
+// ({"epoch", "train_loss", "train_accuracy", "train_error", "val_loss", "val_accuracy",
+// "val_error", "seconds", "images_per_second"}) from metrics.jsonl, else from metrics.csv by
+// its header's names ([] when none).
 std::string format_runs(const std::vector<RunRecord>& runs, const std::string& format);
 
 }  // namespace cifar_exp
