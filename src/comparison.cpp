@@ -38,12 +38,6 @@ std::optional<json> try_read_json(const fs::path& file, std::string& problem) {
   }
 }
 
-// Whether the process a summary.json names is still running (nullopt: another host, or no
-// process recorded).
-std::optional<bool> run_process_alive(const json& summary) {
-  return process_alive(process_from_json(summary.value("process", json::object())));
-}
-
 // "no_aug_no_tl-20261128T040129Z-2" -> "no_aug_no_tl".
 std::string name_from_folder(const std::string& folder) {
   static const std::regex kStamp("-[0-9]{8}T[0-9]{6}Z(-[0-9]+)?$");
@@ -57,10 +51,10 @@ void describe_failed_run(RunRecord& run, const json& failure) {
     if (failure.contains("set")) overrides.set = failure["set"].get<std::vector<std::string>>();
     const auto config = load_config(failure.value("config", ""), overrides);
     run.config = to_json(config);
-    run.summary["model"] = config.model.type;
-    run.summary["augmentation"] = config.augmentation.enabled;
-    run.summary["transfer"] = transfer_kind(config.model);
-    if (config.reference_accuracy) run.summary["reference_accuracy"] = *config.reference_accuracy;
+    run.summary.model = config.model.type;
+    run.summary.augmentation = config.augmentation.enabled;
+    run.summary.transfer = transfer_kind(config.model);
+    run.summary.reference_accuracy = config.reference_accuracy;
   } catch (const Error&) {
     // The config itself may be what failed; the row then shows what is known.
   } catch (const json::exception&) {
@@ -210,29 +204,67 @@ bool append_names(std::vector<std::string>& names, const json& doc, const char* 
   return true;
 }
 
+// A run folder's epochs: metrics.jsonl's lines when the folder has one (a damaged line left
+// out), else metrics.csv's rows read by the names in its header; none when neither is there.
+std::vector<EpochMetrics> read_epochs(const fs::path& dir) {
+  std::vector<EpochMetrics> epochs;
+  std::error_code ec;
+  if (fs::is_regular_file(dir / "metrics.jsonl", ec)) {
+    std::ifstream in(dir / "metrics.jsonl");
+    for (std::string line; std::getline(in, line);) {
+      const json row = json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (row.is_object()) epochs.push_back(EpochMetrics::from_json(row));
+    }
+    return epochs;
+  }
+  std::ifstream csv(dir / "metrics.csv");
+  std::stringstream text;
+  text << csv.rdbuf();
+  return EpochMetrics::from_csv(text.str());
+}
+
+void read_summary_file(RunRecord& run, const json& doc) {
+  run.has_summary_file = doc.is_object();
+  run.summary = RunSummary::from_json(doc);
+  run.name = run.summary.name;
+  run.status = run.summary.status;
+  if (doc.is_object() && doc.contains("seed") && doc["seed"].is_number()) run.seed = run.summary.seed;
+  // "running" in the summary of a process that is gone: the run crashed.
+  if (run.status == "running" && !process_alive(run.summary.process).value_or(true)) {
+    run.status = "crashed";
+  }
+  if (!run.complete()) run.problem = run.status;
+  if (run.status == "failed" && run.summary.error) run.problem = "failed: " + *run.summary.error;
+}
+
+// failure.json, which sweep.sh writes for a run that could not start.
+void read_failure_file(RunRecord& run, const json& failure) {
+  run.has_failure_file = true;
+  run.summary.name = failure.value("name", "");
+  run.summary.status = "failed";
+  run.name = run.summary.name;
+  run.status = "failed";
+  run.problem = failure.value("error", "failed");
+  run.summary.error = run.problem;
+  if (failure.contains("exit_code") && failure["exit_code"].is_number_integer()) {
+    run.failure_exit_code = failure["exit_code"].get<int>();
+  }
+  if (failure.contains("seed") && failure["seed"].is_number_integer()) {
+    run.seed = failure["seed"].get<int64_t>();
+  }
+  // What the run would have been, from its config, so the table row says what is missing.
+  describe_failed_run(run, failure);
+}
+
 RunRecord read_run(const fs::path& dir) {
   RunRecord run;
   run.dir = dir.string();
   std::string problem;
   if (auto summary = try_read_json(dir / "summary.json", problem)) {
-    run.summary = *summary;
-    run.name = run.summary.value("name", "");
-    run.status = run.summary.value("status", "completed");
-    // "running" in the summary of a process that is gone: the run crashed.
-    if (run.status == "running" && !run_process_alive(run.summary).value_or(true)) {
-      run.status = "crashed";
-    }
-    if (!run.complete()) run.problem = run.status;
-    if (run.status == "failed" && run.summary.contains("error")) {
-      run.problem = "failed: " + run.summary.value("error", "");
-    }
-  } else if (auto failure = try_read_json(dir / "failure.json", problem)) {
-    run.summary = *failure;
-    run.name = failure->value("name", "");
-    run.status = "failed";
-    run.problem = failure->value("error", "failed");
-    // What the run would have been, from its config, so the table row says what is missing.
-    describe_failed_run(run, *failure);
+    read_summary_file(run, *summary);
+  } else if (auto failure = try_read_json(dir / "failure.json", problem);
+             failure && failure->is_object()) {
+    read_failure_file(run, *failure);
   } else {
     run.status = "incomplete";
     run.problem = problem.empty() ? "no summary.json" : problem;
@@ -240,92 +272,24 @@ RunRecord read_run(const fs::path& dir) {
   if (auto config = try_read_json(dir / "config.json", problem); config && config->is_object()) {
     run.config = *config;
     if (run.name.empty()) run.name = config->value("name", "");
-  }
-  if (run.name.empty()) run.name = name_from_folder(dir.filename().string());
-  std::ifstream csv(dir / "metrics.csv");
-  std::string line;
-  std::getline(csv, line);  // header
-  while (std::getline(csv, line)) {
-    // epoch,train_loss,train_accuracy,train_error,val_loss,val_accuracy,...
-    std::stringstream fields(line);
-    std::string field;
-    for (int i = 0; i <= 5 && std::getline(fields, field, ','); ++i) {
-      if (i == 5) {
-        try {
-          run.val_accuracy.push_back(std::stod(field));
-        } catch (const std::exception&) {
-        }
-      }
+    const json::json_pointer seed("/training/seed");
+    if (!run.seed && config->contains(seed) && config->at(seed).is_number_integer()) {
+      run.seed = config->at(seed).get<int64_t>();
     }
   }
+  if (run.name.empty()) run.name = name_from_folder(dir.filename().string());
+  run.epochs = read_epochs(dir);
   return run;
 }
 
-// A run folder's per-epoch rows, each an object with MetricsWriter's keys (a value missing or
-// not a number: null): metrics.jsonl's lines when the folder has one, else metrics.csv's rows read
-// by the names in its header; [] when neither is there.
-json read_epochs(const fs::path& dir) {
-  static const std::vector<std::string> kKeys = {"epoch",       "train_loss", "train_accuracy",
-                                                 "train_error", "val_loss",   "val_accuracy",
-                                                 "val_error",   "seconds",    "images_per_second"};
-  json rows = json::array();
-  std::error_code ec;
-  if (fs::is_regular_file(dir / "metrics.jsonl", ec)) {
-    std::ifstream in(dir / "metrics.jsonl");
-    for (std::string line; std::getline(in, line);) {
-      const json doc = json::parse(line, nullptr, /*allow_exceptions=*/false);
-      if (!doc.is_object()) continue;  // a blank or damaged line
-      json row = json::object();
-      for (const auto& key : kKeys)
-        row[key] = doc.contains(key) && doc[key].is_number() ? doc[key] : json(nullptr);
-      rows.push_back(row);
-    }
-    return rows;
-  }
-  auto split = [](std::string line) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    std::vector<std::string> fields;
-    std::stringstream in(line);
-    for (std::string field; std::getline(in, field, ',');) fields.push_back(field);
-    return fields;
-  };
-  auto number = [](const std::string& key, const std::string& text) -> json {
-    char* end = nullptr;
-    const double value = std::strtod(text.c_str(), &end);
-    if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(value)) return nullptr;
-    if (key == "epoch" && value == std::floor(value) && std::fabs(value) < 1e15)
-      return int64_t(value);
-    return value;
-  };
-  std::ifstream csv(dir / "metrics.csv");
-  std::string line;
-  if (!std::getline(csv, line)) return rows;
-  const auto header = split(line);
-  while (std::getline(csv, line)) {
-    const auto fields = split(line);
-    if (fields.empty()) continue;
-    json row = json::object();
-    for (const auto& key : kKeys) {
-      const auto at = size_t(std::find(header.begin(), header.end(), key) - header.begin());
-      row[key] = at < fields.size() ? number(key, fields[at]) : json(nullptr);
-    }
-    rows.push_back(row);
-  }
-  return rows;
-}
-
-// What `compare --runs --format json` adds to a run's entry: the folder's summary.json and
-// config.json (null when missing, unreadable or not an object) and its per-epoch rows.
+// What `compare --runs --format json` adds to a run's entry: its summary and config (null when
+// missing or unreadable) and its epochs.
 json run_files_json(const RunRecord& run) {
-  auto object_or_null = [](const fs::path& file) {
-    std::string problem;
-    const auto doc = try_read_json(file, problem);
-    return doc && doc->is_object() ? *doc : json(nullptr);
-  };
-  const fs::path dir(run.dir);
-  return {{"summary", object_or_null(dir / "summary.json")},
-          {"config", object_or_null(dir / "config.json")},
-          {"epochs", read_epochs(dir)}};
+  json epochs = json::array();
+  for (const EpochMetrics& m : run.epochs) epochs.push_back(m.to_json());
+  return {{"summary", run.has_summary_file ? run.summary.to_json() : json(nullptr)},
+          {"config", run.config.is_object() ? run.config : json(nullptr)},
+          {"epochs", epochs}};
 }
 
 std::string fixed(double v, int digits) {
@@ -472,6 +436,56 @@ SweepOrder read_sweep_order(const std::vector<std::string>& paths) {
   return order;
 }
 
+namespace {
+
+// The figures of a group's completed runs, one entry per run.
+struct RunFigures {
+  std::vector<double> accuracy, error, best, seconds, speed;
+};
+
+// Adds one run of `row`'s group: its description, and its figures when it completed, else a
+// note of what is wrong.
+void add_run(ComparisonRow& row, RunFigures& figures, const RunRecord& run) {
+  const RunSummary& s = run.summary;
+  if (run.has_summary_file || run.has_failure_file) {
+    if (row.model.empty()) row.model = s.model;
+    if (row.transfer.empty()) row.transfer = s.transfer;
+    row.augmentation = s.augmentation;
+    if (s.reference_accuracy) row.reference_accuracy = s.reference_accuracy;
+  }
+  if (!run.complete()) {
+    ++row.incomplete;
+    std::string note = run.problem;
+    if (run.status == "failed" && run.failure_exit_code == int(ExitCode::kWeights)) {
+      note = "missing weights: run scripts/download_vgg16_weights.sh";
+    }
+    if (row.note.find(note) == std::string::npos) {
+      row.note += (row.note.empty() ? "" : "; ") + note;
+    }
+    return;
+  }
+  ++row.runs;
+  row.epochs = s.epochs;
+  row.trainable_params = s.trainable_params;
+  row.frozen_params = s.frozen_params;
+  const SummaryResults results = s.results.value_or(SummaryResults{0, 1, 0, 0, 0, 0, {}, {}});
+  figures.accuracy.push_back(results.test_accuracy);
+  figures.error.push_back(results.test_error);
+  figures.seconds.push_back(s.train_seconds.value_or(0.0));
+  figures.speed.push_back(results.images_per_second);
+  double best = -1;
+  for (const EpochMetrics& m : run.epochs) {
+    if (!std::isnan(m.val_accuracy)) best = std::max(best, m.val_accuracy);
+  }
+  if (best >= 0) {
+    figures.best.push_back(best);
+  } else if (s.results) {
+    figures.best.push_back(s.results->best_val_accuracy);
+  }
+}
+
+}  // namespace
+
 std::vector<ComparisonRow> compare_runs(const std::vector<RunRecord>& runs,
                                         const CompareOptions& options) {
   std::vector<std::string> order;
@@ -484,50 +498,16 @@ std::vector<ComparisonRow> compare_runs(const std::vector<RunRecord>& runs,
   for (const auto& name : order) {
     ComparisonRow row;
     row.name = name;
-    std::vector<double> acc, err, best, seconds, speed;
-    for (const RunRecord* run : groups[name]) {
-      const json& s = run->summary;
-      if (!s.is_null()) {
-        if (row.model.empty()) row.model = s.value("model", "");
-        if (row.transfer.empty()) row.transfer = s.value("transfer", "");
-        if (s.contains("augmentation") && s["augmentation"].is_boolean())
-          row.augmentation = s["augmentation"];
-        if (s.contains("reference_accuracy") && s["reference_accuracy"].is_number())
-          row.reference_accuracy = s["reference_accuracy"].get<double>();
-      }
-      if (!run->complete()) {
-        ++row.incomplete;
-        std::string note = run->problem;
-        if (run->status == "failed" && s.value("exit_code", 0) == 4) {
-          note = "missing weights: run scripts/download_vgg16_weights.sh";
-        }
-        if (row.note.find(note) == std::string::npos) {
-          row.note += (row.note.empty() ? "" : "; ") + note;
-        }
-        continue;
-      }
-      ++row.runs;
-      row.epochs = s.value("epochs", int64_t(0));
-      row.trainable_params = s.value("trainable_params", int64_t(0));
-      row.frozen_params = s.value("frozen_params", int64_t(0));
-      acc.push_back(s.value("test_accuracy", 0.0));
-      err.push_back(s.value("test_error", 1.0 - s.value("test_accuracy", 0.0)));
-      seconds.push_back(s.value("train_seconds", 0.0));
-      speed.push_back(s.value("images_per_second", 0.0));
-      if (!run->val_accuracy.empty()) {
-        best.push_back(*std::max_element(run->val_accuracy.begin(), run->val_accuracy.end()));
-      } else if (s.contains("best_val_accuracy")) {
-        best.push_back(s["best_val_accuracy"].get<double>());
-      }
-    }
+    RunFigures figures;
+    for (const RunRecord* run : groups[name]) add_run(row, figures, *run);
     if (row.incomplete > 0 && row.note.empty()) row.note = "incomplete";
     for (const auto& [key, text] : grid_of_name(name))
       row.grid.emplace_back(key, grid_value(key, text, groups[name]));
-    row.test_accuracy = mean_std(acc);
-    row.test_error = mean_std(err);
-    row.best_val_accuracy = mean_std(best);
-    row.train_seconds = mean_std(seconds);
-    row.images_per_second = mean_std(speed);
+    row.test_accuracy = mean_std(figures.accuracy);
+    row.test_error = mean_std(figures.error);
+    row.best_val_accuracy = mean_std(figures.best);
+    row.train_seconds = mean_std(figures.seconds);
+    row.images_per_second = mean_std(figures.speed);
     rows.push_back(row);
   }
   order_grid_points(rows);
@@ -630,20 +610,14 @@ json to_json(const std::vector<ComparisonRow>& rows) {
 
 std::string format_runs(const std::vector<RunRecord>& runs, const std::string& format) {
   auto seed_of = [](const RunRecord& r) -> std::string {
-    if (r.summary.contains("seed") && r.summary["seed"].is_number()) {
-      return std::to_string(r.summary["seed"].get<int64_t>());
-    }
-    if (r.config.contains("training") && r.config["training"].contains("seed")) {
-      return std::to_string(r.config["training"]["seed"].get<int64_t>());
-    }
-    return "";
+    return r.seed ? std::to_string(*r.seed) : "";
   };
   if (format == "json") {
     json list = json::array();
     for (const auto& r : runs) {
       json entry = {{"dir", r.dir},
                     {"name", r.name},
-                    {"seed", seed_of(r).empty() ? json(nullptr) : json(std::stoll(seed_of(r)))},
+                    {"seed", r.seed ? json(*r.seed) : json(nullptr)},
                     {"status", r.status},
                     {"problem", r.problem}};
       entry.update(run_files_json(r));

@@ -1,7 +1,10 @@
 // EpochMetrics and RunSummary to and from their files (run_summary.h).
 #include "cifar_exp/run_summary.h"
 
+#include <cmath>
+#include <cstdlib>
 #include <iomanip>
+#include <limits>
 #include <sstream>
 
 namespace cifar_exp {
@@ -39,12 +42,17 @@ std::optional<T> optional_field(const json& doc, const char* key) {
   }
 }
 
-double number(const std::string& text) {
-  try {
-    return std::stod(text);
-  } catch (const std::exception&) {
-    return 0.0;
+constexpr double kNotRecorded = std::numeric_limits<double>::quiet_NaN();
+
+// The whole cell as a finite number, else kNotRecorded.
+double number(std::string text) {
+  if (!text.empty() && text.back() == '\r') text.pop_back();
+  char* end = nullptr;
+  const double value = std::strtod(text.c_str(), &end);
+  if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(value)) {
+    return kNotRecorded;
   }
+  return value;
 }
 
 std::vector<std::string> split_csv_line(const std::string& line) {
@@ -71,26 +79,28 @@ std::string EpochMetrics::csv_row() const {
 }
 
 json EpochMetrics::to_json() const {
+  // A value not recorded (NaN) is null, in memory as in the file.
+  auto value = [](double v) { return std::isnan(v) ? json(nullptr) : json(v); };
   return {{"epoch", epoch},
-          {"train_loss", train_loss},
-          {"train_accuracy", train_accuracy},
-          {"train_error", train_error()},
-          {"val_loss", val_loss},
-          {"val_accuracy", val_accuracy},
-          {"val_error", val_error()},
-          {"seconds", seconds},
-          {"images_per_second", images_per_second}};
+          {"train_loss", value(train_loss)},
+          {"train_accuracy", value(train_accuracy)},
+          {"train_error", value(train_error())},
+          {"val_loss", value(val_loss)},
+          {"val_accuracy", value(val_accuracy)},
+          {"val_error", value(val_error())},
+          {"seconds", value(seconds)},
+          {"images_per_second", value(images_per_second)}};
 }
 
 EpochMetrics EpochMetrics::from_json(const json& row) {
   EpochMetrics m;
   m.epoch = field<int64_t>(row, "epoch", 0);
-  m.train_loss = field<double>(row, "train_loss", 0.0);
-  m.train_accuracy = field<double>(row, "train_accuracy", 0.0);
-  m.val_loss = field<double>(row, "val_loss", 0.0);
-  m.val_accuracy = field<double>(row, "val_accuracy", 0.0);
-  m.seconds = field<double>(row, "seconds", 0.0);
-  m.images_per_second = field<double>(row, "images_per_second", 0.0);
+  m.train_loss = field<double>(row, "train_loss", kNotRecorded);
+  m.train_accuracy = field<double>(row, "train_accuracy", kNotRecorded);
+  m.val_loss = field<double>(row, "val_loss", kNotRecorded);
+  m.val_accuracy = field<double>(row, "val_accuracy", kNotRecorded);
+  m.seconds = field<double>(row, "seconds", kNotRecorded);
+  m.images_per_second = field<double>(row, "images_per_second", kNotRecorded);
   return m;
 }
 
@@ -99,14 +109,16 @@ std::vector<EpochMetrics> EpochMetrics::from_csv(const std::string& text) {
   std::istringstream in(text);
   std::string line;
   if (!std::getline(in, line)) return rows;
+  if (!line.empty() && line.back() == '\r') line.pop_back();
   const std::vector<std::string> header = split_csv_line(line);
   while (std::getline(in, line)) {
     if (line.empty()) continue;
     const std::vector<std::string> cells = split_csv_line(line);
     json row = json::object();
     for (size_t c = 0; c < header.size() && c < cells.size(); ++c) {
-      row[header[c]] =
-          header[c] == "epoch" ? json(int64_t(number(cells[c]))) : json(number(cells[c]));
+      const double value = number(cells[c]);
+      if (std::isnan(value)) continue;
+      row[header[c]] = header[c] == "epoch" ? json(int64_t(value)) : json(value);
     }
     rows.push_back(from_json(row));
   }
@@ -120,7 +132,7 @@ std::vector<double> EpochMetrics::to_row() const {
 
 EpochMetrics EpochMetrics::from_row(const std::vector<double>& row) {
   EpochMetrics m;
-  if (row.size() < size_t(kRowSize)) return m;
+  if (row.size() < size_t(kRowSize)) return m;  // not a checkpoint's row: nothing recorded
   m.epoch = int64_t(row[0]);
   m.train_loss = row[1];
   m.train_accuracy = row[2];

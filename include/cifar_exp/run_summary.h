@@ -29,8 +29,9 @@ struct EpochMetrics {
   std::string csv_row() const;
   // metrics.jsonl's object for this epoch (errors included).
   nlohmann::json to_json() const;
-  // From a metrics.jsonl object or a metrics.csv row keyed by its header names; missing fields
-  // stay 0. ConfigError-free: unreadable values read as 0 too (callers check `epoch`).
+  // From a metrics.jsonl object or a metrics.csv row keyed by its header names. Never throws:
+  // a value missing or not a number reads as NaN ("not recorded", null in to_json), a missing
+  // epoch as 0.
   static EpochMetrics from_json(const nlohmann::json& row);
   // metrics.csv's text read by header names (columns may be reordered or added).
   static std::vector<EpochMetrics> from_csv(const std::string& text);
