@@ -20,47 +20,6 @@ using nlohmann::json;
 namespace cifar_exp {
 namespace {
 
-bool is_run_folder(const fs::path& dir) {
-  for (const char* f : {"summary.json", "metrics.csv", "config.json", "failure.json"}) {
-    if (fs::is_regular_file(dir / f)) return true;
-  }
-  return false;
-}
-
-std::optional<json> try_read_json(const fs::path& file, std::string& problem) {
-  std::ifstream in(file);
-  if (!in) return std::nullopt;
-  try {
-    return json::parse(in);
-  } catch (const json::exception& e) {
-    problem = file.filename().string() + " unreadable";
-    return std::nullopt;
-  }
-}
-
-// "no_aug_no_tl-20261128T040129Z-2" -> "no_aug_no_tl".
-std::string name_from_folder(const std::string& folder) {
-  static const std::regex kStamp("-[0-9]{8}T[0-9]{6}Z(-[0-9]+)?$");
-  return std::regex_replace(folder, kStamp, "");
-}
-
-// What a run that could not start would have been: its config with the sweep's --set values.
-void describe_failed_run(RunRecord& run, const json& failure) {
-  try {
-    ConfigOverrides overrides;
-    if (failure.contains("set")) overrides.set = failure["set"].get<std::vector<std::string>>();
-    const auto config = load_config(failure.value("config", ""), overrides);
-    run.config = to_json(config);
-    run.summary.model = config.model.type;
-    run.summary.augmentation = config.augmentation.enabled;
-    run.summary.transfer = transfer_kind(config.model);
-    run.summary.reference_accuracy = config.reference_accuracy;
-  } catch (const Error&) {
-    // The config itself may be what failed; the row then shows what is known.
-  } catch (const json::exception&) {
-    // A hand-edited failure.json; likewise.
-  }
-}
 
 std::string base_of(const std::string& name) { return name.substr(0, name.find('+')); }
 
@@ -204,93 +163,6 @@ bool append_names(std::vector<std::string>& names, const json& doc, const char* 
   return true;
 }
 
-// A run folder's epochs: metrics.jsonl's lines when the folder has one (a damaged line left
-// out), else metrics.csv's rows read by the names in its header; none when neither is there.
-std::vector<EpochMetrics> read_epochs(const fs::path& dir) {
-  std::vector<EpochMetrics> epochs;
-  std::error_code ec;
-  if (fs::is_regular_file(dir / "metrics.jsonl", ec)) {
-    std::ifstream in(dir / "metrics.jsonl");
-    for (std::string line; std::getline(in, line);) {
-      const json row = json::parse(line, nullptr, /*allow_exceptions=*/false);
-      if (row.is_object()) epochs.push_back(EpochMetrics::from_json(row));
-    }
-    return epochs;
-  }
-  std::ifstream csv(dir / "metrics.csv");
-  std::stringstream text;
-  text << csv.rdbuf();
-  return EpochMetrics::from_csv(text.str());
-}
-
-void read_summary_file(RunRecord& run, const json& doc) {
-  run.has_summary_file = doc.is_object();
-  run.summary = RunSummary::from_json(doc);
-  run.name = run.summary.name;
-  run.status = run.summary.status;
-  if (doc.is_object() && doc.contains("seed") && doc["seed"].is_number()) run.seed = run.summary.seed;
-  // "running" in the summary of a process that is gone: the run crashed.
-  if (run.status == "running" && !process_alive(run.summary.process).value_or(true)) {
-    run.status = "crashed";
-  }
-  if (!run.complete()) run.problem = run.status;
-  if (run.status == "failed" && run.summary.error) run.problem = "failed: " + *run.summary.error;
-}
-
-// failure.json, which sweep.sh writes for a run that could not start.
-void read_failure_file(RunRecord& run, const json& failure) {
-  run.has_failure_file = true;
-  run.summary.name = failure.value("name", "");
-  run.summary.status = "failed";
-  run.name = run.summary.name;
-  run.status = "failed";
-  run.problem = failure.value("error", "failed");
-  run.summary.error = run.problem;
-  if (failure.contains("exit_code") && failure["exit_code"].is_number_integer()) {
-    run.failure_exit_code = failure["exit_code"].get<int>();
-  }
-  if (failure.contains("seed") && failure["seed"].is_number_integer()) {
-    run.seed = failure["seed"].get<int64_t>();
-  }
-  // What the run would have been, from its config, so the table row says what is missing.
-  describe_failed_run(run, failure);
-}
-
-RunRecord read_run(const fs::path& dir) {
-  RunRecord run;
-  run.dir = dir.string();
-  std::string problem;
-  if (auto summary = try_read_json(dir / "summary.json", problem)) {
-    read_summary_file(run, *summary);
-  } else if (auto failure = try_read_json(dir / "failure.json", problem);
-             failure && failure->is_object()) {
-    read_failure_file(run, *failure);
-  } else {
-    run.status = "incomplete";
-    run.problem = problem.empty() ? "no summary.json" : problem;
-  }
-  if (auto config = try_read_json(dir / "config.json", problem); config && config->is_object()) {
-    run.config = *config;
-    if (run.name.empty()) run.name = config->value("name", "");
-    const json::json_pointer seed("/training/seed");
-    if (!run.seed && config->contains(seed) && config->at(seed).is_number_integer()) {
-      run.seed = config->at(seed).get<int64_t>();
-    }
-  }
-  if (run.name.empty()) run.name = name_from_folder(dir.filename().string());
-  run.epochs = read_epochs(dir);
-  return run;
-}
-
-// What `compare --runs --format json` adds to a run's entry: its summary and config (null when
-// missing or unreadable) and its epochs.
-json run_files_json(const RunRecord& run) {
-  json epochs = json::array();
-  for (const EpochMetrics& m : run.epochs) epochs.push_back(m.to_json());
-  return {{"summary", run.has_summary_file ? run.summary.to_json() : json(nullptr)},
-          {"config", run.config.is_object() ? run.config : json(nullptr)},
-          {"epochs", epochs}};
-}
 
 std::string fixed(double v, int digits) {
   std::ostringstream out;
@@ -399,35 +271,16 @@ std::vector<std::pair<std::string, std::string>> grid_of_name(const std::string&
   return grid;
 }
 
-std::vector<RunRecord> find_runs(const std::vector<std::string>& paths) {
-  std::vector<RunRecord> runs;
-  for (const auto& path : paths) {
-    std::error_code ec;
-    if (!fs::is_directory(path, ec)) throw ConfigError(path + ": no such run folder");
-    if (is_run_folder(path)) {
-      runs.push_back(read_run(path));
-      continue;
-    }
-    std::vector<fs::path> children;
-    for (const auto& entry : fs::directory_iterator(path, ec)) {
-      if (entry.is_directory() && is_run_folder(entry.path())) children.push_back(entry.path());
-    }
-    std::sort(children.begin(), children.end());
-    for (const auto& child : children) runs.push_back(read_run(child));
-  }
-  return runs;
-}
-
 SweepOrder read_sweep_order(const std::vector<std::string>& paths) {
   SweepOrder order;
   for (const auto& path : paths) {
     const fs::path file = fs::path(path) / "sweep.json";
     std::error_code ec;
     if (!fs::is_regular_file(file, ec)) continue;
-    std::string problem;
-    const auto doc = try_read_json(file, problem);
-    if (!doc || !append_names(order.configurations, *doc, "configurations") ||
-        !append_names(order.runs, *doc, "runs")) {
+    std::ifstream in(file);
+    const json doc = json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (doc.is_discarded() || !append_names(order.configurations, doc, "configurations") ||
+        !append_names(order.runs, doc, "runs")) {
       throw ConfigError(file.string() +
                         ": unreadable (expected {\"configurations\": [names], \"runs\": "
                         "[names]}); delete it to list rows in folder order");
@@ -608,35 +461,5 @@ json to_json(const std::vector<ComparisonRow>& rows) {
   return out;
 }
 
-std::string format_runs(const std::vector<RunRecord>& runs, const std::string& format) {
-  auto seed_of = [](const RunRecord& r) -> std::string {
-    return r.seed ? std::to_string(*r.seed) : "";
-  };
-  if (format == "json") {
-    json list = json::array();
-    for (const auto& r : runs) {
-      json entry = {{"dir", r.dir},
-                    {"name", r.name},
-                    {"seed", r.seed ? json(*r.seed) : json(nullptr)},
-                    {"status", r.status},
-                    {"problem", r.problem}};
-      entry.update(run_files_json(r));
-      list.push_back(entry);
-    }
-    return list.dump(2) + "\n";
-  }
-  std::ostringstream out;
-  if (format == "csv") {
-    out << "dir,name,seed,status\n";
-    for (const auto& r : runs)
-      out << r.dir << ',' << r.name << ',' << seed_of(r) << ',' << r.status << '\n';
-    return out.str();
-  }
-  out << "| run folder | name | seed | status |\n|---|---|---:|---|\n";
-  for (const auto& r : runs) {
-    out << "| " << r.dir << " | " << r.name << " | " << seed_of(r) << " | " << r.status << " |\n";
-  }
-  return out.str();
-}
 
 }  // namespace cifar_exp

@@ -1,4 +1,4 @@
-// The `compare` command: reads run folders, groups them by config name and builds the final
+// The `compare` command: groups run folders (run_records.h) by config name and builds the final
 // comparison table (mean and sample standard deviation over seeds, and each configuration's
 // difference to a baseline with a Welch interval and p-value), as Markdown, CSV or JSON.
 #pragma once
@@ -9,36 +9,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cifar_exp/run_summary.h"
-
+#include "cifar_exp/run_records.h"
 #include "cifar_exp/statistics.h"
 
 namespace cifar_exp {
-
-// One run folder as found on disk.
-struct RunRecord {
-  std::string dir;
-  std::string name;
-  // "completed", or why not: "running", "interrupted", "crashed" (summary says running but its
-  // process is gone), "failed", "incomplete" (no readable summary)
-  std::string status;
-  // summary.json through the schema (run_summary.h); for a run that could not start (a sweep's
-  // failure.json), what is known: name, error, and from its config the model, augmentation,
-  // transfer and reference accuracy.
-  RunSummary summary;
-  bool has_summary_file = false;  // summary.json was there and readable
-  bool has_failure_file = false;  // failure.json was read instead
-  int failure_exit_code = 0;      // failure.json's exit_code
-  std::optional<int64_t> seed;    // the summary's, else failure.json's, else config.json's
-  nlohmann::json config;             // config.json (the resolved config), empty when absent
-  std::vector<EpochMetrics> epochs;  // metrics.jsonl, else metrics.csv
-  std::string problem;               // for runs that are not complete: what is known
-  bool complete() const { return status == "completed"; }
-};
-// Every run folder in `paths`: each path is a run folder or a folder of run folders. A run
-// folder holds summary.json, metrics.csv, config.json or failure.json (written by sweep.sh when
-// a run could not start). Throws Error naming a path that does not exist.
-std::vector<RunRecord> find_runs(const std::vector<std::string>& paths);
 
 // The order a sweep ran its configurations in, from the sweep.json that scripts/sweep.sh writes
 // into its output folder: configuration names, and run names (configuration x grid point).
@@ -105,12 +79,5 @@ std::string format_markdown(const std::vector<ComparisonRow>& rows);
 std::string format_csv(const std::vector<ComparisonRow>& rows);
 nlohmann::json to_json(const std::vector<ComparisonRow>& rows);
 
-// `compare --runs`: one line per run folder (dir, name, seed, status), as markdown | csv | json.
-// What sweeps read to decide what to skip, resume or start. JSON entries also carry "problem"
-// and what scripts read of a run instead of its files: "summary" (summary.json as RunSummary
-// writes it) and "config" (config.json), each null when missing or unreadable, and "epochs",
-// the per-epoch rows as EpochMetrics::to_json writes them (a value not recorded: null) from
-// metrics.jsonl, else from metrics.csv by its header's names ([] when none).
-std::string format_runs(const std::vector<RunRecord>& runs, const std::string& format);
 
 }  // namespace cifar_exp
