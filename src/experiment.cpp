@@ -224,6 +224,7 @@ RunResult train_in_run_folder(RunContext& run, const std::string& run_dir,
   try {
     const TrainingInputs inputs = run.training_inputs(logger);
     feature_seconds = inputs.feature_seconds;
+    options.evaluation_model = inputs.evaluation_model;
     history = fit(*inputs.model, inputs.train, run.train.labels, inputs.test, run.test.labels,
                   options);
     if (run.config.output.save_model) {

@@ -130,18 +130,32 @@ bool RunContext::trains_on_features() const {
 }
 
 TrainingInputs RunContext::training_inputs(const std::shared_ptr<spdlog::logger>& logger) {
-  if (!trains_on_features()) return {model.get(), train.images, test.images, 0.0};
+  FeatureSource* source = model ? model->feature_source() : nullptr;
+  if (!source || !source->features_frozen()) {
+    return {model.get(), nullptr, train.images, test.images};
+  }
   const auto start = std::chrono::steady_clock::now();
   const std::string& cache_dir = config.output.cache_dir;
   const int64_t batch = config.training.eval_batch_size;
   TrainingInputs inputs;
-  inputs.model = &model->feature_source()->feature_head();
-  inputs.train = cached_features(*model, train.images, cache_dir, batch, logger, "train");
+  inputs.model = model.get();
+  inputs.train = train.images;
+  if (trains_on_features()) {
+    inputs.model = &source->feature_head();
+    inputs.train = cached_features(*model, train.images, cache_dir, batch, logger, "train");
+  } else {
+    inputs.evaluation_model = &source->feature_head();
+  }
   inputs.test = cached_features(*model, test.images, cache_dir, batch, logger, "test");
   inputs.feature_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  logger->info("Backbone features ready in {:.1f} s; training the head on them",
-               inputs.feature_seconds);
+  if (trains_on_features()) {
+    logger->info("Backbone features ready in {:.1f} s; training the head on them",
+                 inputs.feature_seconds);
+  } else {
+    logger->info("Test features ready in {:.1f} s; each evaluation is a head pass",
+                 inputs.feature_seconds);
+  }
   return inputs;
 }
 

@@ -309,7 +309,8 @@ void end_epoch(FitState& s, const std::vector<TrainingCallback*>& callbacks,
   m.epoch = s.progress.epoch;
   m.train_loss = s.progress.loss_sum.item<double>() / double(n);
   m.train_accuracy = double(s.progress.correct.item<int64_t>()) / double(n);
-  auto val = evaluate(s.model, test_images, test_labels, s.options.eval_batch_size,
+  ClassifierImpl& evaluated = s.options.evaluation_model ? *s.options.evaluation_model : s.model;
+  auto val = evaluate(evaluated, test_images, test_labels, s.options.eval_batch_size,
                       s.options.precision);
   m.val_loss = val.loss;
   m.val_accuracy = val.accuracy;

@@ -61,7 +61,16 @@ TEST(RunContext, AFrozenBackboneWithoutAugmentationTrainsItsHeadOnFeatures) {
   RunContext augmented = make_run_context(config_for(dir / "data", vgg, true), {}, logger());
   EXPECT_FALSE(augmented.trains_on_features());
   EXPECT_TRUE(augmented.augmenter);
-  EXPECT_EQ(augmented.training_inputs(logger()).model, augmented.model.get());
+  const TrainingInputs on_images = augmented.training_inputs(logger());
+  EXPECT_EQ(on_images.model, augmented.model.get());
+  EXPECT_TRUE(on_images.train.equal(augmented.train.images));
+  // The test split's features never change: computed once, evaluated by the head.
+  EXPECT_EQ(on_images.evaluation_model, &augmented.model->feature_source()->feature_head());
+  EXPECT_EQ(on_images.test.sizes(), (std::vector<int64_t>{24, 512}));
+  torch::NoGradGuard no_grad;
+  augmented.model->eval();
+  auto direct = augmented.model->forward(augmented.test.images.to(torch::kFloat32).div(255));
+  EXPECT_TRUE(torch::allclose(on_images.evaluation_model->forward(on_images.test), direct, 1e-5, 1e-6));
 }
 
 TEST(RunContext, MissingFilesAreErrorsUnlessBenchAsksForStandIns) {

@@ -44,11 +44,14 @@ struct SplitData {
 };
 
 // What training consumes: the whole model on images, or a frozen feature source's head on
-// features computed once per split.
+// features computed once per split. With augmentation a frozen source still sees new training
+// pixels every epoch, but the test split's features never change: they are computed once and
+// each epoch's evaluation is a head pass (evaluation_model).
 struct TrainingInputs {
-  ClassifierImpl* model = nullptr;  // what fit() trains
-  torch::Tensor train, test;        // uint8 images or float features, on the device
-  double feature_seconds = 0;       // spent computing (or reading) the features
+  ClassifierImpl* model = nullptr;             // what fit() trains
+  ClassifierImpl* evaluation_model = nullptr;  // what evaluates `test` (nullptr: `model`)
+  torch::Tensor train, test;                   // uint8 images or float features, on the device
+  double feature_seconds = 0;                  // spent computing (or reading) the features
 };
 
 struct RunContext {
@@ -67,7 +70,8 @@ struct RunContext {
   // (augmentation) changes its input from epoch to epoch.
   bool trains_on_features() const;
   // The inputs for fit(): features through the cache (output.cache_dir) when
-  // trains_on_features(), else the images.
+  // trains_on_features(); else the training images, and for a frozen source the test split's
+  // features; else the images.
   TrainingInputs training_inputs(const std::shared_ptr<spdlog::logger>& logger);
 };
 

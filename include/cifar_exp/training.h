@@ -171,6 +171,9 @@ struct FitOptions {
   std::string resume_from;
   // The augmenter's generator, whose state goes into checkpoints (undefined = none).
   at::Generator augment_generator;
+  // What evaluates the test inputs after each epoch when they are not images (a frozen
+  // backbone's head on test features computed once); nullptr: the trained model.
+  ClassifierImpl* evaluation_model = nullptr;
 
   static FitOptions from_config(const TrainingConfig& config);
 };
