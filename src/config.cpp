@@ -1,8 +1,14 @@
+// Reading and writing the experiment config: finding the file by name, applying command-line
+// overrides, validating the JSON into ExperimentConfig (parse_config) and writing the resolved
+// form back (to_json). One field table per section (key, member, rule) drives both parse_config
+// and to_json, so each key is named once here; keys with rules of their own (name, zoom_range,
+// random_crop) have small read/write functions beside their table.
 #include "cifar_exp/config.h"
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -169,115 +175,278 @@ const json kEmptyObject = json::object();
 
 const json& or_empty(const json* section) { return section ? *section : kEmptyObject; }
 
-void parse_data(const json& j, ObjectReader& parent, DataConfig& data) {
-  ObjectReader r(j, "data", parent.source(), parent.origins());
-  r.read_string("dir", data.dir);
-  if (r.has("dir") && data.dir.empty()) r.fail("data.dir", "must not be empty");
-  r.read_optional_int("train_limit", data.train_limit, 1, "a positive integer");
-  r.read_optional_int("test_limit", data.test_limit, 1, "a positive integer");
-  r.reject_unknown_keys();
+// One config key of a section struct S: its name, how it is read (through ObjectReader, which
+// words the errors) and how it is written into the resolved config.
+template <class S>
+struct Field {
+  std::string key;
+  std::function<void(ObjectReader& r, const std::string& key, S& out)> read;
+  std::function<void(const std::string& key, const S& in, json& out)> write;
+};
+
+template <class S>
+using Fields = std::vector<Field<S>>;
+
+template <class T>
+json value_of(const T& value) {
+  return json(value);
+}
+template <class T>
+json value_of(const std::optional<T>& value) {
+  return value ? json(*value) : json(nullptr);
 }
 
-void parse_model(const json& j, ObjectReader& parent, ModelConfig& model) {
-  ObjectReader r(j, "model", parent.source(), parent.origins());
-  r.read_choice("type", model.type, {"small_cnn", "vgg16_transfer"});
-  r.read_string("weights", model.weights);
-  r.read_choice("weights_format", model.weights_format, {"keras_h5", "torchvision"});
-  r.read_choice("preprocess", model.preprocess, {"auto", "caffe", "imagenet", "unit"});
-  r.read_int("input_size", model.input_size, 32, 512, "an integer from 32 to 512");
-  r.read_int("hidden_units", model.hidden_units, 1, 1 << 20, "a positive integer");
-  r.read_number("dropout", model.dropout, 0.0, 0.999, "a number in [0, 1)");
-  r.read_int("trainable_blocks", model.trainable_blocks, 0, 5, "an integer from 0 to 5");
+// A key kept in `member`: read by `read(reader, key, value, args...)` (an ObjectReader function
+// or a lambda), written as it is (an empty optional as null).
+template <class S, class T, class Read, class... Args>
+Field<S> field(const char* key, T S::*member, Read read, Args... args) {
+  return {key,
+          [=](ObjectReader& r, const std::string& k, S& s) {
+            std::invoke(read, r, k, s.*member, args...);
+          },
+          [=](const std::string& k, const S& s, json& out) { out[k] = value_of(s.*member); }};
+}
+
+// The kinds of key, for the tables below. `what` words the requirement in errors ("a positive
+// integer"); ranges are [min, max].
+template <class S>
+Field<S> text(const char* key, std::string S::*m) {
+  return field(key, m, &ObjectReader::read_string);
+}
+
+template <class S>
+Field<S> flag(const char* key, bool S::*m) {
+  return field(key, m, &ObjectReader::read_bool);
+}
+
+template <class S>
+Field<S> choice(const char* key, std::string S::*m, std::vector<std::string> choices) {
+  return field(key, m, &ObjectReader::read_choice, choices);
+}
+
+template <class S>
+Field<S> integer(const char* key, int64_t S::*m, int64_t min, int64_t max, const char* what) {
+  return field(key, m, &ObjectReader::read_int, min, max, std::string(what));
+}
+
+// Absent, or an integer from `min` up.
+template <class S>
+Field<S> optional_integer(const char* key, std::optional<int64_t> S::*m, int64_t min,
+                          const char* what) {
+  return field(key, m, &ObjectReader::read_optional_int, min, std::string(what));
+}
+
+// Excluding min with `exclusive_min`.
+template <class S>
+Field<S> number(const char* key, double S::*m, double min, double max, const char* what,
+                bool exclusive_min = false) {
+  return field(key, m, &ObjectReader::read_number, min, max, std::string(what), exclusive_min);
+}
+
+// Absent, or a number in [min, max].
+template <class S>
+Field<S> optional_number(const char* key, std::optional<double> S::*m, double min, double max,
+                         const char* what) {
+  return field(key, m, [=](ObjectReader& r, const std::string& k, std::optional<double>& v) {
+    if (!r.has(k)) return;
+    double value = 0;
+    r.read_number(k, value, min, max, what);
+    v = value;
+  });
+}
+
+// An integer from 0 kept as uint64_t (a seed), so written as an unsigned JSON number.
+template <class S>
+Field<S> unsigned_integer(const char* key, uint64_t S::*m, const char* what) {
+  return field(key, m, [=](ObjectReader& r, const std::string& k, uint64_t& v) {
+    int64_t value = int64_t(v);
+    r.read_int(k, value, 0, INT64_MAX, what);
+    v = uint64_t(value);
+  });
+}
+
+// A string that, when given, must not be empty.
+template <class S>
+Field<S> non_empty_text(const char* key, std::string S::*m) {
+  return field(key, m, [](ObjectReader& r, const std::string& k, std::string& v) {
+    r.read_string(k, v);
+    if (r.has(k) && v.empty()) r.fail(r.key_path(k), "must not be empty");
+  });
+}
+
+// A string that `valid` accepts; `what` lists the accepted forms.
+template <class S>
+Field<S> checked_text(const char* key, std::string S::*m, bool (*valid)(const std::string&),
+                      const char* what) {
+  return field(key, m, [=](ObjectReader& r, const std::string& k, std::string& v) {
+    r.read_string(k, v);
+    if (!valid(v)) r.fail(r.key_path(k), std::string("must be ") + what + ", got \"" + v + "\"");
+  });
+}
+
+template <class S>
+void read_fields(ObjectReader& r, const Fields<S>& fields, S& out) {
+  for (const auto& field : fields) field.read(r, field.key, out);
+}
+
+template <class S>
+json write_fields(const Fields<S>& fields, const S& in) {
+  json out = json::object();
+  for (const auto& field : fields) field.write(field.key, in, out);
+  return out;
+}
+
+// The object at `key` in `parent` (absent: {}), read through `fields`, unknown keys refused.
+template <class S>
+const json& read_object(ObjectReader& parent, const std::string& key, const Fields<S>& fields,
+                        S& out) {
+  const json& object = or_empty(parent.section(key));
+  ObjectReader r(object, parent.key_path(key), parent.source(), parent.origins());
+  read_fields(r, fields, out);
   r.reject_unknown_keys();
-  if (model.type == "small_cnn") {
-    for (const char* key : {"weights", "trainable_blocks", "input_size"}) {
-      if (j.contains(key) && !j[key].is_null()) {
-        r.fail(std::string("model.") + key, "only applies to model.type \"vgg16_transfer\"");
-      }
+  return object;
+}
+
+const Fields<DataConfig> kDataFields = {
+    non_empty_text("dir", &DataConfig::dir),
+    optional_integer("train_limit", &DataConfig::train_limit, 1, "a positive integer"),
+    optional_integer("test_limit", &DataConfig::test_limit, 1, "a positive integer"),
+};
+
+const Fields<ModelConfig> kModelFields = {
+    choice("type", &ModelConfig::type, {"small_cnn", "vgg16_transfer"}),
+    text("weights", &ModelConfig::weights),
+    choice("weights_format", &ModelConfig::weights_format, {"keras_h5", "torchvision"}),
+    choice("preprocess", &ModelConfig::preprocess, {"auto", "caffe", "imagenet", "unit"}),
+    integer("input_size", &ModelConfig::input_size, 32, 512, "an integer from 32 to 512"),
+    integer("hidden_units", &ModelConfig::hidden_units, 1, 1 << 20, "a positive integer"),
+    number("dropout", &ModelConfig::dropout, 0.0, 0.999, "a number in [0, 1)"),
+    integer("trainable_blocks", &ModelConfig::trainable_blocks, 0, 5, "an integer from 0 to 5"),
+};
+
+// Keys a small_cnn model must not have (to_json writes only "type" for it).
+void check_vgg16_only_keys(const json& model_object, ObjectReader& r, const ModelConfig& model) {
+  if (model.type != "small_cnn") return;
+  for (const char* key : {"weights", "trainable_blocks", "input_size"}) {
+    if (model_object.contains(key) && !model_object[key].is_null()) {
+      r.fail(std::string("model.") + key, "only applies to model.type \"vgg16_transfer\"");
     }
   }
 }
 
-void parse_augmentation(const json& j, ObjectReader& parent, AugmentationConfig& aug) {
-  ObjectReader r(j, "augmentation", parent.source(), parent.origins());
-  const double kBig = 1e6;
-  r.read_bool("enabled", aug.enabled);
-  r.read_number("rotation_range", aug.rotation_range, 0, 360, "a number of degrees in [0, 360]");
-  r.read_number("width_shift_range", aug.width_shift_range, 0, kBig, "a non-negative number");
-  r.read_number("height_shift_range", aug.height_shift_range, 0, kBig, "a non-negative number");
-  r.read_bool("horizontal_flip", aug.horizontal_flip);
-  r.read_bool("vertical_flip", aug.vertical_flip);
-  if (const json* zoom = r.find("zoom_range")) {
-    const std::string path = "augmentation.zoom_range";
-    if (zoom->is_number()) {
-      const double z = zoom->get<double>();
-      if (z < 0 || z >= 1) r.fail(path, "must be a number in [0, 1) or a pair [lower, upper]");
-      aug.zoom_lower = 1 - z;
-      aug.zoom_upper = 1 + z;
-    } else if (zoom->is_array() && zoom->size() == 2 && (*zoom)[0].is_number() &&
-               (*zoom)[1].is_number()) {
-      aug.zoom_lower = (*zoom)[0].get<double>();
-      aug.zoom_upper = (*zoom)[1].get<double>();
-      if (!(aug.zoom_lower > 0 && aug.zoom_lower <= aug.zoom_upper)) {
-        r.fail(path,
-               "must be a pair [lower, upper] with 0 < lower <= upper, got " + describe(*zoom));
-      }
-    } else {
-      r.fail(path, "must be a number in [0, 1) or a pair [lower, upper], got " + describe(*zoom));
+// augmentation.zoom_range: a number z for [1-z, 1+z], or a pair [lower, upper].
+void read_zoom(ObjectReader& r, const std::string& key, AugmentationConfig& aug) {
+  const json* zoom = r.find(key);
+  if (!zoom) return;
+  const std::string path = r.key_path(key);
+  if (zoom->is_number()) {
+    const double z = zoom->get<double>();
+    if (z < 0 || z >= 1) r.fail(path, "must be a number in [0, 1) or a pair [lower, upper]");
+    aug.zoom_lower = 1 - z;
+    aug.zoom_upper = 1 + z;
+  } else if (zoom->is_array() && zoom->size() == 2 && (*zoom)[0].is_number() &&
+             (*zoom)[1].is_number()) {
+    aug.zoom_lower = (*zoom)[0].get<double>();
+    aug.zoom_upper = (*zoom)[1].get<double>();
+    if (!(aug.zoom_lower > 0 && aug.zoom_lower <= aug.zoom_upper)) {
+      r.fail(path, "must be a pair [lower, upper] with 0 < lower <= upper, got " + describe(*zoom));
     }
+  } else {
+    r.fail(path, "must be a number in [0, 1) or a pair [lower, upper], got " + describe(*zoom));
   }
-  r.read_number("shear_range", aug.shear_range, 0, 360, "a number of degrees in [0, 360]");
-  r.read_choice("fill_mode", aug.fill_mode, {"nearest", "constant", "reflect", "wrap"});
-  r.read_number("cval", aug.cval, -kBig, kBig, "a number");
-  if (const json* crop = r.section("random_crop")) {
-    ObjectReader c(*crop, "augmentation.random_crop", parent.source(), parent.origins());
-    RandomCropConfig rc;
-    c.read_int("padding", rc.padding, 0, 32, "an integer from 0 to 32");
-    c.read_int("size", rc.size, 1, 1 << 20, "a positive integer");
-    c.reject_unknown_keys();
-    if (rc.size > 32 + 2 * rc.padding) {
-      c.fail("augmentation.random_crop.size", "crop of " + std::to_string(rc.size) +
-                                                  " is larger than the padded image (" +
-                                                  std::to_string(32 + 2 * rc.padding) + ")");
-    }
-    aug.random_crop = rc;
-  }
-  r.read_int("cutout", aug.cutout, 0, 32, "an integer from 0 to 32");
-  r.reject_unknown_keys();
 }
 
-void parse_training(const json& j, ObjectReader& parent, TrainingConfig& t) {
-  ObjectReader r(j, "training", parent.source(), parent.origins());
-  r.read_int("epochs", t.epochs, 1, 100000, "a positive integer");
-  r.read_int("batch_size", t.batch_size, 1, 1 << 20, "a positive integer");
-  r.read_int("eval_batch_size", t.eval_batch_size, 1, 1 << 20, "a positive integer");
-  r.read_choice("optimizer", t.optimizer, {"adam"});
-  r.read_number("learning_rate", t.learning_rate, 0, 10, "a number in (0, 10]", true);
-  r.read_number("beta1", t.beta1, 0, 0.999999, "a number in [0, 1)");
-  r.read_number("beta2", t.beta2, 0, 0.999999, "a number in [0, 1)");
-  r.read_number("epsilon", t.epsilon, 0, 1, "a number in (0, 1]", true);
-  int64_t seed = int64_t(t.seed);
-  r.read_int("seed", seed, 0, INT64_MAX, "a non-negative integer");
-  t.seed = uint64_t(seed);
-  r.read_string("device", t.device);
-  static const std::regex kDevice("auto|cpu|cuda|cuda:[0-9]+");
-  if (!std::regex_match(t.device, kDevice)) {
-    r.fail("training.device", "must be auto, cpu, cuda or cuda:N, got \"" + t.device + "\"");
-  }
-  r.read_int("threads", t.threads, 0, 4096, "a non-negative integer (0 = all cores)");
-  r.read_choice("precision", t.precision, {"fp32", "bf16"});
-  r.read_bool("tf32", t.tf32);
-  r.reject_unknown_keys();
+void write_zoom(const std::string& key, const AugmentationConfig& aug, json& out) {
+  out[key] = {aug.zoom_lower, aug.zoom_upper};
 }
 
-void parse_output(const json& j, ObjectReader& parent, OutputConfig& o) {
-  ObjectReader r(j, "output", parent.source(), parent.origins());
-  r.read_string("dir", o.dir);
-  if (o.dir.empty()) r.fail("output.dir", "must not be empty");
-  r.read_bool("save_model", o.save_model);
-  r.read_string("cache_dir", o.cache_dir);
-  r.reject_unknown_keys();
+const Fields<RandomCropConfig> kRandomCropFields = {
+    integer("padding", &RandomCropConfig::padding, 0, 32, "an integer from 0 to 32"),
+    integer("size", &RandomCropConfig::size, 1, 1 << 20, "a positive integer"),
+};
+
+// augmentation.random_crop: an object, or absent (written as null); the crop must fit.
+void read_random_crop(ObjectReader& r, const std::string& key, AugmentationConfig& aug) {
+  if (!r.section(key)) return;
+  RandomCropConfig crop;
+  read_object(r, key, kRandomCropFields, crop);
+  const int64_t padded = 32 + 2 * crop.padding;
+  if (crop.size > padded) {
+    r.fail(r.key_path(key) + ".size", "crop of " + std::to_string(crop.size) +
+                                          " is larger than the padded image (" +
+                                          std::to_string(padded) + ")");
+  }
+  aug.random_crop = crop;
 }
+
+void write_random_crop(const std::string& key, const AugmentationConfig& aug, json& out) {
+  out[key] = aug.random_crop ? write_fields(kRandomCropFields, *aug.random_crop) : json(nullptr);
+}
+
+const double kBig = 1e6;
+
+const Fields<AugmentationConfig> kAugmentationFields = {
+    flag("enabled", &AugmentationConfig::enabled),
+    number("rotation_range", &AugmentationConfig::rotation_range, 0, 360,
+           "a number of degrees in [0, 360]"),
+    number("width_shift_range", &AugmentationConfig::width_shift_range, 0, kBig,
+           "a non-negative number"),
+    number("height_shift_range", &AugmentationConfig::height_shift_range, 0, kBig,
+           "a non-negative number"),
+    flag("horizontal_flip", &AugmentationConfig::horizontal_flip),
+    flag("vertical_flip", &AugmentationConfig::vertical_flip),
+    {"zoom_range", read_zoom, write_zoom},
+    number("shear_range", &AugmentationConfig::shear_range, 0, 360,
+           "a number of degrees in [0, 360]"),
+    choice("fill_mode", &AugmentationConfig::fill_mode, {"nearest", "constant", "reflect", "wrap"}),
+    number("cval", &AugmentationConfig::cval, -kBig, kBig, "a number"),
+    {"random_crop", read_random_crop, write_random_crop},
+    integer("cutout", &AugmentationConfig::cutout, 0, 32, "an integer from 0 to 32"),
+};
+
+const Fields<TrainingConfig> kTrainingFields = {
+    integer("epochs", &TrainingConfig::epochs, 1, 100000, "a positive integer"),
+    integer("batch_size", &TrainingConfig::batch_size, 1, 1 << 20, "a positive integer"),
+    integer("eval_batch_size", &TrainingConfig::eval_batch_size, 1, 1 << 20, "a positive integer"),
+    choice("optimizer", &TrainingConfig::optimizer, {"adam"}),
+    number("learning_rate", &TrainingConfig::learning_rate, 0, 10, "a number in (0, 10]", true),
+    number("beta1", &TrainingConfig::beta1, 0, 0.999999, "a number in [0, 1)"),
+    number("beta2", &TrainingConfig::beta2, 0, 0.999999, "a number in [0, 1)"),
+    number("epsilon", &TrainingConfig::epsilon, 0, 1, "a number in (0, 1]", true),
+    unsigned_integer("seed", &TrainingConfig::seed, "a non-negative integer"),
+    checked_text("device", &TrainingConfig::device, is_device_spec, "auto, cpu, cuda or cuda:N"),
+    integer("threads", &TrainingConfig::threads, 0, 4096, "a non-negative integer (0 = all cores)"),
+    choice("precision", &TrainingConfig::precision, {"fp32", "bf16"}),
+    flag("tf32", &TrainingConfig::tf32),
+};
+
+const Fields<OutputConfig> kOutputFields = {
+    non_empty_text("dir", &OutputConfig::dir),
+    flag("save_model", &OutputConfig::save_model),
+    text("cache_dir", &OutputConfig::cache_dir),
+};
+
+// name: required; a base name, then the grid point a sweep ran it at: "base+training.epochs=30".
+void read_name(ObjectReader& r, const std::string& key, std::string& name) {
+  r.read_string(key, name);
+  static const std::regex kName(
+      "([A-Za-z0-9][A-Za-z0-9_.-]{0,99})(\\+[a-z0-9_]+(\\.[a-z0-9_]+)*=[A-Za-z0-9_.-]*)*");
+  if (!r.has(key)) r.fail(key, "is required");
+  if (name.size() > 200 || !std::regex_match(name, kName)) {
+    r.fail(key,
+           "must be 1-100 letters, digits, '_', '-' or '.', starting with a letter or "
+           "digit (sweeps add \"+KEY=VALUE\" parts, up to 200 in all), got \"" +
+               name + "\"");
+  }
+}
+
+// The top level's own keys; the sections follow in parse_config and to_json.
+const Fields<ExperimentConfig> kTopLevelFields = {
+    field("name", &ExperimentConfig::name, read_name),
+    text("description", &ExperimentConfig::description),
+    optional_number("reference_accuracy", &ExperimentConfig::reference_accuracy, 0, 1,
+                    "a fraction in [0, 1]"),
+};
 
 // Rules that span keys. Features this build cannot run yet are refused loudly rather than
 // silently training something else.
@@ -290,6 +459,11 @@ void check_combinations(const ExperimentConfig& c, ObjectReader& r) {
 }
 
 }  // namespace
+
+bool is_device_spec(const std::string& spec) {
+  static const std::regex kDevice("auto|cpu|cuda|cuda:[0-9]+");
+  return std::regex_match(spec, kDevice);
+}
 
 std::string transfer_kind(const ModelConfig& model) {
   if (model.type != "vgg16_transfer") return "none";
@@ -305,31 +479,29 @@ ExperimentConfig parse_config(const json& doc, const std::string& source,
                               const std::map<std::string, std::string>& origins) {
   ExperimentConfig c;
   ObjectReader r(doc, "", source, origins);
-  r.read_string("name", c.name);
-  // A base name, then the grid point a sweep ran it at: "base+training.epochs=30+...".
-  static const std::regex kName(
-      "([A-Za-z0-9][A-Za-z0-9_.-]{0,99})(\\+[a-z0-9_]+(\\.[a-z0-9_]+)*=[A-Za-z0-9_.-]*)*");
-  if (!r.has("name")) r.fail("name", "is required");
-  if (c.name.size() > 200 || !std::regex_match(c.name, kName)) {
-    r.fail("name",
-           "must be 1-100 letters, digits, '_', '-' or '.', starting with a letter or "
-           "digit (sweeps add \"+KEY=VALUE\" parts, up to 200 in all), got \"" +
-               c.name + "\"");
-  }
-  r.read_string("description", c.description);
-  if (r.has("reference_accuracy")) {
-    double ref = 0;
-    r.read_number("reference_accuracy", ref, 0, 1, "a fraction in [0, 1]");
-    c.reference_accuracy = ref;
-  }
-  parse_data(or_empty(r.section("data")), r, c.data);
-  parse_model(or_empty(r.section("model")), r, c.model);
-  parse_augmentation(or_empty(r.section("augmentation")), r, c.augmentation);
-  parse_training(or_empty(r.section("training")), r, c.training);
-  parse_output(or_empty(r.section("output")), r, c.output);
+  read_fields(r, kTopLevelFields, c);
+  read_object(r, "data", kDataFields, c.data);
+  check_vgg16_only_keys(read_object(r, "model", kModelFields, c.model), r, c.model);
+  read_object(r, "augmentation", kAugmentationFields, c.augmentation);
+  read_object(r, "training", kTrainingFields, c.training);
+  read_object(r, "output", kOutputFields, c.output);
   r.reject_unknown_keys();
   check_combinations(c, r);
   return c;
+}
+
+json to_json(const ExperimentConfig& c) {
+  json doc = write_fields(kTopLevelFields, c);
+  doc["data"] = write_fields(kDataFields, c.data);
+  // No data.dir means "look in the usual places" (resolve_data_dir); "" would not parse back.
+  if (c.data.dir.empty()) doc["data"].erase("dir");
+  // The other model keys only apply to vgg16_transfer.
+  doc["model"] = c.model.type == "vgg16_transfer" ? write_fields(kModelFields, c.model)
+                                                  : json{{"type", c.model.type}};
+  doc["augmentation"] = write_fields(kAugmentationFields, c.augmentation);
+  doc["training"] = write_fields(kTrainingFields, c.training);
+  doc["output"] = write_fields(kOutputFields, c.output);
+  return doc;
 }
 
 json read_json_file(const std::string& path) {
@@ -515,67 +687,6 @@ ExperimentConfig load_config(const std::string& name, const ConfigOverrides& ove
   std::map<std::string, std::string> origins;
   apply_overrides(doc, overrides, origins);
   return parse_config(doc, path, origins);
-}
-
-json to_json(const ExperimentConfig& c) {
-  auto limit = [](const std::optional<int64_t>& v) { return v ? json(*v) : json(nullptr); };
-  json aug = {{"enabled", c.augmentation.enabled},
-              {"rotation_range", c.augmentation.rotation_range},
-              {"width_shift_range", c.augmentation.width_shift_range},
-              {"height_shift_range", c.augmentation.height_shift_range},
-              {"horizontal_flip", c.augmentation.horizontal_flip},
-              {"vertical_flip", c.augmentation.vertical_flip},
-              {"zoom_range", {c.augmentation.zoom_lower, c.augmentation.zoom_upper}},
-              {"shear_range", c.augmentation.shear_range},
-              {"fill_mode", c.augmentation.fill_mode},
-              {"cval", c.augmentation.cval},
-              {"random_crop", nullptr},
-              {"cutout", c.augmentation.cutout}};
-  if (c.augmentation.random_crop) {
-    aug["random_crop"] = {{"padding", c.augmentation.random_crop->padding},
-                          {"size", c.augmentation.random_crop->size}};
-  }
-  json model = {{"type", c.model.type}};
-  if (c.model.type == "vgg16_transfer") {
-    model.update({{"weights", c.model.weights},
-                  {"weights_format", c.model.weights_format},
-                  {"preprocess", c.model.preprocess},
-                  {"input_size", c.model.input_size},
-                  {"hidden_units", c.model.hidden_units},
-                  {"dropout", c.model.dropout},
-                  {"trainable_blocks", c.model.trainable_blocks}});
-  }
-  json doc = {
-      {"name", c.name},
-      {"description", c.description},
-      {"reference_accuracy", c.reference_accuracy ? json(*c.reference_accuracy) : json(nullptr)},
-      {"data",
-       {{"dir", c.data.dir},
-        {"train_limit", limit(c.data.train_limit)},
-        {"test_limit", limit(c.data.test_limit)}}},
-      {"model", model},
-      {"augmentation", aug},
-      {"training",
-       {{"epochs", c.training.epochs},
-        {"batch_size", c.training.batch_size},
-        {"eval_batch_size", c.training.eval_batch_size},
-        {"optimizer", c.training.optimizer},
-        {"learning_rate", c.training.learning_rate},
-        {"beta1", c.training.beta1},
-        {"beta2", c.training.beta2},
-        {"epsilon", c.training.epsilon},
-        {"seed", c.training.seed},
-        {"device", c.training.device},
-        {"threads", c.training.threads},
-        {"precision", c.training.precision},
-        {"tf32", c.training.tf32}}},
-      {"output",
-       {{"dir", c.output.dir},
-        {"save_model", c.output.save_model},
-        {"cache_dir", c.output.cache_dir}}}};
-  // No data.dir means "look in the usual places" (resolve_data_dir); "" would not parse back.
-  if (c.data.dir.empty()) doc["data"].erase("dir");
-  return doc;
 }
 
 }  // namespace cifar_exp

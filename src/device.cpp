@@ -3,7 +3,6 @@
 
 #include <fstream>
 #include <mutex>
-#include <regex>
 
 #include <c10/core/impl/VirtualGuardImpl.h>
 #include <torch/version.h>
@@ -22,9 +21,7 @@ torch::Device resolve_device(const std::string& spec) {
   if (spec == "auto") {
     return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::kCPU;
   }
-  static const std::regex kCuda("cuda(:([0-9]+))?");
-  std::smatch match;
-  if (!std::regex_match(spec, match, kCuda)) {
+  if (!is_device_spec(spec)) {
     throw ConfigError("training.device: must be auto, cpu, cuda or cuda:N, got \"" + spec + "\"");
   }
   if (!torch::cuda::is_available()) {
@@ -33,7 +30,7 @@ torch::Device resolve_device(const std::string& spec) {
                       (torch::cuda::device_count() == 0 ? "sees no GPU" : "cannot use it") +
                       "); use \"cpu\" or \"auto\"");
   }
-  const int64_t index = match[2].matched ? std::stoll(match[2].str()) : 0;
+  const int64_t index = spec == "cuda" ? 0 : std::stoll(spec.substr(5));  // "cuda:N"
   const int64_t count = int64_t(torch::cuda::device_count());
   if (index >= count) {
     throw ConfigError("training.device: \"" + spec + "\" requested but only " +

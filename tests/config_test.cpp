@@ -489,5 +489,78 @@ TEST(ConfigSet, LoadConfigAppliesSetAfterTheFile) {
   EXPECT_DOUBLE_EQ(c.augmentation.rotation_range, 10);
 }
 
+// Every key with a value unlike its default: parse_config reads each into the struct, to_json
+// writes each back as given (integers as integers, numbers as numbers), and that parses again
+// to the same config.
+TEST(Config, EveryFieldRoundTrips) {
+  const json doc = {{"name", "every+training.epochs=3"},
+                    {"description", "all keys"},
+                    {"reference_accuracy", 0.75},
+                    {"data", {{"dir", "/d"}, {"train_limit", 100}, {"test_limit", 50}}},
+                    {"model",
+                     {{"type", "vgg16_transfer"},
+                      {"weights", "w.h5"},
+                      {"weights_format", "torchvision"},
+                      {"preprocess", "caffe"},
+                      {"input_size", 64},
+                      {"hidden_units", 128},
+                      {"dropout", 0.25},
+                      {"trainable_blocks", 2}}},
+                    {"augmentation",
+                     {{"enabled", true},
+                      {"rotation_range", 15.5},
+                      {"width_shift_range", 0.1},
+                      {"height_shift_range", 2.0},
+                      {"horizontal_flip", true},
+                      {"vertical_flip", true},
+                      {"zoom_range", {0.8, 1.25}},
+                      {"shear_range", 5.0},
+                      {"fill_mode", "reflect"},
+                      {"cval", -1.5},
+                      {"random_crop", {{"padding", 4}, {"size", 30}}},
+                      {"cutout", 8}}},
+                    {"training",
+                     {{"epochs", 3},
+                      {"batch_size", 32},
+                      {"eval_batch_size", 250},
+                      {"optimizer", "adam"},
+                      {"learning_rate", 0.01},
+                      {"beta1", 0.8},
+                      {"beta2", 0.99},
+                      {"epsilon", 1e-8},
+                      {"seed", 7},
+                      {"device", "cuda:1"},
+                      {"threads", 2},
+                      {"precision", "bf16"},
+                      {"tf32", true}}},
+                    {"output", {{"dir", "out"}, {"save_model", false}, {"cache_dir", ""}}}};
+
+  // The document has every key of the resolved config, none at its default.
+  std::set<std::string> leaves{"augmentation.random_crop"};  // null by default, a leaf there
+  collect_leaves(doc, "", leaves);
+  EXPECT_EQ(leaves, every_leaf());
+  ExperimentConfig vgg16;  // the defaults, with the keys only VGG16 models write
+  vgg16.model.type = "vgg16_transfer";
+  json defaults = to_json(vgg16);
+  defaults["model"]["type"] = ExperimentConfig{}.model.type;
+  for (const auto& path : leaves) {
+    if (path == "training.optimizer" || path == "augmentation.random_crop") continue;
+    const auto pointer = pointer_of(path);
+    EXPECT_NE(defaults.contains(pointer) ? defaults.at(pointer) : json(), doc.at(pointer)) << path;
+  }
+
+  const auto config = parse_config(doc, "c.json");
+  EXPECT_EQ(config.training.seed, 7u);
+  EXPECT_DOUBLE_EQ(config.augmentation.zoom_lower, 0.8);
+  EXPECT_DOUBLE_EQ(config.augmentation.zoom_upper, 1.25);
+  ASSERT_TRUE(config.augmentation.random_crop.has_value());
+  EXPECT_EQ(config.augmentation.random_crop->size, 30);
+  ASSERT_TRUE(config.reference_accuracy.has_value());
+  EXPECT_DOUBLE_EQ(*config.reference_accuracy, 0.75);
+  const json written = to_json(config);
+  EXPECT_EQ(written.dump(), doc.dump());
+  EXPECT_EQ(to_json(parse_config(written, "config.json")).dump(), written.dump());
+}
+
 }  // namespace
 }  // namespace cifar_exp

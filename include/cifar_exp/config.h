@@ -1,5 +1,7 @@
-// The experiment config: one JSON file fully describes a run. Parsing validates every key and
-// reports problems by JSON path ("training.batch_size: must be a positive integer, got -3").
+// The experiment config: the structs one JSON file fills to describe a run, and reading and
+// writing it. Parsing validates every key and reports problems by JSON path
+// ("training.batch_size: must be a positive integer, got -3"); in config.cpp one field table per
+// section gives each key's name, member and rule for both parse_config and to_json.
 #pragma once
 
 #include <cstdint>
@@ -72,6 +74,9 @@ struct TrainingConfig {
   // CPU run computes; recorded in summary.json either way.
   bool tf32 = false;
 };
+
+// Whether `spec` is a training.device value: auto, cpu, cuda or cuda:N.
+bool is_device_spec(const std::string& spec);
 
 struct OutputConfig {
   std::string dir = "runs";
