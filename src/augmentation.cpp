@@ -1,3 +1,4 @@
+// Keras' ImageDataGenerator transforms on whole batches (augmentation.h).
 #include "cifar_exp/augmentation.h"
 
 #include <cmath>

@@ -1,3 +1,4 @@
+// The `bench` command: each phase of a training step and evaluation timed (benchmark.h).
 #include "cifar_exp/benchmark.h"
 
 #include <algorithm>
@@ -189,24 +190,23 @@ nlohmann::json bench_report(const RunContext& run, const BenchOptions& options,
   const double step_ms = phases["train_step"]["mean_ms"];
   const double eval_ms = phases["eval"]["mean_ms"];
   const int64_t eval_images = run.test.size();
-  nlohmann::json report = {
-      {"tool", "cifar-exp"},
-      {"config", run.config.name},
-      {"model", run.config.model.type},
-      {"augmentation", run.config.augmentation.enabled},
-      {"batch_size", t.batch_size},
-      {"eval_batch_size", eval_images},
-      {"threads", run.threads},
-      {"device", run.device.str()},
-      {"precision", t.precision},
-      {"torch_version", torch_version()},
-      {"iterations", options.iterations},
-      {"warmup", options.warmup},
-      {"data", run.data_kind},
-      {"cpu", cpu_model()},
-      {"phases", phases},
-      {"train_images_per_second", double(t.batch_size) / (step_ms / 1000.0)},
-      {"eval_images_per_second", double(eval_images) / (eval_ms / 1000.0)}};
+  nlohmann::json report = {{"tool", "cifar-exp"},
+                           {"config", run.config.name},
+                           {"model", run.config.model.type},
+                           {"augmentation", run.config.augmentation.enabled},
+                           {"batch_size", t.batch_size},
+                           {"eval_batch_size", eval_images},
+                           {"threads", run.threads},
+                           {"device", run.device.str()},
+                           {"precision", t.precision},
+                           {"torch_version", torch_version()},
+                           {"iterations", options.iterations},
+                           {"warmup", options.warmup},
+                           {"data", run.data_kind},
+                           {"cpu", cpu_model()},
+                           {"phases", phases},
+                           {"train_images_per_second", double(t.batch_size) / (step_ms / 1000.0)},
+                           {"eval_images_per_second", double(eval_images) / (eval_ms / 1000.0)}};
   if (phases.contains("features")) {
     const double features_ms = phases["features"]["mean_ms"];
     report["features_images_per_second"] = double(eval_images) / (features_ms / 1000.0);

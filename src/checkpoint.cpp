@@ -1,3 +1,4 @@
+// checkpoint.pt and model.pt: writing and reading a run's state (checkpoint.h).
 #include "cifar_exp/checkpoint.h"
 
 #include <filesystem>

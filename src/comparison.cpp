@@ -1,3 +1,4 @@
+// The comparison table of `compare`: rows by configuration, baselines, formats (comparison.h).
 #include "cifar_exp/comparison.h"
 
 #include <algorithm>
@@ -19,7 +20,6 @@ using nlohmann::json;
 
 namespace cifar_exp {
 namespace {
-
 
 std::string base_of(const std::string& name) { return name.substr(0, name.find('+')); }
 
@@ -162,7 +162,6 @@ bool append_names(std::vector<std::string>& names, const json& doc, const char* 
   }
   return true;
 }
-
 
 std::string fixed(double v, int digits) {
   std::ostringstream out;
@@ -460,6 +459,5 @@ json to_json(const std::vector<ComparisonRow>& rows) {
   }
   return out;
 }
-
 
 }  // namespace cifar_exp

@@ -1,3 +1,4 @@
+// The CIFAR-10 binary reader and writer (data.h).
 #include "cifar_exp/data.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// Error types and their exit codes (errors.h).
 #include "cifar_exp/errors.h"
 
 namespace cifar_exp {

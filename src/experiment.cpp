@@ -78,8 +78,8 @@ void log_run_header(const RunContext& run, const std::string& run_dir,
 
 // What `resume` found in the run folder, read once.
 struct Resumption {
-  std::string checkpoint;  // its path
-  TrainingState state;     // position and epochs so far (model and optimizer: in fit)
+  std::string checkpoint;             // its path
+  TrainingState state;                // position and epochs so far (model and optimizer: in fit)
   std::optional<RunSummary> earlier;  // summary.json of the interrupted session
 };
 
@@ -87,8 +87,7 @@ struct Resumption {
 // results are added as the run goes (running -> completed | interrupted | failed).
 RunSummary summary_header(const RunContext& run, const Resumption* resumption) {
   const ExperimentConfig& config = run.config;
-  const RunSummary* earlier =
-      resumption && resumption->earlier ? &*resumption->earlier : nullptr;
+  const RunSummary* earlier = resumption && resumption->earlier ? &*resumption->earlier : nullptr;
   RunSummary s;
   s.name = config.name;
   s.model = run.model->kind();
@@ -214,8 +213,8 @@ RunResult train_in_run_folder(RunContext& run, const std::string& run_dir,
   ProgressBar progress_bar;
   SummaryUpdater summary_updater(summary_path, summary);
   // metrics.csv is rewritten from the checkpoint's epochs, so it always matches the state.
-  MetricsWriter metrics_writer(run_dir, resumption ? resumption->state.epochs
-                                                   : std::vector<EpochMetrics>{});
+  MetricsWriter metrics_writer(run_dir,
+                               resumption ? resumption->state.epochs : std::vector<EpochMetrics>{});
   options.callbacks = {&progress_bar, &epoch_logger, &metrics_writer, &summary_updater};
 
   const auto wall_start = std::chrono::steady_clock::now();
@@ -225,8 +224,8 @@ RunResult train_in_run_folder(RunContext& run, const std::string& run_dir,
     const TrainingInputs inputs = run.training_inputs(logger);
     feature_seconds = inputs.feature_seconds;
     options.evaluation_model = inputs.evaluation_model;
-    history = fit(*inputs.model, inputs.train, run.train.labels, inputs.test, run.test.labels,
-                  options);
+    history =
+        fit(*inputs.model, inputs.train, run.train.labels, inputs.test, run.test.labels, options);
     if (run.config.output.save_model) {
       save_model_file(*run.model, run_file(run_dir, "model.pt"));
       save_portable_weights(*run.model, run_file(run_dir, "weights.pt"));
@@ -328,7 +327,8 @@ TrainingState readable_checkpoint(const std::string& run_dir, const std::string&
 std::string checked_resume_inputs(const ResumeOptions& options) {
   const std::string& run_dir = options.run_dir;
   std::error_code ec;
-  if (!fs::is_directory(run_dir, ec) || !fs::is_regular_file(run_file(run_dir, "config.json"), ec)) {
+  if (!fs::is_directory(run_dir, ec) ||
+      !fs::is_regular_file(run_file(run_dir, "config.json"), ec)) {
     throw ConfigError(run_dir + ": not a run folder (no config.json)");
   }
   const std::string checkpoint =

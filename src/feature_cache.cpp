@@ -1,3 +1,4 @@
+// Backbone features computed once per split and cached on disk; .npy output (feature_cache.h).
 #include "cifar_exp/feature_cache.h"
 
 #include <cstdio>

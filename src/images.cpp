@@ -116,11 +116,13 @@ torch::Tensor read_image(const std::string& path) {
   } catch (const OutputError& e) {
     throw DataError(e.what());
   }
-  if (bytes.size() >= 8 && png_sig_cmp(reinterpret_cast<png_const_bytep>(bytes.data()), 0, 8) == 0) {
+  if (bytes.size() >= 8 &&
+      png_sig_cmp(reinterpret_cast<png_const_bytep>(bytes.data()), 0, 8) == 0) {
     return decode_png(bytes, path);
   }
   if (bytes.size() >= 3 && static_cast<unsigned char>(bytes[0]) == 0xFF &&
-      static_cast<unsigned char>(bytes[1]) == 0xD8 && static_cast<unsigned char>(bytes[2]) == 0xFF) {
+      static_cast<unsigned char>(bytes[1]) == 0xD8 &&
+      static_cast<unsigned char>(bytes[2]) == 0xFF) {
     return decode_jpeg(bytes, path);
   }
   throw DataError(path + ": not a PNG or JPEG image");

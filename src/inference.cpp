@@ -23,15 +23,16 @@ namespace fs = std::filesystem;
 namespace cifar_exp {
 namespace {
 
-const std::vector<std::string> kCifar10Classes = {"airplane", "automobile", "bird", "cat", "deer",
-                                                  "dog",      "frog",       "horse", "ship", "truck"};
+const std::vector<std::string> kCifar10Classes = {
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
 
 void load_model_file(torch::nn::Module& model, const std::string& path,
                      const torch::Device& device) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) {
-    throw OutputError(path + ": no model file (the run was made with output.save_model false, "
-                             "or has not finished an epoch)");
+    throw OutputError(path +
+                      ": no model file (the run was made with output.save_model false, "
+                      "or has not finished an epoch)");
   }
   const CheckedFile file = read_checked_file(path);
   if (file.integrity == Integrity::kCorrupted) {
@@ -92,17 +93,17 @@ nlohmann::json evaluate_run(const EvaluateOptions& options,
   check_data_files(data_dir);
   // The run's own test subset unless told otherwise, so that the figures are comparable.
   const std::optional<int64_t> limit =
-      options.limit ? options.limit
-                    : (options.split == "test" ? run.config.data.test_limit
-                                               : run.config.data.train_limit);
+      options.limit
+          ? options.limit
+          : (options.split == "test" ? run.config.data.test_limit : run.config.data.train_limit);
   Cifar10 data(data_dir, options.split == "test" ? Cifar10::Mode::kTest : Cifar10::Mode::kTrain,
                limit);
   data.to(run.device);
   logger->info("Evaluating {} on {} {} images of {} ({})", options.run_dir, data.images().size(0),
                options.split, data_dir, run.device.str());
-  const EvaluationResult result = evaluate(*run.model, data.images(), data.targets(),
-                                           run.config.training.eval_batch_size,
-                                           run.config.training.precision);
+  const EvaluationResult result =
+      evaluate(*run.model, data.images(), data.targets(), run.config.training.eval_batch_size,
+               run.config.training.precision);
   nlohmann::json per_class = nlohmann::json::object();
   const auto accuracies = result.per_class_accuracy();
   for (size_t c = 0; c < accuracies.size(); ++c) per_class[run.class_names[c]] = accuracies[c];
@@ -178,8 +179,8 @@ void save_portable_weights(const torch::nn::Module& model, const std::string& pa
   // clone(): a view would otherwise be saved with its whole storage; contiguous(): plain
   // row-major tensors whatever memory format (channels-last) training used.
   for (const auto& p : model.named_parameters()) {
-    state.insert_or_assign(p.key(),
-                           p.value().detach().cpu().contiguous(torch::MemoryFormat::Contiguous).clone());
+    state.insert_or_assign(
+        p.key(), p.value().detach().cpu().contiguous(torch::MemoryFormat::Contiguous).clone());
   }
   for (const auto& b : model.named_buffers()) {
     state.insert_or_assign(b.key(), b.value().cpu().contiguous().clone());

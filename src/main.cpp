@@ -85,8 +85,8 @@ int print_output(const std::string& text, const std::string& out = "") {
 
 Command preview_command(CLI::App& app) {
   auto o = std::make_shared<cifar_exp::PreviewOptions>();
-  auto* cmd = app.add_subcommand(
-      "preview-augmentation", "Write a PNG grid of training images beside augmented versions");
+  auto* cmd = app.add_subcommand("preview-augmentation",
+                                 "Write a PNG grid of training images beside augmented versions");
   cmd->add_option("-c,--config", o->config_path, "Experiment config (JSON)")->required();
   cmd->add_option("--out", o->out, "PNG file to write")->required();
   cmd->add_option("--count", o->count, "Training images (rows), default 8");
@@ -101,8 +101,8 @@ Command preview_command(CLI::App& app) {
 
 Command extract_command(CLI::App& app) {
   auto o = std::make_shared<cifar_exp::ExtractOptions>();
-  auto* cmd = app.add_subcommand(
-      "extract-features", "Write the VGG16 backbone's flattened output for a split as .npy");
+  auto* cmd = app.add_subcommand("extract-features",
+                                 "Write the VGG16 backbone's flattened output for a split as .npy");
   cmd->add_option("-c,--config", o->config_path, "Experiment config (JSON)")->required();
   cmd->add_option("--split", o->split, "train | test (default test)");
   cmd->add_option("--limit", o->limit, "Only the first N records of the split");
@@ -139,8 +139,8 @@ Command bench_command(CLI::App& app) {
 
 Command evaluate_command(CLI::App& app) {
   auto o = std::make_shared<cifar_exp::EvaluateOptions>();
-  auto* cmd = app.add_subcommand(
-      "evaluate", "Evaluate a finished run's model.pt on a split (like caffe test)");
+  auto* cmd = app.add_subcommand("evaluate",
+                                 "Evaluate a finished run's model.pt on a split (like caffe test)");
   cmd->add_option("run_dir", o->run_dir, "The run folder")->required();
   cmd->add_option("--data-dir", o->data_dir, "CIFAR-10 folder (default: the run's)");
   cmd->add_option("--device", o->device, "auto | cpu | cuda | cuda:N");

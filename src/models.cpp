@@ -1,3 +1,4 @@
+// The small CNN, the VGG16 backbone, the dense head and the transfer model (models.h).
 #include "cifar_exp/models.h"
 
 #include "cifar_exp/errors.h"

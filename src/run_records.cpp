@@ -84,7 +84,8 @@ void read_summary_file(RunRecord& run, const json& doc) {
   run.summary = RunSummary::from_json(doc);
   run.name = run.summary.name;
   run.status = run.summary.status;
-  if (doc.is_object() && doc.contains("seed") && doc["seed"].is_number()) run.seed = run.summary.seed;
+  if (doc.is_object() && doc.contains("seed") && doc["seed"].is_number())
+    run.seed = run.summary.seed;
   // "running" in the summary of a process that is gone: the run crashed.
   if (run.status == "running" && !process_alive(run.summary.process).value_or(true)) {
     run.status = "crashed";
@@ -199,6 +200,5 @@ std::string format_runs(const std::vector<RunRecord>& runs, const std::string& f
   }
   return out.str();
 }
-
 
 }  // namespace cifar_exp

@@ -126,8 +126,8 @@ std::vector<EpochMetrics> EpochMetrics::from_csv(const std::string& text) {
 }
 
 std::vector<double> EpochMetrics::to_row() const {
-  return {double(epoch), train_loss, train_accuracy, val_loss, val_accuracy, seconds,
-          images_per_second};
+  return {double(epoch), train_loss, train_accuracy,   val_loss,
+          val_accuracy,  seconds,    images_per_second};
 }
 
 EpochMetrics EpochMetrics::from_row(const std::vector<double>& row) {
@@ -172,36 +172,36 @@ std::optional<SummaryResults> results_from_json(const json& doc) {
 
 // The fields every state has.
 json settings_to_json(const RunSummary& s) {
-  return {{"name", s.name},
-          {"status", s.status},
-          {"model", s.model},
-          {"augmentation", s.augmentation},
-          {"transfer", s.transfer},
-          {"weights", s.weights ? json(*s.weights) : json(nullptr)},
-          {"epochs", s.epochs},
-          {"epochs_completed", s.epochs_completed},
-          {"batch_size", s.batch_size},
-          {"precision", s.precision},
-          {"seed", s.seed},
-          {"trainable_params", s.trainable_params},
-          {"frozen_params", s.frozen_params},
-          {"train_images", s.train_images},
-          {"test_images", s.test_images},
-          {"device", s.device},
-          {"device_name", s.device_name},
-          {"tf32", s.tf32},
-          {"threads", s.threads},
-          {"torch_version", s.torch_version},
-          {"cifar_exp_version", s.cifar_exp_version},
-          {"data_dir", s.data_dir},
-          {"started_at", s.started_at},
-          {"updated_at", s.updated_at},
-          {"resumed", s.resumed},
-          {"process", cifar_exp::to_json(s.process)},
-          {"reference_accuracy",
-           s.reference_accuracy ? json(*s.reference_accuracy) : json(nullptr)},
-          {"class_names", s.class_names},
-          {"provenance", s.provenance}};
+  return {
+      {"name", s.name},
+      {"status", s.status},
+      {"model", s.model},
+      {"augmentation", s.augmentation},
+      {"transfer", s.transfer},
+      {"weights", s.weights ? json(*s.weights) : json(nullptr)},
+      {"epochs", s.epochs},
+      {"epochs_completed", s.epochs_completed},
+      {"batch_size", s.batch_size},
+      {"precision", s.precision},
+      {"seed", s.seed},
+      {"trainable_params", s.trainable_params},
+      {"frozen_params", s.frozen_params},
+      {"train_images", s.train_images},
+      {"test_images", s.test_images},
+      {"device", s.device},
+      {"device_name", s.device_name},
+      {"tf32", s.tf32},
+      {"threads", s.threads},
+      {"torch_version", s.torch_version},
+      {"cifar_exp_version", s.cifar_exp_version},
+      {"data_dir", s.data_dir},
+      {"started_at", s.started_at},
+      {"updated_at", s.updated_at},
+      {"resumed", s.resumed},
+      {"process", cifar_exp::to_json(s.process)},
+      {"reference_accuracy", s.reference_accuracy ? json(*s.reference_accuracy) : json(nullptr)},
+      {"class_names", s.class_names},
+      {"provenance", s.provenance}};
 }
 
 void settings_from_json(RunSummary& s, const json& doc) {

@@ -1,3 +1,4 @@
+// Mean, spread and Welch's t-test for the comparison table (statistics.h).
 #include "cifar_exp/statistics.h"
 
 #include <algorithm>

@@ -1,3 +1,4 @@
+// fit(), train_step(), evaluate() and the EpochIterator (training.h).
 #include "cifar_exp/training.h"
 
 #include <chrono>
@@ -276,8 +277,10 @@ void begin_epoch(FitState& s, int64_t epoch) {
     s.earlier_epoch_seconds = start.epoch_seconds;
   } else {
     s.batches.shuffle();
-    progress.loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(s.device));
-    progress.correct = torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(s.device));
+    progress.loss_sum =
+        torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat32).device(s.device));
+    progress.correct =
+        torch::zeros({}, torch::TensorOptions().dtype(torch::kInt64).device(s.device));
   }
 }
 
@@ -310,8 +313,8 @@ void end_epoch(FitState& s, const std::vector<TrainingCallback*>& callbacks,
   m.train_loss = s.progress.loss_sum.item<double>() / double(n);
   m.train_accuracy = double(s.progress.correct.item<int64_t>()) / double(n);
   ClassifierImpl& evaluated = s.options.evaluation_model ? *s.options.evaluation_model : s.model;
-  auto val = evaluate(evaluated, test_images, test_labels, s.options.eval_batch_size,
-                      s.options.precision);
+  auto val =
+      evaluate(evaluated, test_images, test_labels, s.options.eval_batch_size, s.options.precision);
   m.val_loss = val.loss;
   m.val_accuracy = val.accuracy;
   m.seconds = s.earlier_epoch_seconds + seconds_since(s.epoch_start);

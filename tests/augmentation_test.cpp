@@ -1,3 +1,4 @@
+// Tests for augmentation.h: Keras' transforms against reference data, per-batch draws.
 #include "cifar_exp/augmentation.h"
 
 #include <gtest/gtest.h>

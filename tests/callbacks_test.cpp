@@ -1,3 +1,5 @@
+// Tests for callbacks.h: the progress bar, the epoch logger, stop_training, divergence,
+// EpochIterator.
 #include "cifar_exp/callbacks.h"
 
 #include <cstdio>

@@ -335,11 +335,14 @@ TEST(Cli, PreviewAugmentationWritesOriginalsBesideAugmentedVersions) {
   // The first column is the training image itself, scaled 3x.
   Cifar10 train(dir / "data", Cifar10::Mode::kTrain, 1);
   const auto original = train.images()[0].permute({1, 2, 0});  // 32 x 32 x 3
-  EXPECT_TRUE(grid.narrow(0, 4, 96).narrow(1, 4, 96).index(
-      {torch::indexing::Slice(0, torch::indexing::None, 3),
-       torch::indexing::Slice(0, torch::indexing::None, 3)}).equal(original));
+  EXPECT_TRUE(grid.narrow(0, 4, 96)
+                  .narrow(1, 4, 96)
+                  .index({torch::indexing::Slice(0, torch::indexing::None, 3),
+                          torch::indexing::Slice(0, torch::indexing::None, 3)})
+                  .equal(original));
   // The augmented tiles differ from it.
-  EXPECT_FALSE(grid.narrow(0, 4, 96).narrow(1, 104, 96).equal(grid.narrow(0, 4, 96).narrow(1, 4, 96)));
+  EXPECT_FALSE(
+      grid.narrow(0, 4, 96).narrow(1, 104, 96).equal(grid.narrow(0, 4, 96).narrow(1, 4, 96)));
   EXPECT_NE(r.out.find("3 images, original then 5 augmented versions per row"), std::string::npos)
       << r.out;
 

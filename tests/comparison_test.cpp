@@ -1,3 +1,4 @@
+// Tests for comparison.h and run_records.h: finding runs, the table, baselines, compare --runs.
 #include "cifar_exp/comparison.h"
 
 #include <gtest/gtest.h>

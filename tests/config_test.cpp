@@ -1,3 +1,4 @@
+// Tests for config.h: parsing, defaults, one-line errors, overrides, round trips.
 #include "cifar_exp/config.h"
 
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// Tests for data.h: the CIFAR-10 reader and its errors.
 #include "cifar_exp/data.h"
 
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// Tests for images.h: PNG out and back in.
 #include "cifar_exp/images.h"
 
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// Tests for models.h: shapes, parameter counts, Keras initialisation.
 #include "cifar_exp/models.h"
 
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// Tests for run_context.h: the setup every command starts from.
 #include "cifar_exp/run_context.h"
 
 #include <gtest/gtest.h>
@@ -25,8 +26,8 @@ auto logger() { return spdlog::default_logger(); }
 TEST(RunContext, LoadsTheSplitsAndBuildsTheModelFromTheSeed) {
   testing::TempDir dir;
   testing::write_cifar10_folder(dir / "data", 60, 30);
-  RunContext a = make_run_context(config_for(dir / "data", {{"type", "small_cnn"}}, false), {},
-                                  logger());
+  RunContext a =
+      make_run_context(config_for(dir / "data", {{"type", "small_cnn"}}, false), {}, logger());
   EXPECT_EQ(a.train.size(), 40);
   EXPECT_EQ(a.test.size(), 24);
   EXPECT_EQ(a.train.images.scalar_type(), torch::kUInt8);
@@ -37,8 +38,8 @@ TEST(RunContext, LoadsTheSplitsAndBuildsTheModelFromTheSeed) {
   EXPECT_FALSE(a.augmenter);
   EXPECT_FALSE(a.trains_on_features());
   // Same config, same seed: the same initial weights.
-  RunContext b = make_run_context(config_for(dir / "data", {{"type", "small_cnn"}}, false), {},
-                                  logger());
+  RunContext b =
+      make_run_context(config_for(dir / "data", {{"type", "small_cnn"}}, false), {}, logger());
   EXPECT_TRUE(a.model->parameters()[0].equal(b.model->parameters()[0]));
   const TrainingInputs inputs = a.training_inputs(logger());
   EXPECT_EQ(inputs.model, a.model.get());
@@ -70,7 +71,8 @@ TEST(RunContext, AFrozenBackboneWithoutAugmentationTrainsItsHeadOnFeatures) {
   torch::NoGradGuard no_grad;
   augmented.model->eval();
   auto direct = augmented.model->forward(augmented.test.images.to(torch::kFloat32).div(255));
-  EXPECT_TRUE(torch::allclose(on_images.evaluation_model->forward(on_images.test), direct, 1e-5, 1e-6));
+  EXPECT_TRUE(
+      torch::allclose(on_images.evaluation_model->forward(on_images.test), direct, 1e-5, 1e-6));
 }
 
 TEST(RunContext, MissingFilesAreErrorsUnlessBenchAsksForStandIns) {

@@ -1,3 +1,4 @@
+// Tests for run_summary.h: the metrics and summary schema to and from its files.
 #include "cifar_exp/run_summary.h"
 
 #include <cmath>

@@ -1,3 +1,4 @@
+// Tests for statistics.h: means, spreads and Welch's t-test against reference values.
 #include "cifar_exp/statistics.h"
 
 #include <gtest/gtest.h>

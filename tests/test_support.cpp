@@ -1,3 +1,4 @@
+// Helpers shared by the tests (test_support.h).
 #include "test_support.h"
 
 #include <sys/wait.h>

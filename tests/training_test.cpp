@@ -1,3 +1,4 @@
+// Tests for training.h: fit, the callback protocol, evaluation, reproducibility.
 #include "cifar_exp/training.h"
 
 #include <gtest/gtest.h>

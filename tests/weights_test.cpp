@@ -1,3 +1,4 @@
+// Tests for weights.h: Keras .h5 and torchvision files in their published layouts.
 #include "cifar_exp/weights.h"
 
 #include <gtest/gtest.h>

@@ -79,5 +79,4 @@ std::string format_markdown(const std::vector<ComparisonRow>& rows);
 std::string format_csv(const std::vector<ComparisonRow>& rows);
 nlohmann::json to_json(const std::vector<ComparisonRow>& rows);
 
-
 }  // namespace cifar_exp

@@ -27,8 +27,9 @@ torch::Tensor compute_features(ClassifierImpl& model, const torch::Tensor& image
 // of device computing them (cpu, cuda) and whether TF32 is allowed there.
 std::string feature_cache_key(FeatureSource& source, const torch::Tensor& images);
 
-// Features of `images` from `<cache_dir>/<feature_name>-<key>.pt` (vgg16-...) when present, else computed and saved
-// there (atomically). An empty cache_dir disables the disk cache. `hit` tells which happened.
+// Features of `images` from `<cache_dir>/<feature_name>-<key>.pt` (vgg16-...) when present, else
+// computed and saved there (atomically). An empty cache_dir disables the disk cache. `hit` tells
+// which happened.
 torch::Tensor cached_features(ClassifierImpl& model, const torch::Tensor& images,
                               const std::string& cache_dir, int64_t batch_size,
                               const std::shared_ptr<spdlog::logger>& logger,

@@ -24,10 +24,10 @@ struct RunRecord {
   // failure.json), what is known: name, error, and from its config the model, augmentation,
   // transfer and reference accuracy.
   RunSummary summary;
-  bool has_summary_file = false;  // summary.json was there and readable
-  bool has_failure_file = false;  // failure.json was read instead
-  int failure_exit_code = 0;      // failure.json's exit_code
-  std::optional<int64_t> seed;    // the summary's, else failure.json's, else config.json's
+  bool has_summary_file = false;     // summary.json was there and readable
+  bool has_failure_file = false;     // failure.json was read instead
+  int failure_exit_code = 0;         // failure.json's exit_code
+  std::optional<int64_t> seed;       // the summary's, else failure.json's, else config.json's
   nlohmann::json config;             // config.json (the resolved config), empty when absent
   std::vector<EpochMetrics> epochs;  // metrics.jsonl, else metrics.csv
   std::string problem;               // for runs that are not complete: what is known

@@ -70,7 +70,7 @@ struct RunSummary {
   int64_t threads = 0;
   std::string torch_version, cifar_exp_version, data_dir;
   std::string started_at, updated_at;
-  int64_t resumed = 0;  // how many times the run was resumed
+  int64_t resumed = 0;      // how many times the run was resumed
   ProcessIdentity process;  // who writes it, to tell a crashed run from a running one
   std::optional<double> reference_accuracy;
   std::vector<std::string> class_names;
@@ -80,8 +80,8 @@ struct RunSummary {
   std::optional<double> last_val_accuracy;
   std::optional<double> train_seconds, feature_seconds, wall_seconds;
   std::optional<std::string> finished_at;
-  std::optional<SummaryResults> results;  // once an epoch has completed
-  std::optional<std::string> error;       // failed
+  std::optional<SummaryResults> results;                  // once an epoch has completed
+  std::optional<std::string> error;                       // failed
   std::optional<std::pair<int64_t, int64_t>> stopped_at;  // interrupted: epoch, batch
 
   nlohmann::json to_json() const;

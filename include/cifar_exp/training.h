@@ -198,10 +198,10 @@ torch::Tensor train_step(ClassifierImpl& model, torch::optim::Optimizer& optimiz
                          BatchProgress& progress, StepTimes* times = nullptr);
 
 // Trains `model` on (train_images, train_labels) and evaluates on the test split after every
-// epoch, from epoch 1 or from where a checkpoint stopped (options.resume_from). Inputs are on the training device: uint8 images
-// N x 3 x 32 x 32 (scaled to [0, 1] per batch), or float tensors used as they are (cached backbone
-// features for a head). Shuffling draws from torch's global generator, so seeding it beforehand
-// makes the run reproducible.
+// epoch, from epoch 1 or from where a checkpoint stopped (options.resume_from). Inputs are on the
+// training device: uint8 images N x 3 x 32 x 32 (scaled to [0, 1] per batch), or float tensors used
+// as they are (cached backbone features for a head). Shuffling draws from torch's global generator,
+// so seeding it beforehand makes the run reproducible.
 History fit(ClassifierImpl& model, const torch::Tensor& train_images,
             const torch::Tensor& train_labels, const torch::Tensor& test_images,
             const torch::Tensor& test_labels, const FitOptions& options);
