@@ -14,6 +14,7 @@
 #include "cifar_exp/config.h"
 #include "cifar_exp/errors.h"
 #include "cifar_exp/files.h"
+#include "cifar_exp/logging.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -161,12 +162,6 @@ bool append_names(std::vector<std::string>& names, const json& doc, const char* 
     if (std::find(names.begin(), names.end(), text) == names.end()) names.push_back(text);
   }
   return true;
-}
-
-std::string fixed(double v, int digits) {
-  std::ostringstream out;
-  out << std::fixed << std::setprecision(digits) << v;
-  return out.str();
 }
 
 std::string pct(const Stat& s) {

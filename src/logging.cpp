@@ -24,11 +24,13 @@ std::string utc_now(const char* format) {
 
 std::string iso_utc_now() { return utc_now("%Y-%m-%dT%H:%M:%SZ"); }
 
-std::string percent(double fraction) {
+std::string fixed(double value, int digits) {
   std::ostringstream out;
-  out << std::fixed << std::setprecision(2) << 100.0 * fraction << "%";
+  out << std::fixed << std::setprecision(digits) << value;
   return out.str();
 }
+
+std::string percent(double fraction) { return fixed(100.0 * fraction, 2) + "%"; }
 
 std::shared_ptr<spdlog::logger> console_logger() {
   auto sink = std::make_shared<spdlog::sinks::stdout_color_sink_mt>();

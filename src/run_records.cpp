@@ -80,7 +80,7 @@ std::vector<EpochMetrics> read_epochs(const fs::path& dir) {
 }
 
 void read_summary_file(RunRecord& run, const json& doc) {
-  run.has_summary_file = doc.is_object();
+  run.has_summary_file = true;
   run.summary = RunSummary::from_json(doc);
   run.name = run.summary.name;
   run.status = run.summary.status;
@@ -117,7 +117,9 @@ RunRecord read_run(const fs::path& dir) {
   RunRecord run;
   run.dir = dir.string();
   std::string problem;
-  if (auto summary = try_read_json(dir / "summary.json", problem)) {
+  auto summary = try_read_json(dir / "summary.json", problem);
+  if (summary && !summary->is_object()) problem = "summary.json unreadable";
+  if (summary && summary->is_object()) {
     read_summary_file(run, *summary);
   } else if (auto failure = try_read_json(dir / "failure.json", problem);
              failure && failure->is_object()) {

@@ -7,16 +7,12 @@
 #include <limits>
 #include <sstream>
 
+#include "cifar_exp/logging.h"
+
 namespace cifar_exp {
 namespace {
 
 using json = nlohmann::json;
-
-std::string fixed(double value, int digits) {
-  std::ostringstream out;
-  out << std::fixed << std::setprecision(digits) << value;
-  return out.str();
-}
 
 // doc[key] as T, or `fallback` when it is missing or of another type (older or hand-edited
 // files must not stop `compare`).

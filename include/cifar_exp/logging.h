@@ -19,6 +19,9 @@ std::string utc_now(const char* format);
 // The current UTC time as summary.json records it: "2026-11-29T11:55:20Z".
 std::string iso_utc_now();
 
+// `value` with `digits` decimals: fixed(2.5, 3) -> "2.500".
+std::string fixed(double value, int digits);
+
 // Formats a fraction as a percentage with two decimals: 0.62184 -> "62.18%".
 std::string percent(double fraction);
 
