@@ -323,18 +323,22 @@ TrainingState readable_checkpoint(const std::string& run_dir, const std::string&
   }
 }
 
-// The run folder's config.json and the checkpoint to continue from; ConfigError when missing.
-std::string checked_resume_inputs(const ResumeOptions& options) {
-  const std::string& run_dir = options.run_dir;
+// ConfigError unless `run_dir` is a run folder (has config.json).
+void check_run_folder(const std::string& run_dir) {
   std::error_code ec;
   if (!fs::is_directory(run_dir, ec) ||
       !fs::is_regular_file(run_file(run_dir, "config.json"), ec)) {
     throw ConfigError(run_dir + ": not a run folder (no config.json)");
   }
+}
+
+// The checkpoint to continue from; ConfigError when it is missing.
+std::string checkpoint_to_resume(const ResumeOptions& options) {
   const std::string checkpoint =
-      options.checkpoint ? *options.checkpoint : run_file(run_dir, "checkpoint.pt");
+      options.checkpoint ? *options.checkpoint : run_file(options.run_dir, "checkpoint.pt");
+  std::error_code ec;
   if (!fs::is_regular_file(checkpoint, ec)) {
-    throw ConfigError(run_dir + ": no " + fs::path(checkpoint).filename().string() +
+    throw ConfigError(options.run_dir + ": no " + fs::path(checkpoint).filename().string() +
                       " to resume from (checkpoint.pt is written after each epoch and when a "
                       "run is interrupted)");
   }
@@ -346,14 +350,16 @@ std::string checked_resume_inputs(const ResumeOptions& options) {
 RunResult resume_experiment(const ResumeOptions& options,
                             const std::shared_ptr<spdlog::logger>& logger) {
   const std::string& run_dir = options.run_dir;
-  Resumption resumption;
-  resumption.checkpoint = checked_resume_inputs(options);
+  check_run_folder(run_dir);
   ConfigOverrides overrides;
   overrides.threads = options.threads;
   overrides.device = options.device;
   ExperimentConfig config = load_config(run_file(run_dir, "config.json"), overrides);
   if (options.data_dir) config.data.dir = *options.data_dir;
+  // The lock first: a run still going before its first checkpoint is busy, not unresumable.
   const FileLock lock = lock_run(fs::path(run_dir).parent_path().string(), config);
+  Resumption resumption;
+  resumption.checkpoint = checkpoint_to_resume(options);
   resumption.earlier = resumable_summary(run_dir, logger);
   resumption.state = readable_checkpoint(run_dir, resumption.checkpoint);
   RunContextOptions context_options;
