@@ -1,20 +1,20 @@
 #!/usr/bin/python3
 """torch_reference.py: the work of `cifar-exp bench`, driven from Python PyTorch.
 
-Needs Debian's /usr/bin/python3 (Python 3.11) with the Debian packages python3-torch (1.13),
-python3-torchvision and python3-numpy:
+Needs a Python with torch >= 1.13 and nothing else (no numpy, no torchvision):
 
-    sudo apt-get install -y python3-torch python3-torchvision python3-numpy
-
-They use the same shared libtorch 1.13 (libtorch1.13) that cifar-exp links, so comparing the two
-measures the driver (Python vs C++) and not the kernels. Any other Python with torch >= 1.13 and
-torchvision also runs it.
+  - Debian's /usr/bin/python3 with python3-torch (1.13): `sudo apt-get install -y python3-torch`.
+    It uses the same shared libtorch 1.13 (libtorch1.13) that build/cifar-exp links, so comparing
+    the two measures the driver (Python vs C++) and not the kernels.
+  - the project's .venv with PyPI torch (2.x; `.venv/bin/pip install torch==2.15.0`, what
+    build-pypi/cifar-exp is built against): PyTorch 2.x from Python, and --compile.
 
 Usage (the options of `cifar-exp bench`):
 
     bench/torch_reference.py (--config FILE [--set KEY=VALUE]... | --config-json RESOLVED)
         [--iterations N] [--warmup N] [--format table|json] [--threads N] [--data-dir DIR]
         [--precision fp32|bf16] [--device auto|cpu|cuda|cuda:N] [--cifar-exp PATH]
+        [--memory-format channels_last|contiguous] [--compile]
 
 It runs the config as cifar-exp resolves it: --config FILE (configs/*.json) is resolved by
 `cifar-exp --config FILE --print-config [--set KEY=VALUE]...` (the binary: --cifar-exp PATH, else
@@ -36,6 +36,15 @@ augmentation the runner trains the head on backbone features computed once: then
 (the backbone over one eval batch, fp32, no grad) is timed and the head trains on an N x 512 float
 feature tensor (gather = index_select of features).
 
+--memory-format channels_last (default) keeps convolution weights and their inputs channels-last:
+the small CNN (as cifar-exp's SmallCnn) and the VGG16 backbone (weights and preprocessed input;
+the head gets the flattened features, which for 32x32 inputs are 512 x 1 x 1 either way);
+contiguous runs plain NCHW everywhere (cifar-exp's VGG16 runs NCHW, its small CNN channels-last).
+--compile (torch >= 2 only; exit 2 on torch 1.x) wraps the trained module (and, for the cached
+path, the backbone) with torch.compile: one extra untimed step (and eval call) before the warm-up
+absorbs the compilation, whose wall time is reported as compile_seconds; recompilations after it
+fall into the warm-up steps. The report's memory_format and compile say which variant ran.
+
 Output: --format table (default) an aligned table; --format json one JSON object on stdout (the
 shape bench/compare.sh reads, as cifar-exp's). Progress and warnings go to stderr.
 Exit status: 0, or 2 with one line on stderr for a bad option or config.
@@ -50,6 +59,7 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
 
 TOOL = "torch_reference.py"
 
@@ -64,14 +74,14 @@ def note(message):
 
 
 try:
-    import numpy as np
+    # PyPI torch without numpy warns at import that it cannot initialise NumPy; none is needed.
+    warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
-    import torchvision
 except ImportError as e:  # pragma: no cover
-    fail(f"{e} (run it with /usr/bin/python3 and Debian's python3-torch python3-torchvision "
-         "python3-numpy installed)")
+    fail(f"{e} (run it with /usr/bin/python3 and Debian's python3-torch installed, or with a "
+         "Python that has torch >= 1.13)")
 
 RECORD_BYTES = 3073
 NUM_CLASSES = 10
@@ -196,6 +206,8 @@ def record_count(path):
 
 
 def read_split(root, train, limit):
+    """The split's first `limit` records (all when 0/None) as uint8 images N x 3 x 32 x 32 and
+    int64 labels, read with plain file reads and torch.frombuffer (no numpy)."""
     names = split_names(train)
     sizes = [record_count(os.path.join(root, name)) for name in names]  # sizes first
     wanted = min(limit, sum(sizes)) if limit else sum(sizes)
@@ -204,14 +216,17 @@ def read_split(root, train, limit):
         if filled == wanted:
             break
         take = min(count, wanted - filled)
-        chunks.append(np.fromfile(os.path.join(root, name), dtype=np.uint8,
-                                  count=take * RECORD_BYTES).reshape(take, RECORD_BYTES))
+        with open(os.path.join(root, name), "rb") as f:
+            data = bytearray(f.read(take * RECORD_BYTES))  # writable: frombuffer shares it
+        if len(data) != take * RECORD_BYTES:
+            raise ValueError(f"{os.path.join(root, name)}: short read")
+        chunks.append(torch.frombuffer(data, dtype=torch.uint8).view(take, RECORD_BYTES))
         filled += take
-    raw = np.concatenate(chunks)
-    if raw[:, 0].max() >= NUM_CLASSES:
+    raw = torch.cat(chunks) if len(chunks) > 1 else chunks[0]
+    if int(raw[:, 0].max()) >= NUM_CLASSES:
         raise ValueError(f"{root}: a record has a label above 9")
-    images = torch.from_numpy(np.ascontiguousarray(raw[:, 1:]).reshape(-1, 3, 32, 32))
-    labels = torch.from_numpy(raw[:, 0].astype(np.int64))
+    images = raw[:, 1:].contiguous().view(-1, 3, 32, 32)
+    labels = raw[:, 0].to(torch.int64)
     return images, labels
 
 
@@ -236,25 +251,34 @@ def keras_init(module):
                 nn.init.xavier_uniform_(p)
 
 
+def convolutions_channels_last(module):
+    """Every 4-d parameter (the convolution weights) of module made channels-last, in place."""
+    with torch.no_grad():
+        for p in module.parameters():
+            if p.dim() == 4:
+                p.data = p.data.contiguous(memory_format=torch.channels_last)
+
+
 class SmallCnn(nn.Module):
     """Conv 3x3 32, pool, Conv 3x3 64, pool, Conv 3x3 64, Dense 64, Dense 10; valid padding.
-    Channels-last convolution weights and inputs, as SmallCnnImpl."""
+    Channels-last convolution weights and inputs, as SmallCnnImpl (unless channels_last=False:
+    plain NCHW)."""
 
-    def __init__(self):
+    def __init__(self, channels_last=True):
         super().__init__()
+        self.channels_last = channels_last
         self.conv1 = nn.Conv2d(3, 32, 3)
         self.conv2 = nn.Conv2d(32, 64, 3)
         self.conv3 = nn.Conv2d(64, 64, 3)
         self.dense1 = nn.Linear(64 * 4 * 4, 64)
         self.dense2 = nn.Linear(64, 10)
         keras_init(self)
-        with torch.no_grad():
-            for p in self.parameters():
-                if p.dim() == 4:
-                    p.data = p.data.contiguous(memory_format=torch.channels_last)
+        if channels_last:
+            convolutions_channels_last(self)
 
     def forward(self, x):
-        x = x.contiguous(memory_format=torch.channels_last)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         x = F.max_pool2d(F.relu(self.conv1(x)), 2)
         x = F.max_pool2d(F.relu(self.conv2(x)), 2)
         x = F.relu(self.conv3(x))
@@ -262,18 +286,23 @@ class SmallCnn(nn.Module):
         return self.dense2(x)
 
 
+VGG16_CFG_D = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
+               512, 512, 512, "M"]
+
+
 def vgg16_backbone():
-    """torchvision's VGG16 `features` (13 convs 3x3 pad 1, ReLU, 5 max pools), without building
-    the 123 M-parameter classifier. ReLUs are made out-of-place: Vgg16BackboneImpl uses
-    torch::relu, not relu_."""
-    try:
-        from torchvision.models.vgg import cfgs, make_layers
-        features = make_layers(cfgs["D"], batch_norm=False)
-    except (ImportError, KeyError, TypeError):  # other torchvision layouts
-        features = torchvision.models.vgg16().features
-    for m in features.modules():
-        if isinstance(m, nn.ReLU):
-            m.inplace = False
+    """torchvision's VGG16 `features` (configuration "D": 13 convs 3x3 pad 1, each followed by a
+    ReLU, 5 max pools 2x2), built here as a plain nn.Sequential in torchvision's index layout
+    (features.{i}.weight), without torchvision and without the 123 M-parameter classifier. The
+    ReLUs are out-of-place: Vgg16BackboneImpl uses torch::relu, not relu_."""
+    layers, channels = [], 3
+    for v in VGG16_CFG_D:
+        if v == "M":
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+        else:
+            layers += [nn.Conv2d(channels, v, kernel_size=3, padding=1), nn.ReLU(inplace=False)]
+            channels = v
+    features = nn.Sequential(*layers)
     keras_init(features)
     return features
 
@@ -321,14 +350,18 @@ class DenseHead(nn.Module):
 
 class Vgg16Transfer(nn.Module):
     """Vgg16TransferImpl: preprocessing (caffe | imagenet | unit) and resize inside forward, the
-    backbone frozen (requires_grad False, run under no_grad) unless trainable_blocks > 0."""
+    backbone frozen (requires_grad False, run under no_grad) unless trainable_blocks > 0. With
+    channels_last the backbone's weights and its (preprocessed) input are channels-last."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, channels_last=True):
         super().__init__()
+        self.channels_last = channels_last
         self.preprocessing = cfg.preprocess
         self.input_size = cfg.input_size
         self.trainable_blocks = cfg.trainable_blocks
         self.backbone = vgg16_backbone()
+        if channels_last:
+            convolutions_channels_last(self.backbone)
         side = self.input_size // 32
         self.head = DenseHead(512 * side * side, cfg.hidden_units, cfg.dropout)
         # freeze(): blocks >= 6 - trainable_blocks stay trainable.
@@ -355,6 +388,8 @@ class Vgg16Transfer(nn.Module):
         if x.shape[2] != self.input_size or x.shape[3] != self.input_size:
             x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear",
                               align_corners=False)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         return x
 
     def features(self, images):
@@ -367,13 +402,15 @@ class Vgg16Transfer(nn.Module):
         return self.head(self.features(images))
 
 
-def compute_features(model, images, batch_size):
-    """feature_cache.cpp compute_features(): the backbone, fp32, no grad, in eval batches."""
+def compute_features(model, images, batch_size, backbone=None):
+    """feature_cache.cpp compute_features(): the backbone, fp32, no grad, in eval batches
+    (backbone: the module to run, model.backbone or its torch.compile wrapper)."""
+    backbone = model.backbone if backbone is None else backbone
     with torch.no_grad():
         parts = []
         for start in range(0, images.shape[0], batch_size):
             x = images[start:start + batch_size].float().div_(255.0)
-            parts.append(model.backbone(model.preprocess(x)).flatten(1))
+            parts.append(backbone(model.preprocess(x)).flatten(1))
         return torch.cat(parts, 0)
 
 
@@ -639,6 +676,14 @@ def cpu_has_native_bf16():
     return False
 
 
+def torch_has_compile():
+    try:
+        major = int(torch.__version__.split(".", 1)[0])
+    except ValueError:
+        major = 0
+    return major >= 2 and hasattr(torch, "compile")
+
+
 class OneLineParser(argparse.ArgumentParser):
     def error(self, message):
         fail(f"{message} (see --help)")
@@ -667,7 +712,16 @@ def parse_args(argv):
                                        "data.dir)")
     ap.add_argument("--precision", help="fp32 | bf16 (default: training.precision)")
     ap.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: training.device)")
+    ap.add_argument("--memory-format", choices=["channels_last", "contiguous"],
+                    default="channels_last",
+                    help="channels_last (default): convolution weights and inputs channels-last "
+                         "(small CNN and VGG16 backbone); contiguous: plain NCHW everywhere")
+    ap.add_argument("--compile", action="store_true",
+                    help="wrap the model with torch.compile (torch >= 2); an extra untimed step "
+                         "absorbs the compilation (compile_seconds in the report)")
     args = ap.parse_args(argv)
+    if args.compile and not torch_has_compile():
+        fail(f"--compile: needs torch >= 2 with torch.compile; this is torch {torch.__version__}")
     if args.set and args.config_json:
         fail("--set: only with --config (a resolved config is used as it is)")
     if args.iterations < 1:
@@ -722,30 +776,41 @@ def run(args):
     test_images, test_labels = test_images.to(device), test_labels.to(device)
 
     weights_note = None
+    channels_last = args.memory_format == "channels_last"
     if cfg.model_type == "small_cnn":
-        model = SmallCnn()
+        model = SmallCnn(channels_last)
     else:
-        model = Vgg16Transfer(cfg)
+        model = Vgg16Transfer(cfg, channels_last)
         weights_note = load_backbone_weights(model.backbone, cfg)
     model.to(device)
 
     timings = {}
     eval_steps = max(2, args.iterations // 10)
     eval_warmup = 1 if args.warmup > 0 else 0
+    # --compile: one extra untimed training step and eval call before the warm-up, whose wall
+    # time (the compilation, mostly) is compile_seconds.
+    compile_steps = 1 if args.compile else 0
+    compile_seconds = 0.0
+    compile_kw = {"dynamic": False}  # static shapes: the batch and eval batch each specialise
+    backbone_fn = None
 
     trained, train_inputs, eval_inputs = model, train_images, test_images
     cached = (cfg.model_type == "vgg16_transfer" and model.backbone_frozen()
               and not cfg.aug_enabled)
     if cached:
         model.eval()
-        for i in range(eval_warmup + eval_steps):
+        if args.compile:
+            backbone_fn = torch.compile(model.backbone, **compile_kw)
+        for i in range(compile_steps + eval_warmup + eval_steps):
             start = clock()
-            eval_inputs = compute_features(model, test_images, cfg.eval_batch_size)
+            eval_inputs = compute_features(model, test_images, cfg.eval_batch_size, backbone_fn)
             sync()
-            if i >= eval_warmup:
+            if i < compile_steps:
+                compile_seconds += clock() - start
+            elif i >= compile_steps + eval_warmup:
                 timings.setdefault("features", []).append(1000 * (clock() - start))
         # Features for the rows the timed steps visit (the values do not change the cost).
-        rows = min(train_images.shape[0], cfg.batch_size * steps)
+        rows = min(train_images.shape[0], cfg.batch_size * (compile_steps + steps))
         features = torch.empty(rows, eval_inputs.shape[1], dtype=eval_inputs.dtype, device=device)
         for start in range(0, rows, eval_inputs.shape[0]):
             count = min(eval_inputs.shape[0], rows - start)
@@ -755,6 +820,8 @@ def run(args):
         trained = model.head
 
     trainable = [p for p in trained.parameters() if p.requires_grad]
+    if args.compile:
+        trained = torch.compile(trained, **compile_kw)
     optimizer = torch.optim.Adam(trainable, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2),
                                  eps=cfg.epsilon)
     augmenter = Augmenter(cfg, cfg.seed) if cfg.aug_enabled else None
@@ -766,9 +833,10 @@ def run(args):
     loss_sum = torch.zeros((), dtype=torch.float32, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     note(f"timing {args.warmup} warm-up and {args.iterations} training steps of batch "
-         f"{cfg.batch_size} ({cfg.name}, {threads} threads, {device}, {precision})")
+         f"{cfg.batch_size} ({cfg.name}, {threads} threads, {device}, {precision}, "
+         f"{args.memory_format}{', torch.compile' if args.compile else ''})")
     names = ("gather", "augment", "forward", "backward", "optimizer", "metrics")
-    for i in range(steps):
+    for i in range(compile_steps + steps):
         if position + cfg.batch_size > n:
             order = torch.randperm(n, dtype=torch.int64).to(device)
             position = 0
@@ -805,7 +873,9 @@ def run(args):
             loss.item()  # fit()'s divergence check
         sync()
         t6 = clock()
-        if i < args.warmup:
+        if i < compile_steps:
+            compile_seconds += t6 - t0
+        if i < compile_steps + args.warmup:
             continue
         marks = (t0, t1, t2, t3, t4, t5, t6)
         for k, name in enumerate(names):
@@ -818,11 +888,13 @@ def run(args):
     eval_count = min(cfg.eval_batch_size, test_labels.shape[0])
     eval_labels = test_labels[:eval_count]
     eval_batch = eval_inputs[:eval_count]
-    for i in range(eval_warmup + eval_steps):
+    for i in range(compile_steps + eval_warmup + eval_steps):
         start = clock()
         evaluate(trained, eval_batch, eval_labels, cfg.eval_batch_size, precision)
         sync()
-        if i >= eval_warmup:
+        if i < compile_steps:
+            compile_seconds += clock() - start
+        elif i >= compile_steps + eval_warmup:
             timings.setdefault("eval", []).append(1000 * (clock() - start))
 
     phases = {name: phase_stats(timings[name]) for name in PHASE_ORDER if name in timings}
@@ -837,6 +909,8 @@ def run(args):
         "device": str(device),
         "precision": precision,
         "torch_version": torch.__version__,
+        "memory_format": args.memory_format,
+        "compile": bool(args.compile),
         "iterations": args.iterations,
         "warmup": args.warmup,
         "data": data_kind,
@@ -845,6 +919,8 @@ def run(args):
         "eval_images_per_second": eval_count / (phases["eval"]["mean_ms"] / 1000.0),
         "cpu": cpu_model(),
     }
+    if args.compile:
+        report["compile_seconds"] = compile_seconds
     if cached:
         report["features_images_per_second"] = (
             test_images.shape[0] / (phases["features"]["mean_ms"] / 1000.0))
@@ -860,6 +936,9 @@ def format_table(r):
         f"torch-python reference: {r['config']} ({r['model']}, "
         f"{'augmentation' if r['augmentation'] else 'no augmentation'}), {r['device']}, "
         f"{r['threads']} threads, {r['precision']}, torch {r['torch_version']}, {r['data']} data",
+        f"memory format {r['memory_format']}, "
+        + (f"torch.compile (compilation {r['compile_seconds']:.1f} s, untimed)" if r["compile"]
+           else "eager (no torch.compile)"),
         f"CPU: {r['cpu']}",
         f"batch {r['batch_size']}, {r['warmup']} warm-up + {r['iterations']} timed steps; "
         f"eval batch {r['eval_batch_size']}",
