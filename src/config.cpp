@@ -322,6 +322,7 @@ const Fields<ModelConfig> kModelFields = {
     integer("hidden_units", &ModelConfig::hidden_units, 1, 1 << 20, "a positive integer"),
     number("dropout", &ModelConfig::dropout, 0.0, 0.999, "a number in [0, 1)"),
     integer("trainable_blocks", &ModelConfig::trainable_blocks, 0, 5, "an integer from 0 to 5"),
+    choice("kernels", &ModelConfig::kernels, {"fused", "generic"}),
 };
 
 // Keys a small_cnn model must not have (to_json writes only "type" for it).
@@ -496,8 +497,9 @@ json to_json(const ExperimentConfig& c) {
   // No data.dir means "look in the usual places" (resolve_data_dir); "" would not parse back.
   if (c.data.dir.empty()) doc["data"].erase("dir");
   // The other model keys only apply to vgg16_transfer.
-  doc["model"] = c.model.type == "vgg16_transfer" ? write_fields(kModelFields, c.model)
-                                                  : json{{"type", c.model.type}};
+  doc["model"] = c.model.type == "vgg16_transfer"
+                     ? write_fields(kModelFields, c.model)
+                     : json{{"type", c.model.type}, {"kernels", c.model.kernels}};
   doc["augmentation"] = write_fields(kAugmentationFields, c.augmentation);
   doc["training"] = write_fields(kTrainingFields, c.training);
   doc["output"] = write_fields(kOutputFields, c.output);

@@ -2,12 +2,13 @@
 #include "cifar_exp/models.h"
 
 #include "cifar_exp/errors.h"
+#include "cifar_exp/kernels.h"
 
 namespace cifar_exp {
 
 namespace nn = torch::nn;
 
-SmallCnnImpl::SmallCnnImpl() {
+SmallCnnImpl::SmallCnnImpl(Kernels kernels) : kernels(kernels) {
   conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(3, 32, 3)));
   conv2 = register_module("conv2", nn::Conv2d(nn::Conv2dOptions(32, 64, 3)));
   conv3 = register_module("conv3", nn::Conv2d(nn::Conv2dOptions(64, 64, 3)));
@@ -35,8 +36,8 @@ void SmallCnnImpl::reset_keras() {
 
 torch::Tensor SmallCnnImpl::forward(torch::Tensor x) {
   x = x.contiguous(torch::MemoryFormat::ChannelsLast);
-  x = torch::max_pool2d(torch::relu(conv1(x)), 2);
-  x = torch::max_pool2d(torch::relu(conv2(x)), 2);
+  x = max_pool2_relu(conv1(x), kernels);
+  x = max_pool2_relu(conv2(x), kernels);
   x = torch::relu(conv3(x));
   x = torch::relu(dense1(x.flatten(1)));
   return dense2(x);
@@ -51,7 +52,8 @@ ParameterCounts count_parameters(const nn::Module& module) {
 }
 
 std::shared_ptr<ClassifierImpl> build_model(const ModelConfig& config) {
-  if (config.type == "small_cnn") return std::make_shared<SmallCnnImpl>();
+  if (config.type == "small_cnn")
+    return std::make_shared<SmallCnnImpl>(parse_kernels(config.kernels));
   if (config.type == "vgg16_transfer") {
     auto model = std::make_shared<Vgg16TransferImpl>(config, resolve_preprocess(config));
     if (config.weights != "random") {
@@ -68,20 +70,35 @@ namespace cifar_exp {
 
 namespace nn = torch::nn;
 
-Vgg16BackboneImpl::Vgg16BackboneImpl() {
+Vgg16BackboneImpl::Vgg16BackboneImpl(Kernels kernels) : kernels(kernels) {
   for (const auto& conv : vgg16_convs()) {
     convs.push_back(
         register_module(conv.name, nn::Conv2d(nn::Conv2dOptions(conv.in, conv.out, 3).padding(1))));
   }
   reset_keras();
+  if (kernels == Kernels::kFused) {
+    // Channels-last weights (and inputs, in forward): oneDNN's preferred layout, and the one the
+    // fused pool + ReLU kernel takes. load_weights copies into these tensors, keeping it.
+    for (auto& p : parameters()) {
+      if (p.dim() == 4) p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+    }
+  }
 }
 
 torch::Tensor Vgg16BackboneImpl::forward(torch::Tensor x) {
   const auto& specs = vgg16_convs();
+  const bool fused = kernels == Kernels::kFused;
+  // Without autograd (a frozen backbone) each ReLU can overwrite its convolution's output.
+  const bool in_place = fused && !torch::GradMode::is_enabled();
+  if (fused) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
   for (size_t i = 0; i < convs.size(); ++i) {
-    x = torch::relu(convs[i](x));
+    x = convs[i](x);
     const bool block_ends = i + 1 == convs.size() || specs[i + 1].block != specs[i].block;
-    if (block_ends) x = torch::max_pool2d(x, 2);
+    if (block_ends) {
+      x = max_pool2_relu(x, kernels);
+    } else {
+      x = in_place ? x.relu_() : torch::relu(x);
+    }
   }
   return x;
 }
@@ -130,7 +147,7 @@ Vgg16TransferImpl::Vgg16TransferImpl(const ModelConfig& config, std::string prep
     : preprocess_(std::move(preprocess)),
       input_size_(config.input_size),
       trainable_blocks_(config.trainable_blocks) {
-  backbone = register_module("backbone", Vgg16Backbone());
+  backbone = register_module("backbone", Vgg16Backbone(parse_kernels(config.kernels)));
   head = register_module("head", DenseHead(feature_size(), config.hidden_units, config.dropout));
   backbone->freeze(trainable_blocks_);
 }

@@ -22,6 +22,7 @@ struct DataConfig {
 
 struct ModelConfig {
   std::string type = "small_cnn";  // small_cnn | vgg16_transfer
+  std::string kernels = "fused";   // fused | generic (kernels.h): same results, speed only
   // vgg16_transfer only:
   std::string weights;                      // path, or "random"; empty = not given
   std::string weights_format = "keras_h5";  // keras_h5 | torchvision

@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "cifar_exp/config.h"
+#include "cifar_exp/kernels.h"
 #include "cifar_exp/weights.h"
 
 namespace cifar_exp {
@@ -51,7 +52,7 @@ struct ClassifierImpl : torch::nn::Module {
 // The notebook's Keras model: Conv 3x3 32 ReLU, MaxPool 2, Conv 3x3 64 ReLU, MaxPool 2,
 // Conv 3x3 64 ReLU, Flatten, Dense 64 ReLU, Dense 10; valid padding; 122,570 parameters.
 struct SmallCnnImpl : ClassifierImpl {
-  SmallCnnImpl();
+  explicit SmallCnnImpl(Kernels kernels = Kernels::kFused);
   torch::Tensor forward(torch::Tensor images) override;
   std::string kind() const override { return "small_cnn"; }
   // Keras defaults: Glorot-uniform kernels, zero biases.
@@ -59,13 +60,14 @@ struct SmallCnnImpl : ClassifierImpl {
 
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
   torch::nn::Linear dense1{nullptr}, dense2{nullptr};
+  Kernels kernels = Kernels::kFused;  // see kernels.h
 };
 TORCH_MODULE(SmallCnn);
 
 // VGG16's 13-convolution feature extractor: 3x3 same-padding convolutions 64,64 | 128,128 |
 // 256 x3 | 512 x3 | 512 x3, ReLU, 2x2 max pool after each block. Takes preprocessed images.
 struct Vgg16BackboneImpl : torch::nn::Module {
-  Vgg16BackboneImpl();
+  explicit Vgg16BackboneImpl(Kernels kernels = Kernels::kFused);
   torch::Tensor forward(torch::Tensor x);
   // Copies pretrained tensors in (names and shapes already checked by the loader).
   void load_weights(const Vgg16Weights& weights);
@@ -75,6 +77,7 @@ struct Vgg16BackboneImpl : torch::nn::Module {
   void freeze(int64_t trainable_blocks);
 
   std::vector<torch::nn::Conv2d> convs;  // registered as block1_conv1 ... block5_conv3
+  Kernels kernels = Kernels::kFused;     // see kernels.h
 };
 TORCH_MODULE(Vgg16Backbone);
 
