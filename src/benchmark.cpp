@@ -199,6 +199,7 @@ nlohmann::json bench_report(const RunContext& run, const BenchOptions& options,
                            {"threads", run.threads},
                            {"device", run.device.str()},
                            {"precision", t.precision},
+                           {"kernels", run.config.model.kernels},
                            {"torch_version", torch_version()},
                            {"iterations", options.iterations},
                            {"warmup", options.warmup},
@@ -246,8 +247,9 @@ std::string format_benchmark_table(const nlohmann::json& r) {
       << r["model"].get<std::string>()
       << (r["augmentation"].get<bool>() ? ", augmentation" : ", no augmentation") << "), "
       << r["device"].get<std::string>() << ", " << r["threads"].get<int64_t>() << " threads, "
-      << r["precision"].get<std::string>() << ", libtorch " << r["torch_version"].get<std::string>()
-      << ", " << r["data"].get<std::string>() << " data\n";
+      << r["precision"].get<std::string>() << ", " << r["kernels"].get<std::string>()
+      << " kernels, libtorch " << r["torch_version"].get<std::string>() << ", "
+      << r["data"].get<std::string>() << " data\n";
   out << "CPU: " << r["cpu"].get<std::string>() << "\n";
   out << "batch " << r["batch_size"].get<int64_t>() << ", " << r["warmup"].get<int64_t>()
       << " warm-up + " << r["iterations"].get<int64_t>() << " timed steps; eval batch "

@@ -110,7 +110,11 @@ struct Vgg16TransferImpl : ClassifierImpl, FeatureSource {
   torch::Tensor features(torch::Tensor images) override;
   int64_t feature_size() const override;
   std::string feature_name() const override { return "vgg16"; }
-  std::string feature_settings() const override { return preprocess_; }
+  // The fused kernels compute the same function in another summation order (channels-last
+  // convolutions), so their features get cache keys of their own; generic keeps the old keys.
+  std::string feature_settings() const override {
+    return backbone->kernels == Kernels::kFused ? preprocess_ + ",kernels=fused" : preprocess_;
+  }
   std::vector<torch::Tensor> feature_parameters() const override { return backbone->parameters(); }
   bool features_frozen() const override { return trainable_blocks_ == 0; }
   ClassifierImpl& feature_head() override { return *head; }
