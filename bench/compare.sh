@@ -5,13 +5,15 @@
 # count, several rounds.
 #
 #   bench/compare.sh [--rounds R] [--threads T] [--iterations N] [--warmup N] [--data-dir DIR]
-#                    [--precision fp32|bf16] [--cifar-exp PATH]...
+#                    [--precision fp32|bf16] [--cifar-exp PATH[:generic]]...
 #                    [--python LABEL=PYTHON[:compile][:contiguous]]... [--format table|markdown]
 #                    [CONFIG...]
 #
-# Sides. Each --cifar-exp PATH is a cifar-exp binary (default: $CIFAR_EXP if set, else
+# Sides. Each --cifar-exp PATH[:generic] is a cifar-exp binary (default: $CIFAR_EXP if set, else
 # build/cifar-exp and, when it is executable, build-pypi/cifar-exp); each is labelled by the
-# libtorch it reports ("cifar-exp 1.13.0", "cifar-exp 2.15.0+cu132"). Each --python
+# libtorch it reports ("cifar-exp 1.13.0", "cifar-exp 2.15.0+cu132"). ":generic" runs it with
+# --set model.kernels=generic (libtorch's own ReLU and max pool, NCHW VGG16: the kernels before
+# the fused ones), labelled "... generic". Each --python
 # LABEL=PYTHON[:compile][:contiguous] runs bench/torch_reference.py with that Python (any with
 # torch >= 1.13), adding --compile (torch >= 2) and/or --memory-format contiguous (default
 # channels_last). Default Python sides: torch-debian=/usr/bin/python3, torch-pypi=.venv/bin/python
@@ -88,9 +90,13 @@ if ((${#cpp_bins[@]} == 0)); then
     [[ -x $ROOT/build-pypi/cifar-exp ]] && cpp_bins+=("$ROOT/build-pypi/cifar-exp")
   fi
 fi
-for bin in "${cpp_bins[@]}"; do
+for spec in "${cpp_bins[@]}"; do
+  bin=$spec flags=""
+  if [[ $spec == *:generic ]]; then  # the same binary with libtorch's own layers (model.kernels)
+    bin=${spec%:generic} flags="--set model.kernels=generic"
+  fi
   [[ -x $bin ]] || die "$bin: no such executable (build with scripts/build.sh, or give --cifar-exp PATH)"
-  side_kind+=(cpp) side_cmd+=("$bin") side_flags+=("") side_label+=("") side_spec+=("$bin")
+  side_kind+=(cpp) side_cmd+=("$bin") side_flags+=("$flags") side_label+=("") side_spec+=("$spec")
 done
 if ((${#python_specs[@]} == 0)); then
   if [[ -n ${PYTHON:-} ]]; then
@@ -144,7 +150,8 @@ run_side() {
   local s=$1 config=$2 tag=$3
   local cmd flags
   if [[ ${side_kind[s]} == cpp ]]; then
-    cmd=("${side_cmd[s]}" bench --config "$config")
+    read -r -a flags <<< "${side_flags[s]}"
+    cmd=("${side_cmd[s]}" bench --config "$config" ${flags[@]+"${flags[@]}"})
   else
     read -r -a flags <<< "${side_flags[s]}"  # the variant's options: words without spaces
     cmd=("${side_cmd[s]}" "$REFERENCE" --config "$config" --cifar-exp "$resolver")
@@ -237,8 +244,10 @@ for s, side in enumerate(sides):
     r0 = first[s][0]
     side["torch"] = r0["torch_version"]
     if side["kind"] == "cpp":
-        side["label"] = f"cifar-exp {r0['torch_version']}"
-        side["what"] = f"{short_path(side['spec'])}, libtorch {r0['torch_version']}"
+        generic = r0.get("kernels") == "generic"
+        side["label"] = f"cifar-exp {r0['torch_version']}" + (" generic" if generic else "")
+        side["what"] = (f"{short_path(side['spec'].removesuffix(':generic'))}, libtorch "
+                        f"{r0['torch_version']}, {r0.get('kernels', 'generic')} kernels")
     else:
         python = side["spec"].split(":")[0]
         side["what"] = (f"{short_path(python)}, torch {r0['torch_version']}, "
