@@ -32,7 +32,9 @@ constexpr uint8_t kNoGradient = 4;
 // The loops below are plain C++ that the compiler vectorises over channels. On x86-64 GCC also
 // builds an AVX2 clone of each and picks one at load time (the rest of the build targets the
 // baseline x86-64, SSE2 only, which leaves these memory-bound loops about 2x slower).
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+// (Not under AddressSanitizer, whose interceptors and ifunc resolvers do not mix well.)
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
+    !defined(__SANITIZE_ADDRESS__)
 #define CIFAR_EXP_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define CIFAR_EXP_VECTOR_CLONES
