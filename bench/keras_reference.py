@@ -53,25 +53,24 @@ train_images_per_second, eval_images_per_second, phases train_step and eval in t
 cifar-exp bench). Progress and warnings go to stderr. Exit status 0, or 2 with one line on
 stderr for a bad option or config.
 """
-import argparse
 import json
 import os
-import statistics
 import sys
 import time
 
+import bench_common
+from bench_common import (NUM_CLASSES, RECORD_BYTES, OneLineParser, cpu_model, phase_stats,
+                          phase_table, read_records, run_tool)
+
 TOOL = "keras_reference.py"
-RECORD_BYTES = 3073
-NUM_CLASSES = 10
 
 
 def fail(message, code=2):
-    print(f"{TOOL}: error: {message}", file=sys.stderr)
-    sys.exit(code)
+    bench_common.fail(TOOL, message, code)
 
 
 def note(message):
-    print(f"{TOOL}: {message}", file=sys.stderr, flush=True)
+    bench_common.note(TOOL, message)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -127,32 +126,12 @@ def positive_int(cfg, key):
 # ----------------------------------------------------------------------------------------------
 # Data: CIFAR-10 binary records (1 label byte + 3,072 CHW pixel bytes).
 
-def split_names(train):
-    return [f"data_batch_{i}.bin" for i in range(1, 6)] if train else ["test_batch.bin"]
-
-
 def read_split(np, root, train, limit):
     """(images N x 32 x 32 x 3 float32 in 0-1, labels int64), the first `limit` records."""
-    chunks, filled = [], 0
-    for name in split_names(train):
-        path = os.path.join(root, name)
-        if not os.path.isfile(path):
-            raise ValueError(f"{path}: file not found")
-        size = os.path.getsize(path)
-        if size == 0 or size % RECORD_BYTES:
-            raise ValueError(f"{path}: size {size} is not a whole number of 3,073-byte records")
-        take = size // RECORD_BYTES if not limit else min(size // RECORD_BYTES, limit - filled)
-        if take <= 0:
-            break
-        raw = np.fromfile(path, dtype=np.uint8, count=take * RECORD_BYTES)
-        chunks.append(raw.reshape(take, RECORD_BYTES))
-        filled += take
-    raw = np.concatenate(chunks)
-    labels = raw[:, 0].astype(np.int64)
-    if labels.max() >= NUM_CLASSES:
-        raise ValueError(f"{root}: a record has a label above 9")
+    data, count = read_records(root, train, limit)
+    raw = np.frombuffer(data, dtype=np.uint8).reshape(count, RECORD_BYTES)
     images = raw[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    return images.astype(np.float32) / np.float32(255.0), labels
+    return images.astype(np.float32) / np.float32(255.0), raw[:, 0].astype(np.int64)
 
 
 def load_data(np, root, train_limit, eval_count, seed):
@@ -281,31 +260,6 @@ def array_dataset(tf, x, y, batch_size, seed):
 
 # ----------------------------------------------------------------------------------------------
 
-def stats(values):
-    ordered = sorted(values)
-    return {"mean_ms": statistics.fmean(ordered),
-            "std_ms": statistics.stdev(ordered) if len(ordered) > 1 else 0.0,
-            "median_ms": statistics.median(ordered),
-            "min_ms": ordered[0],
-            "count": len(ordered)}
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
-
-
-class OneLineParser(argparse.ArgumentParser):
-    def error(self, message):
-        fail(f"{message} (see --help)")
-
-
 def parse_args(argv):
     ap = OneLineParser(prog=TOOL, description="Train a cifar-exp config's model with "
                        "TensorFlow/Keras, as the notebook did, and time the training steps.")
@@ -420,7 +374,7 @@ def run(args):
     marks = [started] + ends
     step_ms = [1000 * (marks[i + 1] - marks[i]) for i in range(args.warmup, total)]
     steady = marks[total] - marks[args.warmup]
-    phases = {"train_step": stats(step_ms)}
+    phases = {"train_step": phase_stats(step_ms)}
 
     eval_ips = None
     if args.eval_repeats:
@@ -431,7 +385,7 @@ def run(args):
             model.evaluate(x_eval, y_eval, batch_size=eval_batch_size, verbose=0)
             if i:
                 times.append(1000 * (time.perf_counter() - start))
-        phases["eval"] = stats(times)
+        phases["eval"] = phase_stats(times)
         eval_ips = eval_count / (phases["eval"]["mean_ms"] / 1000.0)
 
     report = {
@@ -481,10 +435,7 @@ def format_table(r):
     if "note" in r:
         lines.append(f"note: {r['note']}")
     lines.append("")
-    lines.append(f"{'phase':<12}{'mean ms':>10}{'std ms':>10}{'median ms':>11}{'min ms':>10}{'n':>7}")
-    for name, p in r["phases"].items():
-        lines.append(f"{name:<12}{p['mean_ms']:>10.3f}{p['std_ms']:>10.3f}"
-                     f"{p['median_ms']:>11.3f}{p['min_ms']:>10.3f}{p['count']:>7}")
+    lines += phase_table(r["phases"], list(r["phases"]))
     tail = f"\ntraining: {r['train_images_per_second']:.0f} images/s (steady state, input included)"
     if r["eval_images_per_second"] is not None:
         tail += (f", evaluation: {r['eval_images_per_second']:.0f} images/s "
@@ -505,8 +456,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print(f"{TOOL}: interrupted", file=sys.stderr)
-        sys.exit(130)
+    run_tool(TOOL, main)

@@ -49,28 +49,31 @@ Output: --format table (default) an aligned table; --format json one JSON object
 shape bench/compare.sh reads, as cifar-exp's). Progress and warnings go to stderr.
 Exit status: 0, or 2 with one line on stderr for a bad option or config.
 """
-import argparse
 import contextlib
 import json
 import math
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import time
 import warnings
 
+import bench_common
+
 TOOL = "torch_reference.py"
 
 
+from bench_common import (NUM_CLASSES, RECORD_BYTES, OneLineParser, check_data_files, cpu_model,
+                          phase_stats, phase_table, read_records, run_tool)
+
+
 def fail(message, code=2):
-    print(f"{TOOL}: error: {message}", file=sys.stderr)
-    sys.exit(code)
+    bench_common.fail(TOOL, message, code)
 
 
 def note(message):
-    print(f"{TOOL}: {message}", file=sys.stderr, flush=True)
+    bench_common.note(TOOL, message)
 
 
 try:
@@ -83,8 +86,6 @@ except ImportError as e:  # pragma: no cover
     fail(f"{e} (run it with /usr/bin/python3 and Debian's python3-torch installed, or with a "
          "Python that has torch >= 1.13)")
 
-RECORD_BYTES = 3073
-NUM_CLASSES = 10
 PHASE_ORDER = ["gather", "augment", "forward", "backward", "optimizer", "metrics", "train_step",
                "features", "eval"]
 
@@ -191,51 +192,12 @@ class Config:
 # ----------------------------------------------------------------------------------------------
 # Data: CIFAR-10 binary records (1 label byte + 3,072 CHW pixel bytes), as src/data.cpp reads them.
 
-def split_names(train):
-    return [f"data_batch_{i}.bin" for i in range(1, 6)] if train else ["test_batch.bin"]
-
-
-def record_count(path):
-    """Records in a batch file; ValueError when missing or not whole records (as src/data.cpp)."""
-    if not os.path.isfile(path):
-        raise ValueError(f"{path}: file not found")
-    size = os.path.getsize(path)
-    if size == 0 or size % RECORD_BYTES:
-        raise ValueError(f"{path}: size {size} is not a whole number of 3,073-byte records")
-    return size // RECORD_BYTES
-
-
 def read_split(root, train, limit):
     """The split's first `limit` records (all when 0/None) as uint8 images N x 3 x 32 x 32 and
-    int64 labels, read with plain file reads and torch.frombuffer (no numpy)."""
-    names = split_names(train)
-    sizes = [record_count(os.path.join(root, name)) for name in names]  # sizes first
-    wanted = min(limit, sum(sizes)) if limit else sum(sizes)
-    chunks, filled = [], 0
-    for name, count in zip(names, sizes):
-        if filled == wanted:
-            break
-        take = min(count, wanted - filled)
-        with open(os.path.join(root, name), "rb") as f:
-            data = bytearray(f.read(take * RECORD_BYTES))  # writable: frombuffer shares it
-        if len(data) != take * RECORD_BYTES:
-            raise ValueError(f"{os.path.join(root, name)}: short read")
-        chunks.append(torch.frombuffer(data, dtype=torch.uint8).view(take, RECORD_BYTES))
-        filled += take
-    raw = torch.cat(chunks) if len(chunks) > 1 else chunks[0]
-    if int(raw[:, 0].max()) >= NUM_CLASSES:
-        raise ValueError(f"{root}: a record has a label above 9")
-    images = raw[:, 1:].contiguous().view(-1, 3, 32, 32)
-    labels = raw[:, 0].to(torch.int64)
-    return images, labels
-
-
-def check_data_files(root):
-    if not os.path.isdir(root):
-        raise ValueError(f"{root}: CIFAR-10 data folder not found")
-    for train in (True, False):
-        for name in split_names(train):
-            record_count(os.path.join(root, name))
+    int64 labels, through torch.frombuffer (no numpy)."""
+    data, count = read_records(root, train, limit)
+    raw = torch.frombuffer(data, dtype=torch.uint8).view(count, RECORD_BYTES)
+    return raw[:, 1:].contiguous().view(-1, 3, 32, 32), raw[:, 0].to(torch.int64)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -630,15 +592,6 @@ def evaluate(model, images, labels, batch_size, precision):
         return loss, (correct / n if n else 0.0)
 
 
-def phase_stats(values):
-    ordered = sorted(values)
-    return {"mean_ms": statistics.fmean(ordered),
-            "std_ms": statistics.stdev(ordered) if len(ordered) > 1 else 0.0,
-            "median_ms": statistics.median(ordered),
-            "min_ms": ordered[0],
-            "count": len(ordered)}
-
-
 def resolve_device(spec):
     if spec == "cpu":
         return torch.device("cpu")
@@ -652,17 +605,6 @@ def resolve_device(spec):
             fail(f"--device: \"{spec}\" requested but only {torch.cuda.device_count()} CUDA device(s) exist")
         return torch.device("cuda", index)
     fail(f"--device: must be auto, cpu, cuda or cuda:N, got \"{spec}\"")
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def cpu_has_native_bf16():
@@ -682,11 +624,6 @@ def torch_has_compile():
     except ValueError:
         major = 0
     return major >= 2 and hasattr(torch, "compile")
-
-
-class OneLineParser(argparse.ArgumentParser):
-    def error(self, message):
-        fail(f"{message} (see --help)")
 
 
 def parse_args(argv):
@@ -946,12 +883,7 @@ def format_table(r):
     if "weights" in r:
         lines.append(f"weights: {r['weights']}")
     lines.append("")
-    lines.append(f"{'phase':<12}{'mean ms':>10}{'std ms':>10}{'median ms':>11}{'min ms':>10}{'n':>7}")
-    for name in PHASE_ORDER:
-        if name in r["phases"]:
-            p = r["phases"][name]
-            lines.append(f"{name:<12}{p['mean_ms']:>10.3f}{p['std_ms']:>10.3f}"
-                         f"{p['median_ms']:>11.3f}{p['min_ms']:>10.3f}{p['count']:>7}")
+    lines += phase_table(r["phases"], PHASE_ORDER)
     tail = (f"\ntraining: {r['train_images_per_second']:.0f} images/s, "
             f"evaluation: {r['eval_images_per_second']:.0f} images/s")
     if "features_images_per_second" in r:
@@ -972,8 +904,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print(f"{TOOL}: interrupted", file=sys.stderr)
-        sys.exit(130)
+    run_tool(TOOL, main)

@@ -150,23 +150,28 @@ void pool_relu_backward(const float* grad_out, const uint8_t* winners, float* gr
   });
 }
 
-torch::Tensor channels_last_empty(const torch::Tensor& like, torch::IntArrayRef sizes,
-                                  torch::ScalarType type) {
-  return torch::empty(sizes,
-                      like.options().dtype(type).memory_format(torch::MemoryFormat::ChannelsLast));
+// The pooled output of x (channels-last), and its winners when asked for (autograd).
+torch::Tensor pool_relu(const torch::Tensor& x, torch::Tensor* winners) {
+  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  auto out = torch::empty({n, c, h / 2, w / 2},
+                          x.options().memory_format(torch::MemoryFormat::ChannelsLast));
+  uint8_t* winner_data = nullptr;
+  if (winners) {
+    // In the output's channels-last element order, one byte each.
+    *winners = torch::empty({n, h / 2, w / 2, c}, x.options().dtype(torch::kByte));
+    winner_data = winners->data_ptr<uint8_t>();
+  }
+  pool_relu_forward(x.data_ptr<float>(), out.data_ptr<float>(), winner_data, n, c, h, w);
+  return out;
 }
 
 struct MaxPool2ReluFunction : torch::autograd::Function<MaxPool2ReluFunction> {
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x) {
-    const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
-    auto out = channels_last_empty(x, {n, c, h / 2, w / 2}, torch::kFloat);
-    // Winners in the output's channels-last element order, one byte each.
-    auto winners = torch::empty({n, h / 2, w / 2, c}, x.options().dtype(torch::kByte));
-    pool_relu_forward(x.data_ptr<float>(), out.data_ptr<float>(), winners.data_ptr<uint8_t>(), n, c,
-                      h, w);
+    torch::Tensor winners;
+    auto out = pool_relu(x, &winners);
     ctx->save_for_backward({winners});
-    ctx->saved_data["height"] = h;
-    ctx->saved_data["width"] = w;
+    ctx->saved_data["height"] = x.size(2);
+    ctx->saved_data["width"] = x.size(3);
     return out;
   }
 
@@ -175,7 +180,8 @@ struct MaxPool2ReluFunction : torch::autograd::Function<MaxPool2ReluFunction> {
     const int64_t h = ctx->saved_data["height"].toInt(), w = ctx->saved_data["width"].toInt();
     const int64_t n = winners.size(0), c = winners.size(3);
     const auto grad_out = grads[0].contiguous(torch::MemoryFormat::ChannelsLast);
-    auto grad_in = channels_last_empty(grad_out, {n, c, h, w}, torch::kFloat);
+    auto grad_in = torch::empty(
+        {n, c, h, w}, grad_out.options().memory_format(torch::MemoryFormat::ChannelsLast));
     pool_relu_backward(grad_out.data_ptr<float>(), winners.data_ptr<uint8_t>(),
                        grad_in.data_ptr<float>(), n, c, h, w);
     return {grad_in};
@@ -189,11 +195,7 @@ torch::Tensor max_pool2_relu(const torch::Tensor& x, Kernels kernels) {
     return torch::max_pool2d(torch::relu(x), 2);
   }
   if (torch::GradMode::is_enabled() && x.requires_grad()) return MaxPool2ReluFunction::apply(x);
-  // Inference: no winners to keep, no graph.
-  const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
-  auto out = channels_last_empty(x, {n, c, h / 2, w / 2}, torch::kFloat);
-  pool_relu_forward(x.data_ptr<float>(), out.data_ptr<float>(), nullptr, n, c, h, w);
-  return out;
+  return pool_relu(x, nullptr);  // inference: no winners to keep, no graph
 }
 
 }  // namespace cifar_exp
