@@ -50,6 +50,7 @@ shape bench/compare.sh reads, as cifar-exp's). Progress and warnings go to stder
 Exit status: 0, or 2 with one line on stderr for a bad option or config.
 """
 import contextlib
+import copy
 import json
 import math
 import os
@@ -322,6 +323,7 @@ class Vgg16Transfer(nn.Module):
         self.input_size = cfg.input_size
         self.trainable_blocks = cfg.trainable_blocks
         self.backbone = vgg16_backbone()
+        self.cast_backbone = None  # cast_frozen_backbone()
         if channels_last:
             convolutions_channels_last(self.backbone)
         side = self.input_size // 32
@@ -357,22 +359,35 @@ class Vgg16Transfer(nn.Module):
     def features(self, images):
         if self.backbone_frozen():
             with torch.no_grad():
-                return self.backbone(self.preprocess(images)).flatten(1)
+                x = self.preprocess(images)
+                if self.cast_backbone is not None and autocast_enabled(x.device):
+                    x = x.to(torch.bfloat16)
+                    return self.cast_backbone(x).flatten(1)
+                return self.backbone(x).flatten(1)
         return self.backbone(self.preprocess(images)).flatten(1)
+
+    def cast_frozen_backbone(self):
+        """Vgg16BackboneImpl::cast_weights: a bf16 copy of the frozen backbone, made once, for
+        forward passes under bf16 autocast (autocast alone would cast its 14.7 M frozen weights
+        every batch, since they do not require grad)."""
+        self.cast_backbone = copy.deepcopy(self.backbone).to(torch.bfloat16)
 
     def forward(self, images):
         return self.head(self.features(images))
 
 
-def compute_features(model, images, batch_size, backbone=None):
-    """feature_cache.cpp compute_features(): the backbone, fp32, no grad, in eval batches
-    (backbone: the module to run, model.backbone or its torch.compile wrapper)."""
-    backbone = model.backbone if backbone is None else backbone
-    with torch.no_grad():
+def compute_features(model, images, batch_size, precision, backbone=None):
+    """feature_cache.cpp compute_features() under RunContext::training_inputs' autocast: the
+    backbone in the run's precision (bf16: the cast copy, as Vgg16Transfer.features), no grad,
+    in eval batches, float32 out (backbone: model.backbone's torch.compile wrapper, if any)."""
+    with torch.no_grad(), autocast(images.device, precision):
         parts = []
         for start in range(0, images.shape[0], batch_size):
             x = images[start:start + batch_size].float().div_(255.0)
-            parts.append(backbone(model.preprocess(x)).flatten(1))
+            if backbone is None:
+                parts.append(model.features(x).float())
+            else:
+                parts.append(backbone(model.preprocess(x)).flatten(1).float())
         return torch.cat(parts, 0)
 
 
@@ -560,6 +575,16 @@ def _sample_axis(x, n, mode):
 # ----------------------------------------------------------------------------------------------
 # Training step and evaluation, as src/benchmark.cpp and src/training.cpp run them.
 
+def autocast_enabled(device):
+    """autocast_dtype(): whether autocast is on for the device type (torch 1.13 and 2.x)."""
+    try:
+        return torch.is_autocast_enabled(device.type)  # torch >= 2.4
+    except TypeError:
+        if device.type == "cuda":
+            return torch.is_autocast_enabled()
+        return torch.is_autocast_cpu_enabled()
+
+
 def autocast(device, precision):
     """AutocastScope: bf16 autocast around forward passes; nothing at all for fp32."""
     if precision != "bf16":
@@ -720,6 +745,8 @@ def run(args):
         model = Vgg16Transfer(cfg, channels_last)
         weights_note = load_backbone_weights(model.backbone, cfg)
     model.to(device)
+    if precision == "bf16" and cfg.model_type == "vgg16_transfer" and model.backbone_frozen():
+        model.cast_frozen_backbone()
 
     timings = {}
     eval_steps = max(2, args.iterations // 10)
@@ -740,7 +767,8 @@ def run(args):
             backbone_fn = torch.compile(model.backbone, **compile_kw)
         for i in range(compile_steps + eval_warmup + eval_steps):
             start = clock()
-            eval_inputs = compute_features(model, test_images, cfg.eval_batch_size, backbone_fn)
+            eval_inputs = compute_features(model, test_images, cfg.eval_batch_size, precision,
+                                           backbone_fn)
             sync()
             if i < compile_steps:
                 compile_seconds += clock() - start

@@ -102,6 +102,7 @@ BenchInputs bench_inputs(RunContext& run, int64_t steps, int64_t eval_warmup, in
   BenchInputs in{run.model.get(), run.train.images, run.train.labels, run.test.images};
   if (!run.trains_on_features()) return in;
   run.model->eval();
+  AutocastScope autocast(run.device, t.precision);  // as RunContext::training_inputs
   for (int64_t i = 0; i < eval_warmup + eval_steps; ++i) {
     const auto start = Clock::now();
     in.eval = compute_features(*run.model, run.test.images, t.eval_batch_size);

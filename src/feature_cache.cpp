@@ -6,6 +6,7 @@
 #include <optional>
 #include <sstream>
 
+#include "cifar_exp/autocast.h"
 #include "cifar_exp/device.h"
 #include "cifar_exp/errors.h"
 #include "cifar_exp/files.h"
@@ -84,7 +85,7 @@ torch::Tensor compute_features(ClassifierImpl& model, const torch::Tensor& image
     const int64_t count = std::min(batch_size, n - start);
     auto x = images.narrow(0, start, count).to(torch::kFloat32).div_(255.0);
     try {
-      parts.push_back(source.features(x));
+      parts.push_back(source.features(x).to(torch::kFloat32));
     } catch (const c10::Error& e) {
       if (!is_out_of_memory(e)) throw;
       throw OutOfMemoryError("out of memory on " + images.device().str() +
@@ -107,9 +108,11 @@ std::string feature_cache_key(FeatureSource& source, const torch::Tensor& images
   // key: CPU and GPU features are close but not equal, and a run must not mix them silently.
   const auto device = images.device();
   const bool tf32 = device.is_cuda() && at::globalContext().allowTF32CuDNN();
+  const bool bf16 = autocast_dtype(device.type()) == std::optional<at::ScalarType>(at::kBFloat16);
+  const char* arithmetic = bf16 ? "bf16" : tf32 ? "tf32" : "fp32";
   hash.add("cifar-exp " + source.feature_name() + " features v2|" + source.feature_settings() +
            "|" + std::to_string(source.feature_size()) + "|" +
-           c10::DeviceTypeName(device.type(), true) + "|" + (tf32 ? "tf32" : "fp32") + "|");
+           c10::DeviceTypeName(device.type(), true) + "|" + arithmetic + "|");
   for (const auto& p : source.feature_parameters()) hash.add(p);
   hash.add(images);
   char hex[17];

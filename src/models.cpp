@@ -1,6 +1,7 @@
 // The small CNN, the VGG16 backbone, the dense head and the transfer model (models.h).
 #include "cifar_exp/models.h"
 
+#include "cifar_exp/autocast.h"
 #include "cifar_exp/errors.h"
 #include "cifar_exp/kernels.h"
 
@@ -85,17 +86,46 @@ Vgg16BackboneImpl::Vgg16BackboneImpl(Kernels kernels) : kernels(kernels) {
   }
 }
 
+const Vgg16BackboneImpl::CastWeights& Vgg16BackboneImpl::cast_weights(size_t conv,
+                                                                      at::ScalarType dtype) {
+  if (cast_weights_.size() != convs.size()) cast_weights_.resize(convs.size());
+  CastWeights& cast = cast_weights_[conv];
+  const torch::Tensor& weight = convs[conv]->weight;
+  const torch::Tensor& bias = convs[conv]->bias;
+  const int64_t version = weight._version() + bias._version();
+  if (cast.source != weight.data_ptr() || cast.version != version ||
+      cast.weight.scalar_type() != dtype) {
+    cast.weight = weight.to(dtype).contiguous(weight.suggest_memory_format());
+    cast.bias = bias.to(dtype);
+    cast.source = weight.data_ptr();
+    cast.version = version;
+  }
+  return cast;
+}
+
 torch::Tensor Vgg16BackboneImpl::forward(torch::Tensor x) {
   const auto& specs = vgg16_convs();
   const bool fused = kernels == Kernels::kFused;
-  // Without autograd (a frozen backbone) each ReLU can overwrite its convolution's output.
-  const bool in_place = fused && !torch::GradMode::is_enabled();
+  // Without autograd (a frozen backbone) each ReLU can overwrite its convolution's output, and
+  // under autocast the convolutions take weights cast once (cast_weights).
+  const bool no_grad = !torch::GradMode::is_enabled();
+  const bool in_place = fused && no_grad;
+  const auto autocast = no_grad ? autocast_dtype(x.device().type()) : std::nullopt;
+  const bool cast = autocast.has_value();
+  const at::ScalarType cast_dtype = autocast.value_or(at::kFloat);
   if (fused) x = x.contiguous(torch::MemoryFormat::ChannelsLast);
   for (size_t i = 0; i < convs.size(); ++i) {
-    x = convs[i](x);
+    if (cast) {
+      const CastWeights& w = cast_weights(i, cast_dtype);
+      x = torch::conv2d(x.to(cast_dtype), w.weight, w.bias, /*stride=*/1, /*padding=*/1);
+    } else {
+      x = convs[i](x);
+    }
     const bool block_ends = i + 1 == convs.size() || specs[i + 1].block != specs[i].block;
     if (block_ends) {
-      x = max_pool2_relu(x, kernels);
+      // bf16 (autocast) has no fused kernel: ReLU in place, then libtorch's pool.
+      x = in_place && !fused_max_pool2_relu_applies(x) ? torch::max_pool2d(x.relu_(), 2)
+                                                       : max_pool2_relu(x, kernels);
     } else {
       x = in_place ? x.relu_() : torch::relu(x);
     }

@@ -9,6 +9,7 @@
 
 #include <torch/version.h>
 
+#include "cifar_exp/autocast.h"
 #include "cifar_exp/data.h"
 #include "cifar_exp/device.h"
 #include "cifar_exp/errors.h"
@@ -135,6 +136,8 @@ TrainingInputs RunContext::training_inputs(const std::shared_ptr<spdlog::logger>
     return {model.get(), nullptr, train.images, test.images};
   }
   const auto start = std::chrono::steady_clock::now();
+  // The backbone computes features in the run's precision, as it does for augmented batches.
+  AutocastScope autocast(device, config.training.precision);
   const std::string& cache_dir = config.output.cache_dir;
   const int64_t batch = config.training.eval_batch_size;
   TrainingInputs inputs;

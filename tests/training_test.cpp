@@ -66,24 +66,7 @@ TEST(Training, LearnsAndReportsEveryEpoch) {
   EXPECT_EQ(history.final_test.confusion.sum().item<int64_t>(), 100);
 }
 
-TEST(Training, Bf16AutocastIsScopedAndStillLearns) {
-  torch::manual_seed(0);
-  torch::nn::Linear linear(4, 3);
-  auto x = torch::randn({2, 4});
-  {
-    AutocastScope autocast(torch::kCPU, "bf16");
-    EXPECT_EQ(linear(x).scalar_type(), torch::kBFloat16);
-    {
-      AutocastScope nested(torch::kCPU, "bf16");
-      EXPECT_EQ(linear(x).scalar_type(), torch::kBFloat16);
-    }
-    EXPECT_EQ(linear(x).scalar_type(), torch::kBFloat16);  // the inner scope restored "on"
-  }
-  EXPECT_EQ(linear(x).scalar_type(), torch::kFloat32);
-  {
-    AutocastScope fp32(torch::kCPU, "fp32");
-    EXPECT_EQ(linear(x).scalar_type(), torch::kFloat32);
-  }
+TEST(Training, Bf16AutocastStillLearns) {
   // Parameters stay fp32 and training still reaches the fp32 accuracy on the learnable data.
   const auto history = train_small(1, nullptr, 3, "bf16");
   EXPECT_GT(history.final_test.accuracy, 0.8);

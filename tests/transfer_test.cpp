@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cifar_exp/autocast.h"
 #include "cifar_exp/feature_cache.h"
 #include "cifar_exp/models.h"
 #include "cifar_exp/training.h"
@@ -103,6 +104,44 @@ TEST(Transfer, BackboneLoadsWeightsIntoTheNamedLayers) {
             (std::vector<int64_t>{1, 512, 1, 1}));
 }
 
+// Under bf16 autocast without autograd the frozen backbone convolves with bf16 weights it cast
+// once: the same values as autocast casting them every batch (the path with autograd on), and
+// cast afresh when the weights change.
+TEST(Transfer, FrozenBackboneUnderBf16AutocastCastsWeightsOnce) {
+  torch::manual_seed(3);
+  Vgg16Backbone backbone;
+  backbone->freeze(0);
+  const auto x = torch::rand({2, 3, 32, 32});
+  torch::Tensor fp32;
+  {
+    torch::NoGradGuard no_grad;
+    fp32 = backbone->forward(x);
+  }
+  auto both_paths = [&] {
+    AutocastScope autocast(torch::kCPU, "bf16");
+    torch::Tensor cast_once, cast_per_batch = backbone->forward(x);  // autograd on
+    {
+      torch::NoGradGuard no_grad;
+      cast_once = backbone->forward(x);
+    }
+    EXPECT_EQ(cast_once.scalar_type(), torch::kBFloat16);
+    EXPECT_TRUE(torch::equal(cast_once, cast_per_batch));
+    return cast_once.to(torch::kFloat);
+  };
+  const auto bf16 = both_paths();
+  EXPECT_EQ(bf16.sizes(), fp32.sizes());
+  // bf16 keeps 8 bits of mantissa: close to fp32, not equal to it.
+  const double relative = (bf16 - fp32).norm().item<double>() / fp32.norm().item<double>();
+  EXPECT_GT(relative, 0.0);
+  EXPECT_LT(relative, 0.05);
+  {
+    torch::NoGradGuard no_grad;
+    backbone->convs.back()->weight.mul_(-1.0);  // in place, as load_weights and restores do
+  }
+  const auto changed = both_paths();
+  EXPECT_FALSE(torch::equal(changed, bf16));
+}
+
 FitOptions one_epoch() {
   FitOptions o;
   o.epochs = 1;
@@ -180,6 +219,29 @@ TEST(Transfer, FeatureCacheIsReusedAndKeyedByInputs) {
     return w;
   }());
   EXPECT_NE(feature_cache_key(unit, images), key);
+}
+
+// training.precision bf16 computes the cached features in bf16 too (RunContext wraps them in
+// its AutocastScope): another key, float32 values close to the fp32 ones.
+TEST(Transfer, Bf16FeaturesHaveKeysOfTheirOwn) {
+  testing::TempDir dir;
+  auto logger = spdlog::default_logger();
+  auto images = testing::make_learnable_split(8, 6).images;
+  torch::manual_seed(1);
+  auto model = std::dynamic_pointer_cast<Vgg16TransferImpl>(build_model(random_vgg()));
+  const auto fp32_key = feature_cache_key(*model, images);
+  const auto fp32 = cached_features(*model, images, dir.path(), 4, logger, "train");
+  AutocastScope autocast(torch::kCPU, "bf16");
+  EXPECT_NE(feature_cache_key(*model, images), fp32_key);
+  bool hit = true;
+  const auto bf16 = cached_features(*model, images, dir.path(), 4, logger, "train", &hit);
+  EXPECT_FALSE(hit);  // not the fp32 entry
+  EXPECT_EQ(bf16.scalar_type(), torch::kFloat32);
+  EXPECT_EQ(bf16.sizes(), fp32.sizes());
+  EXPECT_FALSE(torch::equal(bf16, fp32));
+  EXPECT_LT((bf16 - fp32).norm().item<double>(), 0.05 * fp32.norm().item<double>());
+  cached_features(*model, images, dir.path(), 4, logger, "train", &hit);
+  EXPECT_TRUE(hit);
 }
 
 TEST(Transfer, CorruptedOrTruncatedCacheEntriesAreRecomputedNeverUsed) {

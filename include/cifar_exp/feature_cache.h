@@ -14,9 +14,11 @@
 namespace cifar_exp {
 
 // Flattened backbone output (float32 N x F, on the images' device) of uint8 images, in batches
-// of model.inference_batch_size(batch_size), without autograd. Logs progress when `logger` is
-// given. OutOfMemoryError naming training.eval_batch_size when a batch does not fit.
-// ConfigError when the model has no feature source.
+// of model.inference_batch_size(batch_size), without autograd, under the caller's autocast (an
+// AutocastScope for training.precision bf16 makes the backbone compute in bf16; the result is
+// still float32). Logs progress when `logger` is given. OutOfMemoryError naming
+// training.eval_batch_size when a batch does not fit. ConfigError when the model has no feature
+// source.
 torch::Tensor compute_features(ClassifierImpl& model, const torch::Tensor& images,
                                int64_t batch_size,
                                const std::shared_ptr<spdlog::logger>& logger = nullptr,
@@ -24,7 +26,8 @@ torch::Tensor compute_features(ClassifierImpl& model, const torch::Tensor& image
 
 // Hex key of everything the features depend on: the backbone's parameter values (so the weights
 // file, or the seed of a random backbone), preprocessing, input size, the image bytes, the kind
-// of device computing them (cpu, cuda) and whether TF32 is allowed there.
+// of device computing them (cpu, cuda) and its arithmetic there: fp32, TF32 (GPU) or bf16
+// (autocast on for that device in this thread).
 std::string feature_cache_key(FeatureSource& source, const torch::Tensor& images);
 
 // Features of `images` from `<cache_dir>/<feature_name>-<key>.pt` (vgg16-...) when present, else

@@ -13,30 +13,13 @@
 
 #include <torch/torch.h>
 
+#include "cifar_exp/autocast.h"
 #include "cifar_exp/config.h"
 #include "cifar_exp/device.h"
 #include "cifar_exp/models.h"
 #include "cifar_exp/run_summary.h"
 
 namespace cifar_exp {
-
-// Within its scope, forward passes on `device` run under autocast in bfloat16 when `precision`
-// is "bf16" (convolutions and matrix products in bf16; losses, softmax and reductions in fp32;
-// parameters and optimizer state stay fp32). Does nothing for "fp32". The only place that knows
-// the autocast API differs between libtorch 1.13 and 2.x.
-class AutocastScope {
- public:
-  AutocastScope(const torch::Device& device, const std::string& precision);
-  ~AutocastScope();
-  AutocastScope(const AutocastScope&) = delete;
-  AutocastScope& operator=(const AutocastScope&) = delete;
-
- private:
-  bool active_ = false;
-  bool was_enabled_ = false;
-  at::ScalarType previous_dtype_ = at::kFloat;
-  torch::DeviceType device_type_ = torch::kCPU;
-};
 
 // Model input for the given rows of a training set held on the device: uint8 images are
 // gathered and scaled to float [0, 1]; float tensors (cached features) are gathered as they are.
