@@ -108,7 +108,7 @@ std::string feature_cache_key(FeatureSource& source, const torch::Tensor& images
   // key: CPU and GPU features are close but not equal, and a run must not mix them silently.
   const auto device = images.device();
   const bool tf32 = device.is_cuda() && at::globalContext().allowTF32CuDNN();
-  const bool bf16 = autocast_dtype(device.type()) == std::optional<at::ScalarType>(at::kBFloat16);
+  const bool bf16 = autocast_dtype(device.type()) == at::kBFloat16;
   const char* arithmetic = bf16 ? "bf16" : tf32 ? "tf32" : "fp32";
   hash.add("cifar-exp " + source.feature_name() + " features v2|" + source.feature_settings() +
            "|" + std::to_string(source.feature_size()) + "|" +

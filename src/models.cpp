@@ -95,7 +95,7 @@ const Vgg16BackboneImpl::CastWeights& Vgg16BackboneImpl::cast_weights(size_t con
   const int64_t version = weight._version() + bias._version();
   if (cast.source != weight.data_ptr() || cast.version != version ||
       cast.weight.scalar_type() != dtype) {
-    cast.weight = weight.to(dtype).contiguous(weight.suggest_memory_format());
+    cast.weight = weight.to(dtype);  // keeps the weight's layout (channels-last when fused)
     cast.bias = bias.to(dtype);
     cast.source = weight.data_ptr();
     cast.version = version;

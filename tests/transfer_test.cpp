@@ -191,12 +191,21 @@ TEST(Transfer, CachedAndUncachedPathsTrainTheSameHead) {
   EXPECT_NEAR(direct_history.final_test.loss, cached_history.final_test.loss, 1e-4);
 }
 
-TEST(Transfer, FeatureCacheIsReusedAndKeyedByInputs) {
+// What the feature-cache tests share: a cache folder, the logger, 8 images and a random VGG16
+// (seed 1).
+struct CacheSetup {
   testing::TempDir dir;
-  auto logger = spdlog::default_logger();
-  auto images = testing::make_learnable_split(8, 6).images;
-  torch::manual_seed(1);
-  auto model = std::dynamic_pointer_cast<Vgg16TransferImpl>(build_model(random_vgg()));
+  std::shared_ptr<spdlog::logger> logger = spdlog::default_logger();
+  torch::Tensor images = testing::make_learnable_split(8, 6).images;
+  std::shared_ptr<Vgg16TransferImpl> model = [] {
+    torch::manual_seed(1);
+    return std::dynamic_pointer_cast<Vgg16TransferImpl>(build_model(random_vgg()));
+  }();
+};
+
+TEST(Transfer, FeatureCacheIsReusedAndKeyedByInputs) {
+  CacheSetup setup;
+  auto& [dir, logger, images, model] = setup;
   bool hit = true;
   auto first = cached_features(*model, images, dir.path(), 4, logger, "train", &hit);
   EXPECT_FALSE(hit);
@@ -215,7 +224,8 @@ TEST(Transfer, FeatureCacheIsReusedAndKeyedByInputs) {
   Vgg16TransferImpl unit(random_vgg(), "unit");
   unit.backbone->load_weights([&] {
     Vgg16Weights w;
-    for (const auto& p : model->backbone->named_parameters()) w[p.key()] = p.value();
+    // (setup.model: C++17 lambdas cannot capture structured bindings)
+    for (const auto& p : setup.model->backbone->named_parameters()) w[p.key()] = p.value();
     return w;
   }());
   EXPECT_NE(feature_cache_key(unit, images), key);
@@ -224,11 +234,8 @@ TEST(Transfer, FeatureCacheIsReusedAndKeyedByInputs) {
 // training.precision bf16 computes the cached features in bf16 too (RunContext wraps them in
 // its AutocastScope): another key, float32 values close to the fp32 ones.
 TEST(Transfer, Bf16FeaturesHaveKeysOfTheirOwn) {
-  testing::TempDir dir;
-  auto logger = spdlog::default_logger();
-  auto images = testing::make_learnable_split(8, 6).images;
-  torch::manual_seed(1);
-  auto model = std::dynamic_pointer_cast<Vgg16TransferImpl>(build_model(random_vgg()));
+  CacheSetup setup;
+  auto& [dir, logger, images, model] = setup;
   const auto fp32_key = feature_cache_key(*model, images);
   const auto fp32 = cached_features(*model, images, dir.path(), 4, logger, "train");
   AutocastScope autocast(torch::kCPU, "bf16");
@@ -245,11 +252,8 @@ TEST(Transfer, Bf16FeaturesHaveKeysOfTheirOwn) {
 }
 
 TEST(Transfer, CorruptedOrTruncatedCacheEntriesAreRecomputedNeverUsed) {
-  testing::TempDir dir;
-  auto logger = spdlog::default_logger();
-  auto images = testing::make_learnable_split(8, 6).images;
-  torch::manual_seed(1);
-  auto model = std::dynamic_pointer_cast<Vgg16TransferImpl>(build_model(random_vgg()));
+  CacheSetup setup;
+  auto& [dir, logger, images, model] = setup;
   auto expected = cached_features(*model, images, dir.path(), 4, logger, "train");
   const std::string entry =
       (fs::path(dir.path()) / ("vgg16-" + feature_cache_key(*model, images) + ".pt")).string();

@@ -11,8 +11,7 @@ namespace cifar_exp {
 
 // Within its scope, forward passes on `device` run under autocast in bfloat16 when `precision`
 // is "bf16" (convolutions and matrix products in bf16; losses, softmax and reductions in fp32;
-// parameters and optimizer state stay fp32). Does nothing for "fp32". The only place that knows
-// the autocast API differs between libtorch 1.13 and 2.x.
+// parameters and optimizer state stay fp32). Does nothing for "fp32".
 class AutocastScope {
  public:
   AutocastScope(const torch::Device& device, const std::string& precision);
