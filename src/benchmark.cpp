@@ -191,6 +191,14 @@ nlohmann::json bench_report(const RunContext& run, const BenchOptions& options,
   const double step_ms = phases["train_step"]["mean_ms"];
   const double eval_ms = phases["eval"]["mean_ms"];
   const int64_t eval_images = run.test.size();
+  // How the frozen backbone convolved: oneDNN's Winograd applies on CPU fp32 (not under bf16).
+  std::string convolution = "libtorch";
+  if (auto* vgg = dynamic_cast<Vgg16TransferImpl*>(run.model.get())) {
+    if (vgg->backbone->winograd() && vgg->features_frozen() && run.device.is_cpu() &&
+        t.precision == "fp32") {
+      convolution = "winograd";
+    }
+  }
   nlohmann::json report = {{"tool", "cifar-exp"},
                            {"config", run.config.name},
                            {"model", run.config.model.type},
@@ -201,6 +209,7 @@ nlohmann::json bench_report(const RunContext& run, const BenchOptions& options,
                            {"device", run.device.str()},
                            {"precision", t.precision},
                            {"kernels", run.config.model.kernels},
+                           {"convolution", convolution},
                            {"torch_version", torch_version()},
                            {"iterations", options.iterations},
                            {"warmup", options.warmup},
@@ -249,7 +258,9 @@ std::string format_benchmark_table(const nlohmann::json& r) {
       << (r["augmentation"].get<bool>() ? ", augmentation" : ", no augmentation") << "), "
       << r["device"].get<std::string>() << ", " << r["threads"].get<int64_t>() << " threads, "
       << r["precision"].get<std::string>() << ", " << r["kernels"].get<std::string>()
-      << " kernels, libtorch " << r["torch_version"].get<std::string>() << ", "
+      << " kernels, "
+      << (r.value("convolution", "libtorch") == "winograd" ? "oneDNN Winograd convolutions, " : "")
+      << "libtorch " << r["torch_version"].get<std::string>() << ", "
       << r["data"].get<std::string>() << " data\n";
   out << "CPU: " << r["cpu"].get<std::string>() << "\n";
   out << "batch " << r["batch_size"].get<int64_t>() << ", " << r["warmup"].get<int64_t>()

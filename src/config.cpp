@@ -323,12 +323,13 @@ const Fields<ModelConfig> kModelFields = {
     number("dropout", &ModelConfig::dropout, 0.0, 0.999, "a number in [0, 1)"),
     integer("trainable_blocks", &ModelConfig::trainable_blocks, 0, 5, "an integer from 0 to 5"),
     choice("kernels", &ModelConfig::kernels, {"fused", "generic"}),
+    choice("convolution", &ModelConfig::convolution, {"auto", "direct", "winograd"}),
 };
 
 // Keys a small_cnn model must not have (to_json writes only "type" for it).
 void check_vgg16_only_keys(const json& model_object, ObjectReader& r, const ModelConfig& model) {
   if (model.type != "small_cnn") return;
-  for (const char* key : {"weights", "trainable_blocks", "input_size"}) {
+  for (const char* key : {"weights", "trainable_blocks", "input_size", "convolution"}) {
     if (model_object.contains(key) && !model_object[key].is_null()) {
       r.fail(std::string("model.") + key, "only applies to model.type \"vgg16_transfer\"");
     }

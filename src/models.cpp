@@ -71,7 +71,15 @@ namespace cifar_exp {
 
 namespace nn = torch::nn;
 
-Vgg16BackboneImpl::Vgg16BackboneImpl(Kernels kernels) : kernels(kernels) {
+Vgg16BackboneImpl::Vgg16BackboneImpl(Kernels kernels, Convolution convolution) : kernels(kernels) {
+  if (convolution == Convolution::kWinograd && !onednn_winograd_available()) {
+    throw ConfigError("model.convolution: \"winograd\" is not available: " +
+                      onednn_winograd_unavailable_reason() + "; use \"auto\" or \"direct\"");
+  }
+  if (convolution == Convolution::kWinograd ||
+      (convolution == Convolution::kAuto && onednn_winograd_available())) {
+    onednn_ = std::make_shared<OnednnBackbone>(/*winograd=*/true);
+  }
   for (const auto& conv : vgg16_convs()) {
     convs.push_back(
         register_module(conv.name, nn::Conv2d(nn::Conv2dOptions(conv.in, conv.out, 3).padding(1))));
@@ -103,8 +111,27 @@ const Vgg16BackboneImpl::CastWeights& Vgg16BackboneImpl::cast_weights(size_t con
   return cast;
 }
 
+bool Vgg16BackboneImpl::winograd_applies(const torch::Tensor& x) const {
+  if (!onednn_ || !x.device().is_cpu() || x.scalar_type() != torch::kFloat || x.dim() != 4 ||
+      x.requires_grad() || autocast_dtype(x.device().type()).has_value()) {
+    return false;
+  }
+  for (const auto& conv : convs) {
+    if (conv->weight.requires_grad() || conv->bias.requires_grad()) return false;
+  }
+  return true;
+}
+
 torch::Tensor Vgg16BackboneImpl::forward(torch::Tensor x) {
   const auto& specs = vgg16_convs();
+  if (winograd_applies(x)) {
+    std::vector<BackboneLayer> layers;
+    for (size_t i = 0; i < convs.size(); ++i) {
+      const bool block_ends = i + 1 == convs.size() || specs[i + 1].block != specs[i].block;
+      layers.push_back({convs[i]->weight, convs[i]->bias, block_ends});
+    }
+    return onednn_->forward(x, layers);
+  }
   const bool fused = kernels == Kernels::kFused;
   // Without autograd (a frozen backbone) each ReLU can overwrite its convolution's output, and
   // under autocast the convolutions take weights cast once (cast_weights).
@@ -177,7 +204,8 @@ Vgg16TransferImpl::Vgg16TransferImpl(const ModelConfig& config, std::string prep
     : preprocess_(std::move(preprocess)),
       input_size_(config.input_size),
       trainable_blocks_(config.trainable_blocks) {
-  backbone = register_module("backbone", Vgg16Backbone(parse_kernels(config.kernels)));
+  backbone = register_module("backbone", Vgg16Backbone(parse_kernels(config.kernels),
+                                                       parse_convolution(config.convolution)));
   head = register_module("head", DenseHead(feature_size(), config.hidden_units, config.dropout));
   backbone->freeze(trainable_blocks_);
 }

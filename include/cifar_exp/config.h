@@ -31,6 +31,7 @@ struct ModelConfig {
   int64_t hidden_units = 256;
   double dropout = 0.5;
   int64_t trainable_blocks = 0;
+  std::string convolution = "auto";  // auto | direct | winograd (onednn_backbone.h)
 };
 
 struct RandomCropConfig {

@@ -9,6 +9,7 @@
 
 #include "cifar_exp/config.h"
 #include "cifar_exp/kernels.h"
+#include "cifar_exp/onednn_backbone.h"
 #include "cifar_exp/weights.h"
 
 namespace cifar_exp {
@@ -67,7 +68,9 @@ TORCH_MODULE(SmallCnn);
 // VGG16's 13-convolution feature extractor: 3x3 same-padding convolutions 64,64 | 128,128 |
 // 256 x3 | 512 x3 | 512 x3, ReLU, 2x2 max pool after each block. Takes preprocessed images.
 struct Vgg16BackboneImpl : torch::nn::Module {
-  explicit Vgg16BackboneImpl(Kernels kernels = Kernels::kFused);
+  // Throws ConfigError for Convolution::kWinograd where oneDNN's Winograd is not available.
+  explicit Vgg16BackboneImpl(Kernels kernels = Kernels::kFused,
+                             Convolution convolution = Convolution::kDirect);
   torch::Tensor forward(torch::Tensor x);
   // Copies pretrained tensors in (names and shapes already checked by the loader).
   void load_weights(const Vgg16Weights& weights);
@@ -79,7 +82,16 @@ struct Vgg16BackboneImpl : torch::nn::Module {
   std::vector<torch::nn::Conv2d> convs;  // registered as block1_conv1 ... block5_conv3
   Kernels kernels = Kernels::kFused;     // see kernels.h
 
+  // Whether forward passes that need no gradient (every convolution frozen, input without
+  // grad) on CPU float32 tensors outside autocast run through oneDNN's Winograd pipeline
+  // (model.convolution auto where available, or winograd).
+  bool winograd() const { return onednn_ != nullptr; }
+  // Whether forward(x) would take that pipeline.
+  bool winograd_applies(const torch::Tensor& x) const;
+
  private:
+  std::shared_ptr<OnednnBackbone> onednn_;  // null: libtorch's convolutions throughout
+
   // Copies of a frozen convolution's weight and bias in the autocast dtype (bf16), for forward
   // passes without autograd under autocast: autocast casts only weights that require grad
   // once per scope, a frozen backbone's 14.7 M every batch. Remade when the parameter changes
@@ -125,8 +137,12 @@ struct Vgg16TransferImpl : ClassifierImpl, FeatureSource {
   std::string feature_name() const override { return "vgg16"; }
   // The fused kernels compute the same function in another summation order (channels-last
   // convolutions), so their features get cache keys of their own; generic keeps the old keys.
+  // Winograd convolutions sum differently again: ",conv=winograd".
   std::string feature_settings() const override {
-    return backbone->kernels == Kernels::kFused ? preprocess_ + ",kernels=fused" : preprocess_;
+    std::string settings = preprocess_;
+    if (backbone->kernels == Kernels::kFused) settings += ",kernels=fused";
+    if (backbone->winograd()) settings += ",conv=winograd";
+    return settings;
   }
   std::vector<torch::Tensor> feature_parameters() const override { return backbone->parameters(); }
   bool features_frozen() const override { return trainable_blocks_ == 0; }
