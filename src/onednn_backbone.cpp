@@ -8,6 +8,9 @@
 
 #ifdef CIFAR_EXP_WITH_ONEDNN
 #include <oneapi/dnnl/dnnl.hpp>
+#if DNNL_VERSION_MAJOR != 2
+#error "onednn_backbone.cpp is written for oneDNN 2.x (Debian 12's libdnnl-dev)"
+#endif
 #endif
 
 namespace cifar_exp {
