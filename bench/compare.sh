@@ -248,6 +248,9 @@ for s, side in enumerate(sides):
         side["label"] = f"cifar-exp {r0['torch_version']}" + (" generic" if generic else "")
         side["what"] = (f"{short_path(side['spec'].removesuffix(':generic'))}, libtorch "
                         f"{r0['torch_version']}, {r0.get('kernels', 'generic')} kernels")
+        if any(r and r.get("convolution") == "winograd"
+               for config_runs in runs.values() for r in config_runs[s]):
+            side["what"] += ", oneDNN Winograd convolutions for the frozen VGG16"
     else:
         python = side["spec"].split(":")[0]
         side["what"] = (f"{short_path(python)}, torch {r0['torch_version']}, "

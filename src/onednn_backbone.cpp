@@ -1,6 +1,7 @@
 // VGG16's frozen convolution stack as a oneDNN inference pipeline (onednn_backbone.h).
 #include "cifar_exp/onednn_backbone.h"
 
+#include <algorithm>
 #include <deque>
 #include <mutex>
 
@@ -137,9 +138,14 @@ struct OnednnBackbone::State {
     std::vector<memory::desc> weight_descs;  // per conv: the layout its primitive wants
     std::vector<std::string> algorithms;
     Dims output_dims;
+    // The intermediate activations alternate between two buffers (each step reads one and
+    // writes the other), not one buffer per step: about 0.5 instead of 1.2 GB at batch 1,000.
+    torch::Tensor buffers[2];
   };
-  std::deque<Pipeline> pipelines;  // deque: references stay valid as it grows
-  const Pipeline* last = nullptr;
+  // Input shapes seen recently (training batch, an epoch's last batch, evaluation batches).
+  static constexpr size_t kMaxPipelines = 4;
+  std::deque<Pipeline> pipelines;
+  std::vector<std::string> last_algorithms;
 
   // A layer's weights in one primitive layout, made from its tensors' current contents.
   struct Packed {
@@ -162,15 +168,21 @@ OnednnBackbone::State::Pipeline& OnednnBackbone::State::pipeline_for(
         p.weight_descs.size() == layers.size())
       return p;
   }
+  if (pipelines.size() == kMaxPipelines) pipelines.pop_front();
   const auto& engine = cpu_engine();
   Pipeline p;
   p.input_dims = dims;
   p.input_strides = strides;
   p.input = memory(torch_desc(x), engine, DNNL_MEMORY_NONE);
+  std::vector<memory> intermediates;  // in step order; placed in the two buffers below
+  auto intermediate = [&](const memory::desc& desc) {
+    intermediates.push_back(memory(desc, engine, DNNL_MEMORY_NONE));
+    return intermediates.back();
+  };
   memory current = p.input;
   auto reorder_to = [&](const memory::desc& desc) {
     if (current.get_desc() == desc) return;
-    memory next(desc, engine);
+    memory next = intermediate(desc);
     p.steps.push_back(
         {dnnl::reorder(current, next), {{DNNL_ARG_FROM, current}, {DNNL_ARG_TO, next}}});
     current = next;
@@ -188,7 +200,7 @@ OnednnBackbone::State::Pipeline& OnednnBackbone::State::pipeline_for(
         winograd ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct, n,
         channels, out, h, w);
     reorder_to(pd.src_desc());
-    memory dst(pd.dst_desc(), engine);
+    memory dst = intermediate(pd.dst_desc());
     p.steps.push_back({dnnl::convolution_forward(pd),
                        {{DNNL_ARG_SRC, current}, {DNNL_ARG_DST, dst}},
                        static_cast<int>(i)});
@@ -204,7 +216,7 @@ OnednnBackbone::State::Pipeline& OnednnBackbone::State::pipeline_for(
           memory::desc(pooled, memory::data_type::f32, memory::format_tag::any), {2, 2}, {2, 2},
           {0, 0}, {0, 0});
       dnnl::pooling_forward::primitive_desc ppd(desc, engine);
-      memory pooled_memory(ppd.dst_desc(), engine);
+      memory pooled_memory = intermediate(ppd.dst_desc());
       p.steps.push_back(
           {dnnl::pooling_forward(ppd), {{DNNL_ARG_SRC, current}, {DNNL_ARG_DST, pooled_memory}}});
       current = pooled_memory;
@@ -217,6 +229,14 @@ OnednnBackbone::State::Pipeline& OnednnBackbone::State::pipeline_for(
                     engine, DNNL_MEMORY_NONE);
   p.steps.push_back(
       {dnnl::reorder(current, p.output), {{DNNL_ARG_FROM, current}, {DNNL_ARG_TO, p.output}}});
+  size_t largest = 0;
+  for (const auto& m : intermediates) largest = std::max(largest, m.get_desc().get_size());
+  for (auto& buffer : p.buffers) {
+    buffer = torch::empty({static_cast<int64_t>(largest)}, torch::kByte);
+  }
+  for (size_t i = 0; i < intermediates.size(); ++i) {
+    intermediates[i].set_data_handle(p.buffers[i % 2].data_ptr());
+  }
   pipelines.push_back(std::move(p));
   return pipelines.back();
 }
@@ -279,13 +299,13 @@ torch::Tensor OnednnBackbone::forward(const torch::Tensor& x,
   // Drop the references to the caller's storage.
   pipeline.input.set_data_handle(nullptr);
   pipeline.output.set_data_handle(nullptr);
-  state_->last = &pipeline;
+  state_->last_algorithms = pipeline.algorithms;
   return output;
 }
 
 std::vector<std::string> OnednnBackbone::last_algorithms() const {
   std::lock_guard<std::mutex> lock(state_->mutex);
-  return state_->last ? state_->last->algorithms : std::vector<std::string>{};
+  return state_->last_algorithms;
 }
 
 #endif  // CIFAR_EXP_WITH_ONEDNN
