@@ -19,6 +19,7 @@
 #include "cifar_exp/images.h"
 #include "cifar_exp/inference.h"
 #include "cifar_exp/logging.h"
+#include "cifar_exp/models.h"
 #include "cifar_exp/provenance.h"
 #include "cifar_exp/run_context.h"
 #include "cifar_exp/run_folder.h"
@@ -73,6 +74,17 @@ void log_run_header(const RunContext& run, const std::string& run_dir,
     logger->info("Backbone weights {} ({}), preprocessing {}, input {}x{}", config.model.weights,
                  config.model.weights_format, resolve_preprocess(config.model),
                  config.model.input_size, config.model.input_size);
+  }
+  // Which convolutions a frozen backbone runs on the CPU (model.convolution, onednn_backbone.h).
+  auto* vgg = dynamic_cast<Vgg16TransferImpl*>(run.model.get());
+  if (vgg && vgg->features_frozen() && run.device.is_cpu()) {
+    if (vgg->backbone->winograd() && config.training.precision == "fp32") {
+      logger->info("Backbone convolutions: oneDNN Winograd (model.convolution \"{}\")",
+                   config.model.convolution);
+    } else if (config.model.convolution == "auto" && !onednn_winograd_available()) {
+      logger->info("Backbone convolutions: libtorch's direct ones ({})",
+                   onednn_winograd_unavailable_reason());
+    }
   }
 }
 
