@@ -191,14 +191,8 @@ nlohmann::json bench_report(const RunContext& run, const BenchOptions& options,
   const double step_ms = phases["train_step"]["mean_ms"];
   const double eval_ms = phases["eval"]["mean_ms"];
   const int64_t eval_images = run.test.size();
-  // How the frozen backbone convolved: oneDNN's Winograd applies on CPU fp32 (not under bf16).
-  std::string convolution = "libtorch";
-  if (auto* vgg = dynamic_cast<Vgg16TransferImpl*>(run.model.get())) {
-    if (vgg->backbone->winograd() && vgg->features_frozen() && run.device.is_cpu() &&
-        t.precision == "fp32") {
-      convolution = "winograd";
-    }
-  }
+  const std::string convolution =
+      runs_winograd(*run.model, run.device, t.precision) ? "winograd" : "libtorch";
   nlohmann::json report = {{"tool", "cifar-exp"},
                            {"config", run.config.name},
                            {"model", run.config.model.type},

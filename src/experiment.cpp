@@ -76,15 +76,13 @@ void log_run_header(const RunContext& run, const std::string& run_dir,
                  config.model.input_size, config.model.input_size);
   }
   // Which convolutions a frozen backbone runs on the CPU (model.convolution, onednn_backbone.h).
-  auto* vgg = dynamic_cast<Vgg16TransferImpl*>(run.model.get());
-  if (vgg && vgg->features_frozen() && run.device.is_cpu()) {
-    if (vgg->backbone->winograd() && config.training.precision == "fp32") {
-      logger->info("Backbone convolutions: oneDNN Winograd (model.convolution \"{}\")",
-                   config.model.convolution);
-    } else if (config.model.convolution == "auto" && !onednn_winograd_available()) {
-      logger->info("Backbone convolutions: libtorch's direct ones ({})",
-                   onednn_winograd_unavailable_reason());
-    }
+  if (runs_winograd(*run.model, run.device, config.training.precision)) {
+    logger->info("Backbone convolutions: oneDNN Winograd (model.convolution \"{}\")",
+                 config.model.convolution);
+  } else if (transfer != "none" && config.model.trainable_blocks == 0 && run.device.is_cpu() &&
+             config.model.convolution == "auto" && !onednn_winograd_available()) {
+    logger->info("Backbone convolutions: libtorch's direct ones ({})",
+                 onednn_winograd_unavailable_reason());
   }
 }
 

@@ -122,16 +122,16 @@ bool Vgg16BackboneImpl::winograd_applies(const torch::Tensor& x) const {
   return true;
 }
 
-torch::Tensor Vgg16BackboneImpl::forward(torch::Tensor x) {
-  const auto& specs = vgg16_convs();
-  if (winograd_applies(x)) {
-    std::vector<BackboneLayer> layers;
-    for (size_t i = 0; i < convs.size(); ++i) {
-      const bool block_ends = i + 1 == convs.size() || specs[i + 1].block != specs[i].block;
-      layers.push_back({convs[i]->weight, convs[i]->bias, block_ends});
-    }
-    return onednn_->forward(x, layers);
+std::vector<BackboneLayer> Vgg16BackboneImpl::layers() const {
+  std::vector<BackboneLayer> layers;
+  for (size_t i = 0; i < convs.size(); ++i) {
+    layers.push_back({convs[i]->weight, convs[i]->bias, vgg16_block_ends(i)});
   }
+  return layers;
+}
+
+torch::Tensor Vgg16BackboneImpl::forward(torch::Tensor x) {
+  if (winograd_applies(x)) return onednn_->forward(x, layers());
   const bool fused = kernels == Kernels::kFused;
   // Without autograd (a frozen backbone) each ReLU can overwrite its convolution's output, and
   // under autocast the convolutions take weights cast once (cast_weights).
@@ -148,8 +148,7 @@ torch::Tensor Vgg16BackboneImpl::forward(torch::Tensor x) {
     } else {
       x = convs[i](x);
     }
-    const bool block_ends = i + 1 == convs.size() || specs[i + 1].block != specs[i].block;
-    if (block_ends) {
+    if (vgg16_block_ends(i)) {
       // bf16 (autocast) has no fused kernel: ReLU in place, then libtorch's pool.
       x = in_place && !fused_max_pool2_relu_applies(x) ? torch::max_pool2d(x.relu_(), 2)
                                                        : max_pool2_relu(x, kernels);
@@ -261,6 +260,13 @@ torch::Tensor Vgg16TransferImpl::features(torch::Tensor images) {
 
 torch::Tensor Vgg16TransferImpl::forward(torch::Tensor images) {
   return head->forward(features(images));
+}
+
+bool runs_winograd(ClassifierImpl& model, const torch::Device& device,
+                   const std::string& precision) {
+  auto* vgg = dynamic_cast<Vgg16TransferImpl*>(&model);
+  return vgg && vgg->backbone->winograd() && vgg->features_frozen() && device.is_cpu() &&
+         precision == "fp32";
 }
 
 std::string resolve_preprocess(const ModelConfig& config) {

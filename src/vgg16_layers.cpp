@@ -16,6 +16,11 @@ const std::vector<Vgg16Conv>& vgg16_convs() {
   return convs;
 }
 
+bool vgg16_block_ends(size_t conv) {
+  const auto& convs = vgg16_convs();
+  return conv + 1 == convs.size() || convs[conv + 1].block != convs[conv].block;
+}
+
 const Vgg16Conv* find_vgg16_conv(const std::string& name) {
   for (const auto& conv : vgg16_convs()) {
     if (conv.name == name) return &conv;

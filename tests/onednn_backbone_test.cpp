@@ -18,16 +18,6 @@ namespace {
 #define SKIP_WITHOUT_WINOGRAD() \
   if (!onednn_winograd_available()) GTEST_SKIP() << onednn_winograd_unavailable_reason()
 
-std::vector<BackboneLayer> layers_of(Vgg16BackboneImpl& backbone) {
-  std::vector<BackboneLayer> layers;
-  const auto& specs = vgg16_convs();
-  for (size_t i = 0; i < backbone.convs.size(); ++i) {
-    const bool block_ends = i + 1 == specs.size() || specs[i + 1].block != specs[i].block;
-    layers.push_back({backbone.convs[i]->weight, backbone.convs[i]->bias, block_ends});
-  }
-  return layers;
-}
-
 // libtorch's direct stack (generic kernels), no autograd.
 torch::Tensor libtorch_forward(Vgg16BackboneImpl& backbone, const torch::Tensor& x) {
   torch::NoGradGuard no_grad;
@@ -44,6 +34,10 @@ struct Stack {
     backbone = Vgg16Backbone(Kernels::kGeneric, Convolution::kDirect);
     backbone->freeze(0);
     x = torch::rand({3, 3, 32, 32}) * 2 - 1;
+  }
+  // x through libtorch's stack (want) and through `onednn` (got).
+  std::pair<torch::Tensor, torch::Tensor> outputs(OnednnBackbone& onednn) {
+    return {libtorch_forward(*backbone, x), onednn.forward(x, backbone->layers())};
   }
   Vgg16Backbone backbone{nullptr};
   torch::Tensor x;
@@ -66,25 +60,23 @@ TEST(OnednnBackbone, ConvolutionNames) {
 TEST(OnednnBackbone, DirectPipelineMatchesLibtorch) {
   SKIP_WITHOUT_ONEDNN();
   Stack s;
-  const auto want = libtorch_forward(*s.backbone, s.x);
   OnednnBackbone onednn(/*winograd=*/false);
-  const auto got = onednn.forward(s.x, layers_of(*s.backbone));
+  const auto [want, got] = s.outputs(onednn);
   ASSERT_EQ(got.sizes(), want.sizes());
   EXPECT_TRUE(got.is_contiguous());
   EXPECT_LT(relative_error(got, want), 1e-5);
   EXPECT_EQ(onednn.last_algorithms(), std::vector<std::string>(13, "direct"));
   // The same pipeline on a channels-last input (other strides: a pipeline of its own).
   const auto channels_last =
-      onednn.forward(s.x.contiguous(torch::MemoryFormat::ChannelsLast), layers_of(*s.backbone));
+      onednn.forward(s.x.contiguous(torch::MemoryFormat::ChannelsLast), s.backbone->layers());
   EXPECT_LT(relative_error(channels_last, want), 1e-5);
 }
 
 TEST(OnednnBackbone, WinogradPipelineMatchesLibtorchToItsRounding) {
   SKIP_WITHOUT_WINOGRAD();
   Stack s;
-  const auto want = libtorch_forward(*s.backbone, s.x);
   OnednnBackbone onednn(/*winograd=*/true);
-  const auto got = onednn.forward(s.x, layers_of(*s.backbone));
+  const auto [want, got] = s.outputs(onednn);
   ASSERT_EQ(got.sizes(), want.sizes());
   const double error = relative_error(got, want);
   EXPECT_GT(error, 0.0);  // another summation order: not bit-equal
@@ -100,7 +92,7 @@ TEST(OnednnBackbone, RepacksWeightsChangedInPlaceAndKeepsOnePipelinePerShape) {
   SKIP_WITHOUT_ONEDNN();
   Stack s;
   OnednnBackbone onednn(onednn_winograd_available());
-  const auto layers = layers_of(*s.backbone);
+  const auto layers = s.backbone->layers();
   const auto before = onednn.forward(s.x, layers);
   {
     torch::NoGradGuard no_grad;
@@ -131,7 +123,7 @@ TEST(OnednnBackbone, LargerInputsPoolToLargerMaps) {
   Stack s;
   const auto x = torch::rand({2, 3, 64, 64});
   OnednnBackbone onednn(onednn_winograd_available());
-  const auto got = onednn.forward(x, layers_of(*s.backbone));
+  const auto got = onednn.forward(x, s.backbone->layers());
   EXPECT_EQ(got.sizes(), torch::IntArrayRef({2, 512, 2, 2}));
   EXPECT_LT(relative_error(got, libtorch_forward(*s.backbone, x)), 1e-4);
 }
@@ -140,8 +132,8 @@ TEST(OnednnBackbone, RejectsWhatItCannotRun) {
   SKIP_WITHOUT_ONEDNN();
   Stack s;
   OnednnBackbone onednn(false);
-  EXPECT_THROW(onednn.forward(s.x.to(torch::kDouble), layers_of(*s.backbone)), c10::Error);
-  EXPECT_THROW(onednn.forward(torch::rand({1, 4, 32, 32}), layers_of(*s.backbone)), c10::Error);
+  EXPECT_THROW(onednn.forward(s.x.to(torch::kDouble), s.backbone->layers()), c10::Error);
+  EXPECT_THROW(onednn.forward(torch::rand({1, 4, 32, 32}), s.backbone->layers()), c10::Error);
 }
 
 // The backbone takes the pipeline only for forward passes that need no gradient on CPU fp32.

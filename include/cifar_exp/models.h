@@ -88,6 +88,8 @@ struct Vgg16BackboneImpl : torch::nn::Module {
   bool winograd() const { return onednn_ != nullptr; }
   // Whether forward(x) would take that pipeline.
   bool winograd_applies(const torch::Tensor& x) const;
+  // The convolutions with their pools, as OnednnBackbone takes them.
+  std::vector<BackboneLayer> layers() const;
 
  private:
   std::shared_ptr<OnednnBackbone> onednn_;  // null: libtorch's convolutions throughout
@@ -172,6 +174,11 @@ struct ParameterCounts {
   int64_t frozen = 0;
 };
 ParameterCounts count_parameters(const torch::nn::Module& module);
+
+// Whether `model` is a VGG16 whose frozen backbone runs oneDNN's Winograd convolutions on
+// `device` at `precision` (fp32 | bf16): what the run log and bench report.
+bool runs_winograd(ClassifierImpl& model, const torch::Device& device,
+                   const std::string& precision);
 
 // Builds the model the config describes, freshly initialised from the global torch seed; for
 // vgg16_transfer also loads the backbone weights (or keeps them random for "weights": "random").

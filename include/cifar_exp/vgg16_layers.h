@@ -22,6 +22,10 @@ struct Vgg16Conv {
 // The 13 convolutions, in forward order: block1_conv1 (3->64) ... block5_conv3 (512->512).
 const std::vector<Vgg16Conv>& vgg16_convs();
 
+// Whether convolution `conv` (an index into vgg16_convs()) is its block's last: a 2x2 max pool
+// follows it.
+bool vgg16_block_ends(size_t conv);
+
 // The convolution named `name` (a Keras layer name), or nullptr when there is none.
 const Vgg16Conv* find_vgg16_conv(const std::string& name);
 
