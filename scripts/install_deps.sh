@@ -3,6 +3,7 @@
 # needs root (or sudo) for the Debian packages.
 #
 #   CIFAR_EXP_TORCH=auto|debian|pypi scripts/install_deps.sh
+#   scripts/install_deps.sh --print-torch-version   # the PyPI torch version it installs
 #
 # Which libtorch:
 #   debian  Debian's libtorch-dev 1.13 (CPU only).
@@ -20,6 +21,10 @@ cd "$(dirname "$0")/.."
 CIFAR_EXP_TORCH=${CIFAR_EXP_TORCH:-auto}
 CIFAR_EXP_TORCH_VERSION=${CIFAR_EXP_TORCH_VERSION:-2.15.0}
 PYTHON=${PYTHON:-python3}
+if [[ "${1:-}" == --print-torch-version ]]; then
+  echo "$CIFAR_EXP_TORCH_VERSION"
+  exit 0
+fi
 if [[ "$CIFAR_EXP_TORCH" == auto ]]; then
   if command -v nvidia-smi > /dev/null && nvidia-smi -L 2> /dev/null | grep -q '^GPU '; then
     CIFAR_EXP_TORCH=pypi
@@ -38,6 +43,7 @@ esac
 
 packages=(
   build-essential cmake pkg-config
+  git                   # CMake records the commit a binary is built from
   libcli11-dev nlohmann-json3-dev libspdlog-dev libgtest-dev
   libpng-dev            # augmentation preview pictures, predict
   libjpeg-dev           # predict: JPEG files (libjpeg-turbo)
