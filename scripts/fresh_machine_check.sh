@@ -18,7 +18,8 @@
 # --gpu-machine: a root like the lent GPU machine (python3 with PyTorch from PyPI in a virtual
 #   environment, CMake, a C++ compiler, this machine's CUDA toolkit read-only, none of our -dev
 #   packages), then scripts/gpu_deps.sh (here) and, with no network, scripts/gpu_check.sh with
-#   GPU_CHECK_ON_CPU=1; its REPORT.md must come out.
+#   GPU_CHECK_ON_CPU=1; its REPORT.md must come out. With --full, gpu_check.sh runs the whole
+#   test suite against PyPI's libtorch (--suite all), as CI does.
 # Steps after the install run without network (a new network namespace): nothing may download.
 #
 # Options: --commit REV (default HEAD) what to clone; --keep leaves the root (and prints where).
@@ -59,6 +60,7 @@ GUEST=/root/cifar-exp  # the clone's path inside the root
 
 say() { echo "fresh_machine_check[$MODE]: $*"; }
 report=()
+after_failure() { :; }  # what a mode shows besides a failed step's log
 # step NAME COMMAND...: runs a step with its output in $LOGS/NAME.log; on failure prints its
 # last lines and the steps so far, and exits 1.
 step() {
@@ -72,6 +74,7 @@ step() {
     echo "---- last lines of $LOGS/$name.log"
     tail -n 40 "$LOGS/$name.log"
     echo "----"
+    after_failure
     say "step '$name' failed (exit $rc)"
     printf '  %s\n' "${report[@]}"
     exit 1
@@ -199,9 +202,23 @@ else
     python3 -c 'import torch; print(torch.__version__)'"
   # gpu_deps.sh runs here (it needs apt and the network); its folder is carried into the root.
   step deps "$ROOT$GUEST/scripts/gpu_deps.sh" "$ROOT$GUEST/build-gpu-deps"
-  step check in_root "cd $GUEST && CIFAR_EXP_DEPS_PREFIX=build-gpu-deps GPU_CHECK_ON_CPU=1 scripts/gpu_check.sh"
+  suite=device
+  if ((FULL)); then suite=all; fi
+  # gpu_check.sh writes REPORT.md however it ends: show it then too.
+  show_report() {
+    if [[ -s "$ROOT$GUEST/gpu-check/REPORT.md" ]]; then
+      cp "$ROOT$GUEST/gpu-check/REPORT.md" "$LOGS/REPORT.md"
+      echo "---- $LOGS/REPORT.md"
+      cat "$LOGS/REPORT.md"
+    fi
+  }
+  after_failure() { show_report; }
+  step check in_root "cd $GUEST && CIFAR_EXP_DEPS_PREFIX=build-gpu-deps GPU_CHECK_ON_CPU=1 scripts/gpu_check.sh --suite $suite"
   step report test -s "$ROOT$GUEST/gpu-check/REPORT.md"
-  cp "$ROOT$GUEST/gpu-check/REPORT.md" "$LOGS/REPORT.md"
+  show_report
 fi
+# The test runners' closing lines, for whoever reads only this output.
+grep -hE '^[0-9]+% tests passed, [0-9]+ tests failed out of [0-9]+|^\[  PASSED  \] [0-9]+ tests' \
+  "$LOGS"/*.log "$LOGS/REPORT.md" 2> /dev/null | sed 's/^/  /' || true
 say "passed:"
 printf '  %s\n' "${report[@]}"

@@ -6,11 +6,12 @@
 # `bench` for each on CUDA. Whatever happens, it writes $GPU_CHECK_DIR/REPORT.md (each step with
 # its time and outcome, the failing step's last lines, the results table) and prints it.
 #
-#   scripts/gpu_check.sh [--epochs N] [DATA_DIR]
+#   scripts/gpu_check.sh [--epochs N] [--suite device|all] [DATA_DIR]
 #
 # --epochs 3 (default) is the first pass: it fits in about 8 minutes on one H200 with 16 cores,
 # build included. `--epochs 10` is the full pass (the notebook's epochs); run it second, when
-# the first has passed: the build folder is reused.
+# the first has passed: the build folder is reused. --suite all runs the whole test suite
+# (ctest, less the Slurm test, which installs packages) instead of the device suite.
 #
 # Environment:
 #   GPU_CHECK_DIR=gpu-check  where the logs, runs, bench JSON and REPORT.md go (only there)
@@ -31,11 +32,17 @@
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 EPOCHS=3
+SUITE=device
 while (($#)); do
   case "$1" in
     --epochs)
       [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || { echo "gpu_check: --epochs needs a positive whole number" >&2; exit 2; }
       EPOCHS=$2
+      shift 2
+      ;;
+    --suite)
+      [[ "${2:-}" == device || "${2:-}" == all ]] || { echo "gpu_check: --suite takes device or all" >&2; exit 2; }
+      SUITE=$2
       shift 2
       ;;
     -h | --help)
@@ -245,10 +252,16 @@ if [[ -n "$missing" ]]; then
 fi
 cat "$CHECK_DIR/version.txt"
 
-# 3. The device suite (CPU, first GPU, last GPU).
-step "device suite" "$CHECK_DIR/suite.log" "$BUILD/tests/cifar_exp_tests" \
-  --gtest_filter='Devices/OnDevice.*:Device.*:Training.*:Checkpoint.*'
-suite_line=$(grep -E '^\[  (PASSED|FAILED|SKIPPED) +\] [0-9]+ tests?[,.]' "$CHECK_DIR/suite.log" | tr '\n' ' ' || true)
+# 3. The device suite (CPU, first GPU, last GPU), or the whole suite.
+if [[ "$SUITE" == device ]]; then
+  step "device suite" "$CHECK_DIR/suite.log" "$BUILD/tests/cifar_exp_tests" \
+    --gtest_filter='Devices/OnDevice.*:Device.*:Training.*:Checkpoint.*'
+  suite_line=$(grep -E '^\[  (PASSED|FAILED|SKIPPED) +\] [0-9]+ tests?[,.]' "$CHECK_DIR/suite.log" | tr '\n' ' ' || true)
+else
+  step "whole suite" "$CHECK_DIR/suite.log" ctest --test-dir "$BUILD" --output-on-failure \
+    -j "$(nproc)" -E '^slurm_sweep$'
+  suite_line=$(grep -E 'tests passed, [0-9]+ tests failed' "$CHECK_DIR/suite.log" || true)
+fi
 suite_line=${suite_line:-"no summary line (crashed? see suite.log)"}
 
 # 4. Data and configurations.
