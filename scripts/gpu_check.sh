@@ -167,11 +167,12 @@ check_requirements() {
   local problems=() candidates=() c torch_lib missing
   command -v cmake > /dev/null || problems+=("no cmake on PATH")
   command -v c++ > /dev/null || command -v g++ > /dev/null || problems+=("no C++ compiler (c++/g++) on PATH")
-  if ! TORCH=$(py -c 'import torch, os; print(os.path.dirname(torch.__file__))' 2>&1); then
-    problems+=("$TORCH_PYTHON cannot import torch: $(echo "$TORCH" | tail -n 1)")
+  # stdout only: importing torch may warn on stderr (e.g. without numpy).
+  if ! TORCH=$(py -c 'import torch, os; print(os.path.dirname(torch.__file__))' 2> "$CHECK_DIR/torch-import.log"); then
+    problems+=("$TORCH_PYTHON cannot import torch: $(tail -n 1 "$CHECK_DIR/torch-import.log")")
     TORCH=""
   else
-    echo "PyTorch $(py -c 'import torch; print(torch.__version__, "CUDA", torch.version.cuda)') at $TORCH"
+    echo "PyTorch $(py -c 'import torch; print(torch.__version__, "CUDA", torch.version.cuda)' 2> /dev/null) at $TORCH"
   fi
   if [[ -n "${CUDA_HOME:-}" ]]; then
     candidates=("$CUDA_HOME")
