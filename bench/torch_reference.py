@@ -36,6 +36,11 @@ augmentation the runner trains the head on backbone features computed once: then
 (the backbone over one eval batch, fp32, no grad) is timed and the head trains on an N x 512 float
 feature tensor (gather = index_select of features).
 
+On CUDA it sets what cifar-exp's configure_device() sets (TF32 in matrix products and cuDNN only
+with training.tf32, cuDNN benchmark on; reported as cuda_flags), and since each phase above waits
+for the GPU ("synchronised per phase"), train_images_per_second comes from --iterations further
+steps timed between two synchronisations only (train_throughput), as cifar-exp bench does.
+
 --memory-format channels_last (default) keeps convolution weights and their inputs channels-last:
 the small CNN (as cifar-exp's SmallCnn) and the VGG16 backbone (weights and preprocessed input;
 the head gets the flattened features, which for 32x32 inputs are 512 x 1 x 1 either way);
@@ -174,6 +179,8 @@ class Config:
         self.zoom_lower, self.zoom_upper = self.zoom_range  # [lower, upper] once resolved
         self.random_crop = (self.crop["padding"], self.crop["size"]) if self.crop else None
         self.data_dir = self.doc.get("data", {}).get("dir")  # absent: --data-dir says where
+        # training.tf32 (configs resolved before it existed lack it: false, its default).
+        self.tf32 = bool(self.doc.get("training", {}).get("tf32", False))
 
     def at(self, dotted):
         node = self.doc
@@ -601,6 +608,7 @@ def evaluate(model, images, labels, batch_size, precision):
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         pairs = torch.zeros(NUM_CLASSES * NUM_CLASSES, dtype=torch.int64, device=device)
         n = images.shape[0]
+        ones = torch.ones(min(batch_size, n), dtype=torch.int64, device=device)
         for start in range(0, n, batch_size):
             x = images[start:start + batch_size]
             if x.dtype == torch.uint8:
@@ -609,7 +617,8 @@ def evaluate(model, images, labels, batch_size, precision):
             with autocast(device, precision):
                 logits = model(x).to(torch.float32)
             loss_sum += F.cross_entropy(logits, y, reduction="sum").to(torch.float64)
-            pairs += torch.bincount(y * NUM_CLASSES + logits.argmax(1), minlength=NUM_CLASSES ** 2)
+            # Accumulated on the device (bincount reads its input's range back every batch).
+            pairs.index_add_(0, y * NUM_CLASSES + logits.argmax(1), ones[:y.shape[0]])
         model.train(was_training)
         confusion = pairs.view(NUM_CLASSES, NUM_CLASSES).cpu()
         correct = float(confusion.diagonal().sum().item())
@@ -630,6 +639,26 @@ def resolve_device(spec):
             fail(f"--device: \"{spec}\" requested but only {torch.cuda.device_count()} CUDA device(s) exist")
         return torch.device("cuda", index)
     fail(f"--device: must be auto, cpu, cuda or cuda:N, got \"{spec}\"")
+
+
+def configure_cuda(tf32):
+    """configure_device() (src/device.cpp): TF32 in matrix products and convolutions only with
+    training.tf32 (PyTorch's own default allows it in cuDNN convolutions), cuDNN autotuning on.
+    Returns the flags as torch then reports them."""
+    with warnings.catch_warnings():  # newer torch suggests its fp32_precision API instead
+        warnings.simplefilter("ignore")
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+        torch.backends.cudnn.benchmark = True
+        return {"matmul_allow_tf32": bool(torch.backends.cuda.matmul.allow_tf32),
+                "cudnn_allow_tf32": bool(torch.backends.cudnn.allow_tf32),
+                "cudnn_benchmark": bool(torch.backends.cudnn.benchmark)}
+
+
+def describe_cuda_flags(flags):
+    on = {True: "on", False: "off"}
+    return (f"cuDNN benchmark {on[flags['cudnn_benchmark']]}, TF32 matmul "
+            f"{on[flags['matmul_allow_tf32']]}, TF32 cuDNN {on[flags['cudnn_allow_tf32']]}")
 
 
 def cpu_has_native_bf16():
@@ -708,8 +737,9 @@ def run(args):
         torch.set_num_interop_threads(1)
     except RuntimeError:  # already set, or inter-op work already started
         pass
+    cuda_flags = None
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
+        cuda_flags = configure_cuda(cfg.tf32)
     if precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
         note("this CPU has no bfloat16 instructions (avx512_bf16/amx_bf16): bf16 is emulated")
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -793,61 +823,77 @@ def run(args):
 
     trained.train()
     n = train_inputs.shape[0]
-    order = torch.randperm(n, dtype=torch.int64).to(device)
-    position = 0
+    batches = {"order": torch.randperm(n, dtype=torch.int64).to(device), "position": 0}
     loss_sum = torch.zeros((), dtype=torch.float32, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     note(f"timing {args.warmup} warm-up and {args.iterations} training steps of batch "
          f"{cfg.batch_size} ({cfg.name}, {threads} threads, {device}, {precision}, "
-         f"{args.memory_format}{', torch.compile' if args.compile else ''})")
+         f"{args.memory_format}{', torch.compile' if args.compile else ''}"
+         f"{', ' + describe_cuda_flags(cuda_flags) if cuda_flags else ''})")
     names = ("gather", "augment", "forward", "backward", "optimizer", "metrics")
-    for i in range(compile_steps + steps):
-        if position + cfg.batch_size > n:
-            order = torch.randperm(n, dtype=torch.int64).to(device)
-            position = 0
+
+    def train_step(barrier):
+        """One step as train_step() runs it; barrier() between phases (sync, or nothing).
+        Returns the clock at the start and after each phase."""
+        if batches["position"] + cfg.batch_size > n:
+            batches["order"] = torch.randperm(n, dtype=torch.int64).to(device)
+            batches["position"] = 0
         count = min(cfg.batch_size, n)
         t0 = clock()
-        indices = order[position:position + count]
-        position += count
+        indices = batches["order"][batches["position"]:batches["position"] + count]
+        batches["position"] += count
         x = train_inputs.index_select(0, indices)
         if x.dtype == torch.uint8:  # gather_inputs() / to_float_batch()
             x = x.to(torch.float32).div_(255.0)
         y = train_labels.index_select(0, indices)
-        sync()
+        barrier()
         t1 = clock()
         if augmenter is not None:
             x = augmenter(x)
-        sync()
+        barrier()
         t2 = clock()
         optimizer.zero_grad()
         with autocast(device, precision):
             logits = trained(x)
         loss = F.cross_entropy(logits.to(torch.float32), y)
-        sync()
+        barrier()
         t3 = clock()
         loss.backward()
-        sync()
+        barrier()
         t4 = clock()
         optimizer.step()
-        sync()
+        barrier()
         t5 = clock()
         with torch.no_grad():
-            loss_sum += loss.detach() * float(count)
-            correct += logits.argmax(1).eq(y).sum()
+            loss_sum.add_(loss.detach() * float(count))
+            correct.add_(logits.argmax(1).eq(y).sum())
         if device.type == "cpu":
             loss.item()  # fit()'s divergence check
-        sync()
+        barrier()
         t6 = clock()
+        return (t0, t1, t2, t3, t4, t5, t6)
+
+    for i in range(compile_steps + steps):
+        marks = train_step(sync)
         if i < compile_steps:
-            compile_seconds += t6 - t0
+            compile_seconds += marks[-1] - marks[0]
         if i < compile_steps + args.warmup:
             continue
-        marks = (t0, t1, t2, t3, t4, t5, t6)
         for k, name in enumerate(names):
             if name == "augment" and augmenter is None:
                 continue
             timings.setdefault(name, []).append(1000 * (marks[k + 1] - marks[k]))
-        timings.setdefault("train_step", []).append(1000 * (t6 - t0))
+        timings.setdefault("train_step", []).append(1000 * (marks[-1] - marks[0]))
+    # On CUDA the phases above each wait for the GPU: the throughput comes from `iterations`
+    # further steps timed between two synchronisations only, as cifar-exp bench does.
+    window = None
+    if device.type == "cuda":
+        sync()
+        start = clock()
+        for _ in range(args.iterations):
+            train_step(lambda: None)
+        sync()
+        window = (args.iterations, 1000 * (clock() - start))
 
     # Evaluation of one eval batch (the head on features for the cached path).
     eval_count = min(cfg.eval_batch_size, test_labels.shape[0])
@@ -863,6 +909,7 @@ def run(args):
             timings.setdefault("eval", []).append(1000 * (clock() - start))
 
     phases = {name: phase_stats(timings[name]) for name in PHASE_ORDER if name in timings}
+    step_ms = window[1] / window[0] if window else phases["train_step"]["mean_ms"]
     report = {
         "tool": "torch-python",
         "config": cfg.name,
@@ -880,10 +927,16 @@ def run(args):
         "warmup": args.warmup,
         "data": data_kind,
         "phases": phases,
-        "train_images_per_second": cfg.batch_size / (phases["train_step"]["mean_ms"] / 1000.0),
+        "train_images_per_second": cfg.batch_size / (step_ms / 1000.0),
         "eval_images_per_second": eval_count / (phases["eval"]["mean_ms"] / 1000.0),
         "cpu": cpu_model(),
     }
+    if cuda_flags:
+        report["cuda_flags"] = cuda_flags
+    if window:
+        report["phase_timing"] = "synchronised per phase"
+        report["train_throughput"] = {"steps": window[0], "total_ms": window[1], "step_ms": step_ms,
+                                      "timing": "consecutive steps between two synchronisations"}
     if args.compile:
         report["compile_seconds"] = compile_seconds
     if cached:
@@ -910,6 +963,12 @@ def format_table(r):
     ]
     if "weights" in r:
         lines.append(f"weights: {r['weights']}")
+    if "cuda_flags" in r:
+        lines.append(f"CUDA: {describe_cuda_flags(r['cuda_flags'])}")
+    if "train_throughput" in r:
+        lines.append(f"phases synchronised per phase (each waits for the GPU); training images/s "
+                     f"from {r['train_throughput']['steps']} more consecutive steps between two "
+                     "synchronisations")
     lines.append("")
     lines += phase_table(r["phases"], PHASE_ORDER)
     tail = (f"\ntraining: {r['train_images_per_second']:.0f} images/s, "

@@ -174,16 +174,26 @@ void ProgressBar::on_batch_end(const BatchProgress& p) {
   if (!enabled_) return;
   const int64_t width = 30;
   const int64_t filled = p.batch * width / p.num_batches;
-  // Redraw at most ~100 times an epoch: reading the running loss synchronises the device.
+  // Redraw at most ~100 times an epoch (the bar and the batch count are known on the host).
   const int64_t step = p.batch * 100 / p.num_batches;
-  if (step == last_drawn_ && p.batch != p.num_batches) return;
+  const bool last = p.batch == p.num_batches;
+  if (step == last_drawn_ && !last) return;
   last_drawn_ = step;
-  const double loss = p.loss_sum.item<double>() / double(p.seen);
-  const double accuracy = double(p.correct.item<int64_t>()) / double(p.seen);
-  std::fprintf(out_, "\r  epoch %lld [%s%s] %lld/%lld loss %.4f accuracy %s ",
-               static_cast<long long>(p.epoch), std::string(size_t(filled), '=').c_str(),
+  // Reading the running totals waits for the device: at most every read_interval_, and at the
+  // epoch's last batch (fit waits for the device there anyway).
+  const auto now = now_();
+  if (last || !last_read_ || now - *last_read_ >= read_interval_) {
+    last_read_ = now;
+    const double loss = p.loss_sum.item<double>() / double(p.seen);
+    const double accuracy = double(p.correct.item<int64_t>()) / double(p.seen);
+    char text[64];
+    std::snprintf(text, sizeof text, " loss %.4f accuracy %s", loss, percent(accuracy).c_str());
+    numbers_ = text;
+  }
+  std::fprintf(out_, "\r  epoch %lld [%s%s] %lld/%lld%s ", static_cast<long long>(p.epoch),
+               std::string(size_t(filled), '=').c_str(),
                std::string(size_t(width - filled), ' ').c_str(), static_cast<long long>(p.batch),
-               static_cast<long long>(p.num_batches), loss, percent(accuracy).c_str());
+               static_cast<long long>(p.num_batches), numbers_.c_str());
   std::fflush(out_);
 }
 
@@ -192,6 +202,7 @@ void ProgressBar::on_epoch_end(const EpochMetrics&, const EvaluationResult&) {
   std::fprintf(out_, "\r%80s\r", "");
   std::fflush(out_);
   last_drawn_ = -1;
+  numbers_.clear();
 }
 
 void MetricsWriter::on_epoch_end(const EpochMetrics& m, const EvaluationResult&) {

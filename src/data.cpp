@@ -162,12 +162,8 @@ torch::data::Example<> Cifar10::get(size_t index) {
 torch::optional<size_t> Cifar10::size() const { return size_t(images_.size(0)); }
 
 void Cifar10::to(const torch::Device& device) {
-  if (device.is_cuda() && images_.device().is_cpu()) {
-    // One copy per run: from pinned memory, without blocking the host while it crosses.
-    images_ = images_.pin_memory().to(device, /*non_blocking=*/true);
-    targets_ = targets_.pin_memory().to(device, /*non_blocking=*/true);
-    return;
-  }
+  // One plain copy per run; not through pinned memory, whose staging block the host caching
+  // allocator would keep for the life of the process (pinning is for per-batch uploads).
   images_ = images_.to(device);
   targets_ = targets_.to(device);
 }

@@ -126,6 +126,17 @@ std::string cudnn_version_text(long version) {
   return std::to_string(version / major_scale) + "." + std::to_string(version % major_scale / 100) +
          "." + std::to_string(version % 100);
 }
+
+// The cuDNN loaded at run time (cudnnGetVersion), where the hooks can tell: libtorch 2.x added
+// versionRuntimeCuDNN (versionCuDNN is the CUDNN_VERSION libtorch was compiled with); -1 before.
+template <typename Hooks>
+auto runtime_cudnn_version(const Hooks& hooks, int) -> decltype(long(hooks.versionRuntimeCuDNN())) {
+  return hooks.versionRuntimeCuDNN();
+}
+template <typename Hooks>
+long runtime_cudnn_version(const Hooks&, long) {
+  return -1;
+}
 #endif
 
 }  // namespace
@@ -135,18 +146,36 @@ DeviceReport device_report() {
   report.libtorch = TORCH_VERSION;
   report.cpu = cpu_model();
 #ifdef CIFAR_EXP_WITH_CUDA
-  // A CUDA build knows its runtime and cuDNN versions even on a machine without a GPU.
+  // A CUDA build knows these even on a machine without a GPU. The hooks' versionCUDART and
+  // versionCuDNN are the versions libtorch was compiled against; the loaded libraries are asked
+  // directly (cudaRuntimeGetVersion needs no device).
   const auto& hooks = at::detail::getCUDAHooks();
   try {
-    report.cuda_runtime = cuda_version_text(hooks.versionCUDART());
-    if (hooks.hasCuDNN()) report.cudnn = cudnn_version_text(hooks.versionCuDNN());
+    report.cuda_runtime_built = cuda_version_text(hooks.versionCUDART());
+    if (hooks.hasCuDNN()) {
+      report.cudnn_built = cudnn_version_text(hooks.versionCuDNN());
+      const long loaded = runtime_cudnn_version(hooks, 0);
+      if (loaded > 0) report.cudnn = cudnn_version_text(loaded);
+    }
   } catch (const c10::Error&) {
+  }
+  int runtime = 0;
+  if (cudaRuntimeGetVersion(&runtime) == cudaSuccess && runtime > 0) {
+    report.cuda_runtime = cuda_version_text(runtime);
   }
   for (int64_t i = 0; i < int64_t(torch::cuda::device_count()); ++i) {
     report.gpus.push_back(at::cuda::getDeviceProperties(int(i))->name);
   }
 #endif
   return report;
+}
+
+std::string loaded_version_text(const std::string& loaded, const std::string& built,
+                                const std::string& none) {
+  if (loaded.empty() && built.empty()) return none;
+  if (loaded.empty()) return built + " (built against; the loaded version is unknown)";
+  if (built.empty() || built == loaded) return loaded;
+  return loaded + " (libtorch built against " + built + ")";
 }
 
 std::string device_name(const torch::Device& device) {

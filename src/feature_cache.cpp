@@ -102,7 +102,8 @@ torch::Tensor compute_features(ClassifierImpl& model, const torch::Tensor& image
   return torch::cat(parts, 0);
 }
 
-std::string feature_cache_key(FeatureSource& source, const torch::Tensor& images) {
+std::string feature_cache_key(FeatureSource& source, const torch::Tensor& images,
+                              const torch::Tensor& host_images) {
   Fnv1a hash;
   // The device kind and its fp32 arithmetic (TF32 on a GPU rounds differently) are part of the
   // key: CPU and GPU features are close but not equal, and a run must not mix them silently.
@@ -114,7 +115,15 @@ std::string feature_cache_key(FeatureSource& source, const torch::Tensor& images
            "|" + std::to_string(source.feature_size()) + "|" +
            c10::DeviceTypeName(device.type(), true) + "|" + arithmetic + "|");
   for (const auto& p : source.feature_parameters()) hash.add(p);
-  hash.add(images);
+  // The host copy when given: hashing `images` on a GPU would copy them back first.
+  if (host_images.defined()) {
+    TORCH_CHECK(host_images.device().is_cpu() && host_images.sizes() == images.sizes() &&
+                    host_images.scalar_type() == images.scalar_type(),
+                "feature_cache_key: host_images must be the images' host copy");
+    hash.add(host_images);
+  } else {
+    hash.add(images);
+  }
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(hash.state));
   return hex;
@@ -123,13 +132,15 @@ std::string feature_cache_key(FeatureSource& source, const torch::Tensor& images
 torch::Tensor cached_features(ClassifierImpl& model, const torch::Tensor& images,
                               const std::string& cache_dir, int64_t batch_size,
                               const std::shared_ptr<spdlog::logger>& logger,
-                              const std::string& split, bool* hit) {
+                              const std::string& split, bool* hit,
+                              const torch::Tensor& host_images) {
   if (hit) *hit = false;
   if (cache_dir.empty()) return compute_features(model, images, batch_size, logger, split);
   FeatureSource& source = feature_source_of(model);
-  const std::string path = (fs::path(cache_dir) / (source.feature_name() + "-" +
-                                                   feature_cache_key(source, images) + ".pt"))
-                               .string();
+  const std::string path =
+      (fs::path(cache_dir) /
+       (source.feature_name() + "-" + feature_cache_key(source, images, host_images) + ".pt"))
+          .string();
   std::error_code ec;
   if (fs::is_regular_file(path, ec)) {
     if (auto features = read_cache_entry(path, images.size(0), source.feature_size(), logger)) {

@@ -32,9 +32,10 @@ std::string version_text() {
   std::string text =
       std::string("cifar-exp ") + CIFAR_EXP_VERSION + "\nlibtorch " + report.libtorch +
       "\nCUDA runtime: " +
-      (report.cuda_runtime.empty() ? "none (CPU-only libtorch)" : report.cuda_runtime) +
-      "\ncuDNN: " + (report.cudnn.empty() ? "none" : report.cudnn) + "\nCPU: " + report.cpu +
-      "\nGPUs: ";
+      cifar_exp::loaded_version_text(report.cuda_runtime, report.cuda_runtime_built,
+                                     "none (CPU-only libtorch)") +
+      "\ncuDNN: " + cifar_exp::loaded_version_text(report.cudnn, report.cudnn_built, "none") +
+      "\nCPU: " + report.cpu + "\nGPUs: ";
   if (report.gpus.empty()) text += "none";
   for (size_t i = 0; i < report.gpus.size(); ++i) {
     text += (i ? ", " : "") + std::string("cuda:") + std::to_string(i) + " " + report.gpus[i];

@@ -112,11 +112,19 @@ RunContext make_run_context(ExperimentConfig config, const RunContextOptions& op
   load_data(context, options, logger);
   if (options.writable_output_dir) check_output_dir(*options.writable_output_dir);
   if (options.model) build_context_model(context, options, logger);
+  // The feature-cache key hashes the image bytes: keep them on the host where training_inputs()
+  // will compute it, so that no split is copied back from the GPU for it (on the CPU, the same
+  // tensor).
+  const bool keys_features =
+      context.model && context.model->feature_source() && !context.config.output.cache_dir.empty();
   for (SplitData* split : {&context.train, &context.test}) {
-    if (!split->images.defined() || !options.use_device) continue;
-    // One copy per run (from pinned memory on CUDA), so batches never cross the bus.
-    split->images = upload(split->images, context.device);
-    split->labels = upload(split->labels, context.device);
+    if (!split->images.defined()) continue;
+    if (keys_features) split->host_images = split->images;
+    if (!options.use_device) continue;
+    // One plain copy per run, so batches never cross the bus. Not through pinned memory: the
+    // host caching allocator would keep the staging block (~180 MB) for the life of the process.
+    split->images = split->images.to(context.device);
+    split->labels = split->labels.to(context.device);
   }
   if (context.config.augmentation.enabled || options.augmenter) {
     context.augmenter =
@@ -145,11 +153,13 @@ TrainingInputs RunContext::training_inputs(const std::shared_ptr<spdlog::logger>
   inputs.train = train.images;
   if (trains_on_features()) {
     inputs.model = &source->feature_head();
-    inputs.train = cached_features(*model, train.images, cache_dir, batch, logger, "train");
+    inputs.train = cached_features(*model, train.images, cache_dir, batch, logger, "train", nullptr,
+                                   train.host_images);
   } else {
     inputs.evaluation_model = &source->feature_head();
   }
-  inputs.test = cached_features(*model, test.images, cache_dir, batch, logger, "test");
+  inputs.test = cached_features(*model, test.images, cache_dir, batch, logger, "test", nullptr,
+                                test.host_images);
   inputs.feature_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (trains_on_features()) {

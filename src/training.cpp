@@ -80,8 +80,11 @@ EvaluationResult evaluate(ClassifierImpl& model, const torch::Tensor& images,
   if (device.is_cuda()) device_guard.reset_device(device);
   batch_size = model.inference_batch_size(batch_size);
   auto loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(device));
-  auto pairs = torch::zeros({kNumClasses * kNumClasses},
-                            torch::TensorOptions().dtype(torch::kInt64).device(device));
+  // The confusion matrix flattened (true * classes + predicted), accumulated on the device and
+  // read back once: bincount would read its input's min and max back every batch.
+  const auto counts = torch::TensorOptions().dtype(torch::kInt64).device(device);
+  auto pairs = torch::zeros({kNumClasses * kNumClasses}, counts);
+  const auto ones = torch::ones({std::min(batch_size, n)}, counts);
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t count = std::min(batch_size, n - start);
     auto x = as_model_input(images.narrow(0, start, count));
@@ -101,7 +104,7 @@ EvaluationResult evaluate(ClassifierImpl& model, const torch::Tensor& images,
             logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
             .to(torch::kFloat64);
     auto predicted = logits.argmax(1);
-    pairs += torch::bincount(y * kNumClasses + predicted, {}, kNumClasses * kNumClasses);
+    pairs.index_add_(0, y * kNumClasses + predicted, ones.narrow(0, 0, count));
   }
   model.train(was_training);
   EvaluationResult result;

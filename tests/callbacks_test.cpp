@@ -54,10 +54,44 @@ TEST(ProgressBar, DrawsTheRunningLossAndAccuracyAndClearsAtEpochEnd) {
   std::fclose(out);
 }
 
+TEST(ProgressBar, ReadsTheDeviceAtMostEveryIntervalAndAtTheEpochsEnd) {
+  std::FILE* out = std::tmpfile();
+  ASSERT_NE(out, nullptr);
+  auto now = ProgressBar::Clock::time_point{};
+  ProgressBar bar(out, /*enabled=*/true, std::chrono::seconds(2), [&] { return now; });
+  // Totals that cannot be read (undefined) prove that a draw did not read them.
+  auto unreadable = [](int64_t batch) {
+    BatchProgress p = progress_after(batch, 100, 0, 0, 1);
+    p.loss_sum = p.correct = torch::Tensor();
+    return p;
+  };
+  bar.on_batch_end(progress_after(1, 100, 2.0, 1, 4));  // the first draw reads
+  EXPECT_NE(file_text(out).find("1/100 loss 0.5000 accuracy 25.00%"), std::string::npos);
+  now += std::chrono::milliseconds(1900);
+  EXPECT_NO_THROW(bar.on_batch_end(unreadable(2)));  // redrawn, with the numbers read before
+  EXPECT_NE(file_text(out).find("2/100 loss 0.5000 accuracy 25.00%"), std::string::npos);
+  now += std::chrono::milliseconds(100);
+  bar.on_batch_end(progress_after(3, 100, 3.0, 6, 12));  // 2 s later: read again
+  EXPECT_NE(file_text(out).find("3/100 loss 0.2500 accuracy 50.00%"), std::string::npos);
+  EXPECT_NO_THROW(bar.on_batch_end(unreadable(4)));
+  bar.on_batch_end(progress_after(100, 100, 40.0, 300, 400));  // the epoch's last batch reads
+  EXPECT_NE(file_text(out).find("100/100 loss 0.1000 accuracy 75.00%"), std::string::npos);
+  // A new epoch shows no numbers until it reads its own.
+  bar.on_epoch_end(EpochMetrics{}, EvaluationResult{});
+  EXPECT_NO_THROW(bar.on_batch_end(unreadable(1)));
+  const std::string text = file_text(out);
+  EXPECT_EQ(text.substr(text.rfind('\r')), "\r  epoch 2 [                              ] 1/100 ");
+  std::fclose(out);
+}
+
 TEST(ProgressBar, DisabledDrawsNothing) {
   std::FILE* out = std::tmpfile();
   ProgressBar bar(out, /*enabled=*/false);
   bar.on_batch_end(progress_after(1, 2, 1.0, 1, 2));
+  // Nor reads anything from the device.
+  BatchProgress unreadable = progress_after(2, 2, 1.0, 1, 2);
+  unreadable.loss_sum = unreadable.correct = torch::Tensor();
+  EXPECT_NO_THROW(bar.on_batch_end(unreadable));
   bar.on_epoch_end(EpochMetrics{}, EvaluationResult{});
   EXPECT_EQ(file_text(out), "");
   std::fclose(out);

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cifar_exp/benchmark.h"
 #include "cifar_exp/data.h"
 #include "cifar_exp/images.h"
 #include "cifar_exp/run_summary.h"
@@ -354,6 +355,36 @@ TEST(Cli, PreviewAugmentationWritesOriginalsBesideAugmentedVersions) {
   EXPECT_FALSE(fs::exists(dir / "none.png"));
 }
 
+TEST(Bench, TableSaysHowGpuThroughputIsTimed) {
+  const json phase = {
+      {"mean_ms", 2.0}, {"std_ms", 0.0}, {"median_ms", 2.0}, {"min_ms", 2.0}, {"count", 4}};
+  json report = {{"config", "c"},
+                 {"model", "small_cnn"},
+                 {"augmentation", false},
+                 {"device", "cuda:0"},
+                 {"threads", 1},
+                 {"precision", "fp32"},
+                 {"kernels", "libtorch"},
+                 {"torch_version", "2.15.0"},
+                 {"data", "generated"},
+                 {"cpu", "X"},
+                 {"batch_size", 64},
+                 {"warmup", 1},
+                 {"iterations", 4},
+                 {"eval_batch_size", 100},
+                 {"phases", {{"train_step", phase}, {"eval", phase}}},
+                 {"train_images_per_second", 64000.0},
+                 {"eval_images_per_second", 50000.0}};
+  EXPECT_EQ(format_benchmark_table(report).find("synchronised"), std::string::npos);
+  report["phase_timing"] = "synchronised per phase";
+  report["train_throughput"] = {{"steps", 4}, {"total_ms", 4.0}, {"step_ms", 1.0}};
+  EXPECT_NE(format_benchmark_table(report).find(
+                "phases synchronised per phase (each waits for the GPU); training images/s from 4 "
+                "more consecutive steps between two synchronisations"),
+            std::string::npos)
+      << format_benchmark_table(report);
+}
+
 TEST(Cli, BenchReportsEveryPhase) {
   testing::TempDir dir;
   testing::write_text(dir / "b.json", R"({"name": "b", "training": {"eval_batch_size": 100},
@@ -380,6 +411,9 @@ TEST(Cli, BenchReportsEveryPhase) {
             report["phases"]["forward"]["mean_ms"].get<double>());
   EXPECT_NEAR(report["train_images_per_second"].get<double>(),
               64.0 / (report["phases"]["train_step"]["mean_ms"].get<double>() / 1000.0), 1e-6);
+  // On the CPU no step waits for a device: no separate throughput window.
+  EXPECT_FALSE(report.contains("train_throughput"));
+  EXPECT_FALSE(report.contains("phase_timing"));
 
   auto table =
       run_cli({"bench", "--config", dir / "b.json", "--data-dir", dir / "none", "--iterations", "2",

@@ -3,12 +3,15 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "cifar_exp/errors.h"
 #include "test_support.h"
 
 namespace cifar_exp {
 namespace {
 
+namespace fs = std::filesystem;
 using nlohmann::json;
 
 ExperimentConfig config_for(const std::string& data_dir, const json& model, bool augment) {
@@ -57,6 +60,8 @@ TEST(RunContext, AFrozenBackboneWithoutAugmentationTrainsItsHeadOnFeatures) {
   EXPECT_EQ(inputs.train.sizes(), (std::vector<int64_t>{40, 512}));
   EXPECT_EQ(inputs.test.sizes(), (std::vector<int64_t>{24, 512}));
   EXPECT_EQ(inputs.train.scalar_type(), torch::kFloat32);
+  // No cache (output.cache_dir ""): no key to compute, no host copy kept.
+  EXPECT_FALSE(run.train.host_images.defined());
 
   // With augmentation every epoch sees new pixels: the whole model trains on images.
   RunContext augmented = make_run_context(config_for(dir / "data", vgg, true), {}, logger());
@@ -73,6 +78,26 @@ TEST(RunContext, AFrozenBackboneWithoutAugmentationTrainsItsHeadOnFeatures) {
   auto direct = augmented.model->forward(augmented.test.images.to(torch::kFloat32).div(255));
   EXPECT_TRUE(
       torch::allclose(on_images.evaluation_model->forward(on_images.test), direct, 1e-5, 1e-6));
+}
+
+TEST(RunContext, KeepsTheHostImagesOnlyWhereTheFeatureCacheKeysThem) {
+  testing::TempDir dir;
+  testing::write_cifar10_folder(dir / "data", 60, 30);
+  const json vgg = {{"type", "vgg16_transfer"}, {"weights", "random"}};
+  ExperimentConfig cached = config_for(dir / "data", vgg, false);
+  cached.output.cache_dir = dir / "cache";
+  RunContext run = make_run_context(cached, {}, logger());
+  for (const SplitData* split : {&run.train, &run.test}) {
+    ASSERT_TRUE(split->host_images.defined());
+    EXPECT_TRUE(split->host_images.device().is_cpu());
+    EXPECT_TRUE(split->host_images.equal(split->images.cpu()));
+  }
+  run.training_inputs(logger());
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir / "cache"), fs::directory_iterator()), 4);
+  // A model without a feature source keys nothing.
+  ExperimentConfig small = config_for(dir / "data", {{"type", "small_cnn"}}, false);
+  small.output.cache_dir = dir / "cache";
+  EXPECT_FALSE(make_run_context(small, {}, logger()).train.host_images.defined());
 }
 
 TEST(RunContext, MissingFilesAreErrorsUnlessBenchAsksForStandIns) {

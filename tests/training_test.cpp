@@ -115,6 +115,46 @@ TEST(Training, EvaluateCountsConfusionExactly) {
   EXPECT_NEAR(result.loss, (3 * right + 4 * wrong) / 7.0, 1e-5);
 }
 
+// A model that predicts the class written in each image's first pixel.
+struct PixelModel : ClassifierImpl {
+  torch::Tensor forward(torch::Tensor x) override {
+    auto cls = x.select(1, 0).select(1, 0).select(1, 0).mul(255.0).round().to(torch::kInt64);
+    return torch::one_hot(cls, 10).to(torch::kFloat32).mul(5.0);
+  }
+  std::string kind() const override { return "pixel"; }
+};
+
+TEST(Training, EvaluateCountsEveryPairOfTheConfusionMatrix) {
+  // 23 images in batches of 4 (the last one short), pairs repeated within and across batches.
+  const std::vector<int64_t> truth = {0, 1, 2, 2, 2, 9, 9, 5, 5, 5, 5, 3,
+                                      3, 8, 8, 0, 0, 7, 7, 7, 4, 6, 1};
+  const std::vector<int64_t> guess = {0, 1, 2, 2, 3, 9, 0, 5, 5, 5, 4, 3,
+                                      3, 8, 1, 0, 0, 7, 2, 2, 4, 6, 1};
+  const int64_t n = int64_t(truth.size());
+  auto images = torch::zeros({n, 3, 32, 32}, torch::kUInt8);
+  images.select(1, 0).select(1, 0).select(1, 0).copy_(torch::tensor(guess).to(torch::kUInt8));
+  PixelModel model;
+  const auto result = evaluate(model, images, torch::tensor(truth), 4);
+  int64_t expected[10][10] = {};
+  int64_t correct = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    ++expected[truth[size_t(i)]][guess[size_t(i)]];
+    correct += truth[size_t(i)] == guess[size_t(i)];
+  }
+  const auto rows = result.confusion_rows();
+  ASSERT_EQ(rows.size(), 10u);
+  for (int64_t r = 0; r < 10; ++r) {
+    for (int64_t c = 0; c < 10; ++c) {
+      EXPECT_EQ(rows[size_t(r)][size_t(c)], expected[r][c]) << r << "," << c;
+    }
+  }
+  EXPECT_EQ(result.confusion.scalar_type(), torch::kInt64);
+  EXPECT_TRUE(result.confusion.device().is_cpu());
+  EXPECT_EQ(expected[2][2], 2);
+  EXPECT_EQ(expected[7][2], 2);
+  EXPECT_DOUBLE_EQ(result.accuracy, double(correct) / double(n));
+}
+
 TEST(Training, DivergenceStopsWithEpochAndBatch) {
   torch::manual_seed(0);
   auto train = testing::make_learnable_split(64, 1);

@@ -231,6 +231,21 @@ TEST(Transfer, FeatureCacheIsReusedAndKeyedByInputs) {
   EXPECT_NE(feature_cache_key(unit, images), key);
 }
 
+TEST(Transfer, FeatureCacheKeyHashesTheHostCopyWhenGiven) {
+  CacheSetup setup;
+  auto& [dir, logger, images, model] = setup;
+  // The same bytes on the host give the same key (on a GPU this spares the copy back).
+  const auto key = feature_cache_key(*model, images);
+  EXPECT_EQ(feature_cache_key(*model, images, images.clone()), key);
+  bool hit = false;
+  cached_features(*model, images, dir.path(), 4, logger, "train", &hit);
+  cached_features(*model, images, dir.path(), 4, logger, "train", &hit, images.clone());
+  EXPECT_TRUE(hit);
+  // A "host copy" that cannot be the images' is refused.
+  EXPECT_THROW(feature_cache_key(*model, images, images.narrow(0, 0, 7)), c10::Error);
+  EXPECT_THROW(feature_cache_key(*model, images, images.to(torch::kFloat32)), c10::Error);
+}
+
 // training.precision bf16 computes the cached features in bf16 too (RunContext wraps them in
 // its AutocastScope): another key, float32 values close to the fp32 ones.
 TEST(Transfer, Bf16FeaturesHaveKeysOfTheirOwn) {

@@ -37,6 +37,9 @@ struct PhaseStats {
 // torch_version, iterations, warmup, data, phases{name: {mean_ms, std_ms, median_ms, min_ms}},
 // train_images_per_second, eval_images_per_second). Uses the real data when present, generated
 // data otherwise, and a random backbone when a weights file is missing (same cost).
+// On CUDA each phase waits for the GPU (phase_timing "synchronised per phase"), so training
+// images/s come from `iterations` further steps timed between two synchronisations only
+// (train_throughput {steps, total_ms, step_ms, timing}); on the CPU from the mean train_step.
 nlohmann::json run_benchmark(const BenchOptions& options,
                              const std::shared_ptr<spdlog::logger>& logger);
 

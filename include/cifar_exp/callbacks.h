@@ -4,8 +4,11 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdio>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,18 +74,29 @@ class EpochLogger : public TrainingCallback {
   int64_t epochs_ = 0;
 };
 
-// A progress bar within each epoch, on `out` (stderr by default) when it is a terminal.
+// A progress bar within each epoch, on `out` (stderr by default) when it is a terminal (else it
+// does nothing, reads included). The bar is redrawn up to ~100 times an epoch, but the running
+// loss and accuracy, whose reading waits for the device, are read at most once every
+// `read_interval` (and at the epoch's last batch); in between the bar shows the last numbers
+// read in this epoch, or none yet. `now` is the clock (tests pass their own).
 class ProgressBar : public TrainingCallback {
  public:
+  using Clock = std::chrono::steady_clock;
   ProgressBar();
-  ProgressBar(std::FILE* out, bool enabled) : out_(out), enabled_(enabled) {}
+  ProgressBar(std::FILE* out, bool enabled, Clock::duration read_interval = std::chrono::seconds(2),
+              std::function<Clock::time_point()> now = Clock::now)
+      : out_(out), enabled_(enabled), read_interval_(read_interval), now_(std::move(now)) {}
   void on_batch_end(const BatchProgress& progress) override;
   void on_epoch_end(const EpochMetrics& m, const EvaluationResult& val) override;
 
  private:
   std::FILE* out_;
   bool enabled_;
+  Clock::duration read_interval_;
+  std::function<Clock::time_point()> now_;
   int64_t last_drawn_ = -1;
+  std::optional<Clock::time_point> last_read_;
+  std::string numbers_;  // " loss ... accuracy ..." as last read this epoch, or ""
 };
 
 // metrics.csv and metrics.jsonl, rewritten (atomically) after every epoch.

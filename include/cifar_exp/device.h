@@ -30,7 +30,9 @@ void configure_device(const torch::Device& device, const TrainingConfig& trainin
 void synchronize(const torch::Device& device);
 
 // `host` on `device`: on CUDA copied from pinned memory without waiting for the queue (the
-// copy is ordered on the current stream), elsewhere an ordinary copy. For per-batch uploads.
+// copy is ordered on the current stream), elsewhere an ordinary copy. For per-batch uploads
+// only: the pinned staging block stays in the host caching allocator for reuse, so whole splits
+// are copied with a plain .to(device).
 torch::Tensor upload(const torch::Tensor& host, const torch::Device& device);
 
 // Whether `device` computes in bfloat16 natively: a CPU with avx512_bf16 or AMX, or a GPU of
@@ -44,14 +46,24 @@ torch::Tensor cuda_generator_state(const torch::Device& device);
 void set_cuda_generator_state(const torch::Device& device, const torch::Tensor& state);
 
 // What the hardware and libraries are, for --version and summary.json.
+// The CUDA runtime and cuDNN are the libraries loaded in this process; the *_built ones are
+// those libtorch was compiled against. All four are "" when this libtorch has no CUDA; a loaded
+// version is "" too where it cannot be asked for (cuDNN with libtorch before 2.x's hook).
 struct DeviceReport {
-  std::string libtorch;           // "2.15.0"
-  std::string cuda_runtime;       // "13.2", or "" when this libtorch has no CUDA
-  std::string cudnn;              // "9.26.0", or ""
+  std::string libtorch;            // "2.15.0"
+  std::string cuda_runtime;        // "13.2"
+  std::string cuda_runtime_built;  // "13.0"
+  std::string cudnn;               // "9.26.0"
+  std::string cudnn_built;
   std::vector<std::string> gpus;  // names, in index order
   std::string cpu;                // model name from /proc/cpuinfo
 };
 DeviceReport device_report();
+// A library's version for --version: `loaded`, with the one libtorch was built against where
+// that differs or is all that is known ("9.1.0 (built against; the loaded version is
+// unknown)"); `none` when both are "".
+std::string loaded_version_text(const std::string& loaded, const std::string& built,
+                                const std::string& none);
 // "NVIDIA H200" for cuda:N, the CPU model for the CPU.
 std::string device_name(const torch::Device& device);
 

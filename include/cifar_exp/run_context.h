@@ -40,6 +40,9 @@ struct RunContextOptions {
 struct SplitData {
   torch::Tensor images;  // uint8 N x 3 x 32 x 32
   torch::Tensor labels;  // int64 N
+  // The same images on the host, kept (for the feature-cache key) only when the model has a
+  // feature source and output.cache_dir is set; else undefined.
+  torch::Tensor host_images{};
   int64_t size() const { return images.defined() ? images.size(0) : 0; }
 };
 
@@ -75,7 +78,7 @@ struct RunContext {
   TrainingInputs training_inputs(const std::shared_ptr<spdlog::logger>& logger);
 };
 
-// Configures threads and the device, loads the data (moved to the device once), seeds torch
+// Configures threads and the device, loads the data (copied to the device once), seeds torch
 // with training.seed and builds the model, in that order, so that every command sees the same
 // model for the same config. Every check comes before anything is written.
 RunContext make_run_context(ExperimentConfig config, const RunContextOptions& options,
