@@ -28,7 +28,7 @@
 # step (default ../shared/data/cifar-10-batches-bin beside the repository, if there).
 #
 # Borrowed from this machine, never written into the repository: its apt sources and Acquire
-# settings, its CA certificates and proxy/pip environment (to reach the registries as it does),
+# settings, /etc/hosts, its CA certificates and proxy/pip environment (to reach the registries as it does),
 # and its apt and pip download caches (bind-mounted; they only save downloads: what is installed
 # is still exactly what the scripts ask for). Mounts live in private mount namespaces that end
 # with each step, so nothing stays mounted in the root; it is removed only after checking that.
@@ -164,6 +164,9 @@ else
 fi
 make_root() {
   mmdebstrap --variant=minbase --include="$include" "${aptopts[@]}" bookworm "$ROOT" "${mirrors[@]}"
+  # A machine names itself in /etc/hosts (Debian's installer writes it; mmdebstrap copies only
+  # resolv.conf and hostname): the Slurm test's daemons resolve the host name.
+  cp /etc/hosts "$ROOT/etc/hosts"
   # How this machine reaches the registries: its CA certificates (a new user's machine has its own).
   mkdir -p "$ROOT/usr/local/share/ca-certificates"
   cp -a /usr/local/share/ca-certificates/. "$ROOT/usr/local/share/ca-certificates/" 2> /dev/null || true
