@@ -216,6 +216,8 @@ if [[ -n "${CIFAR_EXP_DEPS_PREFIX:-}" ]]; then
     stop "CIFAR_EXP_DEPS_PREFIX is not a folder"
   multiarch=$CIFAR_EXP_DEPS_PREFIX/usr/lib/x86_64-linux-gnu
   export LD_LIBRARY_PATH="$multiarch:$multiarch/hdf5/serial${ORIGINAL_LD_LIBRARY_PATH:+:$ORIGINAL_LD_LIBRARY_PATH}"
+  # Debian's multiarch headers (libjpeg's jconfig.h), which the compiler searches only under /usr.
+  export CPATH="$CIFAR_EXP_DEPS_PREFIX/usr/include/x86_64-linux-gnu${CPATH:+:$CPATH}"
 fi
 # Run in this shell (not through step) so that TORCH and CUDA_HOME stay set.
 log "requirements"

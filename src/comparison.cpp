@@ -8,7 +8,6 @@
 #include <fstream>
 #include <iomanip>
 #include <map>
-#include <regex>
 #include <sstream>
 
 #include "cifar_exp/config.h"
@@ -252,15 +251,16 @@ json vs_baseline_json(const ComparisonRow& row) {
 }  // namespace
 
 std::vector<std::pair<std::string, std::string>> grid_of_name(const std::string& name) {
-  static const std::regex kPart("([a-z0-9_]+(\\.[a-z0-9_]+)*)=(.*)");
   std::vector<std::pair<std::string, std::string>> grid;
   std::stringstream parts(name);
   std::string part;
   std::getline(parts, part, '+');  // the base name
   while (std::getline(parts, part, '+')) {
-    std::smatch match;
-    if (!std::regex_match(part, match, kPart)) return {};  // not a sweep's name
-    grid.emplace_back(match[1], match[3]);
+    const size_t equals = part.find('=');
+    if (equals == std::string::npos || !is_config_key_path(part.substr(0, equals))) {
+      return {};  // not a sweep's name
+    }
+    grid.emplace_back(part.substr(0, equals), part.substr(equals + 1));
   }
   return grid;
 }

@@ -6,10 +6,10 @@
 #include "cifar_exp/config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -428,13 +428,38 @@ const Fields<OutputConfig> kOutputFields = {
     text("cache_dir", &OutputConfig::cache_dir),
 };
 
+// Plain loops over characters, not std::regex: libstdc++'s matcher recurses once per character,
+// so a long enough input (a --set value, a folder name) overflows the stack.
+bool is_name_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
+}
+
+// "base+training.epochs=30+...": a base name (1-100 of [A-Za-z0-9_.-], starting with a letter or
+// digit), then any number of "+KEY=VALUE" with KEY a dotted config key and VALUE [A-Za-z0-9_.-]*.
+bool is_run_name(const std::string& name) {
+  const size_t base_end = std::min(name.find('+'), name.size());
+  if (base_end == 0 || base_end > 100 || !std::isalnum(static_cast<unsigned char>(name[0])) ||
+      !std::all_of(name.begin(), name.begin() + long(base_end), is_name_char)) {
+    return false;
+  }
+  for (size_t start = base_end; start < name.size();) {
+    const size_t end = std::min(name.find('+', start + 1), name.size());
+    const std::string part = name.substr(start + 1, end - start - 1);
+    const size_t equals = part.find('=');
+    if (equals == std::string::npos || !is_config_key_path(part.substr(0, equals)) ||
+        !std::all_of(part.begin() + long(equals) + 1, part.end(), is_name_char)) {
+      return false;
+    }
+    start = end;
+  }
+  return true;
+}
+
 // name: required; a base name, then the grid point a sweep ran it at: "base+training.epochs=30".
 void read_name(ObjectReader& r, const std::string& key, std::string& name) {
   r.read_string(key, name);
-  static const std::regex kName(
-      "([A-Za-z0-9][A-Za-z0-9_.-]{0,99})(\\+[a-z0-9_]+(\\.[a-z0-9_]+)*=[A-Za-z0-9_.-]*)*");
   if (!r.has(key)) r.fail(key, "is required");
-  if (name.size() > 200 || !std::regex_match(name, kName)) {
+  if (name.size() > 200 || !is_run_name(name)) {
     r.fail(key,
            "must be 1-100 letters, digits, '_', '-' or '.', starting with a letter or "
            "digit (sweeps add \"+KEY=VALUE\" parts, up to 200 in all), got \"" +
@@ -463,8 +488,24 @@ void check_combinations(const ExperimentConfig& c, ObjectReader& r) {
 }  // namespace
 
 bool is_device_spec(const std::string& spec) {
-  static const std::regex kDevice("auto|cpu|cuda|cuda:[0-9]+");
-  return std::regex_match(spec, kDevice);
+  if (spec == "auto" || spec == "cpu" || spec == "cuda") return true;
+  const std::string prefix = "cuda:";
+  // N: 1-4 digits (so that it always parses; no machine has 10,000 GPUs).
+  return spec.size() > prefix.size() && spec.size() <= prefix.size() + 4 &&
+         spec.compare(0, prefix.size(), prefix) == 0 &&
+         std::all_of(spec.begin() + long(prefix.size()), spec.end(),
+                     [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+}
+
+bool is_config_key_path(const std::string& key) {
+  if (key.empty() || key.front() == '.' || key.back() == '.') return false;
+  for (size_t i = 0; i < key.size(); ++i) {
+    const char c = key[i];
+    const bool word = std::islower(static_cast<unsigned char>(c)) ||
+                      std::isdigit(static_cast<unsigned char>(c)) || c == '_';
+    if (!word && !(c == '.' && key[i - 1] != '.')) return false;
+  }
+  return true;
 }
 
 std::string transfer_kind(const ModelConfig& model) {

@@ -3,10 +3,12 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <regex>
+#include <string_view>
 
 #include <ATen/Version.h>
 
@@ -52,11 +54,13 @@ nlohmann::json data_files(const std::string& data_dir, const std::string& cache_
     struct stat info {};
     if (::stat(path.c_str(), &info) != 0) continue;
     const std::string key = fs::absolute(path, ec).string();
-    const int64_t size = info.st_size, mtime = info.st_mtim.tv_sec * 1000000000LL + info.st_mtim.tv_nsec;
+    const int64_t size = info.st_size,
+                  mtime = info.st_mtim.tv_sec * 1000000000LL + info.st_mtim.tv_nsec;
     const nlohmann::json* cached = cache.contains(key) ? &cache[key] : nullptr;
     if (!cached || cached->value("size", int64_t(-1)) != size ||
         cached->value("mtime_ns", int64_t(-1)) != mtime) {
-      cache[key] = {{"size", size}, {"mtime_ns", mtime}, {"crc32", hex32(crc32_of(read_file(path)))}};
+      cache[key] = {
+          {"size", size}, {"mtime_ns", mtime}, {"crc32", hex32(crc32_of(read_file(path)))}};
       changed = true;
     }
     files[name] = {{"size", size}, {"crc32", cache[key]["crc32"]}};
@@ -77,19 +81,33 @@ nlohmann::json data_files(const std::string& data_dir, const std::string& cache_
 std::string command_line() {
   std::ifstream in("/proc/self/cmdline", std::ios::binary);
   std::string arg, line;
-  static const std::regex kPlain("[A-Za-z0-9_./:=+,@%-]+");
+  // Shell-quoted where needed (no std::regex: arguments can be long; see config.cpp).
+  const auto plain = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) ||
+           std::string_view("_./:=+,@%-").find(c) != std::string_view::npos;
+  };
   while (std::getline(in, arg, '\0')) {
     if (!line.empty()) line += ' ';
-    line += std::regex_match(arg, kPlain) ? arg : "'" + std::regex_replace(arg, std::regex("'"), "'\\''") + "'";
+    if (!arg.empty() && std::all_of(arg.begin(), arg.end(), plain)) {
+      line += arg;
+      continue;
+    }
+    line += '\'';
+    for (const char c : arg) line += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    line += '\'';
   }
   return line;
 }
 
 std::string blas_name() {
-  static const std::regex kBlas("BLAS_INFO=([^,\\s]+)");
-  std::smatch match;
   const std::string config = at::show_config();
-  return std::regex_search(config, match, kBlas) ? match[1].str() : "unknown";
+  const std::string key = "BLAS_INFO=";
+  const size_t start = config.find(key);
+  if (start == std::string::npos) return "unknown";
+  const size_t value = start + key.size();
+  const size_t end = config.find_first_of(", \t\r\n", value);
+  const std::string name = config.substr(value, end == std::string::npos ? end : end - value);
+  return name.empty() ? "unknown" : name;
 }
 
 nlohmann::json provenance(const std::string& data_dir, const std::string& cache_dir,

@@ -2,9 +2,9 @@
 #include "cifar_exp/run_records.h"
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <sstream>
 
 #include "cifar_exp/config.h"
@@ -38,8 +38,22 @@ std::optional<json> try_read_json(const fs::path& file, std::string& problem) {
 
 // "no_aug_no_tl-20261128T040129Z-2" -> "no_aug_no_tl".
 std::string name_from_folder(const std::string& folder) {
-  static const std::regex kStamp("-[0-9]{8}T[0-9]{6}Z(-[0-9]+)?$");
-  return std::regex_replace(folder, kStamp, "");
+  // "-YYYYMMDDTHHMMSSZ" at the end, or before a final "-N" (no std::regex: see config.cpp).
+  const auto digits = [&](size_t from, size_t count) {
+    return std::all_of(folder.begin() + long(from), folder.begin() + long(from + count),
+                       [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  };
+  const size_t stamp = 17;
+  const auto stamp_ends_at = [&](size_t end) {
+    return end >= stamp && folder[end - stamp] == '-' && digits(end - 16, 8) &&
+           folder[end - 8] == 'T' && digits(end - 7, 6) && folder[end - 1] == 'Z';
+  };
+  const size_t dash = folder.rfind('-');
+  if (dash != std::string::npos && dash + 1 < folder.size() &&
+      digits(dash + 1, folder.size() - dash - 1) && stamp_ends_at(dash)) {
+    return folder.substr(0, dash - stamp);
+  }
+  return stamp_ends_at(folder.size()) ? folder.substr(0, folder.size() - stamp) : folder;
 }
 
 // What a run that could not start would have been: its config with the sweep's --set values.

@@ -159,6 +159,38 @@ TEST(Config, RejectsBadValuesWithTheirPath) {
   }
 }
 
+// Names and device strings are checked by loops over characters, not std::regex, whose matcher
+// recursed once per character: a long enough --set value ended in a stack overflow (SIGSEGV).
+TEST(Config, NamesAndDevicesOfAnyLengthAreCheckedWithoutRecursion) {
+  EXPECT_FALSE(is_device_spec("cuda:" + std::string(1000000, '7')));  // N has at most 4 digits
+  EXPECT_FALSE(is_device_spec("cuda:" + std::string(1000000, '7') + "x"));
+  EXPECT_FALSE(is_device_spec(std::string(1000000, 'c')));
+  for (const std::string good : {"auto", "cpu", "cuda", "cuda:0", "cuda:12", "cuda:9999"}) {
+    EXPECT_TRUE(is_device_spec(good)) << good;
+  }
+  for (const std::string bad :
+       {"", "gpu", "cuda:", "cuda:-1", "cuda:1 ", "CPU", "cuda0", "cuda:10000"}) {
+    EXPECT_FALSE(is_device_spec(bad)) << bad;
+  }
+  for (const std::string good : {"training.epochs", "a", "a_b.c0", "x.y.z"}) {
+    EXPECT_TRUE(is_config_key_path(good)) << good;
+  }
+  for (const std::string bad : {"", ".a", "a.", "a..b", "A", "a-b", "a b"}) {
+    EXPECT_FALSE(is_config_key_path(bad)) << bad;
+  }
+  const auto name_error = [](const std::string& name) { return error_for({{"name", name}}); };
+  for (const std::string good : {"a", "no_aug-1.0", "base+training.epochs=30",
+                                 "b+augmentation.zoom_range=0.8_1.2+training.seed=", "9"}) {
+    EXPECT_EQ(name_error(good), "") << good;
+  }
+  for (const std::string bad : std::vector<std::string>{
+           "", "-a", "a+", "+x=1", "a+x", "a+X=1", "a+x..y=1", "a+x=1+", "a+x=1/2", "a b",
+           std::string(101, 'a'), std::string(100000, 'a')}) {
+    EXPECT_NE(name_error(bad).find("c.json: name: must be 1-100 letters"), std::string::npos)
+        << bad.substr(0, 40);
+  }
+}
+
 TEST(Config, PrecisionAndRequiredWeights) {
   EXPECT_EQ(error_for({{"name", "t"}, {"training", {{"precision", "bf16"}}}}), "");
   EXPECT_NE(error_for({{"name", "t"}, {"training", {{"precision", "fp16"}}}})

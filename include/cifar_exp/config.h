@@ -79,6 +79,9 @@ struct TrainingConfig {
 
 // Whether `spec` is a training.device value: auto, cpu, cuda or cuda:N.
 bool is_device_spec(const std::string& spec);
+// Whether `key` is a dotted key path of lower-case words: "training.epochs" (not whether the
+// config has it).
+bool is_config_key_path(const std::string& key);
 
 struct OutputConfig {
   std::string dir = "runs";
