@@ -133,7 +133,7 @@ in_root() {
     shift 4
     [[ -d /sys/class/net/lo ]] && ip link set lo up 2> /dev/null || true
     mount -t proc proc "$root/proc"
-    # This machine'"'"'s /sys with what is mounted under it: a real machine has its cgroups
+    # The /sys of this machine with what is mounted under it: a real machine has its cgroups
     # there, and slurmd (the Slurm test) refuses to start without them.
     mount --rbind /sys "$root/sys"
     mount --rbind /dev "$root/dev"
