@@ -99,6 +99,11 @@ void write_file_atomic(const std::string& path, const std::string& content) {
 }
 
 std::string read_file(const std::string& path) {
+  // A folder opens as a stream whose first read throws from inside libstdc++.
+  std::error_code ec;
+  if (fs::exists(path, ec) && !fs::is_regular_file(path, ec)) {
+    throw OutputError(path + ": not a regular file");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) fail(path, "cannot open file", errno);
   std::ostringstream out;
