@@ -190,19 +190,10 @@ resolved_name() {
   printf %s "$out" | sed -n 's/^  "name": "\(.*\)",$/\1/p'
 }
 
-mkdir -p "$OUT/logs" || { echo "sweep: cannot create $OUT" >&2; exit 5; }
-OUT=$(cd "$OUT" && pwd)
-
-# Completed runs (the resume rule), as cifar-exp lists them: "NAME<tab>SEED" -> run folder.
-declare -A completed=()
-listing=$(list_runs "$BIN" "$OUT") || die "cannot list the runs in $OUT"
-while IFS=$'\t' read -r run_dir run_name run_seed run_status; do
-  [[ $run_status == completed && -z ${completed["$run_name"$'\t'"$run_seed"]:-} ]] &&
-    completed["$run_name"$'\t'"$run_seed"]=$run_dir
-done <<< "$listing"
-
 # The task list, shared by both paths: one entry per (config, grid point, seed) with the
 # settings it passes as --set (the run name first) and the folder of its completed run, if any.
+# Every config and grid point is resolved before anything is created: a refused sweep leaves
+# no output folder behind.
 task_file=() task_name=() task_seed=() task_sets=() task_done=()
 for file in "${config_files[@]}"; do
   base=$(resolved_name "$file" "$file") || exit 2
@@ -219,10 +210,23 @@ for file in "${config_files[@]}"; do
     fi
     for ((seed = 1; seed <= SEEDS; seed++)); do
       task_file+=("$file") task_name+=("$name") task_seed+=("$seed") task_sets+=("$sets")
-      task_done+=("${completed["$name"$'\t'"$seed"]:-}")
     done
   done
   unset seen_names
+done
+
+mkdir -p "$OUT/logs" || { echo "sweep: cannot create $OUT" >&2; exit 5; }
+OUT=$(cd "$OUT" && pwd)
+
+# Completed runs (the resume rule), as cifar-exp lists them: "NAME<tab>SEED" -> run folder.
+declare -A completed=()
+listing=$(list_runs "$BIN" "$OUT") || die "cannot list the runs in $OUT"
+while IFS=$'\t' read -r run_dir run_name run_seed run_status; do
+  [[ $run_status == completed && -z ${completed["$run_name"$'\t'"$run_seed"]:-} ]] &&
+    completed["$run_name"$'\t'"$run_seed"]=$run_dir
+done <<< "$listing"
+for ((t = 0; t < ${#task_file[@]}; t++)); do
+  task_done+=("${completed["${task_name[t]}"$'\t'"${task_seed[t]}"]:-}")
 done
 total=${#task_file[@]}
 pending=0

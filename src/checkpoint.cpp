@@ -49,6 +49,7 @@ torch::serialize::InputArchive open_archive(const std::string& path, const torch
   if (file.integrity == Integrity::kCorrupted) {
     throw OutputError(path + ": checkpoint is corrupted: " + file.problem);
   }
+  if (file.integrity == Integrity::kUnchecked) throw OutputError(missing_checksum(path));
   torch::serialize::InputArchive archive;
   try {
     archive.load_from(file.content.data(), file.content.size(), device);
@@ -145,14 +146,17 @@ TrainingState read_state(torch::serialize::InputArchive& archive, const std::str
 
 }  // namespace
 
-TrainingState load_checkpoint(const std::string& path, torch::nn::Module& model,
-                              torch::optim::Optimizer& optimizer) {
-  const auto parameters = model.parameters();
-  const torch::Device device =
-      parameters.empty() ? torch::Device(torch::kCPU) : parameters.front().device();
-  auto archive = open_archive(path, device);
-  TrainingState state = read_state(archive, path);
+namespace {
 
+torch::Device device_of(const torch::nn::Module& model) {
+  const auto parameters = model.parameters();
+  return parameters.empty() ? torch::Device(torch::kCPU) : parameters.front().device();
+}
+
+// Loads the checkpoint's model (and, given one, optimizer) state; OutputError naming `path`
+// when the checkpoint holds another model.
+void load_model_state(torch::serialize::InputArchive& archive, const std::string& path,
+                      torch::nn::Module& model, torch::optim::Optimizer* optimizer) {
   torch::serialize::InputArchive model_archive, optimizer_archive;
   if (!archive.try_read("model", model_archive) ||
       !archive.try_read("optimizer", optimizer_archive)) {
@@ -160,12 +164,31 @@ TrainingState load_checkpoint(const std::string& path, torch::nn::Module& model,
   }
   try {
     model.load(model_archive);
-    optimizer.load(optimizer_archive);
+    if (optimizer) optimizer->load(optimizer_archive);
   } catch (const c10::Error& e) {
     throw OutputError(path + ": checkpoint does not fit this run's model: " +
                       first_line(e.what_without_backtrace()));
   }
+}
+
+}  // namespace
+
+std::string missing_checksum(const std::string& path) {
+  return path + ": no checksum file " + path +
+         ".crc32, so its integrity cannot be checked (cifar-exp writes both; copy them together)";
+}
+
+TrainingState load_checkpoint(const std::string& path, torch::nn::Module& model,
+                              torch::optim::Optimizer& optimizer) {
+  auto archive = open_archive(path, device_of(model));
+  TrainingState state = read_state(archive, path);
+  load_model_state(archive, path, model, &optimizer);
   return state;
+}
+
+void check_checkpoint_fits(const std::string& path, torch::nn::Module& model) {
+  auto archive = open_archive(path, device_of(model));
+  load_model_state(archive, path, model, nullptr);
 }
 
 TrainingState peek_checkpoint(const std::string& path) {

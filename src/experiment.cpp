@@ -285,10 +285,14 @@ std::optional<RunSummary> resumable_summary(const std::string& run_dir,
                                             const std::shared_ptr<spdlog::logger>& logger) {
   const std::string summary_path = run_file(run_dir, "summary.json");
   std::error_code ec;
+  if (fs::exists(summary_path, ec) && !fs::is_regular_file(summary_path, ec)) {
+    throw OutputError(summary_path + ": not a regular file");
+  }
   if (!fs::is_regular_file(summary_path, ec)) return std::nullopt;
   const nlohmann::json doc = read_json_file(summary_path);
-  RunSummary summary = RunSummary::from_json(doc);
-  const std::string status = doc.value("status", "");
+  RunSummary summary = RunSummary::from_json(doc, summary_path);
+  // Not summary.status, which reads a missing status as "completed" (the first releases).
+  const std::string status = schema::string_field(doc, "status", summary_path).value_or("");
   if (status == "completed") {
     throw ConfigError(run_dir +
                       ": the run has already completed (summary.json status "
@@ -344,9 +348,17 @@ void check_run_folder(const std::string& run_dir) {
 
 // The checkpoint to continue from; ConfigError when it is missing.
 std::string checkpoint_to_resume(const ResumeOptions& options) {
-  const std::string checkpoint =
-      options.checkpoint ? *options.checkpoint : run_file(options.run_dir, "checkpoint.pt");
   std::error_code ec;
+  if (options.checkpoint) {
+    if (!fs::exists(*options.checkpoint, ec)) {
+      throw ConfigError("--checkpoint: " + *options.checkpoint + ": no such file");
+    }
+    if (!fs::is_regular_file(*options.checkpoint, ec)) {
+      throw ConfigError("--checkpoint: " + *options.checkpoint + ": not a regular file");
+    }
+    return *options.checkpoint;
+  }
+  const std::string checkpoint = run_file(options.run_dir, "checkpoint.pt");
   if (!fs::is_regular_file(checkpoint, ec)) {
     throw ConfigError(options.run_dir + ": no " + fs::path(checkpoint).filename().string() +
                       " to resume from (checkpoint.pt is written after each epoch and when a "
@@ -375,6 +387,8 @@ RunResult resume_experiment(const ResumeOptions& options,
   RunContextOptions context_options;
   context_options.writable_output_dir = run_dir;
   RunContext run = make_run_context(std::move(config), context_options, logger);
+  // A checkpoint of another model is refused here, before the run folder is touched.
+  check_checkpoint_fits(resumption.checkpoint, run.trained_module());
 
   remove_stale_temporaries(run_dir);
   add_log_file(logger, run_file(run_dir, "train.log"));

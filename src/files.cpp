@@ -250,9 +250,13 @@ nlohmann::json to_json(const ProcessIdentity& process) {
 ProcessIdentity process_from_json(const nlohmann::json& p) {
   ProcessIdentity process;
   if (!p.is_object()) return process;
-  process.host = p.value("host", "");
-  process.pid = p.value("pid", int64_t(0));
-  process.start_ticks = p.value("start_ticks", int64_t(0));
+  // Hand-edited values of another type read as unknown rather than throwing.
+  const auto integer = [&](const char* key) {
+    return p.contains(key) && p[key].is_number_integer() ? p[key].get<int64_t>() : int64_t(0);
+  };
+  process.host = p.contains("host") && p["host"].is_string() ? p["host"].get<std::string>() : "";
+  process.pid = integer("pid");
+  process.start_ticks = integer("start_ticks");
   return process;
 }
 

@@ -9,6 +9,7 @@
 #include <torch/csrc/jit/serialization/export.h>
 #include <torch/csrc/jit/serialization/pickler.h>
 
+#include "cifar_exp/checkpoint.h"
 #include "cifar_exp/data.h"
 #include "cifar_exp/device.h"
 #include "cifar_exp/errors.h"
@@ -38,6 +39,7 @@ void load_model_file(torch::nn::Module& model, const std::string& path,
   if (file.integrity == Integrity::kCorrupted) {
     throw OutputError(path + ": model file is corrupted: " + file.problem);
   }
+  if (file.integrity == Integrity::kUnchecked) throw OutputError(missing_checksum(path));
   try {
     torch::serialize::InputArchive archive;
     archive.load_from(file.content.data(), file.content.size(), device);
@@ -70,8 +72,11 @@ LoadedRun load_run(const std::string& run_dir, const std::optional<std::string>&
   run.model->eval();
   run.class_names = kCifar10Classes;
   const std::string summary_path = (fs::path(run_dir) / "summary.json").string();
+  if (fs::exists(summary_path, ec) && !fs::is_regular_file(summary_path, ec)) {
+    throw OutputError(summary_path + ": not a regular file");
+  }
   if (fs::is_regular_file(summary_path, ec)) {
-    const RunSummary summary = RunSummary::from_json(read_json_file(summary_path));
+    const RunSummary summary = RunSummary::from_json(read_json_file(summary_path), summary_path);
     if (summary.class_names.size() == kCifar10Classes.size()) {
       run.class_names = summary.class_names;
     }

@@ -138,6 +138,11 @@ bool RunContext::trains_on_features() const {
   return source && source->features_frozen() && !config.augmentation.enabled;
 }
 
+torch::nn::Module& RunContext::trained_module() {
+  if (trains_on_features()) return model->feature_source()->feature_head();
+  return *model;
+}
+
 TrainingInputs RunContext::training_inputs(const std::shared_ptr<spdlog::logger>& logger) {
   FeatureSource* source = model ? model->feature_source() : nullptr;
   if (!source || !source->features_frozen()) {

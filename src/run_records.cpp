@@ -5,6 +5,7 @@
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "cifar_exp/config.h"
@@ -25,15 +26,18 @@ bool is_run_folder(const fs::path& dir) {
   return false;
 }
 
+// A run folder's JSON file: nullopt when it is absent, or unparseable (`problem` says so: a run
+// killed mid-write by an older version); OutputError when it is there but not a regular file.
 std::optional<json> try_read_json(const fs::path& file, std::string& problem) {
-  std::ifstream in(file);
-  if (!in) return std::nullopt;
-  try {
-    return json::parse(in);
-  } catch (const json::exception& e) {
+  std::error_code ec;
+  if (!fs::exists(file, ec)) return std::nullopt;
+  if (!fs::is_regular_file(file, ec)) throw OutputError(file.string() + ": not a regular file");
+  json doc = json::parse(read_file(file.string()), nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) {
     problem = file.filename().string() + " unreadable";
     return std::nullopt;
   }
+  return doc;
 }
 
 // "no_aug_no_tl-20261128T040129Z-2" -> "no_aug_no_tl".
@@ -58,10 +62,13 @@ std::string name_from_folder(const std::string& folder) {
 
 // What a run that could not start would have been: its config with the sweep's --set values.
 void describe_failed_run(RunRecord& run, const json& failure) {
+  const std::string file = run.dir + "/failure.json";
+  ConfigOverrides overrides;
+  overrides.set = schema::strings_field(failure, "set", file).value_or(std::vector<std::string>{});
+  const auto config_path = schema::string_field(failure, "config", file);
+  if (!config_path) return;
   try {
-    ConfigOverrides overrides;
-    if (failure.contains("set")) overrides.set = failure["set"].get<std::vector<std::string>>();
-    const auto config = load_config(failure.value("config", ""), overrides);
+    const auto config = load_config(*config_path, overrides);
     run.config = to_json(config);
     run.summary.model = config.model.type;
     run.summary.augmentation = config.augmentation.enabled;
@@ -69,8 +76,6 @@ void describe_failed_run(RunRecord& run, const json& failure) {
     run.summary.reference_accuracy = config.reference_accuracy;
   } catch (const Error&) {
     // The config itself may be what failed; the row then shows what is known.
-  } catch (const json::exception&) {
-    // A hand-edited failure.json; likewise.
   }
 }
 
@@ -79,23 +84,26 @@ void describe_failed_run(RunRecord& run, const json& failure) {
 std::vector<EpochMetrics> read_epochs(const fs::path& dir) {
   std::vector<EpochMetrics> epochs;
   std::error_code ec;
+  for (const char* name : {"metrics.jsonl", "metrics.csv"}) {
+    if (fs::exists(dir / name, ec) && !fs::is_regular_file(dir / name, ec)) {
+      throw OutputError((dir / name).string() + ": not a regular file");
+    }
+  }
   if (fs::is_regular_file(dir / "metrics.jsonl", ec)) {
-    std::ifstream in(dir / "metrics.jsonl");
+    std::istringstream in(read_file((dir / "metrics.jsonl").string()));
     for (std::string line; std::getline(in, line);) {
       const json row = json::parse(line, nullptr, /*allow_exceptions=*/false);
       if (row.is_object()) epochs.push_back(EpochMetrics::from_json(row));
     }
     return epochs;
   }
-  std::ifstream csv(dir / "metrics.csv");
-  std::stringstream text;
-  text << csv.rdbuf();
-  return EpochMetrics::from_csv(text.str());
+  if (!fs::is_regular_file(dir / "metrics.csv", ec)) return epochs;
+  return EpochMetrics::from_csv(read_file((dir / "metrics.csv").string()));
 }
 
 void read_summary_file(RunRecord& run, const json& doc) {
   run.has_summary_file = true;
-  run.summary = RunSummary::from_json(doc);
+  run.summary = RunSummary::from_json(doc, run.dir + "/summary.json");
   run.name = run.summary.name;
   run.status = run.summary.status;
   if (doc.is_object() && doc.contains("seed") && doc["seed"].is_number())
@@ -110,19 +118,17 @@ void read_summary_file(RunRecord& run, const json& doc) {
 
 // failure.json, which sweep.sh writes for a run that could not start.
 void read_failure_file(RunRecord& run, const json& failure) {
+  const std::string file = run.dir + "/failure.json";
   run.has_failure_file = true;
-  run.summary.name = failure.value("name", "");
+  run.summary.name = schema::string_field(failure, "name", file).value_or("");
   run.summary.status = "failed";
   run.name = run.summary.name;
   run.status = "failed";
-  run.problem = failure.value("error", "failed");
+  run.problem = schema::string_field(failure, "error", file).value_or("failed");
   run.summary.error = run.problem;
-  if (failure.contains("exit_code") && failure["exit_code"].is_number_integer()) {
-    run.failure_exit_code = failure["exit_code"].get<int>();
-  }
-  if (failure.contains("seed") && failure["seed"].is_number_integer()) {
-    run.seed = failure["seed"].get<int64_t>();
-  }
+  const auto exit_code = schema::integer_field(failure, "exit_code", file);
+  if (exit_code && *exit_code >= 0 && *exit_code <= 255) run.failure_exit_code = int(*exit_code);
+  run.seed = schema::integer_field(failure, "seed", file);
   // What the run would have been, from its config, so the table row says what is missing.
   describe_failed_run(run, failure);
 }
@@ -143,11 +149,12 @@ RunRecord read_run(const fs::path& dir) {
     run.problem = problem.empty() ? "no summary.json" : problem;
   }
   if (auto config = try_read_json(dir / "config.json", problem); config && config->is_object()) {
+    const std::string file = (dir / "config.json").string();
     run.config = *config;
-    if (run.name.empty()) run.name = config->value("name", "");
-    const json::json_pointer seed("/training/seed");
-    if (!run.seed && config->contains(seed) && config->at(seed).is_number_integer()) {
-      run.seed = config->at(seed).get<int64_t>();
+    if (run.name.empty()) run.name = schema::string_field(*config, "name", file).value_or("");
+    if (const auto training = schema::object_field(*config, "training", file);
+        training && !run.seed) {
+      run.seed = schema::integer_field(*training, "seed", file + ": training");
     }
   }
   if (run.name.empty()) run.name = name_from_folder(dir.filename().string());
@@ -169,11 +176,21 @@ json run_files_json(const RunRecord& run) {
 
 std::vector<RunRecord> find_runs(const std::vector<std::string>& paths) {
   std::vector<RunRecord> runs;
+  // A run reached twice (`compare DIR DIR/RUN`, a symlink, "runs/" and "./runs") counts once:
+  // counted twice it would inflate n in the statistics.
+  std::set<std::string> seen;
+  const auto add = [&](const fs::path& dir) {
+    std::error_code ec;
+    const fs::path canonical = fs::weakly_canonical(dir, ec);
+    if (seen.insert(ec ? dir.lexically_normal().string() : canonical.string()).second) {
+      runs.push_back(read_run(dir));
+    }
+  };
   for (const auto& path : paths) {
     std::error_code ec;
     if (!fs::is_directory(path, ec)) throw ConfigError(path + ": no such run folder");
     if (is_run_folder(path)) {
-      runs.push_back(read_run(path));
+      add(path);
       continue;
     }
     std::vector<fs::path> children;
@@ -181,7 +198,7 @@ std::vector<RunRecord> find_runs(const std::vector<std::string>& paths) {
       if (entry.is_directory() && is_run_folder(entry.path())) children.push_back(entry.path());
     }
     std::sort(children.begin(), children.end());
-    for (const auto& child : children) runs.push_back(read_run(child));
+    for (const auto& child : children) add(child);
   }
   return runs;
 }

@@ -1,12 +1,14 @@
 // EpochMetrics and RunSummary to and from their files (run_summary.h).
 #include "cifar_exp/run_summary.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <iomanip>
 #include <limits>
 #include <sstream>
 
+#include "cifar_exp/errors.h"
 #include "cifar_exp/logging.h"
 
 namespace cifar_exp {
@@ -14,28 +16,101 @@ namespace {
 
 using json = nlohmann::json;
 
-// doc[key] as T, or `fallback` when it is missing or of another type (older or hand-edited
-// files must not stop `compare`).
+// What a JSON value must be to read as T, in words for the error.
 template <typename T>
-T field(const json& doc, const char* key, T fallback) {
-  if (!doc.is_object()) return fallback;
-  const auto it = doc.find(key);
-  if (it == doc.end() || it->is_null()) return fallback;
-  try {
-    return it->get<T>();
-  } catch (const json::exception&) {
-    return fallback;
+struct JsonType;
+template <>
+struct JsonType<std::string> {
+  static bool is(const json& v) { return v.is_string(); }
+  static constexpr const char* kName = "a string";
+};
+template <>
+struct JsonType<int64_t> {
+  static bool is(const json& v) {
+    return v.is_number_integer() &&
+           !(v.is_number_unsigned() && v.get<uint64_t>() > uint64_t(INT64_MAX));
   }
+  static constexpr const char* kName = "an integer";
+};
+template <>
+struct JsonType<double> {
+  static bool is(const json& v) { return v.is_number(); }
+  static constexpr const char* kName = "a number";
+};
+template <>
+struct JsonType<bool> {
+  static bool is(const json& v) { return v.is_boolean(); }
+  static constexpr const char* kName = "true or false";
+};
+template <>
+struct JsonType<std::vector<std::string>> {
+  static bool is(const json& v) {
+    return v.is_array() && std::all_of(v.begin(), v.end(), JsonType<std::string>::is);
+  }
+  static constexpr const char* kName = "a list of strings";
+};
+// Numbers not recorded (NaN) are written as null: read back as NaN.
+template <>
+struct JsonType<std::vector<double>> {
+  static bool is(const json& v) {
+    return v.is_array() && std::all_of(v.begin(), v.end(),
+                                       [](const json& e) { return e.is_number() || e.is_null(); });
+  }
+  static std::vector<double> get(const json& v) {
+    std::vector<double> out;
+    for (const auto& e : v) out.push_back(e.is_null() ? kNotRecordedValue() : e.get<double>());
+    return out;
+  }
+  static double kNotRecordedValue() { return std::numeric_limits<double>::quiet_NaN(); }
+  static constexpr const char* kName = "a list of numbers";
+};
+template <>
+struct JsonType<std::vector<std::vector<int64_t>>> {
+  static bool is(const json& v) {
+    return v.is_array() && std::all_of(v.begin(), v.end(), [](const json& row) {
+             return row.is_array() && std::all_of(row.begin(), row.end(), JsonType<int64_t>::is);
+           });
+  }
+  static constexpr const char* kName = "a table of integers";
+};
+
+// metrics.jsonl rows never stop a reader: a value missing or of another type is "not recorded".
+template <typename T>
+T tolerant(const json& row, const char* key, T fallback) {
+  if (!row.is_object()) return fallback;
+  const auto it = row.find(key);
+  return it != row.end() && JsonType<T>::is(*it) ? it->get<T>() : fallback;
 }
 
 template <typename T>
-std::optional<T> optional_field(const json& doc, const char* key) {
-  if (!doc.is_object() || !doc.contains(key) || doc.at(key).is_null()) return std::nullopt;
-  try {
-    return doc.at(key).get<T>();
-  } catch (const json::exception&) {
-    return std::nullopt;
+T get_as(const json& v) {
+  if constexpr (std::is_same_v<T, std::vector<double>>) {
+    return JsonType<T>::get(v);
+  } else {
+    return v.get<T>();
   }
+}
+
+// "a list", "an object", "a string \"x\"", "a number 4.5", for errors (values cut at 40).
+std::string describe(const json& v) {
+  if (v.is_array()) return "a list";
+  if (v.is_object()) return "an object";
+  const std::string kind = v.is_string() ? "a string" : v.is_boolean() ? "a boolean" : "a number";
+  return kind + " " + first_line(v.dump()).substr(0, 40);
+}
+
+// doc[key] as T; nullopt when missing or null; OutputError naming the file and field when it is
+// of another type.
+template <typename T>
+std::optional<T> typed(const json& doc, const std::string& key, const std::string& file) {
+  schema::require_object(doc, file);
+  const auto it = doc.find(key);
+  if (it == doc.end() || it->is_null()) return std::nullopt;
+  if (!JsonType<T>::is(*it)) {
+    throw OutputError(file + ": field \"" + key + "\": expected " + JsonType<T>::kName +
+                      ", found " + describe(*it));
+  }
+  return get_as<T>(*it);
 }
 
 constexpr double kNotRecorded = std::numeric_limits<double>::quiet_NaN();
@@ -90,13 +165,13 @@ json EpochMetrics::to_json() const {
 
 EpochMetrics EpochMetrics::from_json(const json& row) {
   EpochMetrics m;
-  m.epoch = field<int64_t>(row, "epoch", 0);
-  m.train_loss = field<double>(row, "train_loss", kNotRecorded);
-  m.train_accuracy = field<double>(row, "train_accuracy", kNotRecorded);
-  m.val_loss = field<double>(row, "val_loss", kNotRecorded);
-  m.val_accuracy = field<double>(row, "val_accuracy", kNotRecorded);
-  m.seconds = field<double>(row, "seconds", kNotRecorded);
-  m.images_per_second = field<double>(row, "images_per_second", kNotRecorded);
+  m.epoch = tolerant<int64_t>(row, "epoch", 0);
+  m.train_loss = tolerant<double>(row, "train_loss", kNotRecorded);
+  m.train_accuracy = tolerant<double>(row, "train_accuracy", kNotRecorded);
+  m.val_loss = tolerant<double>(row, "val_loss", kNotRecorded);
+  m.val_accuracy = tolerant<double>(row, "val_accuracy", kNotRecorded);
+  m.seconds = tolerant<double>(row, "seconds", kNotRecorded);
+  m.images_per_second = tolerant<double>(row, "images_per_second", kNotRecorded);
   return m;
 }
 
@@ -152,17 +227,19 @@ json results_to_json(const SummaryResults& r) {
           {"confusion_matrix", r.confusion_matrix}};
 }
 
-std::optional<SummaryResults> results_from_json(const json& doc) {
-  if (!optional_field<double>(doc, "test_accuracy")) return std::nullopt;
+std::optional<SummaryResults> results_from_json(const json& doc, const std::string& file) {
+  if (!typed<double>(doc, "test_accuracy", file)) return std::nullopt;
   SummaryResults r;
-  r.test_accuracy = field<double>(doc, "test_accuracy", 0.0);
-  r.test_error = field<double>(doc, "test_error", 1.0 - r.test_accuracy);
-  r.test_loss = field<double>(doc, "test_loss", 0.0);
-  r.best_epoch = field<int64_t>(doc, "best_epoch", 0);
-  r.best_val_accuracy = field<double>(doc, "best_val_accuracy", 0.0);
-  r.images_per_second = field<double>(doc, "images_per_second", 0.0);
-  r.per_class_accuracy = field<std::vector<double>>(doc, "per_class_accuracy", {});
-  r.confusion_matrix = field<std::vector<std::vector<int64_t>>>(doc, "confusion_matrix", {});
+  r.test_accuracy = typed<double>(doc, "test_accuracy", file).value_or(0.0);
+  r.test_error = typed<double>(doc, "test_error", file).value_or(1.0 - r.test_accuracy);
+  r.test_loss = typed<double>(doc, "test_loss", file).value_or(0.0);
+  r.best_epoch = typed<int64_t>(doc, "best_epoch", file).value_or(0);
+  r.best_val_accuracy = typed<double>(doc, "best_val_accuracy", file).value_or(0.0);
+  r.images_per_second = typed<double>(doc, "images_per_second", file).value_or(0.0);
+  r.per_class_accuracy =
+      typed<std::vector<double>>(doc, "per_class_accuracy", file).value_or(std::vector<double>{});
+  r.confusion_matrix = typed<std::vector<std::vector<int64_t>>>(doc, "confusion_matrix", file)
+                           .value_or(std::vector<std::vector<int64_t>>{});
   return r;
 }
 
@@ -200,36 +277,41 @@ json settings_to_json(const RunSummary& s) {
       {"provenance", s.provenance}};
 }
 
-void settings_from_json(RunSummary& s, const json& doc) {
-  s.name = field<std::string>(doc, "name", "");
-  s.status = field<std::string>(doc, "status", "completed");
-  s.model = field<std::string>(doc, "model", "");
-  s.augmentation = field<bool>(doc, "augmentation", false);
-  s.transfer = field<std::string>(doc, "transfer", "");
-  s.weights = optional_field<std::string>(doc, "weights");
-  s.epochs = field<int64_t>(doc, "epochs", 0);
-  s.epochs_completed = field<int64_t>(doc, "epochs_completed", 0);
-  s.batch_size = field<int64_t>(doc, "batch_size", 0);
-  s.precision = field<std::string>(doc, "precision", "");
-  s.seed = field<int64_t>(doc, "seed", 0);
-  s.trainable_params = field<int64_t>(doc, "trainable_params", 0);
-  s.frozen_params = field<int64_t>(doc, "frozen_params", 0);
-  s.train_images = field<int64_t>(doc, "train_images", 0);
-  s.test_images = field<int64_t>(doc, "test_images", 0);
-  s.device = field<std::string>(doc, "device", "");
-  s.device_name = field<std::string>(doc, "device_name", "");
-  s.tf32 = field<bool>(doc, "tf32", false);
-  s.threads = field<int64_t>(doc, "threads", 0);
-  s.torch_version = field<std::string>(doc, "torch_version", "");
-  s.cifar_exp_version = field<std::string>(doc, "cifar_exp_version", "");
-  s.data_dir = field<std::string>(doc, "data_dir", "");
-  s.started_at = field<std::string>(doc, "started_at", "");
-  s.updated_at = field<std::string>(doc, "updated_at", "");
-  s.resumed = field<int64_t>(doc, "resumed", 0);
-  s.process = process_from_json(doc.is_object() ? doc.value("process", json::object()) : json());
-  s.reference_accuracy = optional_field<double>(doc, "reference_accuracy");
-  s.class_names = field<std::vector<std::string>>(doc, "class_names", {});
-  s.provenance = doc.is_object() ? doc.value("provenance", json(nullptr)) : json(nullptr);
+void settings_from_json(RunSummary& s, const json& doc, const std::string& file) {
+  s.name = typed<std::string>(doc, "name", file).value_or("");
+  s.status = typed<std::string>(doc, "status", file).value_or("completed");
+  s.model = typed<std::string>(doc, "model", file).value_or("");
+  s.augmentation = typed<bool>(doc, "augmentation", file).value_or(false);
+  s.transfer = typed<std::string>(doc, "transfer", file).value_or("");
+  s.weights = typed<std::string>(doc, "weights", file);
+  s.epochs = typed<int64_t>(doc, "epochs", file).value_or(0);
+  s.epochs_completed = typed<int64_t>(doc, "epochs_completed", file).value_or(0);
+  s.batch_size = typed<int64_t>(doc, "batch_size", file).value_or(0);
+  s.precision = typed<std::string>(doc, "precision", file).value_or("");
+  s.seed = typed<int64_t>(doc, "seed", file).value_or(0);
+  s.trainable_params = typed<int64_t>(doc, "trainable_params", file).value_or(0);
+  s.frozen_params = typed<int64_t>(doc, "frozen_params", file).value_or(0);
+  s.train_images = typed<int64_t>(doc, "train_images", file).value_or(0);
+  s.test_images = typed<int64_t>(doc, "test_images", file).value_or(0);
+  s.device = typed<std::string>(doc, "device", file).value_or("");
+  s.device_name = typed<std::string>(doc, "device_name", file).value_or("");
+  s.tf32 = typed<bool>(doc, "tf32", file).value_or(false);
+  s.threads = typed<int64_t>(doc, "threads", file).value_or(0);
+  s.torch_version = typed<std::string>(doc, "torch_version", file).value_or("");
+  s.cifar_exp_version = typed<std::string>(doc, "cifar_exp_version", file).value_or("");
+  s.data_dir = typed<std::string>(doc, "data_dir", file).value_or("");
+  s.started_at = typed<std::string>(doc, "started_at", file).value_or("");
+  s.updated_at = typed<std::string>(doc, "updated_at", file).value_or("");
+  s.resumed = typed<int64_t>(doc, "resumed", file).value_or(0);
+  if (const auto process = schema::object_field(doc, "process", file)) {
+    s.process.host = typed<std::string>(*process, "host", file + ": process").value_or("");
+    s.process.pid = typed<int64_t>(*process, "pid", file + ": process").value_or(0);
+    s.process.start_ticks = typed<int64_t>(*process, "start_ticks", file + ": process").value_or(0);
+  }
+  s.reference_accuracy = typed<double>(doc, "reference_accuracy", file);
+  s.class_names = typed<std::vector<std::string>>(doc, "class_names", file)
+                      .value_or(std::vector<std::string>{});
+  s.provenance = doc.contains("provenance") ? doc["provenance"] : json(nullptr);
 }
 
 }  // namespace
@@ -247,21 +329,65 @@ json RunSummary::to_json() const {
   return doc;
 }
 
-RunSummary RunSummary::from_json(const json& doc) {
+RunSummary RunSummary::from_json(const json& doc, const std::string& file) {
   RunSummary s;
-  settings_from_json(s, doc);
-  s.last_val_accuracy = optional_field<double>(doc, "last_val_accuracy");
-  s.train_seconds = optional_field<double>(doc, "train_seconds");
-  s.feature_seconds = optional_field<double>(doc, "feature_seconds");
-  s.wall_seconds = optional_field<double>(doc, "wall_seconds");
-  s.finished_at = optional_field<std::string>(doc, "finished_at");
-  s.results = results_from_json(doc);
-  s.error = optional_field<std::string>(doc, "error");
-  if (doc.is_object() && doc.contains("stopped_at") && doc["stopped_at"].is_object()) {
-    s.stopped_at = {field<int64_t>(doc["stopped_at"], "epoch", 0),
-                    field<int64_t>(doc["stopped_at"], "batch", 0)};
+  settings_from_json(s, doc, file);
+  s.last_val_accuracy = typed<double>(doc, "last_val_accuracy", file);
+  s.train_seconds = typed<double>(doc, "train_seconds", file);
+  s.feature_seconds = typed<double>(doc, "feature_seconds", file);
+  s.wall_seconds = typed<double>(doc, "wall_seconds", file);
+  s.finished_at = typed<std::string>(doc, "finished_at", file);
+  s.results = results_from_json(doc, file);
+  s.error = typed<std::string>(doc, "error", file);
+  if (const auto stopped = schema::object_field(doc, "stopped_at", file)) {
+    s.stopped_at = {typed<int64_t>(*stopped, "epoch", file + ": stopped_at").value_or(0),
+                    typed<int64_t>(*stopped, "batch", file + ": stopped_at").value_or(0)};
   }
   return s;
 }
+
+namespace schema {
+
+void require_object(const json& doc, const std::string& file) {
+  if (!doc.is_object()) {
+    throw OutputError(file + ": expected a JSON object, found " + describe(doc));
+  }
+}
+
+std::optional<std::string> string_field(const json& doc, const std::string& key,
+                                        const std::string& file) {
+  return typed<std::string>(doc, key, file);
+}
+
+std::optional<int64_t> integer_field(const json& doc, const std::string& key,
+                                     const std::string& file) {
+  return typed<int64_t>(doc, key, file);
+}
+
+std::optional<double> number_field(const json& doc, const std::string& key,
+                                   const std::string& file) {
+  return typed<double>(doc, key, file);
+}
+
+std::optional<bool> bool_field(const json& doc, const std::string& key, const std::string& file) {
+  return typed<bool>(doc, key, file);
+}
+
+std::optional<std::vector<std::string>> strings_field(const json& doc, const std::string& key,
+                                                      const std::string& file) {
+  return typed<std::vector<std::string>>(doc, key, file);
+}
+
+std::optional<json> object_field(const json& doc, const std::string& key, const std::string& file) {
+  require_object(doc, file);
+  const auto it = doc.find(key);
+  if (it == doc.end() || it->is_null()) return std::nullopt;
+  if (!it->is_object()) {
+    throw OutputError(file + ": field \"" + key + "\": expected an object, found " + describe(*it));
+  }
+  return *it;
+}
+
+}  // namespace schema
 
 }  // namespace cifar_exp

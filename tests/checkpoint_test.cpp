@@ -4,15 +4,19 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <set>
 
 #include "cifar_exp/augmentation.h"
 #include "cifar_exp/errors.h"
+#include "cifar_exp/files.h"
 #include "test_support.h"
 
 namespace cifar_exp {
 namespace {
+
+namespace fs = std::filesystem;
 
 using testing::StopAt;
 
@@ -169,7 +173,15 @@ TEST(Checkpoint, BadFilesAreNamed) {
   } catch (const OutputError& e) {
     EXPECT_EQ(std::string(e.what()), dir / "missing.pt" + ": checkpoint not found");
   }
-  testing::write_text(dir / "junk.pt", "not a checkpoint");
+  testing::write_text(dir / "unchecked.pt", "not a checkpoint");
+  try {
+    load_checkpoint(dir / "unchecked.pt", *model, optimizer);
+    FAIL() << "no error";
+  } catch (const OutputError& e) {
+    EXPECT_EQ(std::string(e.what()), missing_checksum(dir / "unchecked.pt"));
+    EXPECT_NE(std::string(e.what()).find("unchecked.pt.crc32"), std::string::npos);
+  }
+  write_checked_file(dir / "junk.pt", "not a checkpoint", /*keep_previous=*/false);
   try {
     load_checkpoint(dir / "junk.pt", *model, optimizer);
     FAIL() << "no error";
@@ -190,6 +202,10 @@ TEST(Checkpoint, BadFilesAreNamed) {
     EXPECT_NE(std::string(e.what()).find("does not fit this run's model"), std::string::npos)
         << e.what();
   }
+  EXPECT_THROW(check_checkpoint_fits(dir / "head.pt", *model), OutputError);
+  check_checkpoint_fits(dir / "head.pt", *head);  // its own model: no error
+  fs::remove(dir / "head.pt.crc32");
+  EXPECT_THROW(check_checkpoint_fits(dir / "head.pt", *head), OutputError);
 }
 
 }  // namespace

@@ -9,14 +9,18 @@
 #include <csignal>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <sstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
 #include "cifar_exp/benchmark.h"
+#include "cifar_exp/checkpoint.h"
 #include "cifar_exp/data.h"
+#include "cifar_exp/files.h"
 #include "cifar_exp/images.h"
+#include "cifar_exp/models.h"
 #include "cifar_exp/run_summary.h"
 #include "cifar_exp/weights.h"
 #include "test_paths.h"
@@ -319,6 +323,206 @@ TEST(Cli, BadInputsFailWithOneLineAndLeaveNothing) {
       EXPECT_TRUE(fs::is_empty(read_only)) << c.label << ": left something";
     }
   }
+}
+
+// Every file under `dir` by relative name, with its size and CRC-32: what a refused command must
+// leave exactly as it was.
+std::map<std::string, std::pair<uintmax_t, uint32_t>> snapshot(const std::string& dir) {
+  std::map<std::string, std::pair<uintmax_t, uint32_t>> files;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    const std::string name = fs::relative(entry.path(), dir).string();
+    files[name] = entry.is_regular_file()
+                      ? std::make_pair(entry.file_size(), crc32_of(read_file(entry.path())))
+                      : std::make_pair(uintmax_t(0), uint32_t(0));
+  }
+  return files;
+}
+
+// A documented exit code and one line naming what is wrong, with no library text in it.
+void expect_one_line_error(const testing::CommandResult& r, int exit_code,
+                           const std::string& message_part, const std::string& label) {
+  EXPECT_EQ(r.exit_code, exit_code) << label << ": " << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << label << ": " << r.err;
+  EXPECT_EQ(r.err.rfind("cifar-exp: error: ", 0), 0u) << label << ": " << r.err;
+  EXPECT_NE(r.err.find(message_part), std::string::npos) << label << ": " << r.err;
+  for (const char* leak : {"json.exception", "basic_filebuf", "std::", "what()", "terminate",
+                           "libpng", "libjpeg", "Premature end of JPEG file\n"}) {
+    EXPECT_EQ(r.err.find(leak), std::string::npos) << label << ": " << leak << " in " << r.err;
+  }
+}
+
+TEST(Cli, DamagedRunFilesGetOneLineErrorsAndRefusalsChangeNothing) {
+  testing::TempDir dir;
+  testing::write_cifar10_folder(dir / "data", 200, 100);
+  testing::write_text(dir / "tiny.json", R"({"name": "tiny", "training": {"epochs": 1,
+    "batch_size": 50, "seed": 1, "device": "cpu", "threads": 1}})");
+  const auto trained = run_cli(
+      {"--config", dir / "tiny.json", "--data-dir", dir / "data", "--output-dir", dir / "runs"});
+  ASSERT_EQ(trained.exit_code, 0) << trained.err;
+  const std::string original = run_folders(dir / "runs").at(0);
+  // A checkpoint of another model, for `resume --checkpoint`.
+  {
+    DenseHead head(8, 4, 0.0);
+    torch::optim::Adam optimizer(head->parameters());
+    TrainingState state;
+    state.cpu_rng_state = torch::zeros({1}, torch::kUInt8);
+    save_checkpoint(dir / "other.pt", *head, optimizer, state);
+  }
+  const auto edit_summary = [](const std::string& run, const std::function<void(json&)>& edit) {
+    json summary = json::parse(testing::read_text(run + "/summary.json"));
+    edit(summary);
+    testing::write_text(run + "/summary.json", summary.dump(2));
+  };
+  struct Case {
+    std::string label;
+    std::function<void(const std::string& run)> damage;
+    std::vector<std::string> command;  // "RUN" stands for the damaged copy
+    int exit_code;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"compare: a field of another type",
+       [&](const std::string& run) { edit_summary(run, [](json& s) { s["seed"] = "one"; }); },
+       {"compare", "RUN"},
+       5,
+       "summary.json: field \"seed\": expected an integer, found a string"},
+      {"compare: summary.json is a folder",
+       [](const std::string& run) {
+         fs::remove(run + "/summary.json");
+         fs::create_directory(run + "/summary.json");
+       },
+       {"compare", "RUN"},
+       5,
+       "summary.json: not a regular file"},
+      {"compare: metrics.csv is a folder",
+       [](const std::string& run) {
+         fs::remove(run + "/metrics.csv");
+         fs::remove(run + "/metrics.jsonl");
+         fs::create_directory(run + "/metrics.csv");
+       },
+       {"compare", "RUN", "--runs"},
+       5,
+       "metrics.csv: not a regular file"},
+      {"compare: failure.json of another version",
+       [](const std::string& run) {
+         fs::remove(run + "/summary.json");
+         testing::write_text(run + "/failure.json", R"({"name": 7, "error": "x"})");
+       },
+       {"compare", "RUN"},
+       5,
+       "failure.json: field \"name\": expected a string, found a number 7"},
+      {"compare: config.json's seed of another type",
+       [](const std::string& run) {
+         fs::remove(run + "/summary.json");
+         testing::write_text(run + "/config.json",
+                             R"({"name": "tiny", "training": {"seed": [1]}})");
+       },
+       {"compare", "RUN"},
+       5,
+       "config.json: training: field \"seed\": expected an integer"},
+      {"evaluate: class_names of another type",
+       [&](const std::string& run) { edit_summary(run, [](json& s) { s["class_names"] = 10; }); },
+       {"evaluate", "RUN"},
+       5,
+       "summary.json: field \"class_names\": expected a list of strings"},
+      {"evaluate: model.pt without its checksum file",
+       [](const std::string& run) { fs::remove(run + "/model.pt.crc32"); },
+       {"evaluate", "RUN"},
+       5,
+       "model.pt: no checksum file"},
+      {"predict: model.pt with a flipped byte",
+       [](const std::string& run) {
+         std::string bytes = read_file(run + "/model.pt");
+         bytes[bytes.size() / 2] = char(bytes[bytes.size() / 2] ^ 0x10);
+         testing::write_text(run + "/model.pt", bytes);
+       },
+       {"predict", "RUN", dir / "image.png"},
+       5,
+       "model.pt: model file is corrupted"},
+      {"resume: status of another type",
+       [&](const std::string& run) { edit_summary(run, [](json& s) { s["status"] = 7; }); },
+       {"resume", "RUN"},
+       5,
+       "summary.json: field \"status\": expected a string"},
+      {"resume: a missing --checkpoint",
+       [&](const std::string& run) {
+         edit_summary(run, [](json& s) { s["status"] = "interrupted"; });
+       },
+       {"resume", "RUN", "--checkpoint", dir / "nope.pt"},
+       2,
+       "--checkpoint: " + dir / "nope.pt" + ": no such file"},
+      {"resume: the checkpoint of another model",
+       [&](const std::string& run) {
+         edit_summary(run, [](json& s) { s["status"] = "interrupted"; });
+       },
+       {"resume", "RUN", "--checkpoint", dir / "other.pt", "--data-dir", dir / "data"},
+       5,
+       "other.pt: checkpoint does not fit this run's model"},
+  };
+  write_png(dir / "image.png", torch::zeros({32, 32, 3}, torch::kUInt8));
+  int index = 0;
+  for (const Case& c : cases) {
+    const std::string run = dir / ("case" + std::to_string(index++));
+    fs::copy(original, run, fs::copy_options::recursive);
+    c.damage(run);
+    const auto before = snapshot(run);
+    std::vector<std::string> args;
+    for (const auto& a : c.command) args.push_back(a == "RUN" ? run : a);
+    expect_one_line_error(run_cli(args), c.exit_code, c.message, c.label);
+    EXPECT_EQ(snapshot(run), before) << c.label << ": the refused command changed the run folder";
+  }
+}
+
+TEST(Cli, PredictRefusesDamagedImagesInOneLine) {
+  testing::TempDir dir;
+  testing::write_cifar10_folder(dir / "data", 100, 50);
+  testing::write_text(dir / "tiny.json", R"({"name": "tiny", "training": {"epochs": 1,
+    "batch_size": 50, "device": "cpu", "threads": 1}})");
+  ASSERT_EQ(run_cli({"--config", dir / "tiny.json", "--data-dir", dir / "data", "--output-dir",
+                     dir / "runs"})
+                .exit_code,
+            0);
+  const std::string run = run_folders(dir / "runs").at(0);
+  write_png(dir / "whole.png", torch::randint(0, 256, {64, 48, 3}, torch::kUInt8));
+  const std::string png = read_file(dir / "whole.png");
+  testing::write_text(dir / "cut.png", png.substr(0, png.size() / 2));
+  // A PNG whose header claims 100000 x 100000 pixels (the IHDR's CRC fixed up to match).
+  std::string huge = png;
+  for (size_t at : {size_t(16), size_t(20)}) {
+    const uint32_t side = 100000;
+    for (int b = 0; b < 4; ++b) huge[at + size_t(b)] = char((side >> (24 - 8 * b)) & 0xFF);
+  }
+  const uint32_t crc = crc32_of(huge.substr(12, 17));
+  for (int b = 0; b < 4; ++b) huge[29 + size_t(b)] = char((crc >> (24 - 8 * b)) & 0xFF);
+  testing::write_text(dir / "huge.png", huge);
+  expect_one_line_error(run_cli({"predict", run, dir / "cut.png"}), 3,
+                        dir / "cut.png" + ": cannot decode PNG: ", "truncated PNG");
+  expect_one_line_error(run_cli({"predict", run, dir / "huge.png"}), 3,
+                        "claims 100000 x 100000 pixels, more than the limit of 50000000",
+                        "huge PNG");
+  expect_one_line_error(run_cli({"predict", run, dir.path()}), 3, "not a regular file", "folder");
+  const auto ok = run_cli({"predict", run, dir / "whole.png"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_TRUE(ok.err.empty()) << ok.err;
+}
+
+TEST(Cli, CompareCountsARunGivenTwiceOnce) {
+  testing::TempDir dir;
+  testing::write_cifar10_folder(dir / "data", 100, 50);
+  testing::write_text(dir / "tiny.json", R"({"name": "tiny", "training": {"epochs": 1,
+    "batch_size": 50, "device": "cpu", "threads": 1}})");
+  ASSERT_EQ(run_cli({"--config", dir / "tiny.json", "--data-dir", dir / "data", "--output-dir",
+                     dir / "runs"})
+                .exit_code,
+            0);
+  const std::string run = run_folders(dir / "runs").at(0);
+  const auto listed =
+      run_cli({"compare", dir / "runs", run, dir / "runs/", "--runs", "--format", "json"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_EQ(json::parse(listed.out).size(), 1u) << listed.out;
+  const auto table = run_cli({"compare", dir / "runs", run, "--format", "json"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("\"n\": 1"), std::string::npos) << table.out;
 }
 
 TEST(Cli, PreviewAugmentationWritesOriginalsBesideAugmentedVersions) {

@@ -84,6 +84,11 @@ grep -q 'training.epochs=ten.*--set training.epochs: must be a positive integer,
   { cat "$TMP/bad.txt"; fail "bad grid value: unexpected message"; }
 grep -q 'running' "$TMP/bad.txt" && fail "bad grid: a run started"
 [[ $(summaries) == 8 ]] || fail "bad grid: run folders made"
+# Into a folder that does not exist yet: refused without creating it (nor its logs/).
+if sweep --grid training.epochs=1,ten --output-dir "$TMP/new" > "$TMP/bad-new.txt" 2>&1; then
+  fail "bad grid value accepted (new folder)"
+fi
+[[ ! -e $TMP/new ]] || fail "a refused sweep left $TMP/new behind: $(find "$TMP/new")"
 if sweep --grid training.seed=1,2 > "$TMP/seed.txt" 2>&1; then fail "--grid training.seed accepted"; fi
 grep -q 'use --seeds' "$TMP/seed.txt" || fail "--grid training.seed: unexpected message"
-echo "grid_sweep_smoke: 2 x 2 grid x 2 seeds = 8 runs, 4 table rows with the grid keys as columns, a re-run skipped all 8, an interrupted run was resumed, a bad value stopped the sweep"
+echo "grid_sweep_smoke: 2 x 2 grid x 2 seeds = 8 runs, 4 table rows with the grid keys as columns, a re-run skipped all 8, an interrupted run was resumed, a bad value stopped the sweep and created nothing"

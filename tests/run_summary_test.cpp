@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "cifar_exp/errors.h"
+
 namespace cifar_exp {
 namespace {
 
@@ -117,16 +119,57 @@ TEST(RunSummary, LeavesOutWhatARunningSummaryDoesNotHaveYet) {
   EXPECT_EQ(RunSummary::from_json(interrupted.to_json()).stopped_at, interrupted.stopped_at);
 }
 
-TEST(RunSummary, ReadsOldAndHandEditedFilesWithoutThrowing) {
-  // No status (first releases): completed. Wrong types read as the defaults.
+TEST(RunSummary, ReadsOldFilesWithTheirDefaults) {
+  // No status (first releases): completed. Missing and null fields keep their defaults.
   const auto s = RunSummary::from_json(
-      json::parse(R"({"name": "old", "seed": "forty-two", "test_accuracy": 0.5, "epochs": 3})"));
+      json::parse(R"({"name": "old", "seed": null, "test_accuracy": 0.5, "epochs": 3})"));
   EXPECT_EQ(s.status, "completed");
   EXPECT_EQ(s.seed, 0);
   EXPECT_EQ(s.epochs, 3);
   ASSERT_TRUE(s.results.has_value());
   EXPECT_DOUBLE_EQ(s.results->test_error, 0.5);
-  EXPECT_FALSE(RunSummary::from_json(json::array()).results.has_value());
+  EXPECT_FALSE(RunSummary::from_json(json::object()).results.has_value());
+}
+
+// The message of the OutputError reading `text` as runs/a/summary.json throws.
+std::string schema_error(const std::string& text) {
+  try {
+    RunSummary::from_json(json::parse(text), "runs/a/summary.json");
+  } catch (const OutputError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(RunSummary, AFieldOfAnotherTypeIsAnErrorNamingTheFileAndTheField) {
+  EXPECT_EQ(schema_error(R"({"seed": "forty-two"})"),
+            "runs/a/summary.json: field \"seed\": expected an integer, found a string "
+            "\"forty-two\"");
+  EXPECT_EQ(schema_error(R"({"seed": 4.5})"),
+            "runs/a/summary.json: field \"seed\": expected an integer, found a number 4.5");
+  EXPECT_EQ(schema_error(R"({"seed": 18446744073709551615})").find("expected an integer"),
+            std::string("runs/a/summary.json: field \"seed\": ").size());
+  EXPECT_EQ(schema_error(R"({"test_accuracy": [1]})"),
+            "runs/a/summary.json: field \"test_accuracy\": expected a number, found a list");
+  EXPECT_EQ(schema_error(R"({"augmentation": "yes"})"),
+            "runs/a/summary.json: field \"augmentation\": expected true or false, found a string "
+            "\"yes\"");
+  EXPECT_EQ(schema_error(R"({"class_names": ["a", 1]})"),
+            "runs/a/summary.json: field \"class_names\": expected a list of strings, found a list");
+  EXPECT_EQ(schema_error(R"({"test_accuracy": 0.5, "confusion_matrix": [[1, 2], "x"]})"),
+            "runs/a/summary.json: field \"confusion_matrix\": expected a table of integers, found "
+            "a list");
+  EXPECT_EQ(schema_error(R"({"process": {"pid": "12"}})"),
+            "runs/a/summary.json: process: field \"pid\": expected an integer, found a string "
+            "\"12\"");
+  EXPECT_EQ(schema_error(R"({"stopped_at": 3})"),
+            "runs/a/summary.json: field \"stopped_at\": expected an object, found a number 3");
+  EXPECT_EQ(schema_error(R"([1, 2])"), "runs/a/summary.json: expected a JSON object, found a list");
+  // Numbers not recorded are written as null, and read back as NaN.
+  const auto s = RunSummary::from_json(
+      json::parse(R"({"test_accuracy": 0.5, "per_class_accuracy": [0.5, null]})"));
+  ASSERT_EQ(s.results->per_class_accuracy.size(), 2u);
+  EXPECT_TRUE(std::isnan(s.results->per_class_accuracy[1]));
 }
 
 }  // namespace

@@ -26,6 +26,15 @@ TrainingState load_checkpoint(const std::string& path, torch::nn::Module& model,
 // The training state alone, without a model (position, metrics so far); same errors.
 TrainingState peek_checkpoint(const std::string& path);
 
+// OutputError unless the checkpoint's model state loads into `model` (which it then holds):
+// `resume` checks this before it touches the run folder, so that a checkpoint of another
+// model is refused without a trace.
+void check_checkpoint_fits(const std::string& path, torch::nn::Module& model);
+
+// The error for a model file or checkpoint without its `.crc32` file: refused, since nothing
+// else would notice a damaged byte (README, "Exit codes and errors").
+std::string missing_checksum(const std::string& path);
+
 // Writes `module`'s parameters and buffers as Module::save lays them out, but as CPU tensors
 // whatever device the module is on, so the file loads on a machine without a GPU. Used for
 // model.pt and for the model inside checkpoint.pt.

@@ -72,6 +72,9 @@ struct RunContext {
   // True when training can skip the model's frozen feature source: it is frozen and nothing
   // (augmentation) changes its input from epoch to epoch.
   bool trains_on_features() const;
+  // The module fit() trains (and a checkpoint holds): the feature head when
+  // trains_on_features(), else the whole model.
+  torch::nn::Module& trained_module();
   // The inputs for fit(): features through the cache (output.cache_dir) when
   // trains_on_features(); else the training images, and for a frozen source the test split's
   // features; else the images.

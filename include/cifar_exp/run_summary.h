@@ -85,9 +85,33 @@ struct RunSummary {
   std::optional<std::pair<int64_t, int64_t>> stopped_at;  // interrupted: epoch, batch
 
   nlohmann::json to_json() const;
-  // Tolerant of older and partial files: what is missing keeps its default. A summary without
-  // a status reads as "completed" (the first releases wrote none).
-  static RunSummary from_json(const nlohmann::json& doc);
+  // Tolerant of older and partial files: what is missing (or null) keeps its default; a summary
+  // without a status reads as "completed" (the first releases wrote none). What is there must
+  // have its type: OutputError naming `file` and the field otherwise (see schema below).
+  static RunSummary from_json(const nlohmann::json& doc, const std::string& file = "summary.json");
 };
+
+// Typed reading of the JSON files in a run folder (summary.json, failure.json, and the few
+// fields of config.json read outside the config parser), which may be hand-edited or written by
+// another version: a field missing or null is std::nullopt; a field of another type, or a
+// document that is not an object, is an OutputError (exit 5) naming the file and the field:
+//   runs/a/summary.json: field "seed": expected an integer, found a string
+namespace schema {
+void require_object(const nlohmann::json& doc, const std::string& file);
+std::optional<std::string> string_field(const nlohmann::json& doc, const std::string& key,
+                                        const std::string& file);
+std::optional<int64_t> integer_field(const nlohmann::json& doc, const std::string& key,
+                                     const std::string& file);
+std::optional<double> number_field(const nlohmann::json& doc, const std::string& key,
+                                   const std::string& file);
+std::optional<bool> bool_field(const nlohmann::json& doc, const std::string& key,
+                               const std::string& file);
+std::optional<std::vector<std::string>> strings_field(const nlohmann::json& doc,
+                                                      const std::string& key,
+                                                      const std::string& file);
+// A nested object (e.g. "process"), checked to be one.
+std::optional<nlohmann::json> object_field(const nlohmann::json& doc, const std::string& key,
+                                           const std::string& file);
+}  // namespace schema
 
 }  // namespace cifar_exp
