@@ -2,13 +2,13 @@
 # The sanitizer stage of the tests: builds everything with clang, AddressSanitizer and
 # UndefinedBehaviorSanitizer (CIFAR_EXP_SANITIZE) plus the libFuzzer targets (CIFAR_EXP_FUZZ)
 # into ./build-asan, runs the test suite there, then each fuzz target for FUZZ_SECONDS (default
-# 60) from the seeds below. Any sanitizer report or fuzz finding fails the script; a finding is
+# 30) from the seeds below. Any sanitizer report or fuzz finding fails the script; a finding is
 # saved as build-asan/fuzz/<target>-crash-*.
 #   FUZZ_SECONDS=600 scripts/sanitize.sh     # a longer fuzz run (10 minutes per target)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build-asan}
-FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 
 # -O1 -g1: enough speed for the tests, readable reports, and a faster compile than -O3.
 CC=clang CXX=clang++ cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release \
@@ -34,18 +34,22 @@ record 3 200 > "$seeds/one_record.bin"
 { record 0 1; record 9 377; } > "$seeds/two_records.bin"
 record 10 100 > "$seeds/label_10.bin"
 record 1 50 > "$seeds/truncated.bin" && truncate -s 2000 "$seeds/truncated.bin"
+# The other targets start from their crafted seeds alone (tests/fuzz/corpus/<target>).
 declare -A extra_seeds=([config]=configs [cifar10]=$seeds)
+# Input sizes: two 3,073-byte CIFAR-10 records; a small image; six run-folder files.
+declare -A max_len=([config]=4096 [cifar10]=7000 [set]=1024 [image]=16384 [run_folder]=16384)
 
-for target in config cifar10; do
+for target in config cifar10 set image run_folder; do
   corpus="$BUILD_DIR/fuzz/corpus-$target"
   mkdir -p "$corpus"
-  max_len=4096
-  [[ $target == cifar10 ]] && max_len=7000  # up to two 3,073-byte records
   log="$BUILD_DIR/fuzz/$target.log"
   echo "sanitize: fuzzing $target for ${FUZZ_SECONDS}s (log $log)"
-  if ! "$BUILD_DIR/tests/fuzz/fuzz_$target" -max_total_time="$FUZZ_SECONDS" -max_len=$max_len \
+  # -malloc_limit_mb: a header's claimed size must be refused before it is allocated.
+  if ! "$BUILD_DIR/tests/fuzz/fuzz_$target" -max_total_time="$FUZZ_SECONDS" \
+      -max_len="${max_len[$target]}" -rss_limit_mb=2048 -malloc_limit_mb=512 \
       -print_final_stats=1 -artifact_prefix="$BUILD_DIR/fuzz/$target-" \
-      "$corpus" "tests/fuzz/corpus/$target" "${extra_seeds[$target]}" >"$log" 2>&1; then
+      "$corpus" "tests/fuzz/corpus/$target" ${extra_seeds[$target]:+"${extra_seeds[$target]}"} \
+      >"$log" 2>&1; then
     tail -n 40 "$log" >&2
     echo "sanitize: fuzz_$target found a failing input (saved as $BUILD_DIR/fuzz/$target-*)" >&2
     exit 1

@@ -36,7 +36,8 @@ json grid_value(const std::string& path, const std::string& text,
 }
 
 std::string grid_text(const json& value) {
-  return value.is_string() ? value.get<std::string>() : value.dump();
+  return value.is_string() ? value.get<std::string>()
+                           : value.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 // The keys varied by grids, in the order first seen.
@@ -271,10 +272,9 @@ SweepOrder read_sweep_order(const std::vector<std::string>& paths) {
     const fs::path file = fs::path(path) / "sweep.json";
     std::error_code ec;
     if (!fs::is_regular_file(file, ec)) continue;
-    std::ifstream in(file);
-    const json doc = json::parse(in, nullptr, /*allow_exceptions=*/false);
-    if (doc.is_discarded() || !append_names(order.configurations, doc, "configurations") ||
-        !append_names(order.runs, doc, "runs")) {
+    const auto doc = try_parse_json(read_file(file.string()));
+    if (!doc || !append_names(order.configurations, *doc, "configurations") ||
+        !append_names(order.runs, *doc, "runs")) {
       throw ConfigError(file.string() +
                         ": unreadable (expected {\"configurations\": [names], \"runs\": "
                         "[names]}); delete it to list rows in folder order");

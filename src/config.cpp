@@ -25,7 +25,8 @@ namespace {
 using nlohmann::json;
 
 std::string describe(const json& value) {
-  std::string text = value.dump();
+  // replace: a value from --set may hold bytes that are not UTF-8 (refused, but named first).
+  std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
   if (text.size() > 40) text = text.substr(0, 37) + "...";
   return text;
 }
@@ -548,7 +549,29 @@ json to_json(const ExperimentConfig& c) {
   return doc;
 }
 
+json parse_json_bounded(const std::string& text) {
+  return json::parse(text, [](int depth, json::parse_event_t, json&) {
+    if (depth > kMaxJsonDepth) throw JsonTooDeep();
+    return true;
+  });
+}
+
+std::optional<json> try_parse_json(const std::string& text) {
+  try {
+    return parse_json_bounded(text);
+  } catch (const json::exception&) {
+    return std::nullopt;
+  } catch (const JsonTooDeep&) {
+    return std::nullopt;
+  }
+}
+
 json read_json_file(const std::string& path) {
+  // A folder or a device (/dev/zero) would be read forever or throw from inside libstdc++.
+  std::error_code ec;
+  if (fs::exists(path, ec) && !fs::is_regular_file(path, ec)) {
+    throw ConfigError(path + ": not a regular file");
+  }
   std::ifstream in(path);
   if (!in) throw ConfigError(path + ": cannot open file");
   std::stringstream buffer;
@@ -558,7 +581,9 @@ json read_json_file(const std::string& path) {
 
 json parse_json_text(const std::string& text, const std::string& path) {
   try {
-    return json::parse(text);
+    return parse_json_bounded(text);
+  } catch (const JsonTooDeep& e) {
+    throw ConfigError(path + ": invalid JSON: " + e.what());
   } catch (const json::parse_error& e) {
     // Translate the byte offset into line and column, which is what an editor shows.
     size_t line = 1, column = 1;
@@ -607,11 +632,20 @@ std::vector<std::string> split_path(const std::string& path, const std::string& 
 // starts like JSON ([, {, "), where a typo should not silently become a string.
 json parse_set_value(const std::string& text, const std::string& flag) {
   try {
-    return json::parse(text);
+    return parse_json_bounded(text);
+  } catch (const JsonTooDeep& e) {
+    throw ConfigError(flag + ": invalid JSON: " + e.what());
   } catch (const json::parse_error& e) {
     const auto start = text.find_first_not_of(" \t");
-    if (start == std::string::npos || std::string("[{\"").find(text[start]) == std::string::npos)
+    if (start == std::string::npos || std::string("[{\"").find(text[start]) == std::string::npos) {
+      // Every string in a config is written back as JSON (config.json), which must be UTF-8.
+      try {
+        (void)json(text).dump();
+      } catch (const json::type_error&) {
+        throw ConfigError(flag + ": the value is not valid UTF-8 text");
+      }
       return text;
+    }
     std::string what = e.what();
     const auto colon = what.find(": ", what.find("parse error"));
     throw ConfigError(flag + ": invalid JSON: " +

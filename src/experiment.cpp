@@ -198,7 +198,10 @@ FitOptions run_fit_options(RunContext& run, const std::string& run_dir,
     Augmenter* augmenter = run.augmenter.get();
     options.augment = [augmenter](const torch::Tensor& batch) { return (*augmenter)(batch); };
     options.augment_generator = augmenter->generator();
-    logger->info("Augmentation: {}", to_json(run.config).at("augmentation").dump());
+    logger->info("Augmentation: {}",
+                 to_json(run.config)
+                     .at("augmentation")
+                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
   }
   if (resumption) {
     const TrainingState& state = resumption->state;
@@ -272,7 +275,9 @@ RunResult run_experiment(const std::string& config_path, const ConfigOverrides& 
 
   const std::string run_dir = create_run_directory(output_dir, run.config.name);
   add_log_file(logger, run_file(run_dir, "train.log"));
-  write_file_atomic(run_file(run_dir, "config.json"), to_json(run.config).dump(2) + "\n");
+  write_file_atomic(
+      run_file(run_dir, "config.json"),
+      to_json(run.config).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   log_run_header(run, run_dir, logger);
   return train_in_run_folder(run, run_dir, nullptr, logger);
 }

@@ -124,7 +124,8 @@ nlohmann::json evaluate_run(const EvaluateOptions& options,
                                {"evaluated_at", utc_now("%Y-%m-%dT%H:%M:%SZ")}};
   const std::string path =
       (fs::path(options.run_dir) / ("evaluation-" + utc_now("%Y%m%dT%H%M%SZ") + ".json")).string();
-  write_file_atomic(path, evaluation.dump(2) + "\n");
+  write_file_atomic(
+      path, evaluation.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   evaluation["file"] = path;
   return evaluation;
 }
@@ -176,7 +177,9 @@ std::string predict_images(const PredictOptions& options) {
                        {"logits", std::vector<float>(row.data_ptr<float>(),
                                                      row.data_ptr<float>() + row.numel())}});
   }
-  return options.format == "json" ? results.dump(2) + "\n" : table.str();
+  return options.format == "json"
+             ? results.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"
+             : table.str();
 }
 
 void save_portable_weights(const torch::nn::Module& model, const std::string& path) {

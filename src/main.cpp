@@ -133,8 +133,10 @@ Command bench_command(CLI::App& app) {
             // stdout carries the JSON; what the log would say is in the report (data, weights).
             if (o->format == "json") logger->set_level(spdlog::level::off);
             const auto report = cifar_exp::run_benchmark(*o, logger);
-            return print_output(o->format == "json" ? report.dump(2) + "\n"
-                                                    : cifar_exp::format_benchmark_table(report));
+            return print_output(
+                o->format == "json"
+                    ? report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"
+                    : cifar_exp::format_benchmark_table(report));
           }};
 }
 
@@ -211,9 +213,12 @@ Command compare_command(CLI::App& app) {
             }
             o->options.order = cifar_exp::read_sweep_order(o->paths);
             const auto rows = cifar_exp::compare_runs(cifar_exp::find_runs(o->paths), o->options);
-            return print_output(o->format == "csv"    ? cifar_exp::format_csv(rows)
-                                : o->format == "json" ? cifar_exp::to_json(rows).dump(2) + "\n"
-                                                      : cifar_exp::format_markdown(rows),
+            return print_output(o->format == "csv" ? cifar_exp::format_csv(rows)
+                                : o->format == "json"
+                                    ? cifar_exp::to_json(rows).dump(
+                                          2, ' ', false, nlohmann::json::error_handler_t::replace) +
+                                          "\n"
+                                    : cifar_exp::format_markdown(rows),
                                 o->out);
           }};
 }
@@ -238,7 +243,9 @@ Command train_command(CLI::App& app) {
             if (o->show_config) {
               // What config.json would record for this config and these overrides.
               const auto config = cifar_exp::load_run_config(o->config_path, o->overrides);
-              return print_output(cifar_exp::to_json(config).dump(2) + "\n");
+              return print_output(cifar_exp::to_json(config).dump(
+                                      2, ' ', false, nlohmann::json::error_handler_t::replace) +
+                                  "\n");
             }
             const auto result = cifar_exp::run_experiment(o->config_path, o->overrides, logger);
             logger->info("Run folder: {}", result.run_dir);

@@ -13,6 +13,7 @@
 #include <ATen/Version.h>
 
 #include "cifar_exp/build_info.h"
+#include "cifar_exp/config.h"
 #include "cifar_exp/data.h"
 #include "cifar_exp/device.h"
 #include "cifar_exp/errors.h"
@@ -37,10 +38,11 @@ nlohmann::json data_files(const std::string& data_dir, const std::string& cache_
   nlohmann::json cache = nlohmann::json::object();
   std::error_code ec;
   if (!cache_path.empty() && fs::is_regular_file(cache_path, ec)) {
+    // A damaged (or hand-edited, or too deeply nested) cache is rebuilt.
     try {
-      cache = nlohmann::json::parse(read_file(cache_path));
-    } catch (const std::exception&) {
-      cache = nlohmann::json::object();  // a damaged cache is rebuilt
+      const auto doc = try_parse_json(read_file(cache_path));
+      if (doc && doc->is_object()) cache = *doc;
+    } catch (const Error&) {
     }
   }
   nlohmann::json files = nlohmann::json::object();
@@ -57,8 +59,14 @@ nlohmann::json data_files(const std::string& data_dir, const std::string& cache_
     const int64_t size = info.st_size,
                   mtime = info.st_mtim.tv_sec * 1000000000LL + info.st_mtim.tv_nsec;
     const nlohmann::json* cached = cache.contains(key) ? &cache[key] : nullptr;
-    if (!cached || cached->value("size", int64_t(-1)) != size ||
-        cached->value("mtime_ns", int64_t(-1)) != mtime) {
+    const auto cached_integer = [&](const char* field) {
+      return cached && cached->is_object() && cached->contains(field) &&
+                     (*cached)[field].is_number_integer()
+                 ? (*cached)[field].get<int64_t>()
+                 : int64_t(-1);
+    };
+    if (cached_integer("size") != size || cached_integer("mtime_ns") != mtime ||
+        !cached->contains("crc32") || !(*cached)["crc32"].is_string()) {
       cache[key] = {
           {"size", size}, {"mtime_ns", mtime}, {"crc32", hex32(crc32_of(read_file(path)))}};
       changed = true;
@@ -68,7 +76,8 @@ nlohmann::json data_files(const std::string& data_dir, const std::string& cache_
   if (changed && !cache_path.empty()) {
     try {
       fs::create_directories(cache_dir, ec);
-      write_file_atomic(cache_path, cache.dump(2) + "\n");
+      write_file_atomic(cache_path,
+                        cache.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
     } catch (const OutputError&) {
       // Checksums are recomputed next time; the run itself is not affected.
     }

@@ -43,7 +43,8 @@ std::string run_file(const std::string& run_dir, const std::string& file) {
 }
 
 void write_summary(const std::string& path, const RunSummary& summary) {
-  write_file_atomic(path, summary.to_json().dump(2) + "\n");
+  write_file_atomic(
+      path, summary.to_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
 FileLock lock_run(const std::string& output_dir, const ExperimentConfig& config) {

@@ -32,11 +32,8 @@ std::optional<json> try_read_json(const fs::path& file, std::string& problem) {
   std::error_code ec;
   if (!fs::exists(file, ec)) return std::nullopt;
   if (!fs::is_regular_file(file, ec)) throw OutputError(file.string() + ": not a regular file");
-  json doc = json::parse(read_file(file.string()), nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) {
-    problem = file.filename().string() + " unreadable";
-    return std::nullopt;
-  }
+  auto doc = try_parse_json(read_file(file.string()));
+  if (!doc) problem = file.filename().string() + " unreadable";
   return doc;
 }
 
@@ -92,8 +89,8 @@ std::vector<EpochMetrics> read_epochs(const fs::path& dir) {
   if (fs::is_regular_file(dir / "metrics.jsonl", ec)) {
     std::istringstream in(read_file((dir / "metrics.jsonl").string()));
     for (std::string line; std::getline(in, line);) {
-      const json row = json::parse(line, nullptr, /*allow_exceptions=*/false);
-      if (row.is_object()) epochs.push_back(EpochMetrics::from_json(row));
+      const auto row = try_parse_json(line);
+      if (row && row->is_object()) epochs.push_back(EpochMetrics::from_json(*row));
     }
     return epochs;
   }
@@ -218,7 +215,8 @@ std::string format_runs(const std::vector<RunRecord>& runs, const std::string& f
       entry.update(run_files_json(r));
       list.push_back(entry);
     }
-    return list.dump(2) + "\n";
+    // A folder name need not be UTF-8: its bytes are replaced rather than refused.
+    return list.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
   }
   std::ostringstream out;
   if (format == "csv") {

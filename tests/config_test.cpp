@@ -191,6 +191,39 @@ TEST(Config, NamesAndDevicesOfAnyLengthAreCheckedWithoutRecursion) {
   }
 }
 
+TEST(Config, DeeplyNestedJsonAndNonUtf8SetValuesAreRefusedInOneLine) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  try {
+    parse_json_text(deep, "deep.json");
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()), "deep.json: invalid JSON: JSON nested deeper than 64 levels");
+  }
+  const std::string ok = std::string(kMaxJsonDepth, '[') + std::string(kMaxJsonDepth, ']');
+  EXPECT_TRUE(parse_json_text(ok, "ok.json").is_array());
+  EXPECT_FALSE(try_parse_json(deep).has_value());
+  EXPECT_FALSE(try_parse_json("{").has_value());
+  EXPECT_EQ(try_parse_json("[1]").value(), nlohmann::json::parse("[1]"));
+  const auto set_error = [](const std::string& assignment) {
+    ConfigOverrides overrides;
+    overrides.set = {assignment};
+    nlohmann::json doc = {{"name", "x"}};
+    std::map<std::string, std::string> origins;
+    try {
+      apply_overrides(doc, overrides, origins);
+      parse_config(doc, "x.json", origins);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(set_error("model.type=" + deep),
+            "--set model.type: invalid JSON: JSON nested deeper than 64 levels");
+  EXPECT_EQ(set_error("augmentation.enabled=\xff\xfe"),
+            "--set augmentation.enabled: the value is not valid UTF-8 text");
+  EXPECT_EQ(set_error("output.dir=caf\xc3"), "--set output.dir: the value is not valid UTF-8 text");
+}
+
 TEST(Config, PrecisionAndRequiredWeights) {
   EXPECT_EQ(error_for({{"name", "t"}, {"training", {{"precision", "bf16"}}}}), "");
   EXPECT_NE(error_for({{"name", "t"}, {"training", {{"precision", "fp16"}}}})

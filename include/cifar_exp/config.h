@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -145,6 +146,17 @@ void apply_overrides(nlohmann::json& doc, const ConfigOverrides& overrides,
 
 // The fully resolved config, every key present, as written to the run folder's config.json.
 nlohmann::json to_json(const ExperimentConfig& config);
+
+// JSON nesting deeper than any config or run file has: refused while parsing, because what
+// reads a document afterwards (dump, ==) recurses once per level.
+constexpr int kMaxJsonDepth = 64;
+struct JsonTooDeep : std::runtime_error {
+  JsonTooDeep() : std::runtime_error("JSON nested deeper than 64 levels") {}
+};
+// json::parse that throws JsonTooDeep past kMaxJsonDepth (and json::parse_error as usual).
+nlohmann::json parse_json_bounded(const std::string& text);
+// The same, never throwing: nullopt for invalid or too deeply nested text.
+std::optional<nlohmann::json> try_parse_json(const std::string& text);
 
 // Reads a JSON file (no schema); ConfigError naming the file on failure.
 nlohmann::json read_json_file(const std::string& path);
