@@ -625,6 +625,11 @@ std::vector<std::string> split_path(const std::string& path, const std::string& 
   bool ok = !path.empty() && path.back() != '.';
   for (const auto& key : keys) ok = ok && !key.empty();
   if (!ok) throw ConfigError(flag + ": not a key path (keys joined by '.', e.g. training.epochs)");
+  // Each key is a level of the document, which later code walks recursively.
+  if (keys.size() > size_t(kMaxJsonDepth)) {
+    throw ConfigError(flag.substr(0, 60) + "...: a key path of more than " +
+                      std::to_string(kMaxJsonDepth) + " keys");
+  }
   return keys;
 }
 

@@ -177,6 +177,19 @@ TEST(Cli, LimitsAndSeedOverrides) {
   EXPECT_EQ(summary["batch_size"], 8);
 }
 
+// A documented exit code and one line naming what is wrong, with no library text in it.
+void expect_one_line_error(const testing::CommandResult& r, int exit_code,
+                           const std::string& message_part, const std::string& label) {
+  EXPECT_EQ(r.exit_code, exit_code) << label << ": " << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << label << ": " << r.err;
+  EXPECT_EQ(r.err.rfind("cifar-exp: error: ", 0), 0u) << label << ": " << r.err;
+  EXPECT_NE(r.err.find(message_part), std::string::npos) << label << ": " << r.err;
+  for (const char* leak : {"json.exception", "basic_filebuf", "std::", "what()", "terminate",
+                           "libpng", "libjpeg", "Premature end of JPEG file\n"}) {
+    EXPECT_EQ(r.err.find(leak), std::string::npos) << label << ": " << leak << " in " << r.err;
+  }
+}
+
 struct BadRun {
   std::string label;
   std::vector<std::string> extra_args;
@@ -297,6 +310,21 @@ TEST(Cli, BadInputsFailWithOneLineAndLeaveNothing) {
       {"output is a file", {"--output-dir", dir / "file/sub"}, x, 5, "cannot create output folder"},
       {"unwritable output folder", {"--output-dir", read_only}, x, 5, read_only},
       {"cuda without gpu", {"--device", "cuda"}, x, 2, "CUDA is not available"},
+      {"a very long device",
+       {"--set", "training.device=cuda:" + std::string(100000, '7')},
+       x,
+       2,
+       "training.device"},
+      {"a --set value that is not UTF-8",
+       {"--set", "output.dir=runs\xff"},
+       x,
+       2,
+       "--set output.dir: the value is not valid UTF-8 text"},
+      {"a config nested 100000 deep",
+       {},
+       "{\"name\": \"deep\", \"x\": " + std::string(100000, '[') + std::string(100000, ']') + "}",
+       2,
+       "c.json: invalid JSON: JSON nested deeper than 64 levels"},
   };
   for (const auto& c : cases) {
     if (c.label == "cuda without gpu" && torch::cuda::is_available()) continue;
@@ -313,11 +341,7 @@ TEST(Cli, BadInputsFailWithOneLineAndLeaveNothing) {
       if (!has_output) args.insert(args.end(), {"--output-dir", dir / "runs"});
     }
     args.insert(args.end(), c.extra_args.begin(), c.extra_args.end());
-    auto r = run_cli(args);
-    EXPECT_EQ(r.exit_code, c.exit_code) << c.label << ": " << r.err;
-    EXPECT_NE(r.err.find(c.message_part), std::string::npos) << c.label << ": " << r.err;
-    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << c.label << ": " << r.err;
-    EXPECT_EQ(r.err.rfind("cifar-exp: error: ", 0), 0u) << c.label << ": " << r.err;
+    expect_one_line_error(run_cli(args), c.exit_code, c.message_part, c.label);
     EXPECT_TRUE(run_folders(dir / "runs").empty()) << c.label << ": left a run folder";
     if (c.label == "unwritable output folder" && ::geteuid() != 0) {
       EXPECT_TRUE(fs::is_empty(read_only)) << c.label << ": left something";
@@ -336,19 +360,6 @@ std::map<std::string, std::pair<uintmax_t, uint32_t>> snapshot(const std::string
                       : std::make_pair(uintmax_t(0), uint32_t(0));
   }
   return files;
-}
-
-// A documented exit code and one line naming what is wrong, with no library text in it.
-void expect_one_line_error(const testing::CommandResult& r, int exit_code,
-                           const std::string& message_part, const std::string& label) {
-  EXPECT_EQ(r.exit_code, exit_code) << label << ": " << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << label << ": " << r.err;
-  EXPECT_EQ(r.err.rfind("cifar-exp: error: ", 0), 0u) << label << ": " << r.err;
-  EXPECT_NE(r.err.find(message_part), std::string::npos) << label << ": " << r.err;
-  for (const char* leak : {"json.exception", "basic_filebuf", "std::", "what()", "terminate",
-                           "libpng", "libjpeg", "Premature end of JPEG file\n"}) {
-    EXPECT_EQ(r.err.find(leak), std::string::npos) << label << ": " << leak << " in " << r.err;
-  }
 }
 
 TEST(Cli, DamagedRunFilesGetOneLineErrorsAndRefusalsChangeNothing) {

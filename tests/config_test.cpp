@@ -217,6 +217,10 @@ TEST(Config, DeeplyNestedJsonAndNonUtf8SetValuesAreRefusedInOneLine) {
     }
     return std::string("no error");
   };
+  std::string long_path = "a";
+  for (int i = 0; i < 60000; ++i) long_path += ".a";
+  EXPECT_NE(set_error(long_path + "=1").find("...: a key path of more than 64 keys"),
+            std::string::npos);
   EXPECT_EQ(set_error("model.type=" + deep),
             "--set model.type: invalid JSON: JSON nested deeper than 64 levels");
   EXPECT_EQ(set_error("augmentation.enabled=\xff\xfe"),
