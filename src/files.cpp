@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cinttypes>
 #include <csignal>
@@ -49,8 +50,10 @@ std::string crc_line(const std::string& content) {
 
 }  // namespace
 
+// Unique per process and per call, so that threads writing the same path never share one.
 std::string temporary_path(const std::string& path) {
-  return path + ".tmp." + std::to_string(::getpid());
+  static std::atomic<uint64_t> counter{0};
+  return path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
 }
 
 void move_into_place(const std::string& temp, const std::string& path) {
@@ -96,6 +99,28 @@ std::string write_temporary(const std::string& path, const std::string& content)
 
 void write_file_atomic(const std::string& path, const std::string& content) {
   move_into_place(write_temporary(path, content), path);
+}
+
+std::string write_new_file(const std::string& stem, const std::string& extension,
+                           const std::string& content) {
+  const std::string temp = write_temporary(stem + extension, content);
+  for (int suffix = 1; suffix < 10000; ++suffix) {
+    const std::string path =
+        suffix == 1 ? stem + extension : stem + "-" + std::to_string(suffix) + extension;
+    // link() never replaces: it fails with EEXIST when another command took the name first.
+    if (::link(temp.c_str(), path.c_str()) == 0) {
+      ::unlink(temp.c_str());
+      sync_folder(folder_of(path), path);
+      return path;
+    }
+    if (errno != EEXIST) {
+      const int error = errno;
+      ::unlink(temp.c_str());
+      fail(path, "cannot create file", error);
+    }
+  }
+  ::unlink(temp.c_str());
+  fail(stem + extension, "cannot create file (9999 files of this name)", EEXIST);
 }
 
 std::string read_file(const std::string& path) {

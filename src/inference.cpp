@@ -122,10 +122,9 @@ nlohmann::json evaluate_run(const EvaluateOptions& options,
                                {"per_class_accuracy", per_class},
                                {"confusion_matrix", result.confusion_rows()},
                                {"evaluated_at", utc_now("%Y-%m-%dT%H:%M:%SZ")}};
-  const std::string path =
-      (fs::path(options.run_dir) / ("evaluation-" + utc_now("%Y%m%dT%H%M%SZ") + ".json")).string();
-  write_file_atomic(
-      path, evaluation.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  const std::string path = write_new_file(
+      (fs::path(options.run_dir) / ("evaluation-" + utc_now("%Y%m%dT%H%M%SZ"))).string(), ".json",
+      evaluation.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
   evaluation["file"] = path;
   return evaluation;
 }

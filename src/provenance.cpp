@@ -1,6 +1,8 @@
 // Provenance of a run (see provenance.h).
 #include "cifar_exp/provenance.h"
 
+#include <dlfcn.h>
+
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -109,14 +111,54 @@ std::string command_line() {
 }
 
 std::string blas_name() {
-  const std::string config = at::show_config();
-  const std::string key = "BLAS_INFO=";
-  const size_t start = config.find(key);
-  if (start == std::string::npos) return "unknown";
-  const size_t value = start + key.size();
-  const size_t end = config.find_first_of(", \t\r\n", value);
-  const std::string name = config.substr(value, end == std::string::npos ? end : end - value);
-  return name.empty() ? "unknown" : name;
+  // What the process has loaded, not what libtorch was compiled against: Debian's libtorch says
+  // "generic" and runs whichever libblas.so.3 the alternatives system points at.
+  std::ifstream maps("/proc/self/maps");
+  std::string loaded;
+  for (std::string line; std::getline(maps, line);) {
+    const size_t slash = line.find('/');
+    if (slash == std::string::npos) continue;
+    const std::string path = line.substr(slash);
+    const std::string file = fs::path(path).filename().string();
+    const bool blas = file.find("blas") != std::string::npos || file.rfind("libmkl", 0) == 0 ||
+                      file.rfind("libblis", 0) == 0;
+    if (blas && file.find("cublas") == std::string::npos &&
+        file.find("hipblas") == std::string::npos) {
+      loaded = path;
+      break;
+    }
+  }
+  std::string name;
+  // OpenBLAS names itself, its version, core and threads through its own API when present.
+  using ConfigFn = char* (*)();
+  using ThreadsFn = int (*)();
+  if (auto config = reinterpret_cast<ConfigFn>(::dlsym(RTLD_DEFAULT, "openblas_get_config"))) {
+    name = config();
+    if (auto threads =
+            reinterpret_cast<ThreadsFn>(::dlsym(RTLD_DEFAULT, "openblas_get_num_threads"))) {
+      name += ", " + std::to_string(threads()) + " threads";
+    }
+  } else if (loaded.find("mkl") != std::string::npos) {
+    name = "MKL";
+  } else if (loaded.find("blis") != std::string::npos) {
+    name = "BLIS";
+  } else if (loaded.find("atlas") != std::string::npos) {
+    name = "ATLAS";
+  } else if (!loaded.empty()) {
+    name = "reference BLAS";
+  } else {
+    // No separate BLAS library (e.g. MKL linked statically into PyPI's libtorch): what
+    // libtorch reports.
+    const std::string config = at::show_config();
+    const std::string key = "BLAS_INFO=";
+    const size_t start = config.find(key);
+    if (start == std::string::npos) return "unknown";
+    const size_t value = start + key.size();
+    const size_t end = config.find_first_of(", \t\r\n", value);
+    name = config.substr(value, end == std::string::npos ? end : end - value) + " (built in)";
+    return name;
+  }
+  return loaded.empty() ? name : name + ": " + loaded;
 }
 
 nlohmann::json provenance(const std::string& data_dir, const std::string& cache_dir,

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -534,6 +535,37 @@ TEST(Cli, CompareCountsARunGivenTwiceOnce) {
   const auto table = run_cli({"compare", dir / "runs", run, "--format", "json"});
   ASSERT_EQ(table.exit_code, 0) << table.err;
   EXPECT_NE(table.out.find("\"n\": 1"), std::string::npos) << table.out;
+}
+
+TEST(Cli, EvaluationsStartedTogetherLeaveOneFileEach) {
+  testing::TempDir dir;
+  testing::write_cifar10_folder(dir / "data", 100, 50);
+  testing::write_text(dir / "tiny.json", R"({"name": "tiny", "training": {"epochs": 1,
+    "batch_size": 50, "device": "cpu", "threads": 1}})");
+  ASSERT_EQ(run_cli({"--config", dir / "tiny.json", "--data-dir", dir / "data", "--output-dir",
+                     dir / "runs"})
+                .exit_code,
+            0);
+  const std::string run = run_folders(dir / "runs").at(0);
+  std::vector<testing::CommandResult> results(3);
+  std::vector<std::thread> commands;
+  for (auto& result : results) {
+    commands.emplace_back([&] { result = run_cli({"evaluate", run}); });
+  }
+  for (auto& c : commands) c.join();
+  std::set<std::string> files;
+  for (const auto& r : results) {
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto at = r.out.find("written to ");
+    ASSERT_NE(at, std::string::npos) << r.out;
+    files.insert(r.out.substr(at, r.out.find('\n', at) - at));
+  }
+  EXPECT_EQ(files.size(), results.size());
+  int on_disk = 0;
+  for (const auto& entry : fs::directory_iterator(run)) {
+    on_disk += entry.path().filename().string().rfind("evaluation-", 0) == 0;
+  }
+  EXPECT_EQ(on_disk, int(results.size()));
 }
 
 TEST(Cli, PreviewAugmentationWritesOriginalsBesideAugmentedVersions) {

@@ -11,6 +11,9 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <thread>
+#include <vector>
 
 #include "cifar_exp/errors.h"
 #include "test_support.h"
@@ -54,6 +57,23 @@ TEST(Files, AtomicWriteReplacesAndLeavesNothingElse) {
   write_file_atomic(dir / "a.txt", "second");
   EXPECT_EQ(testing::read_text(dir / "a.txt"), "second");
   EXPECT_EQ(names_in(dir.path()), std::vector<std::string>{"a.txt"});
+}
+
+TEST(Files, NewFilesNeverReplaceOneAnotherEvenWhenWrittenConcurrently) {
+  testing::TempDir dir;
+  std::vector<std::string> paths(8);
+  std::vector<std::thread> writers;
+  for (size_t i = 0; i < paths.size(); ++i) {
+    writers.emplace_back(
+        [&, i] { paths[i] = write_new_file(dir / "evaluation-x", ".json", std::to_string(i)); });
+  }
+  for (auto& w : writers) w.join();
+  std::set<std::string> distinct(paths.begin(), paths.end());
+  EXPECT_EQ(distinct.size(), paths.size());
+  EXPECT_EQ(names_in(dir.path()).size(), paths.size());  // no temporary left
+  EXPECT_TRUE(distinct.count(dir / "evaluation-x.json"));
+  EXPECT_TRUE(distinct.count(dir / "evaluation-x-8.json"));
+  for (size_t i = 0; i < paths.size(); ++i) EXPECT_EQ(read_file(paths[i]), std::to_string(i));
 }
 
 TEST(Files, FullFileSystemKeepsThePreviousFileAndNamesTheReason) {

@@ -26,6 +26,12 @@ std::string temporary_path(const std::string& path);
 // removed) on failure.
 void move_into_place(const std::string& temp, const std::string& path);
 
+// Writes `content` to a new file `<stem><extension>`, or `<stem>-2<extension>`, -3, ... when
+// that name is taken, and returns its path: never replaces a file, also when commands race for
+// the name (evaluation-<UTC>.json of two evaluations in the same second). Atomic as above.
+std::string write_new_file(const std::string& stem, const std::string& extension,
+                           const std::string& content);
+
 // Reads a whole file; OutputError naming it when it cannot be read.
 std::string read_file(const std::string& path);
 

@@ -18,7 +18,9 @@ nlohmann::json provenance(const std::string& data_dir, const std::string& cache_
 // This process's command line, from /proc/self/cmdline, with arguments shell-quoted as needed.
 std::string command_line();
 
-// The BLAS libtorch calls, as its build configuration names it ("open", "mkl", ...).
+// The BLAS library this process has loaded: OpenBLAS's own description (version, core,
+// threads) and the library's path ("OpenBLAS 0.3.21 ... , 2 threads: /usr/lib/.../libblas.so.3"),
+// else MKL, BLIS, ATLAS or reference BLAS and its path, else libtorch's built-in BLAS_INFO.
 std::string blas_name();
 
 }  // namespace cifar_exp
