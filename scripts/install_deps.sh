@@ -4,6 +4,7 @@
 #
 #   CIFAR_EXP_TORCH=auto|debian|pypi scripts/install_deps.sh
 #   scripts/install_deps.sh --print-torch-version   # the PyPI torch version it installs
+#   CIFAR_EXP_TEST_DEPS=1 scripts/install_deps.sh    # also what only the tests use (test.sh)
 #
 # Which libtorch:
 #   debian  Debian's libtorch-dev 1.13 (CPU only).
@@ -61,6 +62,9 @@ if [[ "$CIFAR_EXP_TORCH" != pypi ]]; then
     libopenblas0-openmp
     python3-torch python3-pil  # the weights.pt check: plain PyTorch loads cifar-exp's weights
   )
+fi
+if [[ -n "${CIFAR_EXP_TEST_DEPS:-}" ]]; then
+  packages+=(slurm-wlm munge)  # tests/slurm/run.sh: sweep.sh --slurm against a one-node Slurm
 fi
 if [[ "$CIFAR_EXP_TORCH" != debian ]] && ! "$PYTHON" -c 'import venv, ensurepip' 2> /dev/null; then
   packages+=(python3-venv)  # Debian's python3 makes virtual environments only with it

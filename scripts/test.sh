@@ -13,6 +13,7 @@ export CIFAR_EXP_TORCH=${CIFAR_EXP_TORCH:-auto}
 stage() { echo "== test.sh: $* ($(date -u +%H:%M:%S))"; }
 
 stage "dependencies ($CIFAR_EXP_TORCH)"
+export CIFAR_EXP_TEST_DEPS=1  # install_deps.sh: also Slurm and munge for tests/slurm/run.sh
 pip_pid=""
 if [[ "$CIFAR_EXP_TORCH" == both ]]; then
   # Debian's packages now; PyTorch from PyPI (a ~4 GB download) in the background while the
