@@ -211,7 +211,7 @@ void MetricsWriter::on_epoch_end(const EpochMetrics& m, const EvaluationResult&)
   std::string jsonl;
   for (const auto& row : rows_) {
     csv += row.csv_row() + "\n";
-    jsonl += row.to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    jsonl += json_text(row.to_json(), -1) + "\n";
   }
   write_file_atomic((fs::path(run_dir_) / "metrics.csv").string(), csv);
   write_file_atomic((fs::path(run_dir_) / "metrics.jsonl").string(), jsonl);

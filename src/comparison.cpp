@@ -36,8 +36,7 @@ json grid_value(const std::string& path, const std::string& text,
 }
 
 std::string grid_text(const json& value) {
-  return value.is_string() ? value.get<std::string>()
-                           : value.dump(-1, ' ', false, json::error_handler_t::replace);
+  return value.is_string() ? value.get<std::string>() : json_text(value, -1);
 }
 
 // The keys varied by grids, in the order first seen.

@@ -16,6 +16,7 @@
 
 #include "cifar_exp/build_info.h"
 #include "cifar_exp/errors.h"
+#include "cifar_exp/files.h"
 
 namespace fs = std::filesystem;
 
@@ -26,7 +27,7 @@ using nlohmann::json;
 
 std::string describe(const json& value) {
   // replace: a value from --set may hold bytes that are not UTF-8 (refused, but named first).
-  std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string text = json_text(value, -1);
   if (text.size() > 40) text = text.substr(0, 37) + "...";
   return text;
 }

@@ -16,6 +16,7 @@
 #include "cifar_exp/device.h"
 #include "cifar_exp/errors.h"
 #include "cifar_exp/feature_cache.h"
+#include "cifar_exp/files.h"
 #include "cifar_exp/images.h"
 #include "cifar_exp/inference.h"
 #include "cifar_exp/logging.h"
@@ -198,10 +199,7 @@ FitOptions run_fit_options(RunContext& run, const std::string& run_dir,
     Augmenter* augmenter = run.augmenter.get();
     options.augment = [augmenter](const torch::Tensor& batch) { return (*augmenter)(batch); };
     options.augment_generator = augmenter->generator();
-    logger->info("Augmentation: {}",
-                 to_json(run.config)
-                     .at("augmentation")
-                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    logger->info("Augmentation: {}", json_text(to_json(run.config).at("augmentation"), -1));
   }
   if (resumption) {
     const TrainingState& state = resumption->state;
@@ -275,9 +273,7 @@ RunResult run_experiment(const std::string& config_path, const ConfigOverrides& 
 
   const std::string run_dir = create_run_directory(output_dir, run.config.name);
   add_log_file(logger, run_file(run_dir, "train.log"));
-  write_file_atomic(
-      run_file(run_dir, "config.json"),
-      to_json(run.config).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  write_file_atomic(run_file(run_dir, "config.json"), json_text(to_json(run.config), 2) + "\n");
   log_run_header(run, run_dir, logger);
   return train_in_run_folder(run, run_dir, nullptr, logger);
 }

@@ -101,6 +101,10 @@ void write_file_atomic(const std::string& path, const std::string& content) {
   move_into_place(write_temporary(path, content), path);
 }
 
+std::string json_text(const nlohmann::json& doc, int indent) {
+  return doc.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 std::string write_new_file(const std::string& stem, const std::string& extension,
                            const std::string& content) {
   const std::string temp = write_temporary(stem + extension, content);

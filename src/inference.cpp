@@ -124,7 +124,7 @@ nlohmann::json evaluate_run(const EvaluateOptions& options,
                                {"evaluated_at", utc_now("%Y-%m-%dT%H:%M:%SZ")}};
   const std::string path = write_new_file(
       (fs::path(options.run_dir) / ("evaluation-" + utc_now("%Y%m%dT%H%M%SZ"))).string(), ".json",
-      evaluation.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+      json_text(evaluation, 2) + "\n");
   evaluation["file"] = path;
   return evaluation;
 }
@@ -176,9 +176,7 @@ std::string predict_images(const PredictOptions& options) {
                        {"logits", std::vector<float>(row.data_ptr<float>(),
                                                      row.data_ptr<float>() + row.numel())}});
   }
-  return options.format == "json"
-             ? results.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"
-             : table.str();
+  return options.format == "json" ? json_text(results, 2) + "\n" : table.str();
 }
 
 void save_portable_weights(const torch::nn::Module& model, const std::string& path) {

@@ -15,6 +15,7 @@
 #include "cifar_exp/device.h"
 #include "cifar_exp/errors.h"
 #include "cifar_exp/experiment.h"
+#include "cifar_exp/files.h"
 #include "cifar_exp/inference.h"
 #include "cifar_exp/logging.h"
 #include "cifar_exp/run_context.h"
@@ -133,10 +134,8 @@ Command bench_command(CLI::App& app) {
             // stdout carries the JSON; what the log would say is in the report (data, weights).
             if (o->format == "json") logger->set_level(spdlog::level::off);
             const auto report = cifar_exp::run_benchmark(*o, logger);
-            return print_output(
-                o->format == "json"
-                    ? report.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n"
-                    : cifar_exp::format_benchmark_table(report));
+            return print_output(o->format == "json" ? cifar_exp::json_text(report, 2) + "\n"
+                                                    : cifar_exp::format_benchmark_table(report));
           }};
 }
 
@@ -215,9 +214,7 @@ Command compare_command(CLI::App& app) {
             const auto rows = cifar_exp::compare_runs(cifar_exp::find_runs(o->paths), o->options);
             return print_output(o->format == "csv" ? cifar_exp::format_csv(rows)
                                 : o->format == "json"
-                                    ? cifar_exp::to_json(rows).dump(
-                                          2, ' ', false, nlohmann::json::error_handler_t::replace) +
-                                          "\n"
+                                    ? cifar_exp::json_text(cifar_exp::to_json(rows), 2) + "\n"
                                     : cifar_exp::format_markdown(rows),
                                 o->out);
           }};
@@ -243,9 +240,7 @@ Command train_command(CLI::App& app) {
             if (o->show_config) {
               // What config.json would record for this config and these overrides.
               const auto config = cifar_exp::load_run_config(o->config_path, o->overrides);
-              return print_output(cifar_exp::to_json(config).dump(
-                                      2, ' ', false, nlohmann::json::error_handler_t::replace) +
-                                  "\n");
+              return print_output(cifar_exp::json_text(cifar_exp::to_json(config), 2) + "\n");
             }
             const auto result = cifar_exp::run_experiment(o->config_path, o->overrides, logger);
             logger->info("Run folder: {}", result.run_dir);

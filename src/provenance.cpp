@@ -78,8 +78,7 @@ nlohmann::json data_files(const std::string& data_dir, const std::string& cache_
   if (changed && !cache_path.empty()) {
     try {
       fs::create_directories(cache_dir, ec);
-      write_file_atomic(cache_path,
-                        cache.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+      write_file_atomic(cache_path, json_text(cache, 2) + "\n");
     } catch (const OutputError&) {
       // Checksums are recomputed next time; the run itself is not affected.
     }

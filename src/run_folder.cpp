@@ -43,8 +43,7 @@ std::string run_file(const std::string& run_dir, const std::string& file) {
 }
 
 void write_summary(const std::string& path, const RunSummary& summary) {
-  write_file_atomic(
-      path, summary.to_json().dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+  write_file_atomic(path, json_text(summary.to_json(), 2) + "\n");
 }
 
 FileLock lock_run(const std::string& output_dir, const ExperimentConfig& config) {

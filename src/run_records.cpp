@@ -216,7 +216,7 @@ std::string format_runs(const std::vector<RunRecord>& runs, const std::string& f
       list.push_back(entry);
     }
     // A folder name need not be UTF-8: its bytes are replaced rather than refused.
-    return list.dump(2, ' ', false, json::error_handler_t::replace) + "\n";
+    return json_text(list, 2) + "\n";
   }
   std::ostringstream out;
   if (format == "csv") {

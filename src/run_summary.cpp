@@ -96,8 +96,7 @@ std::string describe(const json& v) {
   if (v.is_array()) return "a list";
   if (v.is_object()) return "an object";
   const std::string kind = v.is_string() ? "a string" : v.is_boolean() ? "a boolean" : "a number";
-  return kind + " " +
-         first_line(v.dump(-1, ' ', false, json::error_handler_t::replace)).substr(0, 40);
+  return kind + " " + first_line(json_text(v, -1)).substr(0, 40);
 }
 
 // doc[key] as T; nullopt when missing or null; OutputError naming the file and field when it is

@@ -363,15 +363,23 @@ std::map<std::string, std::pair<uintmax_t, uint32_t>> snapshot(const std::string
   return files;
 }
 
-TEST(Cli, DamagedRunFilesGetOneLineErrorsAndRefusalsChangeNothing) {
-  testing::TempDir dir;
-  testing::write_cifar10_folder(dir / "data", 200, 100);
+// Trains a one-epoch small CNN (seed 1, CPU) on generated data written to `dir`/data, into
+// `dir`/runs, and returns its run folder; "" (and a test failure) when training fails.
+std::string train_tiny_run(const testing::TempDir& dir, int64_t n_train, int64_t n_test) {
+  testing::write_cifar10_folder(dir / "data", n_train, n_test);
   testing::write_text(dir / "tiny.json", R"({"name": "tiny", "training": {"epochs": 1,
     "batch_size": 50, "seed": 1, "device": "cpu", "threads": 1}})");
   const auto trained = run_cli(
       {"--config", dir / "tiny.json", "--data-dir", dir / "data", "--output-dir", dir / "runs"});
-  ASSERT_EQ(trained.exit_code, 0) << trained.err;
-  const std::string original = run_folders(dir / "runs").at(0);
+  EXPECT_EQ(trained.exit_code, 0) << trained.err;
+  const auto runs = run_folders(dir / "runs");
+  return trained.exit_code == 0 && runs.size() == 1 ? runs[0] : "";
+}
+
+TEST(Cli, DamagedRunFilesGetOneLineErrorsAndRefusalsChangeNothing) {
+  testing::TempDir dir;
+  const std::string original = train_tiny_run(dir, 200, 100);
+  ASSERT_FALSE(original.empty());
   // A checkpoint of another model, for `resume --checkpoint`.
   {
     DenseHead head(8, 4, 0.0);
@@ -487,14 +495,8 @@ TEST(Cli, DamagedRunFilesGetOneLineErrorsAndRefusalsChangeNothing) {
 
 TEST(Cli, PredictRefusesDamagedImagesInOneLine) {
   testing::TempDir dir;
-  testing::write_cifar10_folder(dir / "data", 100, 50);
-  testing::write_text(dir / "tiny.json", R"({"name": "tiny", "training": {"epochs": 1,
-    "batch_size": 50, "device": "cpu", "threads": 1}})");
-  ASSERT_EQ(run_cli({"--config", dir / "tiny.json", "--data-dir", dir / "data", "--output-dir",
-                     dir / "runs"})
-                .exit_code,
-            0);
-  const std::string run = run_folders(dir / "runs").at(0);
+  const std::string run = train_tiny_run(dir, 100, 50);
+  ASSERT_FALSE(run.empty());
   write_png(dir / "whole.png", torch::randint(0, 256, {64, 48, 3}, torch::kUInt8));
   const std::string png = read_file(dir / "whole.png");
   testing::write_text(dir / "cut.png", png.substr(0, png.size() / 2));
@@ -520,14 +522,8 @@ TEST(Cli, PredictRefusesDamagedImagesInOneLine) {
 
 TEST(Cli, CompareCountsARunGivenTwiceOnce) {
   testing::TempDir dir;
-  testing::write_cifar10_folder(dir / "data", 100, 50);
-  testing::write_text(dir / "tiny.json", R"({"name": "tiny", "training": {"epochs": 1,
-    "batch_size": 50, "device": "cpu", "threads": 1}})");
-  ASSERT_EQ(run_cli({"--config", dir / "tiny.json", "--data-dir", dir / "data", "--output-dir",
-                     dir / "runs"})
-                .exit_code,
-            0);
-  const std::string run = run_folders(dir / "runs").at(0);
+  const std::string run = train_tiny_run(dir, 100, 50);
+  ASSERT_FALSE(run.empty());
   const auto listed =
       run_cli({"compare", dir / "runs", run, dir / "runs/", "--runs", "--format", "json"});
   ASSERT_EQ(listed.exit_code, 0) << listed.err;
@@ -539,14 +535,8 @@ TEST(Cli, CompareCountsARunGivenTwiceOnce) {
 
 TEST(Cli, EvaluationsStartedTogetherLeaveOneFileEach) {
   testing::TempDir dir;
-  testing::write_cifar10_folder(dir / "data", 100, 50);
-  testing::write_text(dir / "tiny.json", R"({"name": "tiny", "training": {"epochs": 1,
-    "batch_size": 50, "device": "cpu", "threads": 1}})");
-  ASSERT_EQ(run_cli({"--config", dir / "tiny.json", "--data-dir", dir / "data", "--output-dir",
-                     dir / "runs"})
-                .exit_code,
-            0);
-  const std::string run = run_folders(dir / "runs").at(0);
+  const std::string run = train_tiny_run(dir, 100, 50);
+  ASSERT_FALSE(run.empty());
   std::vector<testing::CommandResult> results(3);
   std::vector<std::thread> commands;
   for (auto& result : results) {

@@ -32,6 +32,10 @@ void move_into_place(const std::string& temp, const std::string& path);
 std::string write_new_file(const std::string& stem, const std::string& extension,
                            const std::string& content);
 
+// `doc` as JSON text (indent as json::dump; no final newline) for a file or the terminal. Bytes
+// that are not UTF-8 (a folder name, a path) are replaced with U+FFFD instead of throwing.
+std::string json_text(const nlohmann::json& doc, int indent = 2);
+
 // Reads a whole file; OutputError naming it when it cannot be read.
 std::string read_file(const std::string& path);
 

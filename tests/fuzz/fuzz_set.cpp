@@ -36,10 +36,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     require(message.find('\n') == std::string::npos, "the error is one line");
     return 0;
   }
-  const nlohmann::json resolved = cifar_exp::to_json(config);
-  const std::string dumped = resolved.dump(2);  // must not throw (e.g. on invalid UTF-8)
-  const nlohmann::json again =
-      cifar_exp::to_json(cifar_exp::parse_config(nlohmann::json::parse(dumped), "resolved"));
-  require(resolved == again, "resolved config round-trips");
+  cifar_exp::fuzz::require_round_trip(config, "fuzz_set");
   return 0;
 }
