@@ -18,17 +18,39 @@ cifar-exp on PATH. Runs are grouped into configurations by the name cifar-exp gi
 (summary.json's "name", else config.json's, else the folder name without its -<timestamp>
 suffix). Several runs of one configuration (different seeds) are combined.
 
+Order: the configurations come in the comparison table's row order, which the script asks of
+cifar-exp (`cifar-exp compare --format json` on the same folders: the sweep's order from
+sweep.json, else the order of the run folders' names); every plot uses it (test_accuracy.png's
+bars, per_class_accuracy.png's groups, the grid plots' lines and panels). Configurations the
+table does not list follow, as found; when compare fails (e.g. an unreadable sweep.json) a note
+says so and the runs keep the listing's order.
+
+Captions: each caption, legend entry or bar label that gives figures says what is behind them:
+epochs, training images, test images and seeds (summary.json epochs, train_images, test_images,
+and the number of runs combined), e.g. "2 epochs, 5,000 training images, 500 test images x 3
+seeds" (values that differ between runs are given as "2/10"). Validation: summary.json
+"validation" says what the per-epoch val_* metrics were measured on: "test" (the test split, as
+the notebook did; also what an absent field means), "split" (held-out training images,
+"validation_images" of them) or "none" (no per-epoch validation). The curves label their
+validation line "test (used as validation)" or "validation (N held-out training images)", draw
+none for "none", and their caption says which was used. (cifar-exp builds that do not pass the
+field through in the listing yet: it is read from the run folder's summary.json, else from
+config.json training.validation.)
+
 Writes into DIR (created if missing):
-  curves_<name>.png       per configuration: train and test accuracy, and train and test error,
-                          by epoch (one line per run for up to 3 runs, else mean with min-max band)
+  curves_<name>.png       per configuration: train and validation accuracy, and train and
+                          validation error, by epoch (one line per run for up to 3 runs, else mean
+                          with min-max band); y axis padded to at least a few points for one
+                          epoch or flat curves, tick labels never repeated
   test_accuracy.png       final test accuracy per configuration: mean over runs with std error bar
                           and each run as a dot, beside the notebook's reported accuracy
-                          (summary.json reference_accuracy) where there is one; a bar whose runs
-                          trained for other than the notebook's 10 epochs on 50,000 images says
-                          its epochs and training images under it (summary.json epochs,
-                          train_images), as the notebook's figures are not like for like then
+                          (summary.json reference_accuracy) where there is one; under each bar its
+                          epochs, training images, test images x seeds and validation; the title
+                          says that the notebook's figures are for 10 epochs on 50,000 images when
+                          a bar's runs trained otherwise (not like for like)
   confusion_<name>.png    per configuration: confusion matrix summed over runs, each row in percent
-                          of its true class, with per-class accuracy as a bar chart beside it
+                          of its true class, with per-class accuracy as a bar chart beside it;
+                          the caption says "N test images x S seeds"
   per_class_accuracy.png  per class, one bar per configuration (mean over runs)
   grid_<KEY>.png          for runs of a sweep with one --grid key (names "base+KEY=VALUE"): test
                           accuracy against the key's value, one line per configuration, error
@@ -41,6 +63,10 @@ Writes into DIR (created if missing):
 A run without summary.json, or whose status is not "completed", is incomplete: its curves are
 drawn (dashed) but it is left out of the other plots. Prints the files written; exits 1 with a
 one-line error when no run folder is found or cifar-exp cannot be run.
+
+For tests, the hidden option --describe FILE writes, for each PNG written, its texts as JSON:
+the figure's title, and per axes the title, labels, limits, the tick labels as drawn and the
+legend; and the order of the configurations.
 """
 import argparse
 import json
@@ -56,19 +82,20 @@ try:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator, PercentFormatter
+    from matplotlib.text import Text
+    from matplotlib.ticker import Formatter, MaxNLocator
     import numpy as np
 except ImportError as error:  # pragma: no cover - depends on the machine
     sys.exit("plot_runs.py: needs matplotlib and numpy ({}); on Debian: apt-get install "
              "python3-matplotlib python3-numpy, then run with /usr/bin/python3".format(error))
 
-# The notebook's order: models 1 to 4. Other names follow, sorted.
-PREFERRED_ORDER = ["no_aug_no_tl", "aug_no_tl", "no_aug_tl", "aug_tl"]
 GRID_PART = re.compile(r"^([a-z0-9_]+(?:\.[a-z0-9_]+)*)=(.*)$")
-CURVE_FIELDS = ["epoch", "train_loss", "train_accuracy", "train_error", "val_loss",
-                "val_accuracy", "val_error"]
+# Every epoch row needs these; the val_ ones may be missing (no per-epoch validation): NaN then.
+CURVE_FIELDS = ["epoch", "train_loss", "train_accuracy", "train_error"]
+VAL_FIELDS = ["val_loss", "val_accuracy", "val_error"]
 TRAIN_COLOR = "tab:blue"
-TEST_COLOR = "tab:orange"
+TEST_COLOR = "tab:orange"  # the test split used as validation
+VAL_COLOR = "tab:green"  # held-out training images
 SEED_STYLES = ["-", "--", ":"]
 # What the notebook's reported accuracies were trained with (all 50,000 training images).
 NOTEBOOK_EPOCHS = 10
@@ -82,7 +109,10 @@ def note(message):
 # ----------------------------------------------------------------------------- reading runs
 # Runs are found and read by cifar-exp itself (`compare --runs --format json`), never from the
 # files here: which folders are runs, their names, seeds and status, summary.json, config.json
-# and the per-epoch rows all come from that listing.
+# and the per-epoch rows all come from that listing, and the order of the configurations from
+# the comparison table (`compare --format json`). The one exception: summary.json's "validation"
+# and "validation_images", read from the run folder when the listing leaves them out (cifar-exp
+# builds from before the field).
 
 
 def locate_cifar_exp(given=None):
@@ -107,23 +137,53 @@ def locate_cifar_exp(given=None):
              "--cifar-exp PATH or $CIFAR_EXP)")
 
 
+def compare_json(cifar_exp, arguments):
+    """`cifar-exp compare ARGUMENTS` (which should ask for --format json), parsed: (document,
+    None), or (None, a one-line reason) when it fails or does not print JSON."""
+    try:
+        result = subprocess.run([cifar_exp, "compare"] + arguments, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, universal_newlines=True, check=False)
+    except OSError as error:
+        return None, "cannot run {}: {}".format(cifar_exp, error)
+    if result.returncode != 0:
+        return None, (result.stderr.strip().splitlines() or ["exit status {}".format(
+            result.returncode)])[-1]
+    try:
+        return json.loads(result.stdout), None
+    except ValueError as error:
+        return None, "not JSON ({})".format(error)
+
+
 def list_runs(cifar_exp, path):
     """`cifar-exp compare --runs --format json PATH`: one entry per run folder in PATH."""
-    try:
-        result = subprocess.run([cifar_exp, "compare", "--runs", "--format", "json", path],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                universal_newlines=True, check=False)
-    except OSError as error:
-        sys.exit("plot_runs.py: cannot run {}: {}".format(cifar_exp, error))
-    if result.returncode != 0:
-        message = (result.stderr.strip().splitlines() or ["exit status {}".format(
-            result.returncode)])[-1]
-        sys.exit("plot_runs.py: {} compare --runs {}: {}".format(cifar_exp, path, message))
-    try:
-        entries = json.loads(result.stdout)
-    except ValueError as error:
-        sys.exit("plot_runs.py: {} compare --runs: not JSON ({})".format(cifar_exp, error))
+    entries, problem = compare_json(cifar_exp, ["--runs", "--format", "json", path])
+    if problem is not None:
+        sys.exit("plot_runs.py: {} compare --runs {}: {}".format(cifar_exp, path, problem))
     return entries
+
+
+def table_order(arguments, cifar_exp=None):
+    """The configuration names in the comparison table's row order, as `cifar-exp compare
+    --format json ARGUMENTS` gives them (the sweep's order from sweep.json, else the run folders'
+    order: cifar-exp's rules, not repeated here). Arguments that are not folders are left out, as
+    find_runs leaves them out. None, with a note, when compare fails."""
+    cifar_exp = locate_cifar_exp(cifar_exp)
+    folders = [a for a in arguments if os.path.isdir(a)]
+    if not folders:
+        return []
+    rows, problem = compare_json(cifar_exp, ["--format", "json"] + folders)
+    if problem is None and not (isinstance(rows, list) and all(
+            isinstance(row, dict) and isinstance(row.get("configuration"), str) for row in rows)):
+        problem = "not a list of rows with a configuration"
+    if problem is not None:
+        note("{} compare: {}; the plots keep the order runs were listed in, which may differ "
+             "from the table's".format(cifar_exp, problem))
+        return None
+    names = []
+    for row in rows:
+        if row["configuration"] not in names:
+            names.append(row["configuration"])
+    return names
 
 
 def finite_number(value):
@@ -132,12 +192,50 @@ def finite_number(value):
 
 def curves(epochs):
     """The listing's per-epoch rows as {column: np.array} sorted by epoch, or None when no row has
-    every column."""
+    the epoch and the train columns. val_ columns that are missing or null (no per-epoch
+    validation) are NaN."""
     rows = [row for row in epochs if all(finite_number(row.get(key)) for key in CURVE_FIELDS)]
     if not rows:
         return None
     rows.sort(key=lambda r: r["epoch"])
-    return {key: np.array([float(r[key]) for r in rows]) for key in CURVE_FIELDS}
+    columns = {key: np.array([float(r[key]) for r in rows]) for key in CURVE_FIELDS}
+    for key in VAL_FIELDS:
+        columns[key] = np.array([float(r[key]) if finite_number(r.get(key)) else np.nan
+                                 for r in rows])
+    return columns
+
+
+VALIDATION_KINDS = ("test", "split", "none")
+
+
+def read_validation(path, listed_summary, config):
+    """(kind, held-out image count or None): what the per-epoch val_ metrics were measured on.
+    From the listing's summary.json; else from the run folder's summary.json (cifar-exp builds
+    that do not pass the field through yet); else config.json training.validation; else "test",
+    what runs from before the field did."""
+    def from_document(document):
+        if not isinstance(document, dict) or not isinstance(document.get("validation"), str):
+            return None
+        count = document.get("validation_images")
+        return document["validation"], int(count) if finite_number(count) and count > 0 else None
+
+    found = from_document(listed_summary)
+    if found is None and listed_summary:
+        try:
+            with open(os.path.join(path, "summary.json")) as f:
+                found = from_document(json.load(f))
+        except (OSError, ValueError):
+            found = None
+    if found is None:
+        training = config.get("training") if isinstance(config, dict) else None
+        if isinstance(training, dict) and isinstance(training.get("validation"), str):
+            found = training["validation"], None
+    kind, count = found or ("test", None)
+    if kind not in VALIDATION_KINDS:
+        note("{}: validation {!r} not known (test, split or none); taken as 'test'".format(
+            path, kind))
+        kind, count = "test", None
+    return kind, count if kind == "split" else None
 
 
 class Run:
@@ -151,6 +249,8 @@ class Run:
         self.metrics = curves(entry.get("epochs") or [])
         self.config = entry.get("config") or {}
         summary = entry.get("summary")
+        self.listed_summary = summary if isinstance(summary, dict) else {}
+        self.validation, self.validation_images = read_validation(self.path, summary, self.config)
         self.complete = entry.get("status") == "completed" and bool(summary)
         if summary and not self.complete:
             note("{}: summary status is {!r}, not 'completed': curves only".format(
@@ -165,6 +265,35 @@ class Run:
 
     def get(self, key):
         return self.summary.get(key) if self.summary else None
+
+    def count(self, key):
+        """A positive whole number from the summary (of an incomplete run too), else None."""
+        value = self.listed_summary.get(key)
+        return int(value) if finite_number(value) and value > 0 else None
+
+    def epochs(self):
+        """The epochs the run trains for: summary.json's, else config.json's."""
+        found = self.count("epochs")
+        if found is None:
+            found = config_value(self.config, "training.epochs")
+            found = int(found) if finite_number(found) and found > 0 else None
+        return found
+
+    def test_images(self):
+        """summary.json test_images, else the sum of its confusion matrix, else None."""
+        found = self.count("test_images")
+        if found is None:
+            try:
+                total = float(np.sum(np.array(self.listed_summary.get("confusion_matrix"),
+                                              dtype=float)))
+            except (TypeError, ValueError):
+                total = 0.0
+            found = int(total) if math.isfinite(total) and total > 0 else None
+        return found
+
+    def has_validation_curve(self):
+        return self.validation != "none" and self.metrics is not None and bool(
+            np.isfinite(self.metrics["val_accuracy"]).any())
 
 
 def find_runs(arguments, cifar_exp=None):
@@ -215,9 +344,11 @@ def config_value(config, path):
     return value
 
 
-def order_names(names):
-    known = [n for n in PREFERRED_ORDER if n in names]
-    return known + sorted(n for n in names if n not in PREFERRED_ORDER)
+def order_names(names, table):
+    """`names` (as found) in the comparison table's order `table` (None: as found); names the
+    table does not have follow, as found."""
+    table = table or []
+    return [n for n in table if n in names] + [n for n in names if n not in table]
 
 
 def safe_filename(name):
@@ -244,19 +375,187 @@ def describe(runs):
 
 
 def check_consistent(name, runs):
-    for key in ("model", "augmentation", "transfer", "epochs"):
+    for key in ("model", "augmentation", "transfer", "epochs", "train_images", "test_images"):
         values = {json.dumps(r.get(key)) for r in runs if r.summary}
         if len(values) > 1:
             note("{}: runs differ in {} ({}); they are still combined".format(
                 name, key, ", ".join(sorted(values))))
+    kinds = {(r.validation, r.validation_images) for r in runs}
+    if len(kinds) > 1:
+        note("{}: runs differ in validation ({}); they are still combined".format(
+            name, ", ".join(sorted(validation_short(k, n) for k, n in kinds))))
+
+
+# ----------------------------------------------------------------------------- captions
+# What every figure stands on: epochs, training images, test images and seeds (summary.json
+# epochs, train_images, test_images; the runs combined), and what was used as validation.
+
+
+def joined(values, form="{:,}"):
+    """Distinct values, ascending, as '2/10' (one value: '10')."""
+    return "/".join(form.format(v) for v in sorted(set(values)))
+
+
+def seeds_text(figures):
+    """'3 seeds': how many runs are behind each figure (figures: a list of run lists, one per
+    figure), '2/3 seeds' where that differs; 'runs' instead of 'seeds' when a figure's runs do
+    not all have different seeds."""
+    distinct = all(None not in [r.seed for r in runs]
+                   and len({str(r.seed) for r in runs}) == len(runs) for runs in figures)
+    counts = sorted({len(runs) for runs in figures})
+    return "{} {}{}".format(joined(counts, "{}"), "seed" if distinct else "run",
+                            "" if counts == [1] else "s")
+
+
+def basis(runs, figures=None, separator=", "):
+    """'2 epochs, 5,000 training images, 500 test images x 3 seeds': what the figures of `runs`
+    stand on. figures: the runs behind each figure, when there are several (a line's points:
+    '... x 2 seeds per point'); separator: between the training part and the test part."""
+    epochs = [r.epochs() for r in runs if r.epochs()]
+    train = [r.count("train_images") for r in runs if r.count("train_images")]
+    test = [r.test_images() for r in runs if r.test_images()]
+    return "{}, {}{}{} x {}".format(
+        "{} epoch{}".format(joined(epochs, "{}"), "" if set(epochs) == {1} else "s")
+        if epochs else "epochs not recorded",
+        "{} training images".format(joined(train)) if train else "training images not recorded",
+        separator,
+        "{} test images".format(joined(test)) if test else "test images not recorded",
+        seeds_text(figures or [runs]) + (" per point" if figures and len(figures) > 1 else ""))
+
+
+def validation_label(kind, count):
+    """The legend label of a validation line."""
+    if kind == "test":
+        return "test (used as validation)"
+    if count:
+        return "validation ({:,} held-out training images)".format(count)
+    return "validation (held-out training images)"
+
+
+def validation_short(kind, count):
+    if kind == "test":
+        return "validation: test split"
+    if kind == "split":
+        return "validation: {} held-out training images".format(
+            "{:,}".format(count) if count else "some")
+    return "no validation"
+
+
+def validation_caption(runs):
+    """Which validation the runs used, for a caption."""
+    texts = []
+    for kind, count in sorted({(r.validation, r.validation_images) for r in runs},
+                              key=lambda k: (VALIDATION_KINDS.index(k[0]), k[1] or 0)):
+        if kind == "test":
+            text = "validation on the test split (per epoch, as the notebook did)"
+        elif kind == "split":
+            text = "validation on {} held-out training images (test split only at the " \
+                   "end)".format("{:,}".format(count) if count else "some")
+        else:
+            text = "no per-epoch validation (test split only at the end)"
+        texts.append(text)
+    return ("mixed: " if len(texts) > 1 else "") + "; ".join(texts)
 
 
 # ----------------------------------------------------------------------------- plots
 
 
+def percent_text(value, decimals):
+    return "{:.{}f}%".format(round(value, decimals) + 0.0, decimals)  # + 0.0: no "-0%"
+
+
+class DistinctPercentFormatter(Formatter):
+    """Percent tick labels (values already in %) with the fewest decimals (up to 4) that show every
+    tick exactly, so that no two labels are ever the same ('13% 13% 13%' on a tiny range)."""
+
+    def __init__(self):
+        self.decimals = 0
+
+    def set_locs(self, locs):
+        super().set_locs(locs)
+        locs = [float(v) for v in locs if math.isfinite(v)]
+        self.decimals = 6
+        for decimals in range(0, 5):
+            if all(abs(round(v, decimals) - v) < 1e-6 * max(1.0, abs(v)) for v in locs):
+                self.decimals = decimals
+                break
+        else:  # not exactly: the fewest decimals that still tell every tick apart
+            for decimals in range(0, 7):
+                if len({percent_text(v, decimals) for v in locs}) == len(locs):
+                    self.decimals = decimals
+                    break
+
+    def __call__(self, value, pos=None):
+        return percent_text(value, self.decimals)
+
+
 def percent_axis(axis, which="y"):
     target = axis.yaxis if which == "y" else axis.xaxis
-    target.set_major_formatter(PercentFormatter(100, decimals=0))
+    target.set_major_formatter(DistinctPercentFormatter())
+
+
+# Curves and accuracies that hardly differ (one epoch, one seed) get at least this range, in
+# percentage points, so that the axis shows a few whole ticks around them instead of 0.01 steps.
+MIN_PERCENT_SPAN = 4.0
+
+
+def fit_percent_range(axis, values):
+    """Y limits for percentages `values`: at least MIN_PERCENT_SPAN points around them, within 0
+    and 100 (matplotlib's own margins where the values spread wider)."""
+    values = np.asarray([v for v in values if math.isfinite(v)], dtype=float)
+    if values.size == 0:
+        return
+    low, high = float(values.min()), float(values.max())
+    if high - low < MIN_PERCENT_SPAN:
+        centre = (low + high) / 2
+        low, high = centre - MIN_PERCENT_SPAN / 2, centre + MIN_PERCENT_SPAN / 2
+        if low < 0:
+            low, high = 0.0, MIN_PERCENT_SPAN
+        elif high > 100:
+            low, high = 100.0 - MIN_PERCENT_SPAN, 100.0
+        axis.set_ylim(low, high)
+    else:
+        low, high = axis.get_ylim()
+        axis.set_ylim(max(0.0, low), min(100.0, high))
+
+
+# --describe FILE: {png name: texts of its figure}, filled by save_figure.
+DESCRIPTIONS = None
+
+
+def drawn_tick_labels(axis):
+    """The major tick labels as drawn (after a draw): those within the view, non-empty."""
+    low, high = sorted(axis.get_view_interval())
+    slack = 1e-9 * max(1.0, abs(high - low))
+    locs = list(axis.get_majorticklocs())
+    ticks = axis.get_major_ticks(len(locs))
+    return [tick.label1.get_text() for loc, tick in zip(locs, ticks)
+            if low - slack <= loc <= high + slack and tick.label1.get_visible()
+            and tick.label1.get_text()]
+
+
+def describe_figure(figure):
+    suptitle = getattr(figure, "_suptitle", None)
+    axes = []
+    for axis in figure.axes:
+        legend = axis.get_legend()
+        axes.append({
+            "title": axis.get_title(), "xlabel": axis.get_xlabel(), "ylabel": axis.get_ylabel(),
+            "xlim": [float(v) for v in axis.get_xlim()], "ylim": [float(v) for v in axis.get_ylim()],
+            "xticklabels": drawn_tick_labels(axis.xaxis),
+            "yticklabels": drawn_tick_labels(axis.yaxis),
+            "legend": [t.get_text() for t in legend.get_texts()] if legend else []})
+    return {"suptitle": suptitle.get_text() if suptitle else "", "axes": axes,
+            "texts": [t.get_text() for t in figure.findobj(Text)
+                      if t.get_visible() and t.get_text()]}
+
+
+def save_figure(figure, path, **options):
+    figure.savefig(path, dpi=120, **options)
+    if DESCRIPTIONS is not None:
+        DESCRIPTIONS[os.path.basename(path)] = describe_figure(figure)
+    plt.close(figure)
+    return path
 
 
 def plot_curves(name, runs, out_dir, description):
@@ -264,37 +563,56 @@ def plot_curves(name, runs, out_dir, description):
     if not with_metrics:
         note("{}: no epoch in any metrics.csv, no curves".format(name))
         return None
-    figure, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.8))
     panels = [(axes[0], "accuracy", "Accuracy"), (axes[1], "error", "Error")]
     max_epochs = max(len(r.metrics["epoch"]) for r in with_metrics)
     marker = "o" if max_epochs <= 15 else None
+    validated = [r for r in with_metrics if r.has_validation_curve()]
     for axis, metric, title in panels:
+        drawn = []  # every value drawn, for the y range
         if len(with_metrics) <= 3:
             for index, run in enumerate(with_metrics):
                 style = SEED_STYLES[index % len(SEED_STYLES)]
                 if not run.complete:
                     style = "--" if style != "--" else "-."
                 epochs = run.metrics["epoch"]
-                for split, key, color in (("train", "train_", TRAIN_COLOR),
-                                          ("test", "val_", TEST_COLOR)):
-                    axis.plot(epochs, 100 * run.metrics[key + metric], style, color=color,
-                              linewidth=1.3, marker=marker, markersize=3.5,
-                              label="{} · {}".format(split, run.label()))
+                lines = [("train", "train_", TRAIN_COLOR)]
+                if run in validated:
+                    lines.append((validation_label(run.validation, run.validation_images), "val_",
+                                  TEST_COLOR if run.validation == "test" else VAL_COLOR))
+                for split, key, color in lines:
+                    values = 100 * run.metrics[key + metric]
+                    drawn.extend(values)
+                    axis.plot(epochs, values, style, color=color, linewidth=1.3, marker=marker,
+                              markersize=3.5, label="{} · {}".format(split, run.label()))
         else:
-            epochs = sorted({e for r in with_metrics for e in r.metrics["epoch"]})
-            for split, key, color in (("train", "train_", TRAIN_COLOR), ("test", "val_", TEST_COLOR)):
-                values = []
-                for epoch in epochs:
+            lines = [("train", "train_", TRAIN_COLOR, with_metrics)]
+            if validated:
+                kinds = sorted({(r.validation, r.validation_images) for r in validated},
+                               key=lambda k: (VALIDATION_KINDS.index(k[0]), k[1] or 0))
+                label = validation_label(*kinds[0]) if len(kinds) == 1 else \
+                    "validation (mixed: {})".format(", ".join(validation_label(*k) for k in kinds))
+                lines.append((label, "val_", TEST_COLOR if kinds == [("test", None)] else VAL_COLOR,
+                              validated))
+            for split, key, color, members in lines:
+                epochs, values = [], []
+                for epoch in sorted({e for r in members for e in r.metrics["epoch"]}):
                     at = [100 * r.metrics[key + metric][r.metrics["epoch"] == epoch][0]
-                          for r in with_metrics if epoch in r.metrics["epoch"]]
-                    values.append((np.mean(at), np.min(at), np.max(at)))
+                          for r in members if epoch in r.metrics["epoch"]]
+                    at = [v for v in at if math.isfinite(v)]
+                    if at:
+                        epochs.append(epoch)
+                        values.append((np.mean(at), np.min(at), np.max(at)))
+                if not values:
+                    continue
                 values = np.array(values)
+                drawn.extend(values.ravel())
                 axis.fill_between(epochs, values[:, 1], values[:, 2], color=color, alpha=0.2,
                                   linewidth=0, label="{} min–max".format(split))
                 axis.plot(epochs, values[:, 0], color=color, linewidth=1.8, marker=marker,
                           markersize=3.5,
-                          label="{} mean of {} runs".format(split, len(with_metrics)))
-        axis.set_title(title + " by epoch (test = held-out test split)", fontsize=10)
+                          label="{} mean of {} runs".format(split, len(members)))
+        axis.set_title(title + " by epoch", fontsize=10)
         axis.set_xlabel("Epoch")
         axis.set_ylabel(title)
         first = min(r.metrics["epoch"][0] for r in with_metrics)
@@ -305,21 +623,22 @@ def plot_curves(name, runs, out_dir, description):
         else:
             axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         percent_axis(axis)
-        low, high = axis.get_ylim()
-        axis.set_ylim(max(0.0, low), min(100.0, high))
+        fit_percent_range(axis, drawn)
         axis.grid(True, alpha=0.3)
         axis.legend(fontsize=8, loc="lower right" if metric == "accuracy" else "upper right")
     incomplete = sum(1 for r in runs if not r.complete)
     count = "{} run{}".format(len(runs), "" if len(runs) == 1 else "s")
     if incomplete:
         count += " ({} incomplete)".format(incomplete)
-    figure.suptitle("{} — {}{}".format(name, count, " — " + description if description else ""),
-                    fontsize=12)
+    seeds = [r.seed for r in with_metrics if r.seed is not None]
+    if seeds:
+        count += ", seed{} {}".format("" if len(seeds) == 1 else "s",
+                                      ", ".join(str(seed) for seed in seeds))
+    figure.suptitle("{} — {}{}\n{}; {}".format(
+        name, count, " — " + description if description else "", basis(with_metrics),
+        validation_caption(with_metrics)), fontsize=11)
     figure.tight_layout()
-    path = os.path.join(out_dir, "curves_{}.png".format(safe_filename(name)))
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return save_figure(figure, os.path.join(out_dir, "curves_{}.png".format(safe_filename(name))))
 
 
 def training_budget(runs):
@@ -344,25 +663,26 @@ def training_budget(runs):
 def plot_test_accuracy(groups, out_dir):
     rows = []  # (name, description, [accuracies %], reference % or None)
     for name, runs in groups:
-        accuracies = [100 * r.get("test_accuracy") for r in runs
-                      if r.summary and finite_number(r.get("test_accuracy"))]
+        measured = [r for r in runs if r.summary and finite_number(r.get("test_accuracy"))]
+        accuracies = [100 * r.get("test_accuracy") for r in measured]
         if not accuracies:
             continue
         references = [r.get("reference_accuracy") for r in runs
                       if r.summary and finite_number(r.get("reference_accuracy"))]
         if len({round(x, 6) for x in references}) > 1:
             note("{}: runs carry different reference_accuracy values; using the first".format(name))
-        description = describe(runs)
-        budget = training_budget(runs)
-        if budget:  # under the bar, so that a 2-epoch bar is not read as the notebook's 10
-            description = "{}\n{}".format(description, budget) if description else budget
+        # Under each bar what it stands on, so that a 2-epoch bar is not read as the notebook's 10.
+        description = "\n".join(part for part in (
+            describe(runs), basis(measured, separator="\n"),
+            " / ".join(sorted({validation_short(r.validation, r.validation_images)
+                               for r in measured}))) if part)
         rows.append((name, description, accuracies, 100 * references[0] if references else None))
     if not rows:
         note("no completed run with test_accuracy: no test_accuracy.png")
         return None
     any_reference = any(row[3] is not None for row in rows)
     width = 0.38 if any_reference else 0.6
-    figure, axis = plt.subplots(figsize=(max(8.0, 2.0 * len(rows) + 3), 5.6))
+    figure, axis = plt.subplots(figsize=(max(8.0, 2.3 * len(rows) + 3), 6.2))
     x = np.arange(len(rows))
     top = 0.0
     for index, (name, _, accuracies, reference) in enumerate(rows):
@@ -392,9 +712,8 @@ def plot_test_accuracy(groups, out_dir):
                           fontsize=8)
             top = max(top, reference)
     axis.set_xticks(x)
-    axis.set_xticklabels(["{}\n{}\n{} run{}".format(name, description, len(acc),
-                                                    "" if len(acc) == 1 else "s")
-                          for name, description, acc, _ in rows], fontsize=9)
+    axis.set_xticklabels(["{}\n{}".format(name, description)
+                          for name, description, _, _ in rows], fontsize=8)
     axis.set_ylabel("Test accuracy")
     axis.set_xlim(-0.8, len(rows) - 0.2)
     axis.set_ylim(0, top + 14)  # room for the value labels and the legend
@@ -407,19 +726,16 @@ def plot_test_accuracy(groups, out_dir):
     if any_reference:
         title += " vs. the notebook's reported accuracy"
         if any(training_budget(runs) for _, runs in groups):
-            title += ("\n(the notebook trained {} epochs on {:,} images; bars that differ say "
-                      "so below them)".format(NOTEBOOK_EPOCHS, NOTEBOOK_TRAIN_IMAGES))
+            title += ("\n(the notebook trained {} epochs on {:,} images; some bars here did "
+                      "not: see below them)".format(NOTEBOOK_EPOCHS, NOTEBOOK_TRAIN_IMAGES))
     axis.set_title(title, fontsize=11)
     figure.tight_layout()
-    path = os.path.join(out_dir, "test_accuracy.png")
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return save_figure(figure, os.path.join(out_dir, "test_accuracy.png"))
 
 
 def summed_confusion(name, runs):
-    """Returns (class_names, summed matrix as float array) or None."""
-    total, class_names = None, None
+    """Returns (class_names, summed matrix as float array, paths of the runs summed) or None."""
+    total, class_names, used = None, None, set()
     for run in runs:
         if not run.summary:
             continue
@@ -439,16 +755,18 @@ def summed_confusion(name, runs):
             total, class_names = matrix, [str(n) for n in names]
         elif total.shape != matrix.shape:
             note("{}: confusion matrix shape differs from the other runs', skipped".format(run.path))
+            continue
         else:
             total = total + matrix
-    return (class_names, total) if total is not None else None
+        used.add(run.path)
+    return (class_names, total, used) if total is not None else None
 
 
 def plot_confusion(name, runs, out_dir, description):
     result = summed_confusion(name, runs)
     if result is None:
         return None
-    class_names, matrix = result
+    class_names, matrix, result_paths = result
     completed = [r for r in runs if r.summary]
     n = len(class_names)
     row_sums = matrix.sum(axis=1, keepdims=True)
@@ -456,7 +774,7 @@ def plot_confusion(name, runs, out_dir, description):
     per_class = np.diag(normalised)
     overall = 100 * np.trace(matrix) / matrix.sum() if matrix.sum() > 0 else 0.0
 
-    figure = plt.figure(figsize=(13, 7.2))
+    figure = plt.figure(figsize=(13, 7.6))
     # heat map | colour bar | gap for the colour bar's labels | per-class bars
     grid = figure.add_gridspec(1, 4, width_ratios=[6, 0.22, 0.45, 2.4], wspace=0.05)
     heat = figure.add_subplot(grid[0, 0])
@@ -479,7 +797,7 @@ def plot_confusion(name, runs, out_dir, description):
     heat.set_ylabel("True class")
     heat.set_title("% of each true class (row) predicted as each class", fontsize=10)
     colorbar = figure.colorbar(image, cax=color_axis)
-    colorbar.ax.yaxis.set_major_formatter(PercentFormatter(100, decimals=0))
+    percent_axis(colorbar.ax)
 
     colors = plt.get_cmap("RdYlGn")(np.clip((per_class - 40) / 55, 0, 1))
     bars.barh(range(n), per_class, color=colors, edgecolor="dimgray", linewidth=0.5)
@@ -505,20 +823,20 @@ def plot_confusion(name, runs, out_dir, description):
                    class_names[int(np.argmax(per_class))], per_class.max(),
                    class_names[int(np.argmin(per_class))], per_class.min(),
                    class_names[worst[0]], class_names[worst[1]], off[worst], class_names[worst[0]])
-    figure.suptitle("{} — confusion matrix summed over {} run{} ({} test images){}\n{}".format(
-        name, len(completed), "" if len(completed) == 1 else "s", int(matrix.sum()),
-        " — " + description if description else "", subtitle), fontsize=11)
-    figure.subplots_adjust(left=0.1, right=0.97, bottom=0.14, top=0.86)
-    path = os.path.join(out_dir, "confusion_{}.png".format(safe_filename(name)))
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    # The runs whose matrices were summed: "500 test images x 3 seeds", not "1500 test images".
+    summed = [r for r in completed if r.path in result_paths]
+    figure.suptitle("{} — confusion matrix summed over {} run{}{}\n{}\n{}".format(
+        name, len(summed), "" if len(summed) == 1 else "s",
+        " — " + description if description else "", basis(summed), subtitle), fontsize=11)
+    figure.subplots_adjust(left=0.1, right=0.97, bottom=0.14, top=0.84)
+    return save_figure(figure, os.path.join(out_dir, "confusion_{}.png".format(
+        safe_filename(name))))
 
 
 def plot_per_class(groups, out_dir):
     rows, class_names = [], None  # (name, description, mean %, std %, runs)
     for name, runs in groups:
-        values = []
+        values, used = [], []
         for run in runs:
             if not run.summary:
                 continue
@@ -542,9 +860,11 @@ def plot_per_class(groups, out_dir):
                      "per_class_accuracy.png".format(run.path))
                 continue
             values.append(100 * np.array(per_class, dtype=float))
+            used.append(run)
         if values:
             values = np.array(values)
-            rows.append((name, describe(runs), values.mean(axis=0),
+            label = "{} ({})".format(name, describe(runs)) if describe(runs) else name
+            rows.append((label, basis(used, separator="\n"), values.mean(axis=0),
                          values.std(axis=0, ddof=1) if len(values) > 1 else None, len(values)))
     if not rows:
         return None
@@ -554,8 +874,7 @@ def plot_per_class(groups, out_dir):
     x = np.arange(n)
     colors = plt.get_cmap("tab10")
     for index, (name, description, mean, std, count) in enumerate(rows):
-        label = "{} ({}{} run{})".format(name, description + ", " if description else "", count,
-                                         "" if count == 1 else "s")
+        label = "{}\n{}".format(name, description)
         axis.bar(x - 0.4 + width * (index + 0.5), mean, width, color=colors(index % 10),
                  yerr=std, capsize=2, error_kw={"elinewidth": 0.8}, label=label)
     axis.set_xticks(x)
@@ -568,13 +887,10 @@ def plot_per_class(groups, out_dir):
     axis.set_axisbelow(True)
     # Below the class names, so that it never covers a bar.
     axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.07),
-                ncol=min(len(rows), 4), frameon=False)
+                ncol=min(len(rows), 3), frameon=False)
     axis.set_title("Per-class test accuracy by configuration (mean over runs; error bar: std)")
     figure.tight_layout()
-    path = os.path.join(out_dir, "per_class_accuracy.png")
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return save_figure(figure, os.path.join(out_dir, "per_class_accuracy.png"))
 
 
 # ----------------------------------------------------------------------------- grid sweeps
@@ -587,7 +903,8 @@ def grid_label(value):
 
 
 def collect_grid(groups):
-    """Grid points of the runs: (keys in order first seen, [(base, {key: value}, [accuracy %])])."""
+    """Grid points of the runs, in the order of `groups`: (keys in order first seen, [(base,
+    {key: value}, [accuracy %], [the runs of those accuracies])])."""
     keys, points = [], []
     for name, runs in groups:
         base, grid = grid_of_name(name)
@@ -600,9 +917,8 @@ def collect_grid(groups):
             found = [config_value(r.config, key) for r in runs]
             found = [v for v in found if v is not None]
             values[key] = found[0] if found else text
-        accuracies = [100 * r.get("test_accuracy") for r in runs
-                      if r.summary and finite_number(r.get("test_accuracy"))]
-        points.append((base, values, accuracies))
+        measured = [r for r in runs if r.summary and finite_number(r.get("test_accuracy"))]
+        points.append((base, values, [100 * r.get("test_accuracy") for r in measured], measured))
     return keys, points
 
 
@@ -625,29 +941,34 @@ def mean_std(accuracies):
 
 
 def plot_grid_line(key, points, out_dir):
-    xs = axis_values([values[key] for _, values, _ in points])
+    xs = axis_values([values[key] for _, values, _, _ in points])
     numeric = all(finite_number(v) for v in xs)
     figure, axis = plt.subplots(figsize=(8.5, 5.2))
-    bases = []
-    for base, _, _ in points:
+    bases = []  # in the order of the points: the comparison table's
+    for base, _, _, _ in points:
         if base not in bases:
             bases.append(base)
+    drawn = []
     for index, base in enumerate(bases):
-        line = []  # (x, mean, std, accuracies)
+        line = []  # (x, mean, std, accuracies, runs)
         for x_index, x in enumerate(xs):
-            accuracies = [a for b, values, acc in points if b == base and values[key] == x
+            accuracies = [a for b, values, acc, _ in points if b == base and values[key] == x
                           for a in acc]
+            measured = [r for b, values, _, runs in points if b == base and values[key] == x
+                        for r in runs]
             if accuracies:
                 mean, std = mean_std(accuracies)
-                line.append((x if numeric else x_index, mean, std, accuracies))
+                line.append((x if numeric else x_index, mean, std, accuracies, measured))
         if not line:
             continue
         color = plt.get_cmap("tab10")(index % 10)
-        seeds = max(len(p[3]) for p in line)
         axis.errorbar([p[0] for p in line], [p[1] for p in line], yerr=[p[2] for p in line],
                       color=color, marker="o", capsize=4, linewidth=1.6,
-                      label="{} ({} seed{})".format(base, seeds, "" if seeds == 1 else "s"))
-        for x, _, _, accuracies in line:
+                      label="{}\n{}".format(base, basis([r for p in line for r in p[4]],
+                                                        [p[4] for p in line])))
+        drawn.extend(a for p in line for a in p[3])
+        drawn.extend(v for p in line for v in (p[1] - p[2], p[1] + p[2]))
+        for x, _, _, accuracies, _ in line:
             axis.scatter([x] * len(accuracies), accuracies, s=10, color=color, alpha=0.45,
                          zorder=3)
     if numeric:
@@ -663,23 +984,21 @@ def plot_grid_line(key, points, out_dir):
     axis.set_xlabel(key)
     axis.set_ylabel("Test accuracy")
     percent_axis(axis)
+    fit_percent_range(axis, drawn)
     axis.grid(True, alpha=0.3)
     axis.legend(fontsize=8)
     axis.set_title("Test accuracy against {} (mean ± std over seeds; dots: each seed)".format(key),
                    fontsize=10)
     figure.tight_layout()
-    path = os.path.join(out_dir, "grid_{}.png".format(safe_filename(key)))
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return save_figure(figure, os.path.join(out_dir, "grid_{}.png".format(safe_filename(key))))
 
 
 def plot_grid_heat(keys, points, out_dir):
     rows_key, cols_key = keys
-    rows = axis_values([values[rows_key] for _, values, _ in points])
-    cols = axis_values([values[cols_key] for _, values, _ in points])
-    bases = []
-    for base, _, _ in points:
+    rows = axis_values([values[rows_key] for _, values, _, _ in points])
+    cols = axis_values([values[cols_key] for _, values, _, _ in points])
+    bases = []  # in the order of the points: the comparison table's
+    for base, _, _, _ in points:
         if base not in bases:
             bases.append(base)
     tables = []
@@ -687,13 +1006,19 @@ def plot_grid_heat(keys, points, out_dir):
         mean = np.full((len(rows), len(cols)), np.nan)
         std = np.zeros((len(rows), len(cols)))
         count = np.zeros((len(rows), len(cols)), dtype=int)
-        for b, values, accuracies in points:
+        cells = {}  # (i, j): the runs of the cell
+        for b, values, accuracies, measured in points:
             if b != base or not accuracies:
                 continue
             i, j = rows.index(values[rows_key]), cols.index(values[cols_key])
-            mean[i, j], std[i, j] = mean_std(accuracies)
-            count[i, j] = len(accuracies)
-        tables.append((base, mean, std, count))
+            cells.setdefault((i, j), []).extend(measured)
+            both = [a for b2, v2, acc, _ in points if b2 == base and v2[rows_key] == values[rows_key]
+                    and v2[cols_key] == values[cols_key] for a in acc]
+            mean[i, j], std[i, j] = mean_std(both)
+            count[i, j] = len(both)
+        runs = [r for cell in cells.values() for r in cell]
+        tables.append((base, mean, std, count, basis(runs, list(cells.values()), separator="\n")
+                       if runs else ""))
     finite = np.concatenate([t[1][np.isfinite(t[1])] for t in tables])
     if finite.size == 0:
         note("grid over {} and {}: no completed run, no heat map".format(rows_key, cols_key))
@@ -704,8 +1029,8 @@ def plot_grid_heat(keys, points, out_dir):
     figure, axes = plt.subplots(1, len(tables), squeeze=False,
                                 figsize=(1.2 + (1.4 + 1.1 * len(cols)) * len(tables),
                                          1.8 + 0.8 * len(rows)))
-    figure.subplots_adjust(wspace=0.3, top=0.8)
-    for index, (axis, (base, mean, std, count)) in enumerate(zip(axes[0], tables)):
+    figure.subplots_adjust(wspace=0.3, top=0.75)
+    for index, (axis, (base, mean, std, count, stands_on)) in enumerate(zip(axes[0], tables)):
         cmap = plt.get_cmap("viridis").copy()
         cmap.set_bad("lightgray")
         image = axis.imshow(np.ma.masked_invalid(mean), cmap=cmap, vmin=low, vmax=high,
@@ -728,17 +1053,14 @@ def plot_grid_heat(keys, points, out_dir):
         axis.set_xlabel(cols_key)
         if index == 0:
             axis.set_ylabel(rows_key)
-        axis.set_title(base, fontsize=10)
+        axis.set_title("{}\n{}".format(base, stands_on) if stands_on else base, fontsize=9)
     colorbar = figure.colorbar(image, ax=list(axes[0]), shrink=0.9)
-    colorbar.ax.yaxis.set_major_formatter(PercentFormatter(100, decimals=1))
+    percent_axis(colorbar.ax)
     colorbar.set_label("Test accuracy (mean over seeds)")
     figure.suptitle("Test accuracy over the grid {} x {}".format(rows_key, cols_key), fontsize=11,
                     y=0.97)
-    path = os.path.join(out_dir, "grid_{}_{}.png".format(safe_filename(rows_key),
-                                                         safe_filename(cols_key)))
-    figure.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(figure)
-    return path
+    return save_figure(figure, os.path.join(out_dir, "grid_{}_{}.png".format(
+        safe_filename(rows_key), safe_filename(cols_key))), bbox_inches="tight")
 
 
 def plot_grid(groups, out_dir):
@@ -766,7 +1088,12 @@ def main():
     parser.add_argument("--cifar-exp", metavar="PATH",
                         help="the cifar-exp binary that lists the runs (default: $CIFAR_EXP, "
                              "else build/cifar-exp, else cifar-exp on PATH)")
+    # For tests: the texts of each figure written (titles, tick labels as drawn, legends), JSON.
+    parser.add_argument("--describe", metavar="FILE", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global DESCRIPTIONS
+    if args.describe:
+        DESCRIPTIONS = {}
 
     runs = find_runs(args.paths, args.cifar_exp)
     if not runs:
@@ -779,8 +1106,8 @@ def main():
     by_name = {}
     for run in runs:
         by_name.setdefault(run.name, []).append(run)
-    groups = []
-    for name in order_names(list(by_name)):
+    groups = []  # in the comparison table's row order
+    for name in order_names(list(by_name), table_order(args.paths, args.cifar_exp)):
         group = sorted(by_name[name], key=lambda r: (not r.complete, str(r.seed), r.folder))
         check_consistent(name, group)
         groups.append((name, group))
@@ -804,6 +1131,13 @@ def main():
         "" if len(groups) == 1 else "s"))
     for path in written:
         print("  " + path)
+    if args.describe:
+        try:
+            with open(args.describe, "w") as f:
+                json.dump({"order": [name for name, _ in groups], "figures": DESCRIPTIONS}, f,
+                          indent=1, ensure_ascii=False)
+        except OSError as error:
+            sys.exit("plot_runs.py: cannot write {}: {}".format(args.describe, error))
     return 0
 
 

@@ -119,7 +119,7 @@ void Checkpointer::on_train_begin(int64_t, int64_t) {
   restore_rng(state, augment_generator_, s.device, resume_from_);
   s.history.epochs = state.epochs;
   s.history.train_seconds = state.train_seconds;
-  s.history.final_test = state.last_evaluation;
+  s.history.last_validation = state.last_evaluation;
   s.start = std::move(state);
 }
 
@@ -137,7 +137,7 @@ void Checkpointer::save(int64_t epoch, int64_t batches_done) {
     state.epoch_seconds = s.epoch_train_seconds;
   }
   state.epochs = s.history.epochs;
-  state.last_evaluation = s.history.final_test;
+  state.last_evaluation = s.history.last_validation;
   state.train_seconds = s.history.train_seconds;
   capture_rng(state, augment_generator_, s.device);
   save_checkpoint(path_, s.model, s.optimizer, state);
@@ -161,11 +161,15 @@ void EpochLogger::on_train_begin(int64_t epochs, int64_t batches_per_epoch) {
 }
 
 void EpochLogger::on_epoch_end(const EpochMetrics& m, const EvaluationResult&) {
-  logger_->info(
-      "Epoch {}/{}: loss {:.4f}, accuracy {}, error {}, val_loss {:.4f}, val_accuracy {}, "
-      "val_error {} ({:.1f} s, {:.0f} images/s)",
-      m.epoch, epochs_, m.train_loss, percent(m.train_accuracy), percent(m.train_error()),
-      m.val_loss, percent(m.val_accuracy), percent(m.val_error()), m.seconds, m.images_per_second);
+  // Without validation (training.validation "none") there are no val figures to tell.
+  const std::string val =
+      std::isnan(m.val_accuracy)
+          ? ""
+          : fmt::format(", val_loss {:.4f}, val_accuracy {}, val_error {}", m.val_loss,
+                        percent(m.val_accuracy), percent(m.val_error()));
+  logger_->info("Epoch {}/{}: loss {:.4f}, accuracy {}, error {}{} ({:.1f} s, {:.0f} images/s)",
+                m.epoch, epochs_, m.train_loss, percent(m.train_accuracy), percent(m.train_error()),
+                val, m.seconds, m.images_per_second);
 }
 
 ProgressBar::ProgressBar() : ProgressBar(stderr, ::isatty(STDERR_FILENO) == 1) {}
@@ -219,7 +223,7 @@ void MetricsWriter::on_epoch_end(const EpochMetrics& m, const EvaluationResult&)
 
 void SummaryUpdater::on_epoch_end(const EpochMetrics& m, const EvaluationResult& val) {
   summary_.epochs_completed = m.epoch;
-  summary_.last_val_accuracy = val.accuracy;
+  if (!std::isnan(m.val_accuracy)) summary_.last_val_accuracy = val.accuracy;
   summary_.updated_at = iso_utc_now();
   write_summary(path_, summary_);
 }

@@ -298,12 +298,16 @@ void add_run(ComparisonRow& row, RunFigures& figures, const RunRecord& run) {
     if (row.transfer.empty()) row.transfer = s.transfer;
     row.augmentation = s.augmentation;
     if (s.reference_accuracy) row.reference_accuracy = s.reference_accuracy;
+    if (run.has_summary_file) {
+      row.validation =
+          row.validation.empty() || row.validation == s.validation ? s.validation : "mixed";
+    }
   }
   if (!run.complete()) {
     ++row.incomplete;
     std::string note = run.problem;
     if (run.status == "failed" && run.failure_exit_code == int(ExitCode::kWeights)) {
-      note = "missing weights: run scripts/download_vgg16_weights.sh";
+      note = "missing weights: run " + script_path("download_vgg16_weights.sh");
     }
     if (row.note.find(note) == std::string::npos) {
       row.note += (row.note.empty() ? "" : "; ") + note;
@@ -368,11 +372,11 @@ std::string format_markdown(const std::vector<ComparisonRow>& rows) {
   out << "| configuration | ";
   for (const auto& key : keys) out << key << " | ";
   out << "model | augmentation | transfer | epochs | runs | test accuracy | "
-         "test error | best val accuracy | train time (s) | images/s | trainable params | "
-         "frozen params | notebook accuracy | notes | vs baseline |\n";
+         "test error | best val accuracy | validation | train time (s) | images/s | "
+         "trainable params | frozen params | notebook accuracy | notes | vs baseline |\n";
   out << "|---|";
   for (size_t i = 0; i < keys.size(); ++i) out << "---|";
-  out << "---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|\n";
+  out << "---|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|---|\n";
   for (const auto& r : rows) {
     std::string runs = std::to_string(r.runs);
     if (r.incomplete) runs += " (+" + std::to_string(r.incomplete) + " incomplete)";
@@ -385,7 +389,8 @@ std::string format_markdown(const std::vector<ComparisonRow>& rows) {
         << (r.transfer.empty() ? "-" : r.transfer) << " | "
         << (r.runs ? std::to_string(r.epochs) : "-") << " | " << runs << " | "
         << pct(r.test_accuracy) << " | " << pct(r.test_error) << " | " << pct(r.best_val_accuracy)
-        << " | " << (r.runs ? fixed(r.train_seconds.mean, 1) : "-") << " | "
+        << " | " << (r.validation.empty() ? "-" : r.validation) << " | "
+        << (r.runs ? fixed(r.train_seconds.mean, 1) : "-") << " | "
         << (r.runs ? fixed(r.images_per_second.mean, 0) : "-") << " | "
         << (r.runs ? std::to_string(r.trainable_params) : "-") << " | "
         << (r.runs ? std::to_string(r.frozen_params) : "-") << " | "
@@ -401,7 +406,7 @@ std::string format_csv(const std::vector<ComparisonRow>& rows) {
   out << "configuration,";
   for (const auto& key : keys) out << key << ',';
   out << "model,augmentation,transfer,epochs,runs,incomplete,test_accuracy_mean,"
-         "test_accuracy_std,test_error_mean,test_error_std,best_val_accuracy_mean,"
+         "test_accuracy_std,test_error_mean,test_error_std,best_val_accuracy_mean,validation,"
          "train_seconds_mean,images_per_second_mean,trainable_params,frozen_params,"
          "reference_accuracy,notes,baseline,difference_vs_baseline,difference_ci95_low,"
          "difference_ci95_high,p_value,welch_df,significant\n";
@@ -417,7 +422,7 @@ std::string format_csv(const std::vector<ComparisonRow>& rows) {
         << num(r.test_accuracy, r.test_accuracy.mean) << ','
         << num(r.test_accuracy, r.test_accuracy.std) << ',' << num(r.test_error, r.test_error.mean)
         << ',' << num(r.test_error, r.test_error.std) << ','
-        << num(r.best_val_accuracy, r.best_val_accuracy.mean) << ','
+        << num(r.best_val_accuracy, r.best_val_accuracy.mean) << ',' << r.validation << ','
         << num(r.train_seconds, r.train_seconds.mean) << ','
         << num(r.images_per_second, r.images_per_second.mean) << ',' << r.trainable_params << ','
         << r.frozen_params << ',' << (r.reference_accuracy ? fixed(*r.reference_accuracy, 4) : "")
@@ -443,6 +448,7 @@ json to_json(const std::vector<ComparisonRow>& rows) {
          {"test_accuracy", stat_json(r.test_accuracy)},
          {"test_error", stat_json(r.test_error)},
          {"best_val_accuracy", stat_json(r.best_val_accuracy)},
+         {"validation", r.validation.empty() ? json(nullptr) : json(r.validation)},
          {"train_seconds", stat_json(r.train_seconds)},
          {"images_per_second", stat_json(r.images_per_second)},
          {"trainable_params", r.trainable_params},

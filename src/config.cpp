@@ -177,13 +177,19 @@ const json kEmptyObject = json::object();
 
 const json& or_empty(const json* section) { return section ? *section : kEmptyObject; }
 
+// When a key does not apply to a config (a VGG16 setting on a small CNN): why, else "".
+using Applicability = std::string (*)(const ExperimentConfig&);
+
 // One config key of a section struct S: its name, how it is read (through ObjectReader, which
-// words the errors) and how it is written into the resolved config.
+// words the errors), how it is written into the resolved config, and when it applies. A key that
+// does not apply is refused when given and left out of the resolved config, so that nothing a
+// config says is silently ignored (one rule decides both).
 template <class S>
 struct Field {
   std::string key;
   std::function<void(ObjectReader& r, const std::string& key, S& out)> read;
   std::function<void(const std::string& key, const S& in, json& out)> write;
+  Applicability why_not = nullptr;  // nullptr: applies always
 };
 
 template <class S>
@@ -286,16 +292,43 @@ Field<S> checked_text(const char* key, std::string S::*m, bool (*valid)(const st
   });
 }
 
+// `f`, applying only where `why_not` says "".
+template <class S>
+Field<S> only(Applicability why_not, Field<S> f) {
+  f.why_not = why_not;
+  return f;
+}
+
+template <class S>
+std::string why_not_applies(const Field<S>& field, const ExperimentConfig* config) {
+  return field.why_not && config ? field.why_not(*config) : "";
+}
+
 template <class S>
 void read_fields(ObjectReader& r, const Fields<S>& fields, S& out) {
   for (const auto& field : fields) field.read(r, field.key, out);
 }
 
+// The keys of `in` that apply to `config` (all of them without one).
 template <class S>
-json write_fields(const Fields<S>& fields, const S& in) {
+json write_fields(const Fields<S>& fields, const S& in, const ExperimentConfig* config = nullptr) {
   json out = json::object();
-  for (const auto& field : fields) field.write(field.key, in, out);
+  for (const auto& field : fields) {
+    if (why_not_applies(field, config).empty()) field.write(field.key, in, out);
+  }
   return out;
+}
+
+// Refuses each key of `object` (the section at `path`) that does not apply to `config`.
+template <class S>
+void refuse_inapplicable(const json& object, const std::string& path, const Fields<S>& fields,
+                         const ExperimentConfig& config, const ObjectReader& r) {
+  for (const auto& field : fields) {
+    const auto it = object.find(field.key);
+    if (it == object.end() || it->is_null()) continue;
+    const std::string why = why_not_applies(field, &config);
+    if (!why.empty()) r.fail(path.empty() ? field.key : path + "." + field.key, why);
+  }
 }
 
 // The object at `key` in `parent` (absent: {}), read through `fields`, unknown keys refused.
@@ -315,28 +348,52 @@ const Fields<DataConfig> kDataFields = {
     optional_integer("test_limit", &DataConfig::test_limit, 1, "a positive integer"),
 };
 
+// When keys apply (Field::why_not): "" if they do, else why not.
+std::string vgg16_only(const ExperimentConfig& c) {
+  return c.model.type == "vgg16_transfer" ? "" : "only applies to model.type \"vgg16_transfer\"";
+}
+
+std::string weights_file_only(const ExperimentConfig& c) {
+  if (const std::string why = vgg16_only(c); !why.empty()) return why;
+  return c.model.weights != "random"
+             ? ""
+             : "does not apply to random backbone weights (model.weights \"random\")";
+}
+
+std::string augmentation_only(const ExperimentConfig& c) {
+  return c.augmentation.enabled ? "" : "only applies when augmentation.enabled is true";
+}
+
+std::string constant_fill_only(const ExperimentConfig& c) {
+  if (const std::string why = augmentation_only(c); !why.empty()) return why;
+  return c.augmentation.fill_mode == "constant"
+             ? ""
+             : "only applies when augmentation.fill_mode is \"constant\"";
+}
+
+std::string validation_split_only(const ExperimentConfig& c) {
+  return c.training.validation == "split" ? ""
+                                          : "only applies when training.validation is \"split\"";
+}
+
 const Fields<ModelConfig> kModelFields = {
     choice("type", &ModelConfig::type, {"small_cnn", "vgg16_transfer"}),
-    text("weights", &ModelConfig::weights),
-    choice("weights_format", &ModelConfig::weights_format, {"keras_h5", "torchvision"}),
-    choice("preprocess", &ModelConfig::preprocess, {"auto", "caffe", "imagenet", "unit"}),
-    integer("input_size", &ModelConfig::input_size, 32, 512, "an integer from 32 to 512"),
-    integer("hidden_units", &ModelConfig::hidden_units, 1, 1 << 20, "a positive integer"),
-    number("dropout", &ModelConfig::dropout, 0.0, 0.999, "a number in [0, 1)"),
-    integer("trainable_blocks", &ModelConfig::trainable_blocks, 0, 5, "an integer from 0 to 5"),
+    only(vgg16_only, text("weights", &ModelConfig::weights)),
+    only(weights_file_only,
+         choice("weights_format", &ModelConfig::weights_format, {"keras_h5", "torchvision"})),
+    only(vgg16_only,
+         choice("preprocess", &ModelConfig::preprocess, {"auto", "caffe", "imagenet", "unit"})),
+    only(vgg16_only,
+         integer("input_size", &ModelConfig::input_size, 32, 512, "an integer from 32 to 512")),
+    only(vgg16_only,
+         integer("hidden_units", &ModelConfig::hidden_units, 1, 1 << 20, "a positive integer")),
+    only(vgg16_only, number("dropout", &ModelConfig::dropout, 0.0, 0.999, "a number in [0, 1)")),
+    only(vgg16_only, integer("trainable_blocks", &ModelConfig::trainable_blocks, 0, 5,
+                             "an integer from 0 to 5")),
     choice("kernels", &ModelConfig::kernels, {"fused", "generic"}),
-    choice("convolution", &ModelConfig::convolution, {"auto", "direct", "winograd"}),
+    only(vgg16_only,
+         choice("convolution", &ModelConfig::convolution, {"auto", "direct", "winograd"})),
 };
-
-// Keys a small_cnn model must not have (to_json writes only "type" for it).
-void check_vgg16_only_keys(const json& model_object, ObjectReader& r, const ModelConfig& model) {
-  if (model.type != "small_cnn") return;
-  for (const char* key : {"weights", "trainable_blocks", "input_size", "convolution"}) {
-    if (model_object.contains(key) && !model_object[key].is_null()) {
-      r.fail(std::string("model.") + key, "only applies to model.type \"vgg16_transfer\"");
-    }
-  }
-}
 
 // augmentation.zoom_range: a number z for [1-z, 1+z], or a pair [lower, upper].
 void read_zoom(ObjectReader& r, const std::string& key, AugmentationConfig& aug) {
@@ -391,21 +448,23 @@ const double kBig = 1e6;
 
 const Fields<AugmentationConfig> kAugmentationFields = {
     flag("enabled", &AugmentationConfig::enabled),
-    number("rotation_range", &AugmentationConfig::rotation_range, 0, 360,
-           "a number of degrees in [0, 360]"),
-    number("width_shift_range", &AugmentationConfig::width_shift_range, 0, kBig,
-           "a non-negative number"),
-    number("height_shift_range", &AugmentationConfig::height_shift_range, 0, kBig,
-           "a non-negative number"),
-    flag("horizontal_flip", &AugmentationConfig::horizontal_flip),
-    flag("vertical_flip", &AugmentationConfig::vertical_flip),
-    {"zoom_range", read_zoom, write_zoom},
-    number("shear_range", &AugmentationConfig::shear_range, 0, 360,
-           "a number of degrees in [0, 360]"),
-    choice("fill_mode", &AugmentationConfig::fill_mode, {"nearest", "constant", "reflect", "wrap"}),
-    number("cval", &AugmentationConfig::cval, -kBig, kBig, "a number"),
-    {"random_crop", read_random_crop, write_random_crop},
-    integer("cutout", &AugmentationConfig::cutout, 0, 32, "an integer from 0 to 32"),
+    only(augmentation_only, number("rotation_range", &AugmentationConfig::rotation_range, 0, 360,
+                                   "a number of degrees in [0, 360]")),
+    only(augmentation_only, number("width_shift_range", &AugmentationConfig::width_shift_range, 0,
+                                   kBig, "a non-negative number")),
+    only(augmentation_only, number("height_shift_range", &AugmentationConfig::height_shift_range, 0,
+                                   kBig, "a non-negative number")),
+    only(augmentation_only, flag("horizontal_flip", &AugmentationConfig::horizontal_flip)),
+    only(augmentation_only, flag("vertical_flip", &AugmentationConfig::vertical_flip)),
+    {"zoom_range", read_zoom, write_zoom, augmentation_only},
+    only(augmentation_only, number("shear_range", &AugmentationConfig::shear_range, 0, 360,
+                                   "a number of degrees in [0, 360]")),
+    only(augmentation_only, choice("fill_mode", &AugmentationConfig::fill_mode,
+                                   {"nearest", "constant", "reflect", "wrap"})),
+    only(constant_fill_only, number("cval", &AugmentationConfig::cval, -kBig, kBig, "a number")),
+    {"random_crop", read_random_crop, write_random_crop, augmentation_only},
+    only(augmentation_only,
+         integer("cutout", &AugmentationConfig::cutout, 0, 32, "an integer from 0 to 32")),
 };
 
 const Fields<TrainingConfig> kTrainingFields = {
@@ -413,6 +472,9 @@ const Fields<TrainingConfig> kTrainingFields = {
     integer("batch_size", &TrainingConfig::batch_size, 1, 1 << 20, "a positive integer"),
     integer("eval_batch_size", &TrainingConfig::eval_batch_size, 1, 1 << 20, "a positive integer"),
     choice("optimizer", &TrainingConfig::optimizer, {"adam"}),
+    choice("validation", &TrainingConfig::validation, {"test", "split", "none"}),
+    only(validation_split_only, number("validation_split", &TrainingConfig::validation_split, 0,
+                                       0.999, "a fraction in (0, 1)", true)),
     number("learning_rate", &TrainingConfig::learning_rate, 0, 10, "a number in (0, 10]", true),
     number("beta1", &TrainingConfig::beta1, 0, 0.999999, "a number in [0, 1)"),
     number("beta2", &TrainingConfig::beta2, 0, 0.999999, "a number in [0, 1)"),
@@ -510,6 +572,10 @@ bool is_config_key_path(const std::string& key) {
   return true;
 }
 
+void resolve_cache_dir(OutputConfig& output) {
+  if (output.cache_dir == "auto") output.cache_dir = (fs::path(output.dir) / ".cache").string();
+}
+
 std::string transfer_kind(const ModelConfig& model) {
   if (model.type != "vgg16_transfer") return "none";
   return model.weights == "random" ? "random" : "pretrained";
@@ -521,16 +587,23 @@ bool AugmentationConfig::any_geometric() const {
 }
 
 ExperimentConfig parse_config(const json& doc, const std::string& source,
-                              const std::map<std::string, std::string>& origins) {
+                              const std::map<std::string, std::string>& origins,
+                              bool drop_inapplicable) {
   ExperimentConfig c;
   ObjectReader r(doc, "", source, origins);
   read_fields(r, kTopLevelFields, c);
   read_object(r, "data", kDataFields, c.data);
-  check_vgg16_only_keys(read_object(r, "model", kModelFields, c.model), r, c.model);
-  read_object(r, "augmentation", kAugmentationFields, c.augmentation);
-  read_object(r, "training", kTrainingFields, c.training);
+  const json& model = read_object(r, "model", kModelFields, c.model);
+  const json& augmentation = read_object(r, "augmentation", kAugmentationFields, c.augmentation);
+  const json& training = read_object(r, "training", kTrainingFields, c.training);
   read_object(r, "output", kOutputFields, c.output);
   r.reject_unknown_keys();
+  // Once every key is read, since whether one applies depends on others (model.type).
+  if (!drop_inapplicable) {
+    refuse_inapplicable(model, "model", kModelFields, c, r);
+    refuse_inapplicable(augmentation, "augmentation", kAugmentationFields, c, r);
+    refuse_inapplicable(training, "training", kTrainingFields, c, r);
+  }
   check_combinations(c, r);
   return c;
 }
@@ -540,12 +613,10 @@ json to_json(const ExperimentConfig& c) {
   doc["data"] = write_fields(kDataFields, c.data);
   // No data.dir means "look in the usual places" (resolve_data_dir); "" would not parse back.
   if (c.data.dir.empty()) doc["data"].erase("dir");
-  // The other model keys only apply to vgg16_transfer.
-  doc["model"] = c.model.type == "vgg16_transfer"
-                     ? write_fields(kModelFields, c.model)
-                     : json{{"type", c.model.type}, {"kernels", c.model.kernels}};
-  doc["augmentation"] = write_fields(kAugmentationFields, c.augmentation);
-  doc["training"] = write_fields(kTrainingFields, c.training);
+  // Only the keys that apply (as parse_config accepts only those).
+  doc["model"] = write_fields(kModelFields, c.model, &c);
+  doc["augmentation"] = write_fields(kAugmentationFields, c.augmentation, &c);
+  doc["training"] = write_fields(kTrainingFields, c.training, &c);
   doc["output"] = write_fields(kOutputFields, c.output);
   return doc;
 }
@@ -748,6 +819,21 @@ std::vector<std::string> config_search_dirs() {
   return dirs;
 }
 
+std::string script_path(const std::string& name) {
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  std::vector<fs::path> candidates;
+  if (!ec) {
+    const fs::path prefix = exe.parent_path().parent_path();
+    candidates = {prefix / "share" / "cifar-exp" / "scripts" / name, prefix / "scripts" / name};
+  }
+  candidates.push_back(fs::path(CIFAR_EXP_INSTALLED_CONFIG_DIR).parent_path() / "scripts" / name);
+  for (const auto& candidate : candidates) {
+    if (fs::is_regular_file(candidate, ec)) return candidate.lexically_normal().string();
+  }
+  return "scripts/" + name;
+}
+
 std::string find_config(const std::string& name) {
   std::error_code ec;
   if (name.find('/') != std::string::npos || fs::is_regular_file(name, ec)) {
@@ -771,6 +857,13 @@ ExperimentConfig load_config(const std::string& name, const ConfigOverrides& ove
   std::map<std::string, std::string> origins;
   apply_overrides(doc, overrides, origins);
   return parse_config(doc, path, origins);
+}
+
+ExperimentConfig load_run_folder_config(const std::string& path, const ConfigOverrides& overrides) {
+  json doc = read_json_file(path);
+  std::map<std::string, std::string> origins;
+  apply_overrides(doc, overrides, origins);
+  return parse_config(doc, path, origins, /*drop_inapplicable=*/true);
 }
 
 }  // namespace cifar_exp

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "cifar_exp/config.h"
 #include "cifar_exp/errors.h"
 
 namespace fs = std::filesystem;
@@ -18,7 +19,7 @@ namespace {
 const char* kDefaultDataDir = "data/cifar-10-batches-bin";
 
 std::string how_to_get_data(const std::string& root) {
-  return "get CIFAR-10 with: scripts/download_cifar10.sh " + root;
+  return "get CIFAR-10 with: " + script_path("download_cifar10.sh") + " " + root;
 }
 
 // Size of one batch file in records, after checking it holds whole records.

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <filesystem>
 
@@ -53,8 +54,22 @@ void log_run_header(const RunContext& run, const std::string& run_dir,
                     const std::shared_ptr<spdlog::logger>& logger) {
   const ExperimentConfig& config = run.config;
   logger->info("Run {} -> {}", config.name, run_dir);
-  logger->info("Data {}: {} training and {} test images", config.data.dir, run.train.size(),
-               run.test.size());
+  const std::string& validation = config.training.validation;
+  if (validation == "test") {
+    logger->info("Data {}: {} training and {} test images (validation on the test split)",
+                 config.data.dir, run.train.size(), run.test.size());
+  } else if (validation == "split") {
+    logger->info(
+        "Data {}: {} training and {} validation images (the last {} of the training data); the "
+        "test split is read once, after training",
+        config.data.dir, run.train.size(), run.validation.size(),
+        percent(config.training.validation_split));
+  } else {
+    logger->info(
+        "Data {}: {} training images, no validation; the test split is read once, "
+        "after training",
+        config.data.dir, run.train.size());
+  }
   logger->info("Model {}: {} trainable and {} frozen parameters", run.model->kind(),
                run.params.trainable, run.params.frozen);
   logger->info("Device {} ({}), {} threads, precision {}{}, seed {}, libtorch {}", run.device.str(),
@@ -112,7 +127,11 @@ RunSummary summary_header(const RunContext& run, const Resumption* resumption) {
   s.trainable_params = run.params.trainable;
   s.frozen_params = run.params.frozen;
   s.train_images = run.train.size();
-  s.test_images = run.test.size();
+  s.test_images = run.test.size();  // 0 until the end when the test split is read after training
+  s.validation = config.training.validation;
+  s.validation_images = config.training.validation == "split"  ? run.validation.size()
+                        : config.training.validation == "test" ? run.test.size()
+                                                               : 0;
   s.device = run.device.str();
   s.device_name = device_name(run.device);
   s.tf32 = run.device.is_cuda() && config.training.tf32;
@@ -127,18 +146,27 @@ RunSummary summary_header(const RunContext& run, const Resumption* resumption) {
   s.reference_accuracy = config.reference_accuracy;
   s.class_names = run.class_names;
   s.provenance = provenance(config.data.dir, config.output.cache_dir, run.device);
+  // The convolution path this run's model takes (model.convolution as resolved for this CPU).
+  s.provenance["convolution"] = runs_winograd(*run.model, run.device, config.training.precision)
+                                    ? "oneDNN Winograd"
+                                : run.device.is_cuda() ? "cuDNN"
+                                                       : "libtorch direct";
   return s;
 }
 
-// The test split's evaluation after the last completed epoch, and the best epoch.
-void add_results(RunSummary& summary, const History& history) {
+// The test split's evaluation after the last completed epoch (`final_test`), and the best epoch
+// by validation accuracy (the last one without validation).
+void add_results(RunSummary& summary, const History& history, const EvaluationResult& final_test) {
   summary.epochs_completed = int64_t(history.epochs.size());
   summary.train_seconds = history.train_seconds;
-  if (history.epochs.empty()) return;
-  const EvaluationResult& final_test = history.final_test;
-  size_t best = 0;
-  for (size_t i = 1; i < history.epochs.size(); ++i) {
-    if (history.epochs[i].val_accuracy > history.epochs[best].val_accuracy) best = i;
+  // Validated on other data and stopped early: the test split has not been evaluated.
+  if (history.epochs.empty() || !final_test.confusion.defined()) return;
+  size_t best = history.epochs.size() - 1;
+  if (!std::isnan(history.epochs[0].val_accuracy)) {
+    best = 0;
+    for (size_t i = 1; i < history.epochs.size(); ++i) {
+      if (history.epochs[i].val_accuracy > history.epochs[best].val_accuracy) best = i;
+    }
   }
   SummaryResults r;
   r.test_accuracy = final_test.accuracy;
@@ -167,6 +195,7 @@ void record_failure(const std::string& summary_path, RunSummary& summary,
 
 // The final summary.json: completed, or interrupted (then InterruptedError, exit 130).
 RunResult finish_run(const std::string& run_dir, RunSummary& summary, const History& history,
+                     const EvaluationResult& final_test,
                      const std::shared_ptr<spdlog::logger>& logger) {
   const std::string summary_path = run_file(run_dir, "summary.json");
   if (history.interrupted) {
@@ -181,7 +210,6 @@ RunResult finish_run(const std::string& run_dir, RunSummary& summary, const Hist
   }
   summary.status = "completed";
   write_summary(summary_path, summary);
-  const EvaluationResult& final_test = history.final_test;
   logger->info("Test accuracy {}, error {}, loss {:.4f}; {:.1f} s training",
                percent(final_test.accuracy), percent(1.0 - final_test.accuracy), final_test.loss,
                history.train_seconds);
@@ -230,13 +258,25 @@ RunResult train_in_run_folder(RunContext& run, const std::string& run_dir,
 
   const auto wall_start = std::chrono::steady_clock::now();
   History history;
+  EvaluationResult final_test;
   double feature_seconds = 0;
   try {
-    const TrainingInputs inputs = run.training_inputs(logger);
+    TrainingInputs inputs = run.training_inputs(logger);
     feature_seconds = inputs.feature_seconds;
     options.evaluation_model = inputs.evaluation_model;
-    history =
-        fit(*inputs.model, inputs.train, run.train.labels, inputs.test, run.test.labels, options);
+    history = fit(*inputs.model, inputs.train, run.train.labels, inputs.validation,
+                  run.validation_labels(), options);
+    if (run.config.training.validation == "test") {
+      final_test = history.last_validation;
+    } else if (!history.interrupted && !history.epochs.empty()) {
+      // Validated on other data: the test split is read and evaluated once, now.
+      run.add_test_inputs(inputs, logger);
+      ClassifierImpl& evaluated =
+          inputs.evaluation_model ? *inputs.evaluation_model : *inputs.model;
+      final_test = evaluate(evaluated, inputs.test, run.test.labels,
+                            run.config.training.eval_batch_size, run.config.training.precision);
+      summary.test_images = run.test.size();
+    }
     if (run.config.output.save_model) {
       save_model_file(*run.model, run_file(run_dir, "model.pt"));
       save_portable_weights(*run.model, run_file(run_dir, "weights.pt"));
@@ -256,8 +296,8 @@ RunResult train_in_run_folder(RunContext& run, const std::string& run_dir,
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   summary.finished_at = iso_utc_now();
   summary.updated_at = *summary.finished_at;
-  add_results(summary, history);
-  return finish_run(run_dir, summary, history, logger);
+  add_results(summary, history, final_test);
+  return finish_run(run_dir, summary, history, final_test, logger);
 }
 
 }  // namespace
@@ -266,6 +306,7 @@ RunResult run_experiment(const std::string& config_path, const ConfigOverrides& 
                          const std::shared_ptr<spdlog::logger>& logger) {
   ExperimentConfig config = load_run_config(config_path, overrides);
   RunContextOptions options;
+  options.validation = true;
   options.writable_output_dir = config.output.dir;
   RunContext run = make_run_context(std::move(config), options, logger);
   const std::string& output_dir = run.config.output.dir;
@@ -377,7 +418,7 @@ RunResult resume_experiment(const ResumeOptions& options,
   ConfigOverrides overrides;
   overrides.threads = options.threads;
   overrides.device = options.device;
-  ExperimentConfig config = load_config(run_file(run_dir, "config.json"), overrides);
+  ExperimentConfig config = load_run_folder_config(run_file(run_dir, "config.json"), overrides);
   if (options.data_dir) config.data.dir = *options.data_dir;
   // The lock first: a run still going before its first checkpoint is busy, not unresumable.
   const FileLock lock = lock_run(fs::path(run_dir).parent_path().string(), config);
@@ -386,6 +427,7 @@ RunResult resume_experiment(const ResumeOptions& options,
   resumption.earlier = resumable_summary(run_dir, logger);
   resumption.state = readable_checkpoint(run_dir, resumption.checkpoint);
   RunContextOptions context_options;
+  context_options.validation = true;
   context_options.writable_output_dir = run_dir;
   RunContext run = make_run_context(std::move(config), context_options, logger);
   // A checkpoint of another model is refused here, before the run folder is touched.

@@ -16,6 +16,7 @@
 #include "cifar_exp/files.h"
 #include "cifar_exp/images.h"
 #include "cifar_exp/logging.h"
+#include "cifar_exp/run_context.h"
 #include "cifar_exp/run_summary.h"
 #include "cifar_exp/training.h"
 
@@ -51,7 +52,8 @@ void load_model_file(torch::nn::Module& model, const std::string& path,
 
 }  // namespace
 
-LoadedRun load_run(const std::string& run_dir, const std::optional<std::string>& device) {
+LoadedRun load_run(const std::string& run_dir, const std::optional<std::string>& device,
+                   std::optional<int64_t> threads) {
   std::error_code ec;
   const std::string config_path = (fs::path(run_dir) / "config.json").string();
   if (!fs::is_regular_file(config_path, ec)) {
@@ -59,8 +61,10 @@ LoadedRun load_run(const std::string& run_dir, const std::optional<std::string>&
   }
   ConfigOverrides overrides;
   overrides.device = device;
+  overrides.threads = threads;
   LoadedRun run;
-  run.config = load_config(config_path, overrides);
+  run.config = load_run_folder_config(config_path, overrides);
+  configure_threads(run.config.training.threads);
   run.device = resolve_device(run.config.training.device);
   // model.pt holds every parameter, the backbone's included: the weights file the run started
   // from is not needed (and may not exist on this machine).
@@ -92,7 +96,7 @@ nlohmann::json evaluate_run(const EvaluateOptions& options,
   if (options.limit && *options.limit < 1) {
     throw ConfigError("--limit: must be a positive integer, got " + std::to_string(*options.limit));
   }
-  LoadedRun run = load_run(options.run_dir, options.device);
+  LoadedRun run = load_run(options.run_dir, options.device, options.threads);
   configure_device(run.device, run.config.training, /*autotune=*/false);
   const std::string data_dir = resolve_data_dir(options.data_dir, run.config.data.dir);
   check_data_files(data_dir);
@@ -150,7 +154,7 @@ std::string predict_images(const PredictOptions& options) {
   // Every image is read before anything is computed: a bad file fails fast, naming it.
   std::vector<torch::Tensor> inputs;
   for (const auto& path : options.images) inputs.push_back(image_to_input(read_image(path)));
-  LoadedRun run = load_run(options.run_dir, options.device);
+  LoadedRun run = load_run(options.run_dir, options.device, options.threads);
   configure_device(run.device, run.config.training, /*autotune=*/false);
   torch::NoGradGuard no_grad;
   const auto logits = run.model->forward(torch::cat(inputs).to(run.device)).to(torch::kCPU);

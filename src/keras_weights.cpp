@@ -111,7 +111,7 @@ void read_layer(const H5Reader& reader, const LayerGroups& groups, const std::st
 }  // namespace
 
 Vgg16Weights load_vgg16_keras_h5(const std::string& path) {
-  require_file(path, kDownloadHint);
+  require_file(path, download_hint());
   QuietHdf5 quiet;
   const H5Reader reader(path);
   require_hdf5(reader, path);

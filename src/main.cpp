@@ -53,20 +53,51 @@ void add_set_option(CLI::App& app, std::vector<std::string>& set) {
       ->allow_extra_args(false);
 }
 
-// Adds the overrides every data-reading command accepts.
-void add_override_options(CLI::App& app, std::string& config_path, cifar_exp::ConfigOverrides& o) {
-  app.add_option("-c,--config", config_path, "Experiment config (JSON)");
-  app.add_option("--data-dir", o.data_dir,
-                 "CIFAR-10 binary folder (else $CIFAR10_DIR, data.dir, data/cifar-10-batches-bin)");
-  app.add_option("--output-dir", o.output_dir, "Parent folder of run folders (default runs)");
-  app.add_option("--epochs", o.epochs, "Training epochs");
-  app.add_option("--batch-size", o.batch_size, "Training batch size");
-  app.add_option("--device", o.device, "auto | cpu | cuda | cuda:N");
-  app.add_option("--seed", o.seed, "Random seed for initialisation, shuffling and augmentation");
-  app.add_option("--train-limit", o.train_limit, "Use only the first N training records");
-  app.add_option("--test-limit", o.test_limit, "Use only the first N test records");
-  app.add_option("--threads", o.threads, "CPU threads (0 = all cores)");
+const char* const kConfigHelp =
+    "Experiment config: a JSON file, or a shipped config's name (no_aug_no_tl, aug_no_tl, "
+    "no_aug_tl, aug_tl, smoke, ...)";
+const char* const kDataDirHelp =
+    "CIFAR-10 binary folder (default: $CIFAR10_DIR, else the config's data.dir, else "
+    "data/cifar-10-batches-bin)";
+
+void add_device_option(CLI::App& app, std::optional<std::string>& device, const char* fallback) {
+  app.add_option("--device", device,
+                 std::string("auto | cpu | cuda | cuda:N (default: ") + fallback + ")");
+}
+
+void add_threads_option(CLI::App& app, std::optional<int64_t>& threads, const char* fallback) {
+  app.add_option("--threads", threads,
+                 std::string("CPU threads, 0 = all cores (default: ") + fallback + ")");
+}
+
+// Adds the config overrides of the commands that read a config; `training` adds those only a
+// training run uses (--output-dir, --epochs).
+void add_override_options(CLI::App& app, std::string& config_path, cifar_exp::ConfigOverrides& o,
+                          bool training) {
+  app.add_option("-c,--config", config_path, kConfigHelp);
+  app.add_option("--data-dir", o.data_dir, kDataDirHelp);
+  if (training) {
+    app.add_option("--output-dir", o.output_dir,
+                   "Parent folder of run folders (default: the config's output.dir, runs)");
+    app.add_option("--epochs", o.epochs, "Training epochs (default: the config's training.epochs)");
+  }
+  app.add_option("--batch-size", o.batch_size,
+                 "Training batch size (default: the config's training.batch_size)");
+  add_device_option(app, o.device, "the config's training.device");
+  app.add_option("--seed", o.seed,
+                 "Random seed for initialisation, shuffling and augmentation (default: the "
+                 "config's training.seed)");
+  app.add_option("--train-limit", o.train_limit,
+                 "Use only the first N training records (default: the config's data.train_limit)");
+  app.add_option("--test-limit", o.test_limit,
+                 "Use only the first N test records (default: the config's data.test_limit)");
+  add_threads_option(app, o.threads, "the config's training.threads");
   add_set_option(app, o.set);
+}
+
+// "Example:" lines at the end of a command's --help.
+void add_example(CLI::App& app, const std::string& example) {
+  app.footer("\nExample:\n  " + example);
 }
 
 using Logger = std::shared_ptr<spdlog::logger>;
@@ -89,12 +120,15 @@ Command preview_command(CLI::App& app) {
   auto o = std::make_shared<cifar_exp::PreviewOptions>();
   auto* cmd = app.add_subcommand("preview-augmentation",
                                  "Write a PNG grid of training images beside augmented versions");
-  cmd->add_option("-c,--config", o->config_path, "Experiment config (JSON)")->required();
+  cmd->add_option("-c,--config", o->config_path, kConfigHelp)->required();
   cmd->add_option("--out", o->out, "PNG file to write")->required();
-  cmd->add_option("--count", o->count, "Training images (rows), default 8");
-  cmd->add_option("--data-dir", o->overrides.data_dir, "CIFAR-10 binary folder");
-  cmd->add_option("--seed", o->overrides.seed, "Random seed");
+  cmd->add_option("--count", o->count, "Training images (rows) (default: 8)");
+  cmd->add_option("--data-dir", o->overrides.data_dir, kDataDirHelp);
+  cmd->add_option("--seed", o->overrides.seed,
+                  "Random seed of the augmentation (default: the config's training.seed)");
+  add_threads_option(*cmd, o->overrides.threads, "the config's training.threads");
   add_set_option(*cmd, o->overrides.set);
+  add_example(*cmd, "cifar-exp preview-augmentation --config aug_no_tl --out preview.png");
   return {cmd, [o](const Logger& logger) {
             cifar_exp::preview_augmentation(*o, logger);
             return 0;
@@ -105,14 +139,16 @@ Command extract_command(CLI::App& app) {
   auto o = std::make_shared<cifar_exp::ExtractOptions>();
   auto* cmd = app.add_subcommand("extract-features",
                                  "Write the VGG16 backbone's flattened output for a split as .npy");
-  cmd->add_option("-c,--config", o->config_path, "Experiment config (JSON)")->required();
-  cmd->add_option("--split", o->split, "train | test (default test)");
-  cmd->add_option("--limit", o->limit, "Only the first N records of the split");
+  cmd->add_option("-c,--config", o->config_path, kConfigHelp)->required();
+  cmd->add_option("--split", o->split, "train | test (default: test)")
+      ->check(CLI::IsMember({"train", "test"}));
+  cmd->add_option("--limit", o->limit, "Only the first N records of the split (default: all)");
   cmd->add_option("--out", o->out, ".npy file to write")->required();
-  cmd->add_option("--data-dir", o->overrides.data_dir, "CIFAR-10 binary folder");
-  cmd->add_option("--device", o->overrides.device, "auto | cpu | cuda | cuda:N");
-  cmd->add_option("--threads", o->overrides.threads, "CPU threads (0 = all cores)");
+  cmd->add_option("--data-dir", o->overrides.data_dir, kDataDirHelp);
+  add_device_option(*cmd, o->overrides.device, "the config's training.device");
+  add_threads_option(*cmd, o->overrides.threads, "the config's training.threads");
   add_set_option(*cmd, o->overrides.set);
+  add_example(*cmd, "cifar-exp extract-features --config no_aug_tl --split test --out test.npy");
   return {cmd, [o](const Logger& logger) {
             cifar_exp::extract_features(*o, logger);
             return 0;
@@ -123,13 +159,16 @@ Command bench_command(CLI::App& app) {
   auto o = std::make_shared<cifar_exp::BenchOptions>();
   auto* cmd = app.add_subcommand(
       "bench", "Time each phase of a training step and evaluation for a config (like caffe time)");
-  add_override_options(*cmd, o->config_path, o->overrides);
+  add_override_options(*cmd, o->config_path, o->overrides, /*training=*/false);
   cmd->get_option("--config")->required();
-  cmd->add_option("--iterations", o->iterations, "Timed training steps (default 50)");
-  cmd->add_option("--warmup", o->warmup, "Untimed steps first (default 5)");
-  cmd->add_option("--format", o->format, "table | json (default table)")
+  cmd->add_option("--iterations", o->iterations, "Timed training steps (default: 50)");
+  cmd->add_option("--warmup", o->warmup, "Untimed steps first (default: 5)");
+  cmd->add_option("--format", o->format, "table | json (default: table)")
       ->check(CLI::IsMember({"table", "json"}));
-  cmd->add_option("--precision", o->precision, "fp32 | bf16 (default: the config's)");
+  cmd->add_option("--precision", o->precision,
+                  "fp32 | bf16 (default: the config's training.precision)")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
+  add_example(*cmd, "cifar-exp bench --config aug_tl --iterations 20 --format json");
   return {cmd, [o](const Logger& logger) {
             // stdout carries the JSON; what the log would say is in the report (data, weights).
             if (o->format == "json") logger->set_level(spdlog::level::off);
@@ -145,9 +184,12 @@ Command evaluate_command(CLI::App& app) {
                                  "Evaluate a finished run's model.pt on a split (like caffe test)");
   cmd->add_option("run_dir", o->run_dir, "The run folder")->required();
   cmd->add_option("--data-dir", o->data_dir, "CIFAR-10 folder (default: the run's)");
-  cmd->add_option("--device", o->device, "auto | cpu | cuda | cuda:N");
-  cmd->add_option("--split", o->split, "test | train (default test)");
+  add_device_option(*cmd, o->device, "the run's training.device");
+  add_threads_option(*cmd, o->threads, "the run's training.threads");
+  cmd->add_option("--split", o->split, "test | train (default: test)")
+      ->check(CLI::IsMember({"test", "train"}));
   cmd->add_option("--limit", o->limit, "Only the first N records (default: the run's own limit)");
+  add_example(*cmd, "cifar-exp evaluate runs/no_aug_no_tl-20261204T101500Z --split test");
   return {cmd, [o](const Logger& logger) {
             return print_output(cifar_exp::format_evaluation(cifar_exp::evaluate_run(*o, logger)));
           }};
@@ -159,10 +201,12 @@ Command predict_command(CLI::App& app) {
       app.add_subcommand("predict", "Classify PNG or JPEG images with a finished run's model");
   cmd->add_option("run_dir", o->run_dir, "The run folder")->required();
   cmd->add_option("images", o->images, "PNG or JPEG files, any size")->required();
-  cmd->add_option("--top", o->top, "Classes per image (default 3)");
-  cmd->add_option("--format", o->format, "table | json (default table)")
+  cmd->add_option("--top", o->top, "Classes per image (default: 3)");
+  cmd->add_option("--format", o->format, "table | json (default: table)")
       ->check(CLI::IsMember({"table", "json"}));
-  cmd->add_option("--device", o->device, "auto | cpu | cuda | cuda:N");
+  add_device_option(*cmd, o->device, "the run's training.device");
+  add_threads_option(*cmd, o->threads, "the run's training.threads");
+  add_example(*cmd, "cifar-exp predict runs/no_aug_no_tl-20261204T101500Z cat.jpg ship.png");
   return {cmd, [o](const Logger&) { return print_output(cifar_exp::predict_images(*o)); }};
 }
 
@@ -171,12 +215,15 @@ Command resume_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "resume", "Continue an interrupted run in its folder from its checkpoint.pt");
   cmd->add_option("run_dir", o->run_dir, "The run folder")->required();
-  cmd->add_option("--data-dir", o->data_dir, "CIFAR-10 folder, if it has moved");
+  cmd->add_option("--data-dir", o->data_dir,
+                  "CIFAR-10 folder, if it has moved (default: the run's)");
   cmd->add_option("--threads", o->threads,
                   "CPU threads (default: the run's; another count breaks exactness)");
-  cmd->add_option("--device", o->device, "auto | cpu | cuda | cuda:N");
+  add_device_option(*cmd, o->device, "the run's training.device");
   cmd->add_option("--checkpoint", o->checkpoint,
-                  "Resume from this checkpoint instead (e.g. RUN_DIR/checkpoint.prev.pt)");
+                  "Resume from this checkpoint instead (default: RUN_DIR/checkpoint.pt; e.g. "
+                  "RUN_DIR/checkpoint.prev.pt)");
+  add_example(*cmd, "cifar-exp resume runs/aug_tl-20261204T101500Z");
   return {cmd, [o](const Logger& logger) {
             const auto result = cifar_exp::resume_experiment(*o, logger);
             logger->info("Run folder: {}", result.run_dir);
@@ -196,22 +243,30 @@ Command compare_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "compare", "Print the comparison table of run folders, grouped by config name");
   cmd->add_option("runs", o->paths, "Run folders or folders of run folders")->required();
-  cmd->add_option("--format", o->format, "markdown | csv | json (default markdown)")
+  cmd->add_option("--format", o->format, "markdown | csv | json (default: markdown)")
       ->check(CLI::IsMember({"markdown", "csv", "json"}));
-  cmd->add_option("--out", o->out, "Write the table to this file too");
+  cmd->add_option("--out", o->out, "Write the table to this file too (default: only print it)");
   cmd->add_option("--baseline", o->options.baseline,
                   "Configuration the others are compared with (difference, 95% Welch "
                   "interval, p-value; default: the sweep's first configuration)");
   cmd->add_flag("--runs", o->list_runs,
                 "List each run folder with its name, seed and status (completed, "
                 "running, interrupted, crashed, failed, incomplete) instead");
+  add_example(*cmd, "cifar-exp compare runs/ --baseline no_aug_no_tl --format csv --out table.csv");
   return {cmd, [o](const Logger&) {
-            if (o->list_runs) {
-              const auto runs = cifar_exp::find_runs(o->paths);
-              return print_output(cifar_exp::format_runs(runs, o->format), o->out);
+            const auto runs = cifar_exp::find_runs(o->paths);
+            if (o->list_runs) return print_output(cifar_exp::format_runs(runs, o->format), o->out);
+            // A listing may be empty (a sweep's new folder); a table of nothing is a mistake.
+            if (runs.empty()) {
+              std::string named;
+              for (const auto& path : o->paths) named += (named.empty() ? "" : ", ") + path;
+              throw cifar_exp::ConfigError(named +
+                                           ": no run folders there (a run folder holds "
+                                           "summary.json, config.json, metrics.csv or "
+                                           "failure.json)");
             }
             o->options.order = cifar_exp::read_sweep_order(o->paths);
-            const auto rows = cifar_exp::compare_runs(cifar_exp::find_runs(o->paths), o->options);
+            const auto rows = cifar_exp::compare_runs(runs, o->options);
             return print_output(o->format == "csv" ? cifar_exp::format_csv(rows)
                                 : o->format == "json"
                                     ? cifar_exp::json_text(cifar_exp::to_json(rows), 2) + "\n"
@@ -226,13 +281,25 @@ struct TrainArguments {
   bool show_config = false;
 };
 
-// Training is the default command: `cifar-exp --config FILE` with no subcommand.
+// `cifar-exp train --config FILE`, and the default command: `cifar-exp --config FILE` with no
+// subcommand takes the same options at the top level.
 Command train_command(CLI::App& app) {
   auto o = std::make_shared<TrainArguments>();
-  add_override_options(app, o->config_path, o->overrides);
-  app.add_flag("--print-config", o->show_config,
-               "Print the resolved config (defaults filled in, overrides applied) and exit");
-  return {&app, [o](const Logger& logger) {
+  auto* cmd = app.add_subcommand(
+      "train",
+      "Train one experiment from a config (the default command: `cifar-exp --config "
+      "FILE` does the same)");
+  for (CLI::App* parser : {&app, cmd}) {
+    add_override_options(*parser, o->config_path, o->overrides, /*training=*/true);
+    parser->add_flag("--print-config", o->show_config,
+                     "Print the resolved config (defaults filled in, overrides applied) and exit");
+  }
+  app.get_option("--config")->description(std::string(kConfigHelp) + "; required to train");
+  cmd->get_option("--config")->required();
+  add_example(*cmd,
+              "cifar-exp train --config no_aug_no_tl --epochs 10 --set "
+              "training.validation=split");
+  return {cmd, [o](const Logger& logger) {
             if (o->config_path.empty()) {
               print_error("--config FILE is required (see --help)");
               return int(ExitCode::kUsage);
@@ -253,18 +320,26 @@ int run(int argc, char** argv) {
       "cifar-exp: reproducible CIFAR-10 experiments (small CNN, VGG16 transfer, "
       "augmentation) on CPU or CUDA through libtorch"};
   app.set_help_flag("-h,--help", "Print this help and exit");
+  add_example(app,
+              "cifar-exp --config no_aug_no_tl   (training is the default command: the same as "
+              "`cifar-exp train --config no_aug_no_tl`; `cifar-exp COMMAND --help` for a "
+              "command's options)");
   bool show_version = false;
   app.add_flag("--version", show_version,
                "Print versions (cifar-exp, libtorch, CUDA runtime, cuDNN) and the CPU and GPUs");
   const Command train = train_command(app);
-  const std::vector<Command> subcommands = {
-      preview_command(app), extract_command(app), bench_command(app),  evaluate_command(app),
-      predict_command(app), resume_command(app),  compare_command(app)};
+  const std::vector<Command> subcommands = {train,
+                                            preview_command(app),
+                                            extract_command(app),
+                                            bench_command(app),
+                                            evaluate_command(app),
+                                            predict_command(app),
+                                            resume_command(app),
+                                            compare_command(app)};
   try {
     app.parse(argc, argv);
-  } catch (const CLI::CallForHelp&) {
-    std::cout << app.help();
-    return 0;
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);  // the help of the command asked about
   } catch (const CLI::ParseError& e) {
     print_error(std::string(e.what()) + " (see --help)");
     return int(ExitCode::kUsage);

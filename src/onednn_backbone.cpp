@@ -40,6 +40,7 @@ std::string to_string(Convolution convolution) {
 
 bool onednn_backbone_available() { return false; }
 bool onednn_winograd_available() { return false; }
+std::string onednn_description() { return "not in this build (no libdnnl-dev)"; }
 std::string onednn_winograd_unavailable_reason() {
   return "this build has no oneDNN (install libdnnl-dev and rebuild)";
 }
@@ -108,6 +109,39 @@ bool winograd_pays(int64_t in, int64_t h, int64_t w) { return in >= 64 && h >= 4
 }  // namespace
 
 bool onednn_backbone_available() { return true; }
+
+std::string onednn_description() {
+  const dnnl_version_t* v = dnnl_version();
+  std::string isa;
+  switch (dnnl::get_effective_cpu_isa()) {
+    case dnnl::cpu_isa::sse41:
+      isa = "sse41";
+      break;
+    case dnnl::cpu_isa::avx:
+      isa = "avx";
+      break;
+    case dnnl::cpu_isa::avx2:
+      isa = "avx2";
+      break;
+    case dnnl::cpu_isa::avx512_core:
+      isa = "avx512_core";
+      break;
+    case dnnl::cpu_isa::avx512_core_vnni:
+      isa = "avx512_core_vnni";
+      break;
+    case dnnl::cpu_isa::avx512_core_bf16:
+      isa = "avx512_core_bf16";
+      break;
+    case dnnl::cpu_isa::avx512_core_amx:
+      isa = "avx512_core_amx";
+      break;
+    default:
+      isa = "other";
+      break;
+  }
+  return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
+         std::to_string(v->patch) + ", ISA " + isa;
+}
 
 bool onednn_winograd_available() {
   static const bool available = winograd_implemented(64, 64, 64, 32, 32);

@@ -20,6 +20,7 @@
 #include "cifar_exp/device.h"
 #include "cifar_exp/errors.h"
 #include "cifar_exp/files.h"
+#include "cifar_exp/onednn_backbone.h"
 
 namespace fs = std::filesystem;
 
@@ -164,17 +165,21 @@ nlohmann::json provenance(const std::string& data_dir, const std::string& cache_
                           const torch::Device& device) {
   const DeviceReport report = device_report();
   const ProcessIdentity process = ProcessIdentity::current();
-  return {{"cifar_exp_version", CIFAR_EXP_VERSION},
-          {"git_commit", CIFAR_EXP_GIT_COMMIT},
-          {"command_line", command_line()},
-          {"host", process.host},
-          {"cpu", report.cpu},
-          {"gpu", device.is_cuda() ? nlohmann::json(device_name(device)) : nlohmann::json(nullptr)},
-          {"libtorch", report.libtorch},
-          {"cuda_runtime", report.cuda_runtime.empty() ? nlohmann::json(nullptr)
-                                                       : nlohmann::json(report.cuda_runtime)},
-          {"blas", blas_name()},
-          {"data_files", data_files(data_dir, cache_dir)}};
+  return {
+      {"cifar_exp_version", CIFAR_EXP_VERSION},
+      {"git_commit", CIFAR_EXP_GIT_COMMIT},
+      {"command_line", command_line()},
+      {"host", process.host},
+      {"cpu", report.cpu},
+      {"gpu", device.is_cuda() ? nlohmann::json(device_name(device)) : nlohmann::json(nullptr)},
+      {"libtorch", report.libtorch},
+      {"cuda_runtime",
+       report.cuda_runtime.empty() ? nlohmann::json(nullptr) : nlohmann::json(report.cuda_runtime)},
+      {"blas", blas_name()},
+      // libtorch's own oneDNN (its CPU convolutions), and the one our backbone links.
+      {"onednn",
+       {{"libtorch", first_line(at::get_mkldnn_version())}, {"backbone", onednn_description()}}},
+      {"data_files", data_files(data_dir, cache_dir)}};
 }
 
 }  // namespace cifar_exp

@@ -14,6 +14,7 @@
 #include "cifar_exp/device.h"
 #include "cifar_exp/errors.h"
 #include "cifar_exp/feature_cache.h"
+#include "cifar_exp/logging.h"
 #include "cifar_exp/run_folder.h"
 
 namespace fs = std::filesystem;
@@ -41,6 +42,7 @@ int64_t configure_threads(int64_t requested) {
 ExperimentConfig load_run_config(const std::string& path, const ConfigOverrides& overrides) {
   ExperimentConfig config = load_config(path, overrides);
   config.data.dir = resolve_data_dir(overrides.data_dir, config.data.dir);
+  resolve_cache_dir(config.output);
   return config;
 }
 
@@ -65,13 +67,34 @@ void generate_stand_in_data(RunContext& context, int64_t rows) {
   context.data_kind = "generated";
 }
 
+// training.validation "split": the last validation_split of the training data becomes the
+// validation split, as Keras' validation_split takes it (before shuffling, after data.train_limit).
+void hold_out_validation(RunContext& context) {
+  const TrainingConfig& t = context.config.training;
+  const int64_t n = context.train.size();
+  const int64_t split_at = int64_t(double(n) * (1.0 - t.validation_split));
+  if (split_at < 1 || split_at >= n) {
+    throw ConfigError("training.validation_split: " + fixed(t.validation_split, 4) + " of " +
+                      std::to_string(n) + " training images leaves " +
+                      (split_at < 1 ? "no training image" : "no validation image"));
+  }
+  SplitData& train = context.train;
+  context.validation = {train.images.narrow(0, split_at, n - split_at).clone(),
+                        train.labels.narrow(0, split_at, n - split_at).clone()};
+  train = {train.images.narrow(0, 0, split_at), train.labels.narrow(0, 0, split_at)};
+}
+
 void load_data(RunContext& context, const RunContextOptions& options,
                const std::shared_ptr<spdlog::logger>& logger) {
   const DataConfig& data = context.config.data;
+  const std::string& validation = context.config.training.validation;
+  // Validated on anything but the test split, training leaves it unread until it has finished.
+  const bool test_split = options.test_split && !(options.validation && validation != "test");
   try {
     if (options.train_split && options.test_split) check_data_files(data.dir);
     if (options.train_split) context.train = read_split(data, true, &context.class_names);
-    if (options.test_split) context.test = read_split(data, false, &context.class_names);
+    if (test_split) context.test = read_split(data, false, &context.class_names);
+    if (options.validation && validation == "split") hold_out_validation(context);
   } catch (const DataError& e) {
     if (!options.stand_ins_for_missing_files) throw;
     logger->warn("{}; timing on generated data", first_line(e.what()));
@@ -100,6 +123,7 @@ RunContext make_run_context(ExperimentConfig config, const RunContextOptions& op
                             const std::shared_ptr<spdlog::logger>& logger) {
   RunContext context;
   context.config = std::move(config);
+  resolve_cache_dir(context.config.output);
   const TrainingConfig& training = context.config.training;
   context.threads = configure_threads(training.threads);
   if (options.use_device) {
@@ -117,7 +141,7 @@ RunContext make_run_context(ExperimentConfig config, const RunContextOptions& op
   // tensor).
   const bool keys_features =
       context.model && context.model->feature_source() && !context.config.output.cache_dir.empty();
-  for (SplitData* split : {&context.train, &context.test}) {
+  for (SplitData* split : {&context.train, &context.validation, &context.test}) {
     if (!split->images.defined()) continue;
     if (keys_features) split->host_images = split->images;
     if (!options.use_device) continue;
@@ -145,17 +169,21 @@ torch::nn::Module& RunContext::trained_module() {
 
 TrainingInputs RunContext::training_inputs(const std::shared_ptr<spdlog::logger>& logger) {
   FeatureSource* source = model ? model->feature_source() : nullptr;
+  const std::string& mode = config.training.validation;
+  const SplitData* validated = mode == "split" ? &validation : mode == "test" ? &test : nullptr;
+  TrainingInputs inputs;
+  inputs.model = model.get();
+  inputs.train = train.images;
   if (!source || !source->features_frozen()) {
-    return {model.get(), nullptr, train.images, test.images};
+    if (validated) inputs.validation = validated->images;
+    if (mode == "test") inputs.test = test.images;
+    return inputs;
   }
   const auto start = std::chrono::steady_clock::now();
   // The backbone computes features in the run's precision, as it does for augmented batches.
   AutocastScope autocast(device, config.training.precision);
   const std::string& cache_dir = config.output.cache_dir;
   const int64_t batch = config.training.eval_batch_size;
-  TrainingInputs inputs;
-  inputs.model = model.get();
-  inputs.train = train.images;
   if (trains_on_features()) {
     inputs.model = &source->feature_head();
     inputs.train = cached_features(*model, train.images, cache_dir, batch, logger, "train", nullptr,
@@ -163,18 +191,49 @@ TrainingInputs RunContext::training_inputs(const std::shared_ptr<spdlog::logger>
   } else {
     inputs.evaluation_model = &source->feature_head();
   }
-  inputs.test = cached_features(*model, test.images, cache_dir, batch, logger, "test", nullptr,
-                                test.host_images);
+  if (validated) {
+    inputs.validation =
+        cached_features(*model, validated->images, cache_dir, batch, logger,
+                        mode == "test" ? "test" : "validation", nullptr, validated->host_images);
+  }
+  if (mode == "test") inputs.test = inputs.validation;
   inputs.feature_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (trains_on_features()) {
     logger->info("Backbone features ready in {:.1f} s; training the head on them",
                  inputs.feature_seconds);
-  } else {
-    logger->info("Test features ready in {:.1f} s; each evaluation is a head pass",
+  } else if (validated) {
+    logger->info("Validation features ready in {:.1f} s; each evaluation is a head pass",
                  inputs.feature_seconds);
   }
   return inputs;
+}
+
+const torch::Tensor& RunContext::validation_labels() const {
+  static const torch::Tensor kNone;
+  const std::string& mode = config.training.validation;
+  return mode == "split" ? validation.labels : mode == "test" ? test.labels : kNone;
+}
+
+void RunContext::add_test_inputs(TrainingInputs& inputs,
+                                 const std::shared_ptr<spdlog::logger>& logger) {
+  if (inputs.test.defined()) return;
+  logger->info("Reading the test split for the final evaluation (training.validation \"{}\")",
+               config.training.validation);
+  test = read_split(config.data, false, nullptr);
+  FeatureSource* source = model ? model->feature_source() : nullptr;
+  const bool frozen = source && source->features_frozen();
+  if (frozen && !config.output.cache_dir.empty()) test.host_images = test.images;
+  test.images = test.images.to(device);
+  test.labels = test.labels.to(device);
+  if (!frozen) {
+    inputs.test = test.images;
+    return;
+  }
+  AutocastScope autocast(device, config.training.precision);
+  inputs.test =
+      cached_features(*model, test.images, config.output.cache_dir, config.training.eval_batch_size,
+                      logger, "test", nullptr, test.host_images);
 }
 
 }  // namespace cifar_exp

@@ -141,11 +141,12 @@ std::string EpochMetrics::csv_header() {
 }
 
 std::string EpochMetrics::csv_row() const {
+  // A value not recorded (NaN: no validation) is an empty cell, read back as NaN.
+  const auto cell = [](double v, int digits) { return std::isnan(v) ? "" : fixed(v, digits); };
   std::ostringstream out;
-  out << epoch << ',' << fixed(train_loss, 6) << ',' << fixed(train_accuracy, 6) << ','
-      << fixed(train_error(), 6) << ',' << fixed(val_loss, 6) << ',' << fixed(val_accuracy, 6)
-      << ',' << fixed(val_error(), 6) << ',' << fixed(seconds, 3) << ','
-      << fixed(images_per_second, 1);
+  out << epoch << ',' << cell(train_loss, 6) << ',' << cell(train_accuracy, 6) << ','
+      << cell(train_error(), 6) << ',' << cell(val_loss, 6) << ',' << cell(val_accuracy, 6) << ','
+      << cell(val_error(), 6) << ',' << cell(seconds, 3) << ',' << cell(images_per_second, 1);
   return out.str();
 }
 
@@ -261,6 +262,8 @@ json settings_to_json(const RunSummary& s) {
       {"frozen_params", s.frozen_params},
       {"train_images", s.train_images},
       {"test_images", s.test_images},
+      {"validation", s.validation},
+      {"validation_images", s.validation_images},
       {"device", s.device},
       {"device_name", s.device_name},
       {"tf32", s.tf32},
@@ -293,6 +296,9 @@ void settings_from_json(RunSummary& s, const json& doc, const std::string& file)
   s.frozen_params = typed<int64_t>(doc, "frozen_params", file).value_or(0);
   s.train_images = typed<int64_t>(doc, "train_images", file).value_or(0);
   s.test_images = typed<int64_t>(doc, "test_images", file).value_or(0);
+  // Runs from before training.validation existed validated on the test split.
+  s.validation = typed<std::string>(doc, "validation", file).value_or("test");
+  s.validation_images = typed<int64_t>(doc, "validation_images", file).value_or(s.test_images);
   s.device = typed<std::string>(doc, "device", file).value_or("");
   s.device_name = typed<std::string>(doc, "device_name", file).value_or("");
   s.tf32 = typed<bool>(doc, "tf32", file).value_or(false);

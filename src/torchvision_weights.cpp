@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "cifar_exp/config.h"
 #include "cifar_exp/errors.h"
 #include "cifar_exp/weights.h"
 #include "weight_checks.h"
@@ -125,8 +126,8 @@ Vgg16Weights weights_from_dict(const std::string& path, const torch::IValue& val
 }  // namespace
 
 Vgg16Weights load_vgg16_torchvision(const std::string& path) {
-  require_file(path, std::string("write it with scripts/export_torchvision_vgg16.py, or ") +
-                         kDownloadHint + " and use weights_format keras_h5");
+  require_file(path, "write it with " + script_path("export_torchvision_vgg16.py") + ", or " +
+                         download_hint() + " and use weights_format keras_h5");
   const auto bytes = read_bytes(path);
   require_zip(path, bytes);
   auto weights = weights_from_dict(path, unpickle(path, bytes));

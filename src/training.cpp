@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <mutex>
 
 #include <c10/core/DeviceGuard.h>
@@ -256,31 +257,35 @@ void train_epoch(FitState& s, const std::vector<TrainingCallback*>& callbacks,
   s.epoch_train_seconds = s.earlier_epoch_seconds + session_seconds;
 }
 
-// The epoch's metrics and the test split's evaluation, told to the callbacks.
+// The epoch's metrics and the validation inputs' evaluation (if any), told to the callbacks.
 void end_epoch(FitState& s, const std::vector<TrainingCallback*>& callbacks,
-               const torch::Tensor& test_images, const torch::Tensor& test_labels) {
+               const torch::Tensor& val_images, const torch::Tensor& val_labels) {
   const int64_t n = s.batches.size();
   EpochMetrics m;
   m.epoch = s.progress.epoch;
   m.train_loss = s.progress.loss_sum.item<double>() / double(n);
   m.train_accuracy = double(s.progress.correct.item<int64_t>()) / double(n);
   ClassifierImpl& evaluated = s.options.evaluation_model ? *s.options.evaluation_model : s.model;
-  auto val =
-      evaluate(evaluated, test_images, test_labels, s.options.eval_batch_size, s.options.precision);
-  m.val_loss = val.loss;
-  m.val_accuracy = val.accuracy;
+  EvaluationResult val;
+  m.val_loss = m.val_accuracy = std::numeric_limits<double>::quiet_NaN();
+  if (val_images.defined()) {
+    val =
+        evaluate(evaluated, val_images, val_labels, s.options.eval_batch_size, s.options.precision);
+    m.val_loss = val.loss;
+    m.val_accuracy = val.accuracy;
+  }
   m.seconds = s.earlier_epoch_seconds + seconds_since(s.epoch_start);
   m.images_per_second = double(n) / s.epoch_train_seconds;
   s.history.epochs.push_back(m);
-  s.history.final_test = val;
+  s.history.last_validation = val;
   for (auto* cb : callbacks) cb->on_epoch_end(m, val);
 }
 
 }  // namespace
 
 History fit(ClassifierImpl& model, const torch::Tensor& train_images,
-            const torch::Tensor& train_labels, const torch::Tensor& test_images,
-            const torch::Tensor& test_labels, const FitOptions& options) {
+            const torch::Tensor& train_labels, const torch::Tensor& val_images,
+            const torch::Tensor& val_labels, const FitOptions& options) {
   c10::OptionalDeviceGuard device_guard;
   if (train_images.is_cuda()) device_guard.reset_device(train_images.device());
   torch::optim::Adam optimizer(trainable_parameters(model), adam_options(options));
@@ -310,7 +315,7 @@ History fit(ClassifierImpl& model, const torch::Tensor& train_images,
       s.history.stopped_at_batch = s.batches.batches_done();
       break;
     }
-    end_epoch(s, callbacks, test_images, test_labels);
+    end_epoch(s, callbacks, val_images, val_labels);
   }
   for (auto* cb : callbacks) cb->on_train_end(s.history);
   return s.history;

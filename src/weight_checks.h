@@ -12,8 +12,8 @@
 
 namespace cifar_exp {
 
-inline constexpr char kDownloadHint[] =
-    "get the Keras ImageNet weights with scripts/download_vgg16_weights.sh";
+// "get the Keras ImageNet weights with .../download_vgg16_weights.sh" (script_path).
+std::string download_hint();
 inline constexpr char kNotopFile[] = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5";
 
 // "[64, 3, 3, 3]"

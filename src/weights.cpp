@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "cifar_exp/config.h"
 #include "cifar_exp/errors.h"
 #include "weight_checks.h"
 
@@ -55,6 +56,10 @@ std::string shape_string(c10::IntArrayRef sizes) {
   for (size_t i = 0; i < sizes.size(); ++i) out << (i ? ", " : "") << sizes[i];
   out << "]";
   return out.str();
+}
+
+std::string download_hint() {
+  return "get the Keras ImageNet weights with " + script_path("download_vgg16_weights.sh");
 }
 
 void require_file(const std::string& path, const std::string& hint) {

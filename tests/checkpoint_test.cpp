@@ -101,9 +101,9 @@ TEST(Checkpoint, ResumedMidEpochEqualsUninterrupted) {
   EXPECT_FALSE(resumed.history.interrupted);
   expect_same_metrics(reference.history.epochs, resumed.history.epochs);
   expect_same_parameters(*reference.model, *resumed.model);
-  EXPECT_EQ(reference.history.final_test.loss, resumed.history.final_test.loss);
-  EXPECT_TRUE(
-      torch::equal(reference.history.final_test.confusion, resumed.history.final_test.confusion));
+  EXPECT_EQ(reference.history.last_validation.loss, resumed.history.last_validation.loss);
+  EXPECT_TRUE(torch::equal(reference.history.last_validation.confusion,
+                           resumed.history.last_validation.confusion));
 }
 
 TEST(Checkpoint, ResumedAtAnEpochBoundaryEqualsUninterrupted) {

@@ -768,3 +768,158 @@ TEST(Cli, InterruptKeepsEverythingAndResumeEndsLikeAnUninterruptedRun) {
 
 }  // namespace
 }  // namespace cifar_exp
+
+namespace cifar_exp {
+namespace {
+
+// metrics.csv without its timing columns (seconds, images_per_second), which vary run to run.
+std::string metrics_without_times(const std::string& run) {
+  std::string kept;
+  std::istringstream in(testing::read_text(run + "/metrics.csv"));
+  for (std::string line; std::getline(in, line);) {
+    for (int cut = 0; cut < 2; ++cut) line = line.substr(0, line.rfind(','));
+    kept += line + "\n";
+  }
+  return kept;
+}
+
+// training.validation "split": training and validation never see the test split, which is read
+// once, after the last epoch. Two runs whose test files differ train identically and differ only
+// in the final test figures.
+TEST(Cli, HeldOutValidationReadsTheTestSplitOnlyAfterTraining) {
+  testing::TempDir dir;
+  const auto split = testing::write_cifar10_folder(dir / "data", 300, 100);
+  fs::create_directories(dir / "data2");
+  for (const auto& name : split_files(true))
+    fs::copy(dir / ("data/" + name), dir / ("data2/" + name));
+  fs::copy(dir / "data/batches.meta.txt", dir / "data2/batches.meta.txt");
+  // Another test split: the same images with every label moved to the next class.
+  const Cifar10 test(dir / "data", Cifar10::Mode::kTest);
+  write_cifar10_file(dir / "data2/test_batch.bin", test.images(),
+                     (test.targets() + 1).remainder(10));
+  testing::write_text(dir / "v.json", R"({"name": "v", "training": {"epochs": 3,
+    "batch_size": 50, "seed": 1, "device": "cpu", "threads": 1, "validation": "split",
+    "validation_split": 0.2}})");
+  std::vector<std::string> runs;
+  for (const char* data : {"data", "data2"}) {
+    const auto r = run_cli({"--config", dir / "v.json", "--data-dir", dir / data, "--output-dir",
+                            dir / data + std::string("-runs")});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    // The test split is read after the last epoch, and said so.
+    const auto reading = r.out.find("Reading the test split for the final evaluation");
+    ASSERT_NE(reading, std::string::npos) << r.out;
+    EXPECT_GT(reading, r.out.find("Epoch 3/3")) << r.out;
+    EXPECT_NE(r.out.find("240 training and 60 validation images"), std::string::npos) << r.out;
+    runs.push_back(run_folders(dir / data + std::string("-runs")).at(0));
+  }
+  EXPECT_EQ(metrics_without_times(runs[0]), metrics_without_times(runs[1]));
+  const auto a = json::parse(testing::read_text(runs[0] + "/summary.json"));
+  const auto b = json::parse(testing::read_text(runs[1] + "/summary.json"));
+  EXPECT_EQ(a["validation"], "split");
+  EXPECT_EQ(a["validation_images"], 60);
+  EXPECT_EQ(a["train_images"], 240);
+  EXPECT_EQ(a["test_images"], 100);
+  EXPECT_EQ(a["best_val_accuracy"], b["best_val_accuracy"]);
+  EXPECT_NE(a["confusion_matrix"], b["confusion_matrix"]);
+  EXPECT_NE(a["test_accuracy"], a["last_val_accuracy"]);
+  // The data checksums are cached beside the runs, not in the current folder.
+  EXPECT_TRUE(fs::is_regular_file(dir / "data-runs/.cache/data-checksums.json"));
+  (void)split;
+}
+
+TEST(Cli, WithoutValidationTheLastEpochIsTheBestAndValColumnsAreEmpty) {
+  testing::TempDir dir;
+  testing::write_cifar10_folder(dir / "data", 200, 50);
+  testing::write_text(dir / "n.json", R"({"name": "n", "training": {"epochs": 2,
+    "batch_size": 50, "seed": 1, "device": "cpu", "threads": 1, "validation": "none"}})");
+  const auto r = run_cli(
+      {"--config", dir / "n.json", "--data-dir", dir / "data", "--output-dir", dir / "runs"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find("val_accuracy"), std::string::npos) << r.out;
+  const std::string run = run_folders(dir / "runs").at(0);
+  const auto rows = EpochMetrics::from_csv(testing::read_text(run + "/metrics.csv"));
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_TRUE(std::isnan(rows[1].val_accuracy));
+  const auto s = json::parse(testing::read_text(run + "/summary.json"));
+  EXPECT_EQ(s["validation"], "none");
+  EXPECT_EQ(s["best_epoch"], 2);
+  EXPECT_EQ(s["test_images"], 50);
+  EXPECT_TRUE(s["test_accuracy"].is_number());
+}
+
+TEST(Cli, TrainIsTheExplicitFormOfTheDefaultCommand) {
+  const std::string config = std::string(CIFAR_EXP_SOURCE_DIR) + std::string("/configs/smoke.json");
+  const auto implicit = run_cli({"--config", config, "--print-config", "--epochs", "3"});
+  const auto explicit_ = run_cli({"train", "--config", config, "--print-config", "--epochs", "3"});
+  ASSERT_EQ(implicit.exit_code, 0) << implicit.err;
+  ASSERT_EQ(explicit_.exit_code, 0) << explicit_.err;
+  EXPECT_EQ(implicit.out, explicit_.out);
+  const auto missing = run_cli({"train", "--epochs", "3"});
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("--config"), std::string::npos) << missing.err;
+}
+
+// Each command's help gives one example, the defaults and the choices; options appear only on
+// the commands they apply to.
+TEST(Cli, HelpTextsGiveDefaultsChoicesAndAnExample) {
+  const auto top = run_cli({"--help"});
+  EXPECT_NE(top.out.find("train"), std::string::npos);
+  EXPECT_NE(top.out.find("Example:"), std::string::npos);
+  EXPECT_NE(top.out.find("default command"), std::string::npos);
+  for (const char* command : {"train", "preview-augmentation", "extract-features", "bench",
+                              "evaluate", "predict", "resume", "compare"}) {
+    const auto help = run_cli({command, "--help"});
+    EXPECT_EQ(help.exit_code, 0) << command;
+    EXPECT_NE(help.out.find("Example:\n  cifar-exp " + std::string(command)), std::string::npos)
+        << help.out;
+  }
+  const auto evaluate = run_cli({"evaluate", "--help"});
+  EXPECT_NE(evaluate.out.find("--threads"), std::string::npos) << evaluate.out;
+  EXPECT_NE(evaluate.out.find("{test,train}"), std::string::npos) << evaluate.out;
+  EXPECT_NE(evaluate.out.find("(default: test)"), std::string::npos) << evaluate.out;
+  EXPECT_NE(run_cli({"predict", "--help"}).out.find("--threads"), std::string::npos);
+  const auto bench = run_cli({"bench", "--help"});
+  EXPECT_EQ(bench.out.find("--epochs"), std::string::npos) << bench.out;
+  EXPECT_EQ(bench.out.find("--output-dir"), std::string::npos) << bench.out;
+  EXPECT_NE(bench.out.find("--iterations"), std::string::npos) << bench.out;
+}
+
+TEST(Cli, CompareOnAFolderWithoutRunsIsAnError) {
+  testing::TempDir dir;
+  fs::create_directories(dir / "empty");
+  expect_one_line_error(run_cli({"compare", dir / "empty"}), 2, "no run folders there",
+                        "compare empty");
+  // A listing of nothing is an answer (a sweep's new folder), not an error.
+  const auto listing = run_cli({"compare", "--runs", "--format", "json", dir / "empty"});
+  EXPECT_EQ(listing.exit_code, 0) << listing.err;
+}
+
+TEST(Cli, EvaluateAndPredictTakeThreads) {
+  testing::TempDir dir;
+  const std::string run = train_tiny_run(dir, 100, 50);
+  ASSERT_FALSE(run.empty());
+  const auto evaluated = run_cli({"evaluate", run, "--threads", "1"});
+  EXPECT_EQ(evaluated.exit_code, 0) << evaluated.err;
+  expect_one_line_error(run_cli({"evaluate", run, "--threads", "-1"}), 2, "--threads",
+                        "negative threads");
+  testing::write_text(dir / "not-an-image.png", "x");
+  const auto predicted = run_cli({"predict", run, dir / "not-an-image.png", "--threads", "1"});
+  EXPECT_EQ(predicted.exit_code, 3) << predicted.err;  // the option parsed; the image did not
+}
+
+TEST(Cli, MissingDataNamesADownloadScriptThatExists) {
+  testing::TempDir dir;
+  const auto r =
+      run_cli({"--config", std::string(CIFAR_EXP_SOURCE_DIR) + std::string("/configs/smoke.json"),
+               "--data-dir", dir / "nowhere", "--output-dir", dir / "runs"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  const std::string marker = "get CIFAR-10 with: ";
+  const auto at = r.err.find(marker);
+  ASSERT_NE(at, std::string::npos) << r.err;
+  const std::string script =
+      r.err.substr(at + marker.size(), r.err.find(' ', at + marker.size()) - at - marker.size());
+  EXPECT_TRUE(fs::is_regular_file(script)) << script;
+}
+
+}  // namespace
+}  // namespace cifar_exp

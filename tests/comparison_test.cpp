@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "cifar_exp/config.h"
 #include "cifar_exp/errors.h"
 #include "test_support.h"
 
@@ -92,7 +93,7 @@ TEST(Comparison, GroupsByConfigWithExactStatistics) {
   EXPECT_NE(aug.note.find("no summary.json"), std::string::npos);
   EXPECT_EQ(tl.runs, 0);
   EXPECT_EQ(tl.incomplete, 1);
-  EXPECT_EQ(tl.note, "missing weights: run scripts/download_vgg16_weights.sh");
+  EXPECT_EQ(tl.note, "missing weights: run " + script_path("download_vgg16_weights.sh"));
 
   // Markdown: header, separator, one line per configuration.
   const std::string md = format_markdown(rows);
@@ -107,8 +108,9 @@ TEST(Comparison, GroupsByConfigWithExactStatistics) {
   EXPECT_NE(md.find("| tl | vgg16_transfer | yes | pretrained | - | 0 (+1 incomplete) | - |"),
             std::string::npos)
       << md;
-  EXPECT_NE(md.find("| 61.28% | missing weights: run scripts/download_vgg16_weights.sh |"),
-            std::string::npos)
+  EXPECT_NE(
+      md.find("| 61.28% | missing weights: run " + script_path("download_vgg16_weights.sh") + " |"),
+      std::string::npos)
       << md;
 
   // CSV parses back: header plus three rows with the same numbers.

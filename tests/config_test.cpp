@@ -647,3 +647,123 @@ TEST(Config, EveryFieldRoundTrips) {
 
 }  // namespace
 }  // namespace cifar_exp
+
+namespace cifar_exp {
+namespace {
+
+// Every key path of a resolved config ("model.dropout"), objects that are values kept whole
+// (augmentation.random_crop).
+void collect_keys(const json& object, const std::string& prefix, std::set<std::string>& keys) {
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    const std::string path = prefix.empty() ? it.key() : prefix + "." + it.key();
+    if (it->is_object() && prefix.empty()) {
+      collect_keys(*it, path, keys);
+    } else {
+      keys.insert(path);
+    }
+  }
+}
+
+json::json_pointer pointer(const std::string& key_path) {
+  std::string text = "/" + key_path;
+  std::replace(text.begin(), text.end(), '.', '/');
+  return json::json_pointer(text);
+}
+
+// One rule decides both what parse_config accepts and what to_json writes: in every kind of
+// config, each key either appears in the resolved config (and can be given) or is refused,
+// naming the key and why it does not apply.
+TEST(Config, EveryKeyEitherAppliesOrIsRefused) {
+  // A config where every key applies, for the values to try.
+  const json everything = to_json(parse_config(
+      json::parse(R"({"name": "all", "data": {"dir": "d", "train_limit": 5, "test_limit": 5},
+        "model": {"type": "vgg16_transfer", "weights": "w.h5"},
+        "augmentation": {"enabled": true, "fill_mode": "constant",
+                         "random_crop": {"padding": 2, "size": 32}},
+        "training": {"validation": "split"}})"),
+      "all.json"));
+  std::set<std::string> all_keys;
+  collect_keys(everything, "", all_keys);
+  ASSERT_GT(all_keys.size(), 35u);
+
+  const std::vector<std::string> kinds = {
+      R"({"name": "k"})",
+      R"({"name": "k", "augmentation": {"enabled": true}, "training": {"validation": "none"}})",
+      R"({"name": "k", "model": {"type": "vgg16_transfer", "weights": "random"}})",
+      R"({"name": "k", "model": {"type": "vgg16_transfer", "weights": "w.h5"},
+          "augmentation": {"enabled": true, "fill_mode": "wrap"}})",
+      R"({"name": "k", "training": {"validation": "split"},
+          "augmentation": {"enabled": true, "fill_mode": "constant"}})",
+  };
+  for (const auto& kind : kinds) {
+    const json base = json::parse(kind);
+    const json resolved = to_json(parse_config(base, "k.json"));
+    std::set<std::string> resolved_keys;
+    collect_keys(resolved, "", resolved_keys);
+    for (const auto& key : resolved_keys) {
+      EXPECT_TRUE(all_keys.count(key)) << kind << ": " << key << " missing from the full config";
+    }
+    for (const auto& key : all_keys) {
+      if (key == "data.dir") continue;  // written only when set: "" would mean no folder
+      json doc = base;
+      const bool applies = resolved_keys.count(key) > 0;
+      // A key that applies is given its resolved value (nothing changes); one that does not,
+      // a value it could have elsewhere.
+      doc[pointer(key)] = applies ? resolved.at(pointer(key)) : everything.at(pointer(key));
+      const std::string message = error_for(doc);
+      if (applies) {
+        EXPECT_EQ(message, "") << kind << ": " << key;
+        if (message.empty()) EXPECT_EQ(to_json(parse_config(doc, "k.json")), resolved) << key;
+      } else {
+        EXPECT_EQ(message.rfind("c.json: " + key + ": ", 0), 0u) << kind << ": " << message;
+        EXPECT_TRUE(message.find("only applies") != std::string::npos ||
+                    message.find("does not apply") != std::string::npos)
+            << kind << ": " << message;
+      }
+    }
+  }
+}
+
+TEST(Config, ValidationSettings) {
+  EXPECT_EQ(parse_config(minimal(), "c.json").training.validation, "test");
+  const auto split = parse_config(
+      {{"name", "t"}, {"training", {{"validation", "split"}, {"validation_split", 0.2}}}},
+      "c.json");
+  EXPECT_EQ(split.training.validation, "split");
+  EXPECT_DOUBLE_EQ(split.training.validation_split, 0.2);
+  EXPECT_EQ(error_for({{"name", "t"}, {"training", {{"validation", "holdout"}}}}),
+            "c.json: training.validation: must be one of test, split, none, got \"holdout\"");
+  EXPECT_EQ(
+      error_for({{"name", "t"}, {"training", {{"validation", "split"}, {"validation_split", 1}}}}),
+      "c.json: training.validation_split: must be a fraction in (0, 1), got 1");
+  EXPECT_EQ(error_for({{"name", "t"}, {"training", {{"validation_split", 0.1}}}}),
+            "c.json: training.validation_split: only applies when training.validation is "
+            "\"split\"");
+}
+
+// Run folders from earlier versions wrote every key; reading them back drops what does not apply.
+TEST(Config, RunFolderConfigsFromEarlierVersionsStillRead) {
+  testing::TempDir dir;
+  testing::write_text(dir / "config.json", R"({"name": "old",
+    "model": {"type": "small_cnn", "kernels": "fused"},
+    "augmentation": {"enabled": false, "rotation_range": 0.0, "fill_mode": "nearest",
+                     "cval": 0.0, "random_crop": null}})");
+  EXPECT_THROW(load_config(dir / "config.json"), ConfigError);
+  const auto config = load_run_folder_config(dir / "config.json", {});
+  EXPECT_EQ(config.name, "old");
+  EXPECT_EQ(to_json(config)["augmentation"], json({{"enabled", false}}));
+}
+
+TEST(Config, CacheFolderDefaultsToBesideTheRuns) {
+  auto config = parse_config(minimal(), "c.json");
+  EXPECT_EQ(config.output.cache_dir, "auto");
+  config.output.dir = "/tmp/somewhere/runs";
+  resolve_cache_dir(config.output);
+  EXPECT_EQ(config.output.cache_dir, "/tmp/somewhere/runs/.cache");
+  config.output.cache_dir = "";
+  resolve_cache_dir(config.output);
+  EXPECT_EQ(config.output.cache_dir, "");
+}
+
+}  // namespace
+}  // namespace cifar_exp

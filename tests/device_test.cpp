@@ -83,13 +83,13 @@ TEST_P(OnDevice, FitLearnsAndEvaluateAgreesWithIt) {
   ASSERT_EQ(history.epochs.size(), 3u);
   EXPECT_GT(history.epochs.back().val_accuracy, 0.6);
   EXPECT_GT(history.epochs.back().images_per_second, 0.0);
-  EXPECT_TRUE(history.final_test.confusion.device().is_cpu());
-  EXPECT_EQ(history.final_test.confusion.sum().item<int64_t>(), 128);
+  EXPECT_TRUE(history.last_validation.confusion.device().is_cpu());
+  EXPECT_EQ(history.last_validation.confusion.sum().item<int64_t>(), 128);
   // Parameters stayed on the device; evaluating again gives the last epoch's figures.
   for (const auto& p : model->parameters()) EXPECT_EQ(p.device(), device);
   const auto again = evaluate(*model, test.images, test.labels, 64);
-  EXPECT_EQ(again.accuracy, history.final_test.accuracy);
-  EXPECT_NEAR(again.loss, history.final_test.loss, 1e-6);
+  EXPECT_EQ(again.accuracy, history.last_validation.accuracy);
+  EXPECT_NEAR(again.loss, history.last_validation.loss, 1e-6);
 }
 
 TEST_P(OnDevice, AugmentationMatchesTheCpuForTheSameDraws) {

@@ -39,7 +39,9 @@ order='"smoke","smoke_aug","smoke_tl","smoke_aug_tl"'
   fail "sweep.json: $(cat "$TMP/out/sweep.json")"
 [[ $(tail -n +2 "$TMP/table.csv" | cut -d, -f1 | paste -sd,) == smoke,smoke_aug,smoke_tl,smoke_aug_tl ]] ||
   fail "rows not in the sweep's order: $(cut -d, -f1 "$TMP/table.csv" | paste -sd' ')"
-[[ $(tail -n +2 "$TMP/table.csv" | cut -d, -f19 | sort -u) == smoke ]] || fail "baseline is not smoke"
+baseline_column=$(head -n 1 "$TMP/table.csv" | tr , '\n' | grep -nx baseline | cut -d: -f1)
+[[ $(tail -n +2 "$TMP/table.csv" | cut -d, -f"$baseline_column" | sort -u) == smoke ]] ||
+  fail "baseline is not smoke"
 grep -q '^| smoke | .* | baseline |$' "$TMP/first.txt" || fail "the smoke row does not say baseline"
 [[ $(grep -c ' pp, no interval (needs 2+ runs on both sides) |$' "$TMP/first.txt") == 3 ]] ||
   fail "one seed: expected 3 rows without an interval"

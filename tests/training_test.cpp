@@ -62,14 +62,14 @@ TEST(Training, LearnsAndReportsEveryEpoch) {
     EXPECT_GT(m.images_per_second, 0.0);
   }
   EXPECT_LT(history.epochs.back().train_loss, history.epochs.front().train_loss);
-  EXPECT_GT(history.final_test.accuracy, 0.8);
-  EXPECT_EQ(history.final_test.confusion.sum().item<int64_t>(), 100);
+  EXPECT_GT(history.last_validation.accuracy, 0.8);
+  EXPECT_EQ(history.last_validation.confusion.sum().item<int64_t>(), 100);
 }
 
 TEST(Training, Bf16AutocastStillLearns) {
   // Parameters stay fp32 and training still reaches the fp32 accuracy on the learnable data.
   const auto history = train_small(1, nullptr, 3, "bf16");
-  EXPECT_GT(history.final_test.accuracy, 0.8);
+  EXPECT_GT(history.last_validation.accuracy, 0.8);
   EXPECT_LT(history.epochs.back().train_loss, history.epochs.front().train_loss);
   const auto fp32 = train_small(1, nullptr, 3, "fp32");
   EXPECT_NE(history.epochs.back().train_loss, fp32.epochs.back().train_loss);  // it did run bf16
@@ -80,7 +80,7 @@ TEST(Training, SameSeedSameResultDifferentSeedDifferent) {
   const auto b = train_small(5);
   const auto c = train_small(6);
   EXPECT_DOUBLE_EQ(a.epochs.back().train_loss, b.epochs.back().train_loss);
-  EXPECT_DOUBLE_EQ(a.final_test.loss, b.final_test.loss);
+  EXPECT_DOUBLE_EQ(a.last_validation.loss, b.last_validation.loss);
   EXPECT_NE(a.epochs.back().train_loss, c.epochs.back().train_loss);
 }
 

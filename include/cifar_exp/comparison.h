@@ -45,6 +45,9 @@ struct ComparisonRow {
   // The grid point (keys from the name, values from the runs' config.json, else the name's text).
   std::vector<std::pair<std::string, nlohmann::json>> grid;
   bool augmentation = false;
+  // What "best val accuracy" was measured on (summary.json's validation): test, split or none;
+  // runs of one row that differ: "mixed".
+  std::string validation;
   int64_t epochs = 0;
   int64_t runs = 0;        // completed runs (seeds)
   int64_t incomplete = 0;  // runs found that did not complete

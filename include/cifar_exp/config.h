@@ -64,6 +64,12 @@ struct TrainingConfig {
   int64_t batch_size = 64;
   int64_t eval_batch_size = 1000;
   std::string optimizer = "adam";
+  // What the per-epoch "val" metrics, and the best epoch, are measured on: "test" (the test
+  // split, as the notebook's Keras validation_data did), "split" (the last validation_split of
+  // the training data, held out before shuffling, as Keras' validation_split; the test split is
+  // then read once, after training) or "none" (no per-epoch validation; test once at the end).
+  std::string validation = "test";
+  double validation_split = 0.1;
   double learning_rate = 1e-3;
   double beta1 = 0.9;
   double beta2 = 0.999;
@@ -87,8 +93,13 @@ bool is_config_key_path(const std::string& key);
 struct OutputConfig {
   std::string dir = "runs";
   bool save_model = true;
-  std::string cache_dir = "cache";  // backbone feature cache; "" disables it
+  // Backbone features and data checksums: "auto" is <dir>/.cache, beside the runs that use it
+  // (resolve_cache_dir); "" disables the disk caches.
+  std::string cache_dir = "auto";
 };
+
+// output.cache_dir "auto" made <output.dir>/.cache; other values kept.
+void resolve_cache_dir(OutputConfig& output);
 
 struct ExperimentConfig {
   std::string name;
@@ -123,12 +134,19 @@ struct ConfigOverrides {
 // Parses and validates a config document. `source` names it in error messages (usually the
 // file path). `origins` maps JSON paths to the command-line flag that set them; an error at a
 // path, inside it or on the way to it then names that flag instead of the source.
+// A key that does not apply to the config (a VGG16 key on a small CNN, an augmentation key with
+// augmentation off) is refused, or with `drop_inapplicable` left out (run folders' config.json
+// from earlier versions, which wrote every key).
 ExperimentConfig parse_config(const nlohmann::json& doc, const std::string& source,
-                              const std::map<std::string, std::string>& origins = {});
+                              const std::map<std::string, std::string>& origins = {},
+                              bool drop_inapplicable = false);
 
 // Reads a JSON file and parses it; errors name the file (and line/column for syntax errors).
 // `name` is a path, or a bare config name found by find_config().
 ExperimentConfig load_config(const std::string& name, const ConfigOverrides& overrides = {});
+// A run folder's config.json, as written by this or an earlier cifar-exp (parse_config's
+// drop_inapplicable), with the overrides applied.
+ExperimentConfig load_run_folder_config(const std::string& path, const ConfigOverrides& overrides);
 
 // The config file for `name`: a path (anything with a '/', or an existing file) as it is; a bare
 // name, with or without ".json", looked up in the current folder, then configs/ of the current
@@ -136,6 +154,11 @@ ExperimentConfig load_config(const std::string& name, const ConfigOverrides& ove
 // the install prefix's). ConfigError listing every place it looked when none has it.
 std::string find_config(const std::string& name);
 std::vector<std::string> config_search_dirs();
+
+// Where a user finds one of cifar-exp's scripts ("download_cifar10.sh"): the installed copy
+// (bin/../share/cifar-exp/scripts), else the checkout's scripts/ beside this build folder, else
+// "scripts/NAME"; for messages that tell the user what to run.
+std::string script_path(const std::string& name);
 
 // Writes the overrides into the document and records which flag set which path ("--epochs",
 // "--set training.epochs"). Throws ConfigError naming the flag for a malformed --set, for a

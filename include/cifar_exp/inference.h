@@ -25,8 +25,9 @@ struct LoadedRun {
   std::vector<std::string> class_names;  // from summary.json, else CIFAR-10's
 };
 // ConfigError when `run_dir` is not a run folder; OutputError when model.pt is missing or
-// corrupted.
-LoadedRun load_run(const std::string& run_dir, const std::optional<std::string>& device);
+// corrupted. Sets torch's thread count: `threads`, else the run's training.threads.
+LoadedRun load_run(const std::string& run_dir, const std::optional<std::string>& device,
+                   std::optional<int64_t> threads = std::nullopt);
 
 struct EvaluateOptions {
   std::string run_dir;
@@ -34,6 +35,7 @@ struct EvaluateOptions {
   std::optional<std::string> device;    // default: the run's setting
   std::string split = "test";           // test | train
   std::optional<int64_t> limit;         // only the first N records
+  std::optional<int64_t> threads;       // default: the run's training.threads
 };
 // Evaluates the run's model on the split, writes evaluation-<UTC>.json into the run folder and
 // returns it (accuracy, loss, per-class accuracy, confusion matrix, what was evaluated).
@@ -48,6 +50,7 @@ struct PredictOptions {
   int64_t top = 3;
   std::string format = "table";  // table | json
   std::optional<std::string> device;
+  std::optional<int64_t> threads;  // default: the run's training.threads
 };
 // The top classes and their probabilities for each image (PNG or JPEG, resized to 32 x 32), as
 // a table or JSON (which also carries the logits).

@@ -30,6 +30,10 @@ std::string to_string(Convolution convolution);
 bool onednn_backbone_available();
 // Whether oneDNN runs Winograd convolutions on this CPU (x86-64 with AVX-512).
 bool onednn_winograd_available();
+// The oneDNN this binary runs its backbone on and the instruction set it uses on this CPU
+// ("oneDNN 2.7.3, ISA avx2"), or why there is none; for provenance.
+std::string onednn_description();
+
 // Why Winograd is not available here (empty when it is), for error messages.
 std::string onednn_winograd_unavailable_reason();
 

@@ -25,7 +25,11 @@ ExperimentConfig load_run_config(const std::string& path, const ConfigOverrides&
 // What a command needs of the setup.
 struct RunContextOptions {
   bool train_split = true, test_split = true;  // which splits to load (data.*_limit apply)
-  bool model = true;                           // build the model
+  // Training: hold out training.validation_split of the training data when training.validation
+  // is "split", and leave the test split unread until after training unless it is "test"
+  // (load_test_split() reads it then).
+  bool validation = false;
+  bool model = true;       // build the model
   bool augmenter = false;  // build the augmenter even when augmentation.enabled is false
   bool use_device = true;  // false: stay on the CPU without touching the configured device
   // Checked after the data and before the model (train): OutputError when not writable.
@@ -51,10 +55,14 @@ struct SplitData {
 // pixels every epoch, but the test split's features never change: they are computed once and
 // each epoch's evaluation is a head pass (evaluation_model).
 struct TrainingInputs {
-  ClassifierImpl* model = nullptr;             // what fit() trains
-  ClassifierImpl* evaluation_model = nullptr;  // what evaluates `test` (nullptr: `model`)
-  torch::Tensor train, test;                   // uint8 images or float features, on the device
-  double feature_seconds = 0;                  // spent computing (or reading) the features
+  ClassifierImpl* model = nullptr;  // what fit() trains
+  // What evaluates `validation` and `test` (nullptr: `model`).
+  ClassifierImpl* evaluation_model = nullptr;
+  // uint8 images or float features, on the device; `validation` is the test split's when
+  // training.validation is "test", undefined when "none"; `test` stays undefined until
+  // add_test_inputs() unless the test split is the validation split.
+  torch::Tensor train, validation, test;
+  double feature_seconds = 0;  // spent computing (or reading) the features
 };
 
 struct RunContext {
@@ -62,6 +70,7 @@ struct RunContext {
   torch::Device device{torch::kCPU};
   int64_t threads = 0;
   SplitData train, test;
+  SplitData validation;  // training.validation "split": the held-out end of the training data
   std::vector<std::string> class_names;
   std::string data_kind = "real";  // real | generated (bench stand-in)
   std::string weights_note;        // set when bench stands a random backbone in
@@ -79,6 +88,11 @@ struct RunContext {
   // trains_on_features(); else the training images, and for a frozen source the test split's
   // features; else the images.
   TrainingInputs training_inputs(const std::shared_ptr<spdlog::logger>& logger);
+  // The labels fit() validates against (test's, validation's or undefined, as the inputs).
+  const torch::Tensor& validation_labels() const;
+  // After training with training.validation "split" or "none": reads the test split (the
+  // first time the run touches it) and sets inputs.test as training_inputs() would have.
+  void add_test_inputs(TrainingInputs& inputs, const std::shared_ptr<spdlog::logger>& logger);
 };
 
 // Configures threads and the device, loads the data (copied to the device once), seeds torch

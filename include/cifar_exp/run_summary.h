@@ -65,6 +65,8 @@ struct RunSummary {
   std::string precision;
   int64_t seed = 0, trainable_params = 0, frozen_params = 0;
   int64_t train_images = 0, test_images = 0;
+  std::string validation = "test";  // training.validation: test | split | none
+  int64_t validation_images = 0;
   std::string device, device_name;
   bool tf32 = false;
   int64_t threads = 0;

@@ -37,7 +37,8 @@ struct History {
   std::vector<EpochMetrics> epochs;  // completed epochs
   bool interrupted = false;          // stopped on request after `stopped_at_batch` of an epoch
   int64_t stopped_at_epoch = 0, stopped_at_batch = 0;
-  EvaluationResult final_test;  // evaluation after the last epoch
+  // The validation inputs' evaluation after the last epoch (none without validation inputs).
+  EvaluationResult last_validation;
   double train_seconds = 0;
 };
 
@@ -63,7 +64,7 @@ struct TrainingState {
   torch::Tensor correct;
   double epoch_seconds = 0;          // training time already spent in `epoch`
   std::vector<EpochMetrics> epochs;  // completed epochs
-  EvaluationResult last_evaluation;  // the test split after the last completed epoch
+  EvaluationResult last_evaluation;  // the validation inputs after the last completed epoch
   double train_seconds = 0;
   torch::Tensor cpu_rng_state;      // torch's default CPU generator (shuffling, dropout)
   torch::Tensor augment_rng_state;  // the augmenter's generator; undefined without augmentation
@@ -154,7 +155,7 @@ struct FitOptions {
   std::string resume_from;
   // The augmenter's generator, whose state goes into checkpoints (undefined = none).
   at::Generator augment_generator;
-  // What evaluates the test inputs after each epoch when they are not images (a frozen
+  // What evaluates the validation inputs after each epoch when they are not images (a frozen
   // backbone's head on test features computed once); nullptr: the trained model.
   ClassifierImpl* evaluation_model = nullptr;
 
@@ -180,14 +181,16 @@ torch::Tensor train_step(ClassifierImpl& model, torch::optim::Optimizer& optimiz
                          const torch::Tensor& indices, const FitOptions& options,
                          BatchProgress& progress, StepTimes* times = nullptr);
 
-// Trains `model` on (train_images, train_labels) and evaluates on the test split after every
-// epoch, from epoch 1 or from where a checkpoint stopped (options.resume_from). Inputs are on the
+// Trains `model` on (train_images, train_labels) and evaluates on (val_images, val_labels) after
+// every epoch (the test split, a held-out part of the training data, or nothing when val_images
+// is undefined: val metrics are then NaN, "not recorded"), from epoch 1 or from where a
+// checkpoint stopped (options.resume_from). Inputs are on the
 // training device: uint8 images N x 3 x 32 x 32 (scaled to [0, 1] per batch), or float tensors used
 // as they are (cached backbone features for a head). Shuffling draws from torch's global generator,
 // so seeding it beforehand makes the run reproducible.
 History fit(ClassifierImpl& model, const torch::Tensor& train_images,
-            const torch::Tensor& train_labels, const torch::Tensor& test_images,
-            const torch::Tensor& test_labels, const FitOptions& options);
+            const torch::Tensor& train_labels, const torch::Tensor& val_images,
+            const torch::Tensor& val_labels, const FitOptions& options);
 
 // Loss, accuracy and confusion matrix of `model` in inference mode, in batches of
 // model.inference_batch_size(batch_size). OutOfMemoryError naming training.eval_batch_size when
