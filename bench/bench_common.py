@@ -1,10 +1,42 @@
-"""bench_common.py: what the Python reference benchmarks share (standard library only, so it
-imports under any of their Pythons): one-line messages, the CIFAR-10 binary records, phase
-statistics and their table, the CPU model, and the entry point."""
+"""bench_common.py: what the bench/ tools share (standard library only, so it imports under any of
+their Pythons), each fact once:
+
+  - PHASE_ORDER: the phases of `cifar-exp bench` in the order they happen, as src/benchmark.cpp's
+    kPhaseOrder (its JSON report holds the phases as an object with sorted keys, so the order
+    cannot be read from it; bench/bench_test.py checks this list against kPhaseOrder). The
+    phase table (phase_table), torch_reference.py, keras_reference.py and summarize.py (the
+    tables of compare.sh) use it.
+  - cpu_model() and cpu_flags(): /proc/cpuinfo's "model name" and "flags", read by one function.
+  - the cifar-exp binary (cifar_exp_binaries, find_cifar_exp): the one environment variable is
+    CIFAR_EXP_BIN (the name scripts/sweep.sh reads). CIFAR_EXP, the name bench/ read before, is
+    still accepted when CIFAR_EXP_BIN is not set, with a note on stderr: deprecated, to be
+    removed. Without either: this checkout's build/cifar-exp (compare.sh also
+    build-pypi/cifar-exp) where executable, else cifar-exp on PATH.
+  - one-line messages, the usage-error parser and the entry point of the tools; the CIFAR-10
+    binary records; phase statistics.
+
+Run as a script it answers compare.sh (bash) with the same lookup:
+
+    bench_common.py cifar-exp [--all-builds] [--tool NAME]
+
+prints the binaries to use when none is given, one a line (nothing when there is none).
+"""
 import argparse
 import os
+import shutil
 import statistics
 import sys
+
+# The checkout (bench/..): where build/cifar-exp is looked for.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# src/benchmark.cpp kPhaseOrder: the phases in the order they happen, for tables.
+PHASE_ORDER = ["gather", "augment", "forward", "backward", "optimizer", "metrics", "train_step",
+               "features", "eval"]
+
+BINARY_ENV = "CIFAR_EXP_BIN"  # the cifar-exp binary
+DEPRECATED_BINARY_ENV = "CIFAR_EXP"  # accepted when BINARY_ENV is not set; deprecated
+BUILDS = ("build", "build-pypi")  # this checkout's build folders (scripts/build.sh)
 
 RECORD_BYTES = 3073  # 1 label byte + 3,072 CHW pixel bytes
 NUM_CLASSES = 10
@@ -80,7 +112,7 @@ def phase_stats(values):
             "count": len(ordered)}
 
 
-def phase_table(phases, order):
+def phase_table(phases, order=PHASE_ORDER):
     """The phase table's lines (as cifar-exp bench prints it), phases in `order`."""
     lines = [f"{'phase':<12}{'mean ms':>10}{'std ms':>10}{'median ms':>11}{'min ms':>10}{'n':>7}"]
     for name in order:
@@ -91,15 +123,64 @@ def phase_table(phases, order):
     return lines
 
 
-def cpu_model():
+def cpuinfo_field(name, path="/proc/cpuinfo"):
+    """The value of the first "name : value" line of /proc/cpuinfo; None when there is none."""
     try:
-        with open("/proc/cpuinfo") as f:
+        with open(path) as f:
             for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                key, colon, value = line.partition(":")
+                if colon and key.strip() == name:
+                    return value.strip()
     except OSError:
         pass
-    return "unknown"
+    return None
+
+
+def cpu_model(path="/proc/cpuinfo"):
+    """The CPU's model name, "unknown" where /proc/cpuinfo does not say."""
+    return cpuinfo_field("model name", path) or "unknown"
+
+
+def cpu_flags(path="/proc/cpuinfo"):
+    """The CPU's feature flags (avx512_bf16, amx_bf16, ...) as a set; empty where unknown."""
+    return set((cpuinfo_field("flags", path) or "").split())
+
+
+def env_cifar_exp(tool, environ=None):
+    """$CIFAR_EXP_BIN, else the deprecated $CIFAR_EXP (with a note on stderr naming `tool`), else
+    None; an empty value counts as not set."""
+    environ = os.environ if environ is None else environ
+    if environ.get(BINARY_ENV):
+        return environ[BINARY_ENV]
+    if environ.get(DEPRECATED_BINARY_ENV):
+        note(tool, f"${DEPRECATED_BINARY_ENV} is deprecated for bench/; set ${BINARY_ENV} instead")
+        return environ[DEPRECATED_BINARY_ENV]
+    return None
+
+
+def cifar_exp_binaries(tool, all_builds=False, root=ROOT, environ=None):
+    """The cifar-exp binaries to use when none is given on the command line: [$CIFAR_EXP_BIN]
+    (else [$CIFAR_EXP], deprecated) when set, as given; else root's build/cifar-exp (and with
+    all_builds build-pypi/cifar-exp) where executable; else [cifar-exp on PATH]; else []."""
+    given = env_cifar_exp(tool, environ)
+    if given:
+        return [given]
+    builds = [os.path.join(root, build, "cifar-exp")
+              for build in (BUILDS if all_builds else BUILDS[:1])]
+    found = [path for path in builds if os.path.isfile(path) and os.access(path, os.X_OK)]
+    if found:
+        return found
+    on_path = shutil.which("cifar-exp")
+    return [on_path] if on_path else []
+
+
+def find_cifar_exp(tool, given=None, root=ROOT, environ=None):
+    """The cifar-exp binary: `given` (--cifar-exp PATH), else the first of cifar_exp_binaries();
+    None when there is none."""
+    if given:
+        return given
+    found = cifar_exp_binaries(tool, False, root, environ)
+    return found[0] if found else None
 
 
 def run_tool(tool, main):
@@ -109,3 +190,21 @@ def run_tool(tool, main):
     except KeyboardInterrupt:
         print(f"{tool}: interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+def main(argv=None):
+    ap = OneLineParser(prog="bench_common.py", description="The facts bench/ shares, for bash.")
+    commands = ap.add_subparsers(dest="command", required=True)
+    lookup = commands.add_parser("cifar-exp", help="the cifar-exp binaries to use when none is "
+                                                   "given, one a line")
+    lookup.add_argument("--all-builds", action="store_true",
+                        help="every executable build folder (build/, build-pypi/), not the first")
+    lookup.add_argument("--tool", default="bench_common.py", help="the name notes are given")
+    args = ap.parse_args(argv)
+    for path in cifar_exp_binaries(args.tool, args.all_builds):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    run_tool("bench_common.py", main)

@@ -9,15 +9,17 @@
 #                    [--python LABEL=PYTHON[:compile][:contiguous]]... [--format table|markdown]
 #                    [CONFIG...]
 #
-# Sides. Each --cifar-exp PATH[:generic] is a cifar-exp binary (default: $CIFAR_EXP if set, else
-# build/cifar-exp and, when it is executable, build-pypi/cifar-exp); each is labelled by the
-# libtorch it reports ("cifar-exp 1.13.0", "cifar-exp 2.15.0+cu132"). ":generic" runs it with
-# --set model.kernels=generic (libtorch's own ReLU and max pool, NCHW VGG16: the kernels before
-# the fused ones), labelled "... generic". Each --python
-# LABEL=PYTHON[:compile][:contiguous] runs bench/torch_reference.py with that Python (any with
-# torch >= 1.13), adding --compile (torch >= 2) and/or --memory-format contiguous (default
-# channels_last). Default Python sides: torch-debian=/usr/bin/python3, torch-pypi=.venv/bin/python
-# and torch-pypi-compile=.venv/bin/python:compile, each only when that Python imports torch (the
+# Sides. Each --cifar-exp PATH[:generic] is a cifar-exp binary (default: $CIFAR_EXP_BIN if set,
+# else $CIFAR_EXP (deprecated, still read), else those of build/cifar-exp and
+# build-pypi/cifar-exp that are executable, else cifar-exp on PATH: bench/bench_common.py's
+# lookup, the one torch_reference.py uses); each is labelled by the libtorch it reports
+# ("cifar-exp 1.13.0", "cifar-exp 2.15.0+cu132"). ":generic" runs it with --set
+# model.kernels=generic (libtorch's own ReLU and max pool, NCHW VGG16: the kernels before the
+# fused ones), labelled "... generic". Each --python LABEL=PYTHON[:compile][:contiguous] runs
+# bench/torch_reference.py with that Python (any with torch >= 1.13), adding --compile
+# (torch >= 2) and/or --memory-format contiguous (default channels_last). Default Python sides:
+# torch-debian=/usr/bin/python3, torch-pypi=.venv/bin/python and
+# torch-pypi-compile=.venv/bin/python:compile, each only when that Python imports torch (the
 # compile side only with torch >= 2); $PYTHON, if set, replaces them with torch-python=$PYTHON.
 # The first cifar-exp binary resolves each config for the Python sides.
 #
@@ -32,7 +34,8 @@
 # Progress and warnings (a config, threads, precision, ... that differs between sides) go to
 # stderr in markdown mode, to stdout in the table.
 #
-# The summary arithmetic uses /usr/bin/python3. Exit status: 0, 1 when a run fails (its log is
+# The summary is bench/summarize.py (phase order, CPU model and binary lookup from
+# bench/bench_common.py), run by /usr/bin/python3. Exit status: 0, 1 when a run fails (its log is
 # printed and the JSON folder kept), 2 for bad usage.
 set -euo pipefail
 
@@ -83,19 +86,15 @@ for config in "${configs[@]}"; do [[ -f $config ]] || die "$config: config file 
 # The sides: parallel arrays, one entry per side.
 side_kind=() side_cmd=() side_flags=() side_label=() side_spec=()
 if ((${#cpp_bins[@]} == 0)); then
-  if [[ -n ${CIFAR_EXP:-} ]]; then
-    cpp_bins=("$CIFAR_EXP")
-  else
-    cpp_bins=("$ROOT/build/cifar-exp")
-    [[ -x $ROOT/build-pypi/cifar-exp ]] && cpp_bins+=("$ROOT/build-pypi/cifar-exp")
-  fi
+  mapfile -t cpp_bins < <("$SUMMARY_PY" "$ROOT/bench/bench_common.py" cifar-exp --all-builds --tool compare.sh)
+  ((${#cpp_bins[@]})) || cpp_bins=("$ROOT/build/cifar-exp")  # none: the error below names it
 fi
 for spec in "${cpp_bins[@]}"; do
   bin=$spec flags=""
   if [[ $spec == *:generic ]]; then  # the same binary with libtorch's own layers (model.kernels)
     bin=${spec%:generic} flags="--set model.kernels=generic"
   fi
-  [[ -x $bin ]] || die "$bin: no such executable (build with scripts/build.sh, or give --cifar-exp PATH)"
+  [[ -x $bin ]] || die "$bin: no such executable (build with scripts/build.sh, or give --cifar-exp PATH or \$CIFAR_EXP_BIN)"
   side_kind+=(cpp) side_cmd+=("$bin") side_flags+=("$flags") side_label+=("") side_spec+=("$spec")
 done
 if ((${#python_specs[@]} == 0)); then
@@ -180,225 +179,5 @@ for config in "${configs[@]}"; do
   done
 done
 
-cpu=$(grep -m1 '^model name' /proc/cpuinfo | sed 's/^[^:]*: *//' || true)
-"$SUMMARY_PY" - "$TMP" "$ROOT" "$format" "$rounds" "$threads" "$(nproc)" "${cpu:-unknown}" "${configs[@]}" << 'PYEOF' || { keep_tmp=1; echo "compare.sh: outputs kept in $TMP" >&2; exit 1; }
-import json
-import os
-import statistics
-import sys
-
-tmp, root, fmt_kind = sys.argv[1], sys.argv[2], sys.argv[3]
-rounds, threads, cores, cpu = int(sys.argv[4]), sys.argv[5], sys.argv[6], sys.argv[7]
-configs = sys.argv[8:]
-ORDER = ["gather", "augment", "forward", "backward", "optimizer", "metrics", "train_step",
-         "features", "eval"]
-REQUIRED = ["tool", "config", "model", "augmentation", "batch_size", "eval_batch_size", "threads",
-            "device", "precision", "torch_version", "iterations", "warmup", "data", "phases",
-            "train_images_per_second", "eval_images_per_second"]
-REQUIRED_PYTHON = ["memory_format", "compile"]
-TOOLS = {"cpp": "cifar-exp", "python": "torch-python"}
-SAME = ("config", "model", "augmentation", "batch_size", "eval_batch_size", "threads", "device",
-        "precision", "iterations", "warmup", "data")
-markdown = fmt_kind == "markdown"
-# Warnings go with the table, or to stderr when stdout is a Markdown table.
-warn_out = sys.stderr if markdown else sys.stdout
-
-
-def load(tag, kind):
-    path = os.path.join(tmp, tag + ".json")
-    try:
-        with open(path) as f:
-            report = json.load(f)
-    except (OSError, ValueError) as e:
-        sys.exit(f"compare.sh: error: {path}: not a JSON report ({e})")
-    if not isinstance(report, dict):
-        sys.exit(f"compare.sh: error: {path}: not a JSON object")
-    missing = [k for k in REQUIRED + (REQUIRED_PYTHON if kind == "python" else [])
-               if k not in report]
-    if missing:
-        sys.exit(f"compare.sh: error: {path}: missing keys {', '.join(missing)}")
-    if report["tool"] != TOOLS[kind]:
-        sys.exit(f"compare.sh: error: {path}: expected tool {TOOLS[kind]!r}, got "
-                 f"{report['tool']!r}")
-    return report
-
-
-def short_path(path):
-    rel = os.path.relpath(path, root)
-    return path if rel.startswith("..") else rel
-
-
-with open(os.path.join(tmp, "sides.tsv")) as f:
-    sides = []
-    for line in f.read().splitlines():
-        kind, label, spec = line.split("\t")
-        sides.append({"kind": kind, "label": label, "spec": spec})
-
-runs = {}  # config -> side index -> reports over rounds
-for i, config in enumerate(configs, 1):
-    runs[config] = [[load(f"c{i}.s{s}.r{r}", side["kind"]) for r in range(1, rounds + 1)]
-                    for s, side in enumerate(sides)]
-
-first = next(iter(runs.values()))
-for s, side in enumerate(sides):
-    r0 = first[s][0]
-    side["torch"] = r0["torch_version"]
-    if side["kind"] == "cpp":
-        generic = r0.get("kernels") == "generic"
-        side["label"] = f"cifar-exp {r0['torch_version']}" + (" generic" if generic else "")
-        side["what"] = (f"{short_path(side['spec'].removesuffix(':generic'))}, libtorch "
-                        f"{r0['torch_version']}, {r0.get('kernels', 'generic')} kernels")
-        if any(r and r.get("convolution") == "winograd"
-               for config_runs in runs.values() for r in config_runs[s]):
-            side["what"] += ", oneDNN Winograd convolutions for the frozen VGG16"
-    else:
-        python = side["spec"].split(":")[0]
-        side["what"] = (f"{short_path(python)}, torch {r0['torch_version']}, "
-                        f"{r0['memory_format']}"
-                        + (", torch.compile" if r0["compile"] else ""))
-labels = [side["label"] for side in sides]
-for s, side in enumerate(sides):  # two builds with the same libtorch: tell them apart by path
-    if side["kind"] == "cpp" and labels.count(side["label"]) > 1:
-        side["label"] += f" ({short_path(side['spec'])})"
-labels = [side["label"] for side in sides]
-cpp_sides = [s for s, side in enumerate(sides) if side["kind"] == "cpp"]
-py_sides = [s for s, side in enumerate(sides) if side["kind"] == "python"]
-
-
-def median(values):
-    values = [v for v in values if v is not None]
-    return statistics.median(values) if values else None
-
-
-def fmt(v, spec):
-    return "-" if v is None else format(v, spec)
-
-
-def table(head, rows):
-    widths = [max(len(str(x[i])) for x in rows + [head]) for i in range(len(head))]
-    line = lambda cells: "  ".join(  # noqa: E731
-        str(cell).ljust(widths[i]) if i == 0 else str(cell).rjust(widths[i])
-        for i, cell in enumerate(cells))
-    print(line(head))
-    print(line(["-" * w for w in widths]))
-    for row in rows:
-        print(line(row))
-
-
-def describe(r):
-    what = {"small_cnn": "small CNN", "vgg16_transfer": "frozen VGG16"}.get(r["model"], r["model"])
-    if r["augmentation"]:
-        what += " + augmentation"
-    if "features_images_per_second" in r:
-        what += "; head steps on cached features"
-    return what
-
-
-def warnings_for(config, per_side):
-    out = []
-    everyone = [r for reports in per_side for r in reports]
-    for key in SAME:
-        if len({json.dumps(r[key]) for r in everyone}) > 1:
-            values = "; ".join(
-                f"{sides[s]['label']} {', '.join(sorted({json.dumps(r[key]) for r in reports}))}"
-                for s, reports in enumerate(per_side))
-            out.append(f"{key} differs: {values}")
-    for s in py_sides:  # the variant asked for is the one that ran
-        spec = sides[s]["spec"].split(":")[1:]
-        want_format = "contiguous" if "contiguous" in spec else "channels_last"
-        want_compile = "compile" in spec
-        for r in per_side[s]:
-            if r["memory_format"] != want_format or bool(r["compile"]) != want_compile:
-                out.append(f"{sides[s]['label']}: ran memory_format {r['memory_format']}, "
-                           f"compile {r['compile']}; asked {want_format}, compile {want_compile}")
-                break
-    for s, reports in enumerate(per_side):
-        for note in sorted({r["weights"] for r in reports if "weights" in r}):
-            out.append(f"{sides[s]['label']} backbone weights: {note}")
-    return [f"{config}: {w}" if markdown else w for w in out]
-
-
-def throughput(per_side, key):
-    return [median([r.get(key) for r in reports]) for reports in per_side]
-
-
-def fastest_python(train):
-    candidates = [(train[s], sides[s]["label"]) for s in py_sides if train[s] is not None]
-    return max(candidates) if candidates else (None, None)
-
-
-if not markdown:
-    print(f"compare: {threads} threads, {rounds} round{'s' if rounds != 1 else ''} (median of each side's per-run mean; "
-          f"side order rotated each round); machine: {cores} cores (nproc), {cpu}")
-    for side in sides:
-        print(f"  {side['label']}: {side['what']}")
-else:
-    c0 = first[0][0]
-    print(f"Training images/s, `bench/compare.sh --rounds {rounds} --threads {threads} "
-          f"--iterations {c0['iterations']} --warmup {c0['warmup']}` on {cores} cores ({cpu}), "
-          f"{c0['device']}, {c0['precision']}: median over rounds of each run's mean step; in "
-          "brackets the ratio to the fastest Python side (> 1: faster than it).")
-    print()
-    print("| config | " + " | ".join(labels) + " |")
-    print("|---|" + "---:|" * len(sides))
-
-for config, per_side in runs.items():
-    r0 = per_side[0][0]
-    train = throughput(per_side, "train_images_per_second")
-    best, best_label = fastest_python(train)
-    warnings = warnings_for(config, per_side)
-    if markdown:
-        cells = []
-        for v in train:
-            cell = fmt(v, ",.0f")
-            if v is not None and best:
-                cell += f" ({v / best:.2f}x)"
-            cells.append(cell)
-        print(f"| {r0['config']} ({describe(r0)}) | " + " | ".join(cells) + " |")
-        for w in warnings:
-            print(f"WARNING: {w}", file=warn_out)
-        continue
-    print()
-    print(f"{r0['config']} ({config}): {describe(r0)}, batch {r0['batch_size']}, "
-          f"eval batch {r0['eval_batch_size']}, {r0['device']}, {r0['precision']}, "
-          f"{r0['iterations']} steps after {r0['warmup']} warm-up")
-    data = sorted({r["data"] for reports in per_side for r in reports})
-    print(f"data: {'/'.join(data)}")
-    for w in warnings:
-        print(f"WARNING: {w}", file=warn_out)
-    phases = [p for p in ORDER
-              if any(p in r["phases"] for reports in per_side for r in reports)]
-    phases += sorted({p for reports in per_side for r in reports for p in r["phases"]}
-                     - set(ORDER))
-    rows = []
-    for phase in phases:
-        rows.append([phase] + [
-            fmt(median([r["phases"].get(phase, {}).get("mean_ms") for r in reports]), ".3f")
-            for reports in per_side])
-    print()
-    table(["phase (mean ms)"] + labels, rows)
-    print()
-    rows = []
-    for key, label in (("train_images_per_second", "train images/s"),
-                       ("eval_images_per_second", "eval images/s"),
-                       ("features_images_per_second", "features images/s")):
-        values = throughput(per_side, key)
-        if all(v is None for v in values):
-            continue
-        rows.append([label] + [fmt(v, ".1f") for v in values])
-    table(["throughput"] + labels, rows)
-    compiled = [(sides[s]["label"], median([r.get("compile_seconds") for r in per_side[s]]))
-                for s in py_sides]
-    for label, seconds in compiled:
-        if seconds is not None:
-            print(f"{label}: torch.compile took {seconds:.1f} s per run (untimed)")
-    if best is not None:
-        for s in cpp_sides:
-            if train[s] is not None:
-                print(f"fastest Python: {best_label} {best:.0f} img/s; {sides[s]['label']} / "
-                      f"fastest Python = {train[s] / best:.2f}x")
-
-if markdown:
-    print()
-    print("Sides: " + "; ".join(f"{side['label']} = {side['what']}" for side in sides) + ".")
-PYEOF
+"$SUMMARY_PY" "$ROOT/bench/summarize.py" --format "$format" --rounds "$rounds" --threads "$threads" \
+  --cores "$(nproc)" -- "$TMP" "${configs[@]}" || { keep_tmp=1; echo "compare.sh: outputs kept in $TMP" >&2; exit 1; }

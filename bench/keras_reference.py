@@ -435,7 +435,7 @@ def format_table(r):
     if "note" in r:
         lines.append(f"note: {r['note']}")
     lines.append("")
-    lines += phase_table(r["phases"], list(r["phases"]))
+    lines += phase_table(r["phases"])  # train_step, then eval where timed
     tail = f"\ntraining: {r['train_images_per_second']:.0f} images/s (steady state, input included)"
     if r["eval_images_per_second"] is not None:
         tail += (f", evaluation: {r['eval_images_per_second']:.0f} images/s "

@@ -18,9 +18,10 @@ Usage (the options of `cifar-exp bench`):
 
 It runs the config as cifar-exp resolves it: --config FILE (configs/*.json) is resolved by
 `cifar-exp --config FILE --print-config [--set KEY=VALUE]...` (the binary: --cifar-exp PATH, else
-$CIFAR_EXP, else build/cifar-exp, else cifar-exp on PATH); --config-json takes a resolved config
-as it is (that output saved, or a run folder's config.json), without cifar-exp. --threads,
---data-dir, --precision and --device then override the resolved values, as for `cifar-exp bench`.
+$CIFAR_EXP_BIN, else the deprecated $CIFAR_EXP, else build/cifar-exp, else cifar-exp on PATH:
+bench_common's lookup); --config-json takes a resolved config as it is (that output saved, or a
+run folder's config.json), without cifar-exp. --threads, --data-dir, --precision and --device
+then override the resolved values, as for `cifar-exp bench`.
 
 It then does, step for step, what src/benchmark.cpp does: the whole split held as one uint8
 N x 3 x 32 x 32 tensor on the device; per training step
@@ -59,7 +60,6 @@ import copy
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -70,8 +70,9 @@ import bench_common
 TOOL = "torch_reference.py"
 
 
-from bench_common import (NUM_CLASSES, RECORD_BYTES, OneLineParser, check_data_files, cpu_model,
-                          phase_stats, phase_table, read_records, run_tool)
+from bench_common import (NUM_CLASSES, PHASE_ORDER, RECORD_BYTES, OneLineParser, check_data_files,
+                          cpu_flags, cpu_model, find_cifar_exp, phase_stats, phase_table,
+                          read_records, run_tool)
 
 
 def fail(message, code=2):
@@ -92,27 +93,20 @@ except ImportError as e:  # pragma: no cover
     fail(f"{e} (run it with /usr/bin/python3 and Debian's python3-torch installed, or with a "
          "Python that has torch >= 1.13)")
 
-PHASE_ORDER = ["gather", "augment", "forward", "backward", "optimizer", "metrics", "train_step",
-               "features", "eval"]
-
-
 # ----------------------------------------------------------------------------------------------
 # Config: the resolved config as cifar-exp writes it (`cifar-exp --config FILE --print-config`,
-# or a run folder's config.json): every key there, defaults filled in and values checked by
-# cifar-exp. Nothing here parses or completes an experiment config; Config only names the values
-# this benchmark uses.
+# or a run folder's config.json): every key that applies there (Config.INAPPLICABLE: those left
+# out), defaults filled in and values checked by cifar-exp. Nothing here parses or completes an
+# experiment config; Config only names the values this benchmark uses.
 
 def locate_cifar_exp(given):
-    """--cifar-exp PATH, else $CIFAR_EXP, else build/cifar-exp of this checkout, else cifar-exp
-    on PATH."""
-    path = given or os.environ.get("CIFAR_EXP")
-    if not path:
-        build = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build", "cifar-exp")
-        path = os.path.normpath(build) if os.access(build, os.X_OK) else shutil.which("cifar-exp")
+    """--cifar-exp PATH, else bench_common's lookup ($CIFAR_EXP_BIN, else the deprecated
+    $CIFAR_EXP, else build/cifar-exp of this checkout, else cifar-exp on PATH)."""
+    path = find_cifar_exp(TOOL, given)
     if not path or not os.path.isfile(path) or not os.access(path, os.X_OK):
         fail(f"{path or 'cifar-exp'}: no cifar-exp to resolve the config (build it with "
-             "scripts/build.sh, or give --cifar-exp PATH or $CIFAR_EXP; or pass a resolved config "
-             "with --config-json)")
+             "scripts/build.sh, or give --cifar-exp PATH or $CIFAR_EXP_BIN; or pass a resolved "
+             "config with --config-json)")
     return path
 
 
@@ -143,9 +137,14 @@ def resolved_config(args):
         fail(f"{binary} --print-config: not JSON ({e})")
 
 
+def _augmentation_off(cfg):
+    return not cfg.aug_enabled
+
+
 class Config:
     """The values of a resolved config this benchmark uses, as attributes; a key that is not there
-    is a one-line error (the file is then not a resolved config)."""
+    is a one-line error (the file is then not a resolved config), unless the resolved config
+    leaves it out because it does not apply (INAPPLICABLE)."""
 
     A, T = "augmentation.", "training."
     PATHS = {  # attribute: its path in the resolved config
@@ -164,6 +163,23 @@ class Config:
     VGG16_PATHS = {key: "model." + key for key in (
         "weights", "weights_format", "preprocess", "input_size", "hidden_units", "dropout",
         "trainable_blocks")}
+    # Keys the resolved config leaves out where they do not apply (the applicability rules of
+    # src/config.cpp), path: (a test of whether it does not apply, the value it then stands for:
+    # cifar-exp's default, which the timed work does not use). A test reads only attributes that
+    # PATHS / VGG16_PATHS set before the key.
+    INAPPLICABLE = {
+        "model.weights_format": (lambda c: c.weights == "random", "keras_h5"),
+        A + "rotation_range": (_augmentation_off, 0.0),
+        A + "width_shift_range": (_augmentation_off, 0.0),
+        A + "height_shift_range": (_augmentation_off, 0.0),
+        A + "horizontal_flip": (_augmentation_off, False),
+        A + "vertical_flip": (_augmentation_off, False),
+        A + "zoom_range": (_augmentation_off, [1.0, 1.0]),
+        A + "shear_range": (_augmentation_off, 0.0),
+        A + "fill_mode": (_augmentation_off, "nearest"),
+        A + "cval": (lambda c: not c.aug_enabled or c.fill_mode != "constant", 0.0),
+        A + "random_crop": (_augmentation_off, None),
+        A + "cutout": (_augmentation_off, 0)}
 
     def __init__(self, doc, source):
         self.source = source
@@ -172,7 +188,7 @@ class Config:
         if self.at("model.type") == "vgg16_transfer":
             paths.update(self.VGG16_PATHS)
         for attribute, path in paths.items():
-            setattr(self, attribute, self.at(path))
+            setattr(self, attribute, self.value(path))
         if self.model_type == "vgg16_transfer" and self.preprocess == "auto":
             # resolve_preprocess() (models.cpp): what the weights were trained with.
             self.preprocess = "imagenet" if self.weights_format == "torchvision" else "caffe"
@@ -181,6 +197,22 @@ class Config:
         self.data_dir = self.doc.get("data", {}).get("dir")  # absent: --data-dir says where
         # training.tf32 (configs resolved before it existed lack it: false, its default).
         self.tf32 = bool(self.doc.get("training", {}).get("tf32", False))
+
+    def value(self, dotted):
+        """at(dotted), or the stand-in value where the key is left out because it does not
+        apply."""
+        rule = self.INAPPLICABLE.get(dotted)
+        if rule and rule[0](self) and not self.has(dotted):
+            return rule[1]
+        return self.at(dotted)
+
+    def has(self, dotted):
+        node = self.doc
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return False
+            node = node[part]
+        return True
 
     def at(self, dotted):
         node = self.doc
@@ -662,14 +694,7 @@ def describe_cuda_flags(flags):
 
 
 def cpu_has_native_bf16():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return " avx512_bf16" in line or " amx_bf16" in line
-    except OSError:
-        pass
-    return False
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
 def torch_has_compile():
@@ -693,8 +718,8 @@ def parse_args(argv):
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="with --config: set a config key, as cifar-exp --set (repeatable)")
     ap.add_argument("--cifar-exp", metavar="PATH",
-                    help="cifar-exp binary for --config (default: $CIFAR_EXP, else "
-                         "build/cifar-exp, else cifar-exp on PATH)")
+                    help="cifar-exp binary for --config (default: $CIFAR_EXP_BIN, else the "
+                         "deprecated $CIFAR_EXP, else build/cifar-exp, else cifar-exp on PATH)")
     ap.add_argument("--iterations", type=int, default=50, help="timed training steps (default 50)")
     ap.add_argument("--warmup", type=int, default=5, help="untimed steps first (default 5)")
     ap.add_argument("--format", choices=["table", "json"], default="table")
@@ -726,7 +751,49 @@ def parse_args(argv):
     return args
 
 
-def run(args):
+# ----------------------------------------------------------------------------------------------
+# The benchmark, in the steps of run_benchmark() (src/benchmark.cpp): the config, threads and
+# device (configure: bench_config() and make_run_context()), the data and the model
+# (load_data, build_model: make_run_context()), what the timed steps train (bench_inputs: the
+# backbone features, timed, where the head trains on them), the training steps (time_training:
+# warm_up, time_steps, and on CUDA throughput_window), the evaluation (time_evaluation) and the
+# report (bench_report).
+
+clock = time.perf_counter
+
+# The phases of one training step, in order: those before train_step (the whole step, wall).
+STEP_PHASES = PHASE_ORDER[:PHASE_ORDER.index("train_step")]
+
+
+class Bench:
+    """What the steps share (RunContext, BenchOptions and Timings of benchmark.cpp): the options,
+    the config and what configure() resolved; load_data, build_model and the timed steps add the
+    data, the model, timings and compile_seconds."""
+
+    def __init__(self, args, cfg, precision, device, threads, cuda_flags):
+        self.args, self.cfg = args, cfg
+        self.precision, self.device, self.threads, self.cuda_flags = (precision, device, threads,
+                                                                      cuda_flags)
+        self.sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+        self.steps = args.warmup + args.iterations
+        self.eval_steps = max(2, args.iterations // 10)
+        self.eval_warmup = 1 if args.warmup > 0 else 0
+        # --compile: one extra untimed training step and eval call before the warm-up, whose wall
+        # time (the compilation, mostly) is compile_seconds.
+        self.compile_steps = 1 if args.compile else 0
+        self.compile_seconds = 0.0
+        # Static shapes: the batch and the eval batch each specialise.
+        self.compile_kw = {"dynamic": False}
+        self.timings = {}  # phase: its times in ms, one per timed step or call
+
+    def record(self, phase, seconds):
+        self.timings.setdefault(phase, []).append(1000 * seconds)
+
+
+def configure(args):
+    """bench_config() and make_run_context()'s threads and device: the resolved config with the
+    command line's overrides, the threads (configure_threads(); one inter-op thread) and the
+    device (configure_device()'s CUDA flags)."""
     cfg = Config(*resolved_config(args))
     precision = args.precision or cfg.precision
     device = resolve_device(args.device or cfg.device)
@@ -742,12 +809,16 @@ def run(args):
         cuda_flags = configure_cuda(cfg.tf32)
     if precision == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
         note("this CPU has no bfloat16 instructions (avx512_bf16/amx_bf16): bf16 is emulated")
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    clock = time.perf_counter
+    return Bench(args, cfg, precision, device, threads, cuda_flags)
 
-    # Data (after seeding, as the C++ side: generated data draws from the global generator).
+
+def load_data(bench):
+    """make_run_context()'s data, after seeding (as the C++ side: generated data draws from the
+    global generator): the training split (data.train_limit rows) and one eval batch of the test
+    split as uint8 images and int64 labels on the device; generated ones of the same shapes
+    where the files are not there (data_kind)."""
+    cfg, args = bench.cfg, bench.args
     torch.manual_seed(cfg.seed)
-    steps = args.warmup + args.iterations
     root = args.data_dir or cfg.data_dir
     if not root:
         fail(f"{cfg.source}: data.dir: missing; give --data-dir")
@@ -755,160 +826,223 @@ def run(args):
         check_data_files(root)
         train_images, train_labels = read_split(root, True, cfg.train_limit)
         test_images, test_labels = read_split(root, False, cfg.eval_batch_size)
-        data_kind = "real"
+        bench.data_kind = "real"
     except (OSError, ValueError) as e:
         note(f"{e}; timing on generated data")
-        data_kind = "generated"
-        n = max(cfg.batch_size * steps, 1024)
+        bench.data_kind = "generated"
+        n = max(cfg.batch_size * bench.steps, 1024)
         train_images = torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8)
         train_labels = torch.randint(0, NUM_CLASSES, (n,), dtype=torch.int64)
         test_images = torch.randint(0, 256, (cfg.eval_batch_size, 3, 32, 32), dtype=torch.uint8)
         test_labels = torch.randint(0, NUM_CLASSES, (cfg.eval_batch_size,), dtype=torch.int64)
-    train_images, train_labels = train_images.to(device), train_labels.to(device)
-    test_images, test_labels = test_images.to(device), test_labels.to(device)
+    device = bench.device
+    bench.train_images, bench.train_labels = train_images.to(device), train_labels.to(device)
+    bench.test_images, bench.test_labels = test_images.to(device), test_labels.to(device)
 
+
+def build_model(bench):
+    """make_run_context()'s model on the device (the backbone's weights loaded where the config
+    names torchvision ones: weights_note), a frozen backbone's bf16 copy made once for bf16."""
+    cfg = bench.cfg
     weights_note = None
-    channels_last = args.memory_format == "channels_last"
+    channels_last = bench.args.memory_format == "channels_last"
     if cfg.model_type == "small_cnn":
         model = SmallCnn(channels_last)
     else:
         model = Vgg16Transfer(cfg, channels_last)
         weights_note = load_backbone_weights(model.backbone, cfg)
-    model.to(device)
-    if precision == "bf16" and cfg.model_type == "vgg16_transfer" and model.backbone_frozen():
+    model.to(bench.device)
+    if bench.precision == "bf16" and cfg.model_type == "vgg16_transfer" and model.backbone_frozen():
         model.cast_frozen_backbone()
+    bench.model, bench.weights_note = model, weights_note
 
-    timings = {}
-    eval_steps = max(2, args.iterations // 10)
-    eval_warmup = 1 if args.warmup > 0 else 0
-    # --compile: one extra untimed training step and eval call before the warm-up, whose wall
-    # time (the compilation, mostly) is compile_seconds.
-    compile_steps = 1 if args.compile else 0
-    compile_seconds = 0.0
-    compile_kw = {"dynamic": False}  # static shapes: the batch and eval batch each specialise
-    backbone_fn = None
 
-    trained, train_inputs, eval_inputs = model, train_images, test_images
+class BenchInputs:
+    """What the timed steps train (BenchInputs of benchmark.cpp): `trained` (the whole model, or
+    the head where it trains on cached features; torch.compile's wrapper with --compile), its
+    parameters that train, its training inputs and labels, the eval batch's inputs; `cached`:
+    whether the inputs are backbone features."""
+
+    def __init__(self, trained, train, train_labels, eval_inputs, cached):
+        self.trained, self.train, self.train_labels, self.eval = (trained, train, train_labels,
+                                                                  eval_inputs)
+        self.cached = cached
+        self.trainable = None
+
+
+def bench_inputs(bench):
+    """bench_inputs(): the model on images, or, for a frozen VGG16 without augmentation, its head
+    on backbone features computed once (that backbone pass timed as phase "features", over one
+    eval batch; the features copied over the rows the steps visit)."""
+    cfg, args, model = bench.cfg, bench.args, bench.model
     cached = (cfg.model_type == "vgg16_transfer" and model.backbone_frozen()
               and not cfg.aug_enabled)
+    inputs = BenchInputs(model, bench.train_images, bench.train_labels, bench.test_images, cached)
     if cached:
         model.eval()
+        backbone_fn = None
         if args.compile:
-            backbone_fn = torch.compile(model.backbone, **compile_kw)
-        for i in range(compile_steps + eval_warmup + eval_steps):
+            backbone_fn = torch.compile(model.backbone, **bench.compile_kw)
+        for i in range(bench.compile_steps + bench.eval_warmup + bench.eval_steps):
             start = clock()
-            eval_inputs = compute_features(model, test_images, cfg.eval_batch_size, precision,
-                                           backbone_fn)
-            sync()
-            if i < compile_steps:
-                compile_seconds += clock() - start
-            elif i >= compile_steps + eval_warmup:
-                timings.setdefault("features", []).append(1000 * (clock() - start))
+            inputs.eval = compute_features(model, bench.test_images, cfg.eval_batch_size,
+                                           bench.precision, backbone_fn)
+            bench.sync()
+            if i < bench.compile_steps:
+                bench.compile_seconds += clock() - start
+            elif i >= bench.compile_steps + bench.eval_warmup:
+                bench.record("features", clock() - start)
         # Features for the rows the timed steps visit (the values do not change the cost).
-        rows = min(train_images.shape[0], cfg.batch_size * (compile_steps + steps))
-        features = torch.empty(rows, eval_inputs.shape[1], dtype=eval_inputs.dtype, device=device)
-        for start in range(0, rows, eval_inputs.shape[0]):
-            count = min(eval_inputs.shape[0], rows - start)
-            features[start:start + count].copy_(eval_inputs[:count])
-        train_inputs = features
-        train_labels = train_labels[:rows]
-        trained = model.head
-
-    trainable = [p for p in trained.parameters() if p.requires_grad]
+        rows = min(bench.train_images.shape[0],
+                   cfg.batch_size * (bench.compile_steps + bench.steps))
+        features = torch.empty(rows, inputs.eval.shape[1], dtype=inputs.eval.dtype,
+                               device=bench.device)
+        for start in range(0, rows, inputs.eval.shape[0]):
+            count = min(inputs.eval.shape[0], rows - start)
+            features[start:start + count].copy_(inputs.eval[:count])
+        inputs.train = features
+        inputs.train_labels = bench.train_labels[:rows]
+        inputs.trained = model.head
+    inputs.trainable = [p for p in inputs.trained.parameters() if p.requires_grad]
     if args.compile:
-        trained = torch.compile(trained, **compile_kw)
-    optimizer = torch.optim.Adam(trainable, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2),
-                                 eps=cfg.epsilon)
-    augmenter = Augmenter(cfg, cfg.seed) if cfg.aug_enabled else None
+        inputs.trained = torch.compile(inputs.trained, **bench.compile_kw)
+    return inputs
 
-    trained.train()
-    n = train_inputs.shape[0]
-    batches = {"order": torch.randperm(n, dtype=torch.int64).to(device), "position": 0}
-    loss_sum = torch.zeros((), dtype=torch.float32, device=device)
-    correct = torch.zeros((), dtype=torch.int64, device=device)
-    note(f"timing {args.warmup} warm-up and {args.iterations} training steps of batch "
-         f"{cfg.batch_size} ({cfg.name}, {threads} threads, {device}, {precision}, "
-         f"{args.memory_format}{', torch.compile' if args.compile else ''}"
-         f"{', ' + describe_cuda_flags(cuda_flags) if cuda_flags else ''})")
-    names = ("gather", "augment", "forward", "backward", "optimizer", "metrics")
 
-    def train_step(barrier):
-        """One step as train_step() runs it; barrier() between phases (sync, or nothing).
-        Returns the clock at the start and after each phase."""
-        if batches["position"] + cfg.batch_size > n:
-            batches["order"] = torch.randperm(n, dtype=torch.int64).to(device)
-            batches["position"] = 0
-        count = min(cfg.batch_size, n)
+class TrainStep:
+    """fit()'s train_step() (src/training.cpp) on shuffled whole batches (EpochIterator): Adam with
+    the config's lr, betas and epsilon, the augmenter (with augmentation.enabled), the running
+    loss and accuracy on the device. Calling it runs one step, barrier() between phases (sync, or
+    nothing), and returns the clock at the start and after each of STEP_PHASES."""
+
+    def __init__(self, bench, inputs):
+        cfg, device = bench.cfg, bench.device
+        self.bench, self.inputs = bench, inputs
+        self.optimizer = torch.optim.Adam(inputs.trainable, lr=cfg.learning_rate,
+                                          betas=(cfg.beta1, cfg.beta2), eps=cfg.epsilon)
+        self.augmenter = Augmenter(cfg, cfg.seed) if cfg.aug_enabled else None
+        inputs.trained.train()
+        self.n = inputs.train.shape[0]
+        self.order = torch.randperm(self.n, dtype=torch.int64).to(device)
+        self.position = 0
+        self.loss_sum = torch.zeros((), dtype=torch.float32, device=device)
+        self.correct = torch.zeros((), dtype=torch.int64, device=device)
+
+    def __call__(self, barrier):
+        batch_size, device, inputs = self.bench.cfg.batch_size, self.bench.device, self.inputs
+        if self.position + batch_size > self.n:
+            self.order = torch.randperm(self.n, dtype=torch.int64).to(device)
+            self.position = 0
+        count = min(batch_size, self.n)
         t0 = clock()
-        indices = batches["order"][batches["position"]:batches["position"] + count]
-        batches["position"] += count
-        x = train_inputs.index_select(0, indices)
+        indices = self.order[self.position:self.position + count]
+        self.position += count
+        x = inputs.train.index_select(0, indices)
         if x.dtype == torch.uint8:  # gather_inputs() / to_float_batch()
             x = x.to(torch.float32).div_(255.0)
-        y = train_labels.index_select(0, indices)
+        y = inputs.train_labels.index_select(0, indices)
         barrier()
         t1 = clock()
-        if augmenter is not None:
-            x = augmenter(x)
+        if self.augmenter is not None:
+            x = self.augmenter(x)
         barrier()
         t2 = clock()
-        optimizer.zero_grad()
-        with autocast(device, precision):
-            logits = trained(x)
+        self.optimizer.zero_grad()
+        with autocast(device, self.bench.precision):
+            logits = inputs.trained(x)
         loss = F.cross_entropy(logits.to(torch.float32), y)
         barrier()
         t3 = clock()
         loss.backward()
         barrier()
         t4 = clock()
-        optimizer.step()
+        self.optimizer.step()
         barrier()
         t5 = clock()
         with torch.no_grad():
-            loss_sum.add_(loss.detach() * float(count))
-            correct.add_(logits.argmax(1).eq(y).sum())
+            self.loss_sum.add_(loss.detach() * float(count))
+            self.correct.add_(logits.argmax(1).eq(y).sum())
         if device.type == "cpu":
             loss.item()  # fit()'s divergence check
         barrier()
         t6 = clock()
         return (t0, t1, t2, t3, t4, t5, t6)
 
-    for i in range(compile_steps + steps):
-        marks = train_step(sync)
-        if i < compile_steps:
-            compile_seconds += marks[-1] - marks[0]
-        if i < compile_steps + args.warmup:
-            continue
-        for k, name in enumerate(names):
-            if name == "augment" and augmenter is None:
+
+def warm_up(bench, step):
+    """The untimed steps: with --compile first the compilation step (its wall time added to
+    compile_seconds), then --warmup steps."""
+    for i in range(bench.compile_steps + bench.args.warmup):
+        marks = step(bench.sync)
+        if i < bench.compile_steps:
+            bench.compile_seconds += marks[-1] - marks[0]
+
+
+def time_steps(bench, step):
+    """The --iterations timed steps, each phase synchronised (augment only with an augmenter),
+    and the whole step as train_step."""
+    for _ in range(bench.args.iterations):
+        marks = step(bench.sync)
+        for k, name in enumerate(STEP_PHASES):
+            if name == "augment" and step.augmenter is None:
                 continue
-            timings.setdefault(name, []).append(1000 * (marks[k + 1] - marks[k]))
-        timings.setdefault("train_step", []).append(1000 * (marks[-1] - marks[0]))
-    # On CUDA the phases above each wait for the GPU: the throughput comes from `iterations`
-    # further steps timed between two synchronisations only, as cifar-exp bench does.
-    window = None
-    if device.type == "cuda":
-        sync()
-        start = clock()
-        for _ in range(args.iterations):
-            train_step(lambda: None)
-        sync()
-        window = (args.iterations, 1000 * (clock() - start))
+            bench.record(name, marks[k + 1] - marks[k])
+        bench.record("train_step", marks[-1] - marks[0])
 
-    # Evaluation of one eval batch (the head on features for the cached path).
-    eval_count = min(cfg.eval_batch_size, test_labels.shape[0])
-    eval_labels = test_labels[:eval_count]
-    eval_batch = eval_inputs[:eval_count]
-    for i in range(compile_steps + eval_warmup + eval_steps):
-        start = clock()
-        evaluate(trained, eval_batch, eval_labels, cfg.eval_batch_size, precision)
-        sync()
-        if i < compile_steps:
-            compile_seconds += clock() - start
-        elif i >= compile_steps + eval_warmup:
-            timings.setdefault("eval", []).append(1000 * (clock() - start))
 
-    phases = {name: phase_stats(timings[name]) for name in PHASE_ORDER if name in timings}
+def throughput_window(bench, step):
+    """On CUDA the phases above each wait for the GPU: the throughput comes from `iterations`
+    further steps timed between two synchronisations only, as cifar-exp bench does. Returns
+    (steps, ms), or None on the CPU (nothing queued there: the timed steps are back to back)."""
+    if bench.device.type != "cuda":
+        return None
+    bench.sync()
+    start = clock()
+    for _ in range(bench.args.iterations):
+        step(lambda: None)
+    bench.sync()
+    return (bench.args.iterations, 1000 * (clock() - start))
+
+
+def time_training(bench, inputs):
+    """time_training(): the warm-up, the timed steps phase by phase, and on CUDA the throughput
+    window, which it returns (None on the CPU)."""
+    cfg, args = bench.cfg, bench.args
+    step = TrainStep(bench, inputs)
+    cuda_flags = bench.cuda_flags
+    note(f"timing {args.warmup} warm-up and {args.iterations} training steps of batch "
+         f"{cfg.batch_size} ({cfg.name}, {bench.threads} threads, {bench.device}, "
+         f"{bench.precision}, {args.memory_format}{', torch.compile' if args.compile else ''}"
+         f"{', ' + describe_cuda_flags(cuda_flags) if cuda_flags else ''})")
+    warm_up(bench, step)
+    time_steps(bench, step)
+    return throughput_window(bench, step)
+
+
+def time_evaluation(bench, inputs):
+    """time_evaluation(): cifar_exp::evaluate over one eval batch (the head on features for the
+    cached path), after the compile call and the eval warm-up. Returns the batch's size."""
+    cfg = bench.cfg
+    eval_count = min(cfg.eval_batch_size, bench.test_labels.shape[0])
+    eval_labels = bench.test_labels[:eval_count]
+    eval_batch = inputs.eval[:eval_count]
+    for i in range(bench.compile_steps + bench.eval_warmup + bench.eval_steps):
+        start = clock()
+        evaluate(inputs.trained, eval_batch, eval_labels, cfg.eval_batch_size, bench.precision)
+        bench.sync()
+        if i < bench.compile_steps:
+            bench.compile_seconds += clock() - start
+        elif i >= bench.compile_steps + bench.eval_warmup:
+            bench.record("eval", clock() - start)
+    return eval_count
+
+
+def bench_report(bench, inputs, window, eval_count):
+    """bench_report(): the phase statistics, the throughputs and what ran, as the JSON report
+    (the shape bench/compare.sh reads, as cifar-exp's)."""
+    cfg, args = bench.cfg, bench.args
+    phases = {name: phase_stats(bench.timings[name]) for name in PHASE_ORDER
+              if name in bench.timings}
     step_ms = window[1] / window[0] if window else phases["train_step"]["mean_ms"]
     report = {
         "tool": "torch-python",
@@ -918,35 +1052,47 @@ def run(args):
         "batch_size": cfg.batch_size,
         "eval_batch_size": int(eval_count),
         "threads": torch.get_num_threads(),
-        "device": str(device),
-        "precision": precision,
+        "device": str(bench.device),
+        "precision": bench.precision,
         "torch_version": torch.__version__,
         "memory_format": args.memory_format,
         "compile": bool(args.compile),
         "iterations": args.iterations,
         "warmup": args.warmup,
-        "data": data_kind,
+        "data": bench.data_kind,
         "phases": phases,
         "train_images_per_second": cfg.batch_size / (step_ms / 1000.0),
         "eval_images_per_second": eval_count / (phases["eval"]["mean_ms"] / 1000.0),
         "cpu": cpu_model(),
     }
-    if cuda_flags:
-        report["cuda_flags"] = cuda_flags
+    if bench.cuda_flags:
+        report["cuda_flags"] = bench.cuda_flags
     if window:
         report["phase_timing"] = "synchronised per phase"
         report["train_throughput"] = {"steps": window[0], "total_ms": window[1], "step_ms": step_ms,
                                       "timing": "consecutive steps between two synchronisations"}
     if args.compile:
-        report["compile_seconds"] = compile_seconds
-    if cached:
+        report["compile_seconds"] = bench.compile_seconds
+    if inputs.cached:
         report["features_images_per_second"] = (
-            test_images.shape[0] / (phases["features"]["mean_ms"] / 1000.0))
+            bench.test_images.shape[0] / (phases["features"]["mean_ms"] / 1000.0))
         report["note"] = ("frozen backbone without augmentation: the head trains on features "
                           "computed once (phase features = backbone over one eval batch)")
+    weights_note = bench.weights_note
     if weights_note and weights_note != "random" and weights_note != cfg.weights:
         report["weights"] = weights_note
     return report
+
+
+def run(args):
+    """The benchmark of the parsed options, as the JSON report (run_benchmark())."""
+    bench = configure(args)
+    load_data(bench)
+    build_model(bench)
+    inputs = bench_inputs(bench)
+    window = time_training(bench, inputs)
+    eval_count = time_evaluation(bench, inputs)
+    return bench_report(bench, inputs, window, eval_count)
 
 
 def format_table(r):
@@ -970,7 +1116,7 @@ def format_table(r):
                      f"from {r['train_throughput']['steps']} more consecutive steps between two "
                      "synchronisations")
     lines.append("")
-    lines += phase_table(r["phases"], PHASE_ORDER)
+    lines += phase_table(r["phases"])
     tail = (f"\ntraining: {r['train_images_per_second']:.0f} images/s, "
             f"evaluation: {r['eval_images_per_second']:.0f} images/s")
     if "features_images_per_second" in r:

@@ -30,7 +30,7 @@ TEST(CliConfig, HelpListsSetAndPrintConfig) {
 TEST(CliConfig, PrintConfigShowsEveryKeyAndParsesBack) {
   testing::TempDir dir;
   testing::write_text(dir / "c.json", R"({"name": "p", "training": {"epochs": 5},
-    "augmentation": {"enabled": true, "rotation_range": 20}})");
+    "augmentation": {"enabled": true, "rotation_range": 20, "fill_mode": "constant"}})");
   const std::vector<std::string> args = {"--config",
                                          dir / "c.json",
                                          "--set",
@@ -64,6 +64,7 @@ TEST(CliConfig, PrintConfigShowsEveryKeyAndParsesBack) {
   o.output_dir = dir / "runs";
   auto expected = load_config(dir / "c.json", o);
   expected.data.dir = dir / "data";  // --data-dir, as config.json records it
+  resolve_cache_dir(expected.output);  // "auto": beside the runs, as config.json records it
   EXPECT_EQ(printed, to_json(expected));
 
   EXPECT_DOUBLE_EQ(printed["training"]["learning_rate"].get<double>(), 3e-4);
@@ -84,6 +85,7 @@ TEST(CliConfig, PrintConfigIsWhatTheRunRecords) {
   const std::vector<std::string> args = {"--config",     dir / "c.json",
                                          "--set",        "training.epochs=1",
                                          "--set",        "data.train_limit=20",
+                                         "--set",        "augmentation.enabled=true",
                                          "--set",        "augmentation.horizontal_flip=true",
                                          "--data-dir",   dir / "data",
                                          "--output-dir", dir / "runs",

@@ -403,6 +403,8 @@ const std::map<std::string, std::string> kSetValues = {
     {"training.batch_size", "128"},
     {"training.eval_batch_size", "250"},
     {"training.optimizer", "adam"},  // the only choice: set to itself
+    {"training.validation", "split"},
+    {"training.validation_split", "0.25"},
     {"training.learning_rate", "3e-4"},
     {"training.beta1", "0.8"},
     {"training.beta2", "0.99"},
@@ -417,25 +419,38 @@ const std::map<std::string, std::string> kSetValues = {
     {"output.cache_dir", "\"\""},
 };
 
-// Every leaf of the resolved config: the defaults', and those only a VGG16 config with a random
-// crop and a data folder has.
+// Every leaf of the resolved config: the defaults', and those only a config where every key
+// applies has (VGG16 from a weights file, augmentation with a constant fill and a random crop, a
+// held-out validation split, a data folder).
 std::set<std::string> every_leaf() {
   std::set<std::string> leaves;
   collect_leaves(to_json(ExperimentConfig{}), "", leaves);
   const json vgg = {{"name", "t"},
                     {"data", {{"dir", "/d"}}},
-                    {"model", {{"type", "vgg16_transfer"}, {"weights", "random"}}},
-                    {"augmentation", {{"random_crop", {{"padding", 4}, {"size", 32}}}}}};
+                    {"model", {{"type", "vgg16_transfer"}, {"weights", "w.h5"}}},
+                    {"augmentation",
+                     {{"enabled", true},
+                      {"fill_mode", "constant"},
+                      {"random_crop", {{"padding", 4}, {"size", 32}}}}},
+                    {"training", {{"validation", "split"}}}};
   collect_leaves(to_json(parse_config(vgg, "c.json")), "", leaves);
+  leaves.insert("augmentation.random_crop");  // a value (null by default) as well as an object
   return leaves;
 }
 
-// The --set values a key needs beside its own: VGG16-only keys need a VGG16 model.
+// The --set values a key needs beside its own to apply: VGG16-only keys need a VGG16 model (from
+// a weights file for weights_format), augmentation keys augmentation on (cval a constant fill),
+// validation_split a held-out validation.
 std::vector<std::string> context_for(const std::string& path) {
-  const bool vgg_key = path.rfind("model.", 0) == 0;
+  const auto starts = [&](const char* prefix) { return path.rfind(prefix, 0) == 0; };
   std::vector<std::string> set;
-  if (vgg_key && path != "model.type") set.push_back("model.type=vgg16_transfer");
-  if (vgg_key && path != "model.weights") set.push_back("model.weights=random");
+  if (starts("model.") && path != "model.type") set.push_back("model.type=vgg16_transfer");
+  if (starts("model.") && path != "model.weights") set.push_back("model.weights=w.h5");
+  if (starts("augmentation.") && path != "augmentation.enabled") {
+    set.push_back("augmentation.enabled=true");
+  }
+  if (path == "augmentation.cval") set.push_back("augmentation.fill_mode=constant");
+  if (path == "training.validation_split") set.push_back("training.validation=split");
   return set;
 }
 
@@ -536,13 +551,14 @@ TEST(ConfigSet, ValuesAreJsonElseStringsAndNullMeansTheDefault) {
                     {"augmentation", {{"enabled", true}, {"rotation_range", 20}}}};
   const auto c =
       with_set(doc, {"training.learning_rate=3e-4", "model.type=small_cnn", "model.weights=null",
-                     "training.epochs=null", "augmentation={\"horizontal_flip\": true}",
+                     "training.epochs=null",
+                     "augmentation={\"enabled\": true, \"horizontal_flip\": true}",
                      "description=two words", "data.dir=/x/y"});
   EXPECT_DOUBLE_EQ(c.training.learning_rate, 3e-4);
   EXPECT_EQ(c.model.type, "small_cnn");
   EXPECT_EQ(c.training.epochs, 10);  // null: the default, not the file's 5
   // A whole section is replaced, not merged: the file's augmentation keys are gone.
-  EXPECT_FALSE(c.augmentation.enabled);
+  EXPECT_TRUE(c.augmentation.enabled);
   EXPECT_DOUBLE_EQ(c.augmentation.rotation_range, 0);
   EXPECT_TRUE(c.augmentation.horizontal_flip);
   EXPECT_EQ(c.description, "two words");
@@ -562,7 +578,7 @@ TEST(ConfigSet, LoadConfigAppliesSetAfterTheFile) {
   testing::TempDir dir;
   testing::write_text(dir / "c.json", R"({"name": "t", "training": {"epochs": 5}})");
   ConfigOverrides o;
-  o.set = {"training.epochs=7", "augmentation.rotation_range=10"};
+  o.set = {"training.epochs=7", "augmentation.enabled=true", "augmentation.rotation_range=10"};
   o.batch_size = 16;
   const auto c = load_config(dir / "c.json", o);
   EXPECT_EQ(c.training.epochs, 7);
@@ -598,7 +614,7 @@ TEST(Config, EveryFieldRoundTrips) {
                       {"vertical_flip", true},
                       {"zoom_range", {0.8, 1.25}},
                       {"shear_range", 5.0},
-                      {"fill_mode", "reflect"},
+                      {"fill_mode", "constant"},
                       {"cval", -1.5},
                       {"random_crop", {{"padding", 4}, {"size", 30}}},
                       {"cutout", 8}}},
@@ -607,6 +623,8 @@ TEST(Config, EveryFieldRoundTrips) {
                       {"batch_size", 32},
                       {"eval_batch_size", 250},
                       {"optimizer", "adam"},
+                      {"validation", "split"},
+                      {"validation_split", 0.2},
                       {"learning_rate", 0.01},
                       {"beta1", 0.8},
                       {"beta2", 0.99},
