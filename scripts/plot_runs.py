@@ -625,7 +625,8 @@ def plot_curves(name, runs, out_dir, description):
         percent_axis(axis)
         fit_percent_range(axis, drawn)
         axis.grid(True, alpha=0.3)
-        axis.legend(fontsize=8, loc="lower right" if metric == "accuracy" else "upper right")
+        # Where it covers the fewest points: a fixed corner hid the first epoch's train point.
+        axis.legend(fontsize=8, loc="best", framealpha=0.9)
     incomplete = sum(1 for r in runs if not r.complete)
     count = "{} run{}".format(len(runs), "" if len(runs) == 1 else "s")
     if incomplete:
