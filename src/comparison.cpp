@@ -329,7 +329,8 @@ void add_run(ComparisonRow& row, RunFigures& figures, const RunRecord& run) {
   }
   if (best >= 0) {
     figures.best.push_back(best);
-  } else if (s.results) {
+  } else if (s.results && !std::isnan(s.results->best_val_accuracy)) {
+    // Runs without validation (training.validation "none") have no best val accuracy.
     figures.best.push_back(s.results->best_val_accuracy);
   }
 }

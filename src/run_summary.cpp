@@ -235,7 +235,8 @@ std::optional<SummaryResults> results_from_json(const json& doc, const std::stri
   r.test_error = typed<double>(doc, "test_error", file).value_or(1.0 - r.test_accuracy);
   r.test_loss = typed<double>(doc, "test_loss", file).value_or(0.0);
   r.best_epoch = typed<int64_t>(doc, "best_epoch", file).value_or(0);
-  r.best_val_accuracy = typed<double>(doc, "best_val_accuracy", file).value_or(0.0);
+  // null: not recorded (a run without validation).
+  r.best_val_accuracy = typed<double>(doc, "best_val_accuracy", file).value_or(kNotRecorded);
   r.images_per_second = typed<double>(doc, "images_per_second", file).value_or(0.0);
   r.per_class_accuracy =
       typed<std::vector<double>>(doc, "per_class_accuracy", file).value_or(std::vector<double>{});

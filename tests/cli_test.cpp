@@ -845,6 +845,13 @@ TEST(Cli, WithoutValidationTheLastEpochIsTheBestAndValColumnsAreEmpty) {
   EXPECT_EQ(s["best_epoch"], 2);
   EXPECT_EQ(s["test_images"], 50);
   EXPECT_TRUE(s["test_accuracy"].is_number());
+  EXPECT_TRUE(s["best_val_accuracy"].is_null());
+  // The table has no best val accuracy for it (not a 0%), and says why.
+  const auto table = run_cli({"compare", "--format", "json", dir / "runs"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  const auto row = json::parse(table.out).at(0);
+  EXPECT_TRUE(row["best_val_accuracy"].is_null()) << row;
+  EXPECT_EQ(row["validation"], "none");
 }
 
 TEST(Cli, TrainIsTheExplicitFormOfTheDefaultCommand) {
