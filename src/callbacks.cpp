@@ -217,8 +217,8 @@ void MetricsWriter::on_epoch_end(const EpochMetrics& m, const EvaluationResult&)
     csv += row.csv_row() + "\n";
     jsonl += json_text(row.to_json(), -1) + "\n";
   }
-  write_file_atomic((fs::path(run_dir_) / "metrics.csv").string(), csv);
-  write_file_atomic((fs::path(run_dir_) / "metrics.jsonl").string(), jsonl);
+  write_file_atomic(RunFolder(run_dir_).metrics_csv(), csv);
+  write_file_atomic(RunFolder(run_dir_).metrics_jsonl(), jsonl);
 }
 
 void SummaryUpdater::on_epoch_end(const EpochMetrics& m, const EvaluationResult& val) {

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iomanip>
 #include <map>
 #include <sstream>
@@ -208,16 +209,22 @@ std::string vs_baseline_text(const ComparisonRow& row) {
   return c.significant() ? text : text + ", not significant";
 }
 
-// The CSV columns after the notes: baseline, difference, interval, p-value, df, significant.
-std::string vs_baseline_csv(const ComparisonRow& row) {
-  if (!row.vs_baseline) return ",,,,,,";
+// The CSV cells after the notes: baseline, difference, interval, p-value, df, significant.
+std::vector<std::string> vs_baseline_cells(const ComparisonRow& row) {
+  std::vector<std::string> cells(7);
+  if (!row.vs_baseline) return cells;
   const BaselineComparison& c = *row.vs_baseline;
-  std::string text = csv_escape(c.baseline) + ',' + fixed(c.difference, 6) + ',';
-  if (!c.welch) return text + ",,,,";
+  cells[0] = c.baseline;
+  cells[1] = fixed(c.difference, 6);
+  if (!c.welch) return cells;
   std::ostringstream p;
   p << std::setprecision(6) << c.welch->p_value;
-  return text + fixed(c.welch->ci_low, 6) + ',' + fixed(c.welch->ci_high, 6) + ',' + p.str() + ',' +
-         fixed(c.welch->df, 3) + ',' + (c.significant() ? "true" : "false");
+  cells[2] = fixed(c.welch->ci_low, 6);
+  cells[3] = fixed(c.welch->ci_high, 6);
+  cells[4] = p.str();
+  cells[5] = fixed(c.welch->df, 3);
+  cells[6] = c.significant() ? "true" : "false";
+  return cells;
 }
 
 json vs_baseline_json(const ComparisonRow& row) {
@@ -320,6 +327,7 @@ void add_run(ComparisonRow& row, RunFigures& figures, const RunRecord& run) {
   row.frozen_params = s.frozen_params;
   const SummaryResults results = s.results.value_or(SummaryResults{0, 1, 0, 0, 0, 0, {}, {}});
   figures.accuracy.push_back(results.test_accuracy);
+  row.seeds.push_back({run.dir, run.seed, results.test_accuracy});
   figures.error.push_back(results.test_error);
   figures.seconds.push_back(s.train_seconds.value_or(0.0));
   figures.speed.push_back(results.images_per_second);
@@ -367,96 +375,238 @@ std::vector<ComparisonRow> compare_runs(const std::vector<RunRecord>& runs,
   return rows;
 }
 
-std::string format_markdown(const std::vector<ComparisonRow>& rows) {
-  std::ostringstream out;
-  const auto keys = grid_keys(rows);
-  out << "| configuration | ";
-  for (const auto& key : keys) out << key << " | ";
-  out << "model | augmentation | transfer | epochs | runs | test accuracy | "
-         "test error | best val accuracy | validation | train time (s) | images/s | "
-         "trainable params | frozen params | notebook accuracy | notes | vs baseline |\n";
-  out << "|---|";
-  for (size_t i = 0; i < keys.size(); ++i) out << "---|";
-  out << "---|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|---|\n";
-  for (const auto& r : rows) {
-    std::string runs = std::to_string(r.runs);
-    if (r.incomplete) runs += " (+" + std::to_string(r.incomplete) + " incomplete)";
-    out << "| " << r.name << " | ";
-    for (const auto& key : keys) {
-      const json* value = find_grid_value(r, key);
-      out << (value ? grid_text(*value) : "-") << " | ";
-    }
-    out << (r.model.empty() ? "-" : r.model) << " | " << (r.augmentation ? "yes" : "no") << " | "
-        << (r.transfer.empty() ? "-" : r.transfer) << " | "
-        << (r.runs ? std::to_string(r.epochs) : "-") << " | " << runs << " | "
-        << pct(r.test_accuracy) << " | " << pct(r.test_error) << " | " << pct(r.best_val_accuracy)
-        << " | " << (r.validation.empty() ? "-" : r.validation) << " | "
-        << (r.runs ? fixed(r.train_seconds.mean, 1) : "-") << " | "
-        << (r.runs ? fixed(r.images_per_second.mean, 0) : "-") << " | "
-        << (r.runs ? std::to_string(r.trainable_params) : "-") << " | "
-        << (r.runs ? std::to_string(r.frozen_params) : "-") << " | "
-        << (r.reference_accuracy ? fixed(100 * *r.reference_accuracy, 2) + "%" : "-") << " | "
-        << r.note << " | " << vs_baseline_text(r) << " |\n";
+namespace {
+
+json seeds_json(const ComparisonRow& r) {
+  json seeds = json::array();
+  for (const SeedResult& s : r.seeds) {
+    seeds.push_back({{"dir", s.dir},
+                     {"seed", s.seed ? json(*s.seed) : json(nullptr)},
+                     {"test_accuracy", s.test_accuracy}});
   }
-  return out.str();
+  return seeds;
+}
+
+// One column of the table in all three formats, so that a new column is one entry of kColumns.
+// The grid keys' columns, which depend on the rows, come after the first.
+struct Column {
+  std::string markdown;          // header; "" when the column is not in the markdown table
+  bool numeric;                  // right-aligned in markdown
+  std::vector<std::string> csv;  // headers of the column's CSV cells; {} when not in CSV
+  std::string json_key;          // key in JSON rows; "" when not in JSON
+  std::function<std::string(const ComparisonRow&)> text;                // markdown cell
+  std::function<std::vector<std::string>(const ComparisonRow&)> cells;  // CSV cells, unescaped
+  std::function<json(const ComparisonRow&)> value;                      // JSON value
+};
+
+using Getter = std::function<std::string(const ComparisonRow&)>;
+
+std::string dash_if_empty(const std::string& text) { return text.empty() ? "-" : text; }
+
+// Text: "-" in markdown when empty; JSON null when empty if `null_when_empty`.
+Column text_column(std::string header, std::string name, Getter get, bool null_when_empty = false) {
+  return {header,
+          false,
+          {name},
+          name,
+          [get](const ComparisonRow& r) { return dash_if_empty(get(r)); },
+          [get](const ComparisonRow& r) { return std::vector<std::string>{get(r)}; },
+          [get, null_when_empty](const ComparisonRow& r) {
+            const std::string text = get(r);
+            return null_when_empty && text.empty() ? json(nullptr) : json(text);
+          }};
+}
+
+// A count the runs agree on: "-" in markdown for a row without completed runs.
+Column count_column(std::string header, std::string name, int64_t ComparisonRow::*member) {
+  return {header,
+          true,
+          {name},
+          name,
+          [member](const ComparisonRow& r) {
+            return r.runs ? std::to_string(r.*member) : std::string("-");
+          },
+          [member](const ComparisonRow& r) {
+            return std::vector<std::string>{std::to_string(r.*member)};
+          },
+          [member](const ComparisonRow& r) { return json(r.*member); }};
+}
+
+// A statistic over the row's runs: markdown as `text` shows it, CSV NAME_mean and NAME_std
+// (fractions and seconds as they are, 6 decimals), JSON {mean, std, n} or null.
+Column stat_column(std::string header, std::string name, Stat ComparisonRow::*member,
+                   std::function<std::string(const Stat&)> text) {
+  return {header,
+          true,
+          {name + "_mean", name + "_std"},
+          name,
+          [member, text](const ComparisonRow& r) { return text(r.*member); },
+          [member](const ComparisonRow& r) {
+            const Stat& s = r.*member;
+            if (s.n == 0) return std::vector<std::string>(2);
+            return std::vector<std::string>{fixed(s.mean, 6), fixed(s.std, 6)};
+          },
+          [member](const ComparisonRow& r) { return stat_json(r.*member); }};
+}
+
+std::function<std::string(const Stat&)> mean_with(int decimals) {
+  return [decimals](const Stat& s) { return s.n ? fixed(s.mean, decimals) : std::string("-"); };
+}
+
+const std::vector<Column>& columns() {
+  static const std::vector<Column> kColumns = {
+      text_column("configuration", "configuration", [](auto& r) { return r.name; }),
+      text_column("model", "model", [](auto& r) { return r.model; }),
+      {"augmentation",
+       false,
+       {"augmentation"},
+       "augmentation",
+       [](auto& r) { return std::string(r.augmentation ? "yes" : "no"); },
+       [](auto& r) { return std::vector<std::string>{r.augmentation ? "true" : "false"}; },
+       [](auto& r) { return json(r.augmentation); }},
+      text_column("transfer", "transfer", [](auto& r) { return r.transfer; }),
+      count_column("epochs", "epochs", &ComparisonRow::epochs),
+      {"runs",
+       true,
+       {"runs"},
+       "runs",
+       [](auto& r) {
+         std::string runs = std::to_string(r.runs);
+         if (r.incomplete) runs += " (+" + std::to_string(r.incomplete) + " incomplete)";
+         return runs;
+       },
+       [](auto& r) { return std::vector<std::string>{std::to_string(r.runs)}; },
+       [](auto& r) { return json(r.runs); }},
+      {"",
+       false,
+       {"incomplete"},
+       "incomplete",
+       nullptr,
+       [](auto& r) { return std::vector<std::string>{std::to_string(r.incomplete)}; },
+       [](auto& r) { return json(r.incomplete); }},
+      stat_column("test accuracy", "test_accuracy", &ComparisonRow::test_accuracy, pct),
+      stat_column("test error", "test_error", &ComparisonRow::test_error, pct),
+      stat_column("best val accuracy", "best_val_accuracy", &ComparisonRow::best_val_accuracy, pct),
+      text_column(
+          "validation", "validation", [](auto& r) { return r.validation; }, true),
+      stat_column("train time (s)", "train_seconds", &ComparisonRow::train_seconds, mean_with(1)),
+      stat_column("images/s", "images_per_second", &ComparisonRow::images_per_second, mean_with(0)),
+      count_column("trainable params", "trainable_params", &ComparisonRow::trainable_params),
+      count_column("frozen params", "frozen_params", &ComparisonRow::frozen_params),
+      {"notebook accuracy",
+       true,
+       {"reference_accuracy"},
+       "reference_accuracy",
+       [](auto& r) {
+         return r.reference_accuracy ? fixed(100 * *r.reference_accuracy, 2) + "%" : "-";
+       },
+       [](auto& r) {
+         return std::vector<std::string>{r.reference_accuracy ? fixed(*r.reference_accuracy, 4)
+                                                              : ""};
+       },
+       [](auto& r) { return r.reference_accuracy ? json(*r.reference_accuracy) : json(nullptr); }},
+      {"notes",
+       false,
+       {"notes"},
+       "notes",
+       [](auto& r) { return r.note; },
+       [](auto& r) { return std::vector<std::string>{r.note}; },
+       [](auto& r) { return json(r.note); }},
+      {"vs baseline",
+       false,
+       {"baseline", "difference_vs_baseline", "difference_ci95_low", "difference_ci95_high",
+        "p_value", "welch_df", "significant"},
+       "vs_baseline",
+       vs_baseline_text,
+       vs_baseline_cells,
+       vs_baseline_json},
+      {"", false, {}, "seeds", nullptr, nullptr, seeds_json},
+  };
+  return kColumns;
+}
+
+std::string grid_cell(const ComparisonRow& row, const std::string& key) {
+  const json* value = find_grid_value(row, key);
+  return value ? grid_text(*value) : "";
+}
+
+}  // namespace
+
+std::string format_markdown(const std::vector<ComparisonRow>& rows) {
+  std::vector<std::string> headers, aligns;
+  std::vector<Getter> cells;
+  const auto keys = grid_keys(rows);
+  for (size_t i = 0; i < columns().size(); ++i) {
+    const Column& column = columns()[i];
+    if (!column.markdown.empty()) {
+      headers.push_back(column.markdown);
+      aligns.push_back(column.numeric ? "---:" : "---");
+      cells.push_back(column.text);
+    }
+    if (i > 0) continue;
+    for (const auto& key : keys) {
+      headers.push_back(key);
+      aligns.push_back("---");
+      cells.push_back([key](const ComparisonRow& r) { return dash_if_empty(grid_cell(r, key)); });
+    }
+  }
+  auto line = [](const std::vector<std::string>& items) {
+    std::string text = "|";
+    for (const auto& item : items) text += " " + item + " |";
+    return text + "\n";
+  };
+  std::string text = line(headers);
+  text += "|";
+  for (const auto& align : aligns) text += align + "|";
+  text += "\n";
+  for (const auto& r : rows) {
+    std::vector<std::string> row;
+    for (const auto& cell : cells) row.push_back(cell(r));
+    text += line(row);
+  }
+  return text;
 }
 
 std::string format_csv(const std::vector<ComparisonRow>& rows) {
-  std::ostringstream out;
   const auto keys = grid_keys(rows);
-  out << "configuration,";
-  for (const auto& key : keys) out << key << ',';
-  out << "model,augmentation,transfer,epochs,runs,incomplete,test_accuracy_mean,"
-         "test_accuracy_std,test_error_mean,test_error_std,best_val_accuracy_mean,validation,"
-         "train_seconds_mean,images_per_second_mean,trainable_params,frozen_params,"
-         "reference_accuracy,notes,baseline,difference_vs_baseline,difference_ci95_low,"
-         "difference_ci95_high,p_value,welch_df,significant\n";
-  auto num = [](const Stat& s, double v) { return s.n ? fixed(v, 6) : std::string(); };
-  for (const auto& r : rows) {
-    out << csv_escape(r.name) << ',';
-    for (const auto& key : keys) {
-      const json* value = find_grid_value(r, key);
-      out << (value ? csv_escape(grid_text(*value)) : "") << ',';
-    }
-    out << r.model << ',' << (r.augmentation ? "true" : "false") << ',' << r.transfer << ','
-        << r.epochs << ',' << r.runs << ',' << r.incomplete << ','
-        << num(r.test_accuracy, r.test_accuracy.mean) << ','
-        << num(r.test_accuracy, r.test_accuracy.std) << ',' << num(r.test_error, r.test_error.mean)
-        << ',' << num(r.test_error, r.test_error.std) << ','
-        << num(r.best_val_accuracy, r.best_val_accuracy.mean) << ',' << r.validation << ','
-        << num(r.train_seconds, r.train_seconds.mean) << ','
-        << num(r.images_per_second, r.images_per_second.mean) << ',' << r.trainable_params << ','
-        << r.frozen_params << ',' << (r.reference_accuracy ? fixed(*r.reference_accuracy, 4) : "")
-        << ',' << csv_escape(r.note) << ',' << vs_baseline_csv(r) << '\n';
+  auto line = [](const std::vector<std::string>& items) {
+    std::string text;
+    for (size_t i = 0; i < items.size(); ++i) text += (i ? "," : "") + csv_escape(items[i]);
+    return text + "\n";
+  };
+  std::vector<std::string> headers;
+  for (size_t i = 0; i < columns().size(); ++i) {
+    headers.insert(headers.end(), columns()[i].csv.begin(), columns()[i].csv.end());
+    if (i == 0) headers.insert(headers.end(), keys.begin(), keys.end());
   }
-  return out.str();
+  std::string text = line(headers);
+  for (const auto& r : rows) {
+    std::vector<std::string> cells;
+    for (size_t i = 0; i < columns().size(); ++i) {
+      if (!columns()[i].csv.empty()) {
+        const auto column_cells = columns()[i].cells(r);
+        cells.insert(cells.end(), column_cells.begin(), column_cells.end());
+      }
+      if (i > 0) continue;
+      for (const auto& key : keys) cells.push_back(grid_cell(r, key));
+    }
+    text += line(cells);
+  }
+  return text;
 }
 
 json to_json(const std::vector<ComparisonRow>& rows) {
   json out = json::array();
   for (const auto& r : rows) {
-    json grid = json::object();
-    for (const auto& [key, value] : r.grid) grid[key] = value;
-    out.push_back(
-        {{"configuration", r.name},
-         {"grid", grid},
-         {"model", r.model},
-         {"augmentation", r.augmentation},
-         {"transfer", r.transfer},
-         {"epochs", r.epochs},
-         {"runs", r.runs},
-         {"incomplete", r.incomplete},
-         {"test_accuracy", stat_json(r.test_accuracy)},
-         {"test_error", stat_json(r.test_error)},
-         {"best_val_accuracy", stat_json(r.best_val_accuracy)},
-         {"validation", r.validation.empty() ? json(nullptr) : json(r.validation)},
-         {"train_seconds", stat_json(r.train_seconds)},
-         {"images_per_second", stat_json(r.images_per_second)},
-         {"trainable_params", r.trainable_params},
-         {"frozen_params", r.frozen_params},
-         {"reference_accuracy", r.reference_accuracy ? json(*r.reference_accuracy) : json(nullptr)},
-         {"notes", r.note},
-         {"vs_baseline", vs_baseline_json(r)}});
+    json row = json::object();
+    for (size_t i = 0; i < columns().size(); ++i) {
+      if (!columns()[i].json_key.empty()) row[columns()[i].json_key] = columns()[i].value(r);
+      if (i > 0) continue;
+      json grid = json::object();
+      for (const auto& [key, value] : r.grid) grid[key] = value;
+      row["grid"] = grid;
+    }
+    out.push_back(row);
   }
   return out;
 }

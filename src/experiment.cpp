@@ -197,7 +197,7 @@ void record_failure(const std::string& summary_path, RunSummary& summary,
 RunResult finish_run(const std::string& run_dir, RunSummary& summary, const History& history,
                      const EvaluationResult& final_test,
                      const std::shared_ptr<spdlog::logger>& logger) {
-  const std::string summary_path = run_file(run_dir, "summary.json");
+  const std::string summary_path = RunFolder(run_dir).summary();
   if (history.interrupted) {
     summary.status = "interrupted";
     summary.stopped_at = {history.stopped_at_epoch, history.stopped_at_batch};
@@ -221,7 +221,7 @@ FitOptions run_fit_options(RunContext& run, const std::string& run_dir,
                            const Resumption* resumption,
                            const std::shared_ptr<spdlog::logger>& logger) {
   FitOptions options = FitOptions::from_config(run.config.training);
-  options.checkpoint_path = run_file(run_dir, "checkpoint.pt");
+  options.checkpoint_path = RunFolder(run_dir).checkpoint();
   options.resume_from = resumption ? resumption->checkpoint : "";
   if (run.augmenter) {
     Augmenter* augmenter = run.augmenter.get();
@@ -243,7 +243,7 @@ FitOptions run_fit_options(RunContext& run, const std::string& run_dir,
 RunResult train_in_run_folder(RunContext& run, const std::string& run_dir,
                               const Resumption* resumption,
                               const std::shared_ptr<spdlog::logger>& logger) {
-  const std::string summary_path = run_file(run_dir, "summary.json");
+  const std::string summary_path = RunFolder(run_dir).summary();
   RunSummary summary = summary_header(run, resumption);
   write_summary(summary_path, summary);
 
@@ -278,8 +278,8 @@ RunResult train_in_run_folder(RunContext& run, const std::string& run_dir,
       summary.test_images = run.test.size();
     }
     if (run.config.output.save_model) {
-      save_model_file(*run.model, run_file(run_dir, "model.pt"));
-      save_portable_weights(*run.model, run_file(run_dir, "weights.pt"));
+      save_model_file(*run.model, RunFolder(run_dir).model());
+      save_portable_weights(*run.model, RunFolder(run_dir).weights());
     }
   } catch (const Error& e) {
     record_failure(summary_path, summary, e.what());
@@ -313,8 +313,8 @@ RunResult run_experiment(const std::string& config_path, const ConfigOverrides& 
   const FileLock lock = lock_run(output_dir, run.config);
 
   const std::string run_dir = create_run_directory(output_dir, run.config.name);
-  add_log_file(logger, run_file(run_dir, "train.log"));
-  write_file_atomic(run_file(run_dir, "config.json"), json_text(to_json(run.config), 2) + "\n");
+  add_log_file(logger, RunFolder(run_dir).log());
+  write_file_atomic(RunFolder(run_dir).config(), json_text(to_json(run.config), 2) + "\n");
   log_run_header(run, run_dir, logger);
   return train_in_run_folder(run, run_dir, nullptr, logger);
 }
@@ -325,7 +325,7 @@ namespace {
 // process is still running; a "running" run whose process is gone has crashed and may resume.
 std::optional<RunSummary> resumable_summary(const std::string& run_dir,
                                             const std::shared_ptr<spdlog::logger>& logger) {
-  const std::string summary_path = run_file(run_dir, "summary.json");
+  const std::string summary_path = RunFolder(run_dir).summary();
   std::error_code ec;
   if (fs::exists(summary_path, ec) && !fs::is_regular_file(summary_path, ec)) {
     throw OutputError(summary_path + ": not a regular file");
@@ -382,8 +382,7 @@ TrainingState readable_checkpoint(const std::string& run_dir, const std::string&
 // ConfigError unless `run_dir` is a run folder (has config.json).
 void check_run_folder(const std::string& run_dir) {
   std::error_code ec;
-  if (!fs::is_directory(run_dir, ec) ||
-      !fs::is_regular_file(run_file(run_dir, "config.json"), ec)) {
+  if (!fs::is_directory(run_dir, ec) || !fs::is_regular_file(RunFolder(run_dir).config(), ec)) {
     throw ConfigError(run_dir + ": not a run folder (no config.json)");
   }
 }
@@ -400,7 +399,7 @@ std::string checkpoint_to_resume(const ResumeOptions& options) {
     }
     return *options.checkpoint;
   }
-  const std::string checkpoint = run_file(options.run_dir, "checkpoint.pt");
+  const std::string checkpoint = RunFolder(options.run_dir).checkpoint();
   if (!fs::is_regular_file(checkpoint, ec)) {
     throw ConfigError(options.run_dir + ": no " + fs::path(checkpoint).filename().string() +
                       " to resume from (checkpoint.pt is written after each epoch and when a "
@@ -418,7 +417,7 @@ RunResult resume_experiment(const ResumeOptions& options,
   ConfigOverrides overrides;
   overrides.threads = options.threads;
   overrides.device = options.device;
-  ExperimentConfig config = load_run_folder_config(run_file(run_dir, "config.json"), overrides);
+  ExperimentConfig config = load_run_folder_config(RunFolder(run_dir).config(), overrides);
   if (options.data_dir) config.data.dir = *options.data_dir;
   // The lock first: a run still going before its first checkpoint is busy, not unresumable.
   const FileLock lock = lock_run(fs::path(run_dir).parent_path().string(), config);
@@ -434,7 +433,7 @@ RunResult resume_experiment(const ResumeOptions& options,
   check_checkpoint_fits(resumption.checkpoint, run.trained_module());
 
   remove_stale_temporaries(run_dir);
-  add_log_file(logger, run_file(run_dir, "train.log"));
+  add_log_file(logger, RunFolder(run_dir).log());
   log_run_header(run, run_dir, logger);
   return train_in_run_folder(run, run_dir, &resumption, logger);
 }

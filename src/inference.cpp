@@ -17,6 +17,7 @@
 #include "cifar_exp/images.h"
 #include "cifar_exp/logging.h"
 #include "cifar_exp/run_context.h"
+#include "cifar_exp/run_folder.h"
 #include "cifar_exp/run_summary.h"
 #include "cifar_exp/training.h"
 
@@ -55,7 +56,7 @@ void load_model_file(torch::nn::Module& model, const std::string& path,
 LoadedRun load_run(const std::string& run_dir, const std::optional<std::string>& device,
                    std::optional<int64_t> threads) {
   std::error_code ec;
-  const std::string config_path = (fs::path(run_dir) / "config.json").string();
+  const std::string config_path = RunFolder(run_dir).config();
   if (!fs::is_regular_file(config_path, ec)) {
     throw ConfigError(run_dir + ": not a run folder (no config.json)");
   }
@@ -75,7 +76,7 @@ LoadedRun load_run(const std::string& run_dir, const std::optional<std::string>&
   load_model_file(*run.model, (fs::path(run_dir) / "model.pt").string(), run.device);
   run.model->eval();
   run.class_names = kCifar10Classes;
-  const std::string summary_path = (fs::path(run_dir) / "summary.json").string();
+  const std::string summary_path = RunFolder(run_dir).summary();
   if (fs::exists(summary_path, ec) && !fs::is_regular_file(summary_path, ec)) {
     throw OutputError(summary_path + ": not a regular file");
   }
@@ -126,9 +127,9 @@ nlohmann::json evaluate_run(const EvaluateOptions& options,
                                {"per_class_accuracy", per_class},
                                {"confusion_matrix", result.confusion_rows()},
                                {"evaluated_at", utc_now("%Y-%m-%dT%H:%M:%SZ")}};
-  const std::string path = write_new_file(
-      (fs::path(options.run_dir) / ("evaluation-" + utc_now("%Y%m%dT%H%M%SZ"))).string(), ".json",
-      json_text(evaluation, 2) + "\n");
+  const std::string path =
+      write_new_file(RunFolder(options.run_dir).evaluation_stem(utc_now("%Y%m%dT%H%M%SZ")), ".json",
+                     json_text(evaluation, 2) + "\n");
   evaluation["file"] = path;
   return evaluation;
 }

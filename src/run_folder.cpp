@@ -38,10 +38,6 @@ std::string create_run_directory(const std::string& output_dir, const std::strin
   throw OutputError(base + ": too many run folders with this name and time");
 }
 
-std::string run_file(const std::string& run_dir, const std::string& file) {
-  return (fs::path(run_dir) / file).string();
-}
-
 void write_summary(const std::string& path, const RunSummary& summary) {
   write_file_atomic(path, json_text(summary.to_json(), 2) + "\n");
 }

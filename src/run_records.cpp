@@ -11,6 +11,7 @@
 #include "cifar_exp/config.h"
 #include "cifar_exp/errors.h"
 #include "cifar_exp/files.h"
+#include "cifar_exp/run_folder.h"
 
 namespace fs = std::filesystem;
 
@@ -20,7 +21,7 @@ namespace {
 using nlohmann::json;
 
 bool is_run_folder(const fs::path& dir) {
-  for (const char* f : {"summary.json", "metrics.csv", "config.json", "failure.json"}) {
+  for (const std::string& f : RunFolder::marker_files()) {
     if (fs::is_regular_file(dir / f)) return true;
   }
   return false;
@@ -81,26 +82,27 @@ void describe_failed_run(RunRecord& run, const json& failure) {
 std::vector<EpochMetrics> read_epochs(const fs::path& dir) {
   std::vector<EpochMetrics> epochs;
   std::error_code ec;
-  for (const char* name : {"metrics.jsonl", "metrics.csv"}) {
-    if (fs::exists(dir / name, ec) && !fs::is_regular_file(dir / name, ec)) {
-      throw OutputError((dir / name).string() + ": not a regular file");
+  const RunFolder folder(dir.string());
+  for (const std::string& file : {folder.metrics_jsonl(), folder.metrics_csv()}) {
+    if (fs::exists(file, ec) && !fs::is_regular_file(file, ec)) {
+      throw OutputError(file + ": not a regular file");
     }
   }
-  if (fs::is_regular_file(dir / "metrics.jsonl", ec)) {
-    std::istringstream in(read_file((dir / "metrics.jsonl").string()));
+  if (fs::is_regular_file(folder.metrics_jsonl(), ec)) {
+    std::istringstream in(read_file(folder.metrics_jsonl()));
     for (std::string line; std::getline(in, line);) {
       const auto row = try_parse_json(line);
       if (row && row->is_object()) epochs.push_back(EpochMetrics::from_json(*row));
     }
     return epochs;
   }
-  if (!fs::is_regular_file(dir / "metrics.csv", ec)) return epochs;
-  return EpochMetrics::from_csv(read_file((dir / "metrics.csv").string()));
+  if (!fs::is_regular_file(folder.metrics_csv(), ec)) return epochs;
+  return EpochMetrics::from_csv(read_file(folder.metrics_csv()));
 }
 
 void read_summary_file(RunRecord& run, const json& doc) {
   run.has_summary_file = true;
-  run.summary = RunSummary::from_json(doc, run.dir + "/summary.json");
+  run.summary = RunSummary::from_json(doc, RunFolder(run.dir).summary());
   run.name = run.summary.name;
   run.status = run.summary.status;
   if (doc.is_object() && doc.contains("seed") && doc["seed"].is_number())
@@ -134,19 +136,20 @@ RunRecord read_run(const fs::path& dir) {
   RunRecord run;
   run.dir = dir.string();
   std::string problem;
-  auto summary = try_read_json(dir / "summary.json", problem);
+  const RunFolder folder(run.dir);
+  auto summary = try_read_json(folder.summary(), problem);
   if (summary && !summary->is_object()) problem = "summary.json unreadable";
   if (summary && summary->is_object()) {
     read_summary_file(run, *summary);
-  } else if (auto failure = try_read_json(dir / "failure.json", problem);
+  } else if (auto failure = try_read_json(folder.failure(), problem);
              failure && failure->is_object()) {
     read_failure_file(run, *failure);
   } else {
     run.status = "incomplete";
     run.problem = problem.empty() ? "no summary.json" : problem;
   }
-  if (auto config = try_read_json(dir / "config.json", problem); config && config->is_object()) {
-    const std::string file = (dir / "config.json").string();
+  if (auto config = try_read_json(folder.config(), problem); config && config->is_object()) {
+    const std::string file = folder.config();
     run.config = *config;
     if (run.name.empty()) run.name = schema::string_field(*config, "name", file).value_or("");
     if (const auto training = schema::object_field(*config, "training", file);

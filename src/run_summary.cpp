@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <functional>
 #include <iomanip>
 #include <limits>
 #include <sstream>
@@ -135,44 +136,63 @@ std::vector<std::string> split_csv_line(const std::string& line) {
 
 }  // namespace
 
+namespace {
+
+// metrics.csv's and metrics.jsonl's columns after "epoch", in file order; a new metric is one
+// line here. `member` is stored (and in a checkpoint's row, in this order); `derived` is computed
+// from the stored ones.
+struct MetricColumn {
+  const char* name;
+  double EpochMetrics::*member;
+  double (EpochMetrics::*derived)() const;
+  int csv_decimals;
+  double value(const EpochMetrics& m) const { return member ? m.*member : (m.*derived)(); }
+};
+const MetricColumn kMetricColumns[] = {
+    {"train_loss", &EpochMetrics::train_loss, nullptr, 6},
+    {"train_accuracy", &EpochMetrics::train_accuracy, nullptr, 6},
+    {"train_error", nullptr, &EpochMetrics::train_error, 6},
+    {"val_loss", &EpochMetrics::val_loss, nullptr, 6},
+    {"val_accuracy", &EpochMetrics::val_accuracy, nullptr, 6},
+    {"val_error", nullptr, &EpochMetrics::val_error, 6},
+    {"seconds", &EpochMetrics::seconds, nullptr, 3},
+    {"images_per_second", &EpochMetrics::images_per_second, nullptr, 1},
+};
+
+}  // namespace
+
 std::string EpochMetrics::csv_header() {
-  return "epoch,train_loss,train_accuracy,train_error,val_loss,val_accuracy,val_error,seconds,"
-         "images_per_second";
+  std::string header = "epoch";
+  for (const auto& column : kMetricColumns) header += std::string(",") + column.name;
+  return header;
 }
 
 std::string EpochMetrics::csv_row() const {
   // A value not recorded (NaN: no validation) is an empty cell, read back as NaN.
-  const auto cell = [](double v, int digits) { return std::isnan(v) ? "" : fixed(v, digits); };
-  std::ostringstream out;
-  out << epoch << ',' << cell(train_loss, 6) << ',' << cell(train_accuracy, 6) << ','
-      << cell(train_error(), 6) << ',' << cell(val_loss, 6) << ',' << cell(val_accuracy, 6) << ','
-      << cell(val_error(), 6) << ',' << cell(seconds, 3) << ',' << cell(images_per_second, 1);
-  return out.str();
+  std::string row = std::to_string(epoch);
+  for (const auto& column : kMetricColumns) {
+    const double v = column.value(*this);
+    row += "," + (std::isnan(v) ? std::string() : fixed(v, column.csv_decimals));
+  }
+  return row;
 }
 
 json EpochMetrics::to_json() const {
   // A value not recorded (NaN) is null, in memory as in the file.
-  auto value = [](double v) { return std::isnan(v) ? json(nullptr) : json(v); };
-  return {{"epoch", epoch},
-          {"train_loss", value(train_loss)},
-          {"train_accuracy", value(train_accuracy)},
-          {"train_error", value(train_error())},
-          {"val_loss", value(val_loss)},
-          {"val_accuracy", value(val_accuracy)},
-          {"val_error", value(val_error())},
-          {"seconds", value(seconds)},
-          {"images_per_second", value(images_per_second)}};
+  json row = {{"epoch", epoch}};
+  for (const auto& column : kMetricColumns) {
+    const double v = column.value(*this);
+    row[column.name] = std::isnan(v) ? json(nullptr) : json(v);
+  }
+  return row;
 }
 
 EpochMetrics EpochMetrics::from_json(const json& row) {
   EpochMetrics m;
   m.epoch = tolerant<int64_t>(row, "epoch", 0);
-  m.train_loss = tolerant<double>(row, "train_loss", kNotRecorded);
-  m.train_accuracy = tolerant<double>(row, "train_accuracy", kNotRecorded);
-  m.val_loss = tolerant<double>(row, "val_loss", kNotRecorded);
-  m.val_accuracy = tolerant<double>(row, "val_accuracy", kNotRecorded);
-  m.seconds = tolerant<double>(row, "seconds", kNotRecorded);
-  m.images_per_second = tolerant<double>(row, "images_per_second", kNotRecorded);
+  for (const auto& column : kMetricColumns) {
+    if (column.member) m.*column.member = tolerant<double>(row, column.name, kNotRecorded);
+  }
   return m;
 }
 
@@ -198,158 +218,195 @@ std::vector<EpochMetrics> EpochMetrics::from_csv(const std::string& text) {
 }
 
 std::vector<double> EpochMetrics::to_row() const {
-  return {double(epoch), train_loss, train_accuracy,   val_loss,
-          val_accuracy,  seconds,    images_per_second};
+  std::vector<double> row = {double(epoch)};
+  for (const auto& column : kMetricColumns) {
+    if (column.member) row.push_back(this->*column.member);
+  }
+  return row;
 }
 
 EpochMetrics EpochMetrics::from_row(const std::vector<double>& row) {
   EpochMetrics m;
   if (row.size() < size_t(kRowSize)) return m;  // not a checkpoint's row: nothing recorded
   m.epoch = int64_t(row[0]);
-  m.train_loss = row[1];
-  m.train_accuracy = row[2];
-  m.val_loss = row[3];
-  m.val_accuracy = row[4];
-  m.seconds = row[5];
-  m.images_per_second = row[6];
+  size_t at = 1;
+  for (const auto& column : kMetricColumns) {
+    if (column.member) m.*column.member = row[at++];
+  }
   return m;
 }
 
 namespace {
 
-json results_to_json(const SummaryResults& r) {
-  return {{"test_accuracy", r.test_accuracy},
-          {"test_error", r.test_error},
-          {"test_loss", r.test_loss},
-          {"best_epoch", r.best_epoch},
-          {"best_val_accuracy", r.best_val_accuracy},
-          {"images_per_second", r.images_per_second},
-          {"per_class_accuracy", r.per_class_accuracy},
-          {"confusion_matrix", r.confusion_matrix}};
+// One field of summary.json: its key and how it is written and read (missing or null: the
+// default). A new field is one line in its table below; to_json and from_json walk the tables.
+template <typename S>
+struct SchemaField {
+  const char* key;
+  std::function<void(const S&, json&)> write;
+  std::function<void(S&, const json&, const std::string& file)> read;
+};
+
+// Always written; `fallback` when missing or null.
+template <typename S, typename T>
+SchemaField<S> field(const char* key, T S::*member, T fallback = T{}) {
+  return {key, [=](const S& s, json& doc) { doc[key] = s.*member; },
+          [=](S& s, const json& doc, const std::string& file) {
+            s.*member = typed<T>(doc, key, file).value_or(fallback);
+          }};
 }
 
-std::optional<SummaryResults> results_from_json(const json& doc, const std::string& file) {
-  if (!typed<double>(doc, "test_accuracy", file)) return std::nullopt;
-  SummaryResults r;
-  r.test_accuracy = typed<double>(doc, "test_accuracy", file).value_or(0.0);
-  r.test_error = typed<double>(doc, "test_error", file).value_or(1.0 - r.test_accuracy);
-  r.test_loss = typed<double>(doc, "test_loss", file).value_or(0.0);
-  r.best_epoch = typed<int64_t>(doc, "best_epoch", file).value_or(0);
-  // null: not recorded (a run without validation).
-  r.best_val_accuracy = typed<double>(doc, "best_val_accuracy", file).value_or(kNotRecorded);
-  r.images_per_second = typed<double>(doc, "images_per_second", file).value_or(0.0);
-  r.per_class_accuracy =
-      typed<std::vector<double>>(doc, "per_class_accuracy", file).value_or(std::vector<double>{});
-  r.confusion_matrix = typed<std::vector<std::vector<int64_t>>>(doc, "confusion_matrix", file)
-                           .value_or(std::vector<std::vector<int64_t>>{});
-  return r;
+// Written as null when unset (known to be absent for this run).
+template <typename S, typename T>
+SchemaField<S> nullable(const char* key, std::optional<T> S::*member) {
+  return {key, [=](const S& s, json& doc) { doc[key] = s.*member ? json(*(s.*member)) : json(); },
+          [=](S& s, const json& doc, const std::string& file) {
+            s.*member = typed<T>(doc, key, file);
+          }};
 }
 
-// The fields every state has.
-json settings_to_json(const RunSummary& s) {
-  return {
-      {"name", s.name},
-      {"status", s.status},
-      {"model", s.model},
-      {"augmentation", s.augmentation},
-      {"transfer", s.transfer},
-      {"weights", s.weights ? json(*s.weights) : json(nullptr)},
-      {"epochs", s.epochs},
-      {"epochs_completed", s.epochs_completed},
-      {"batch_size", s.batch_size},
-      {"precision", s.precision},
-      {"seed", s.seed},
-      {"trainable_params", s.trainable_params},
-      {"frozen_params", s.frozen_params},
-      {"train_images", s.train_images},
-      {"test_images", s.test_images},
-      {"validation", s.validation},
-      {"validation_images", s.validation_images},
-      {"device", s.device},
-      {"device_name", s.device_name},
-      {"tf32", s.tf32},
-      {"threads", s.threads},
-      {"torch_version", s.torch_version},
-      {"cifar_exp_version", s.cifar_exp_version},
-      {"data_dir", s.data_dir},
-      {"started_at", s.started_at},
-      {"updated_at", s.updated_at},
-      {"resumed", s.resumed},
-      {"process", cifar_exp::to_json(s.process)},
-      {"reference_accuracy", s.reference_accuracy ? json(*s.reference_accuracy) : json(nullptr)},
-      {"class_names", s.class_names},
-      {"provenance", s.provenance}};
+// Left out when unset (not reached yet in this state of the run).
+template <typename S, typename T>
+SchemaField<S> when_set(const char* key, std::optional<T> S::*member) {
+  return {key,
+          [=](const S& s, json& doc) {
+            if (s.*member) doc[key] = *(s.*member);
+          },
+          [=](S& s, const json& doc, const std::string& file) {
+            s.*member = typed<T>(doc, key, file);
+          }};
 }
 
-void settings_from_json(RunSummary& s, const json& doc, const std::string& file) {
-  s.name = typed<std::string>(doc, "name", file).value_or("");
-  s.status = typed<std::string>(doc, "status", file).value_or("completed");
-  s.model = typed<std::string>(doc, "model", file).value_or("");
-  s.augmentation = typed<bool>(doc, "augmentation", file).value_or(false);
-  s.transfer = typed<std::string>(doc, "transfer", file).value_or("");
-  s.weights = typed<std::string>(doc, "weights", file);
-  s.epochs = typed<int64_t>(doc, "epochs", file).value_or(0);
-  s.epochs_completed = typed<int64_t>(doc, "epochs_completed", file).value_or(0);
-  s.batch_size = typed<int64_t>(doc, "batch_size", file).value_or(0);
-  s.precision = typed<std::string>(doc, "precision", file).value_or("");
-  s.seed = typed<int64_t>(doc, "seed", file).value_or(0);
-  s.trainable_params = typed<int64_t>(doc, "trainable_params", file).value_or(0);
-  s.frozen_params = typed<int64_t>(doc, "frozen_params", file).value_or(0);
-  s.train_images = typed<int64_t>(doc, "train_images", file).value_or(0);
-  s.test_images = typed<int64_t>(doc, "test_images", file).value_or(0);
-  // Runs from before training.validation existed validated on the test split.
-  s.validation = typed<std::string>(doc, "validation", file).value_or("test");
-  s.validation_images = typed<int64_t>(doc, "validation_images", file).value_or(s.test_images);
-  s.device = typed<std::string>(doc, "device", file).value_or("");
-  s.device_name = typed<std::string>(doc, "device_name", file).value_or("");
-  s.tf32 = typed<bool>(doc, "tf32", file).value_or(false);
-  s.threads = typed<int64_t>(doc, "threads", file).value_or(0);
-  s.torch_version = typed<std::string>(doc, "torch_version", file).value_or("");
-  s.cifar_exp_version = typed<std::string>(doc, "cifar_exp_version", file).value_or("");
-  s.data_dir = typed<std::string>(doc, "data_dir", file).value_or("");
-  s.started_at = typed<std::string>(doc, "started_at", file).value_or("");
-  s.updated_at = typed<std::string>(doc, "updated_at", file).value_or("");
-  s.resumed = typed<int64_t>(doc, "resumed", file).value_or(0);
-  if (const auto process = schema::object_field(doc, "process", file)) {
-    s.process.host = typed<std::string>(*process, "host", file + ": process").value_or("");
-    s.process.pid = typed<int64_t>(*process, "pid", file + ": process").value_or(0);
-    s.process.start_ticks = typed<int64_t>(*process, "start_ticks", file + ": process").value_or(0);
-  }
-  s.reference_accuracy = typed<double>(doc, "reference_accuracy", file);
-  s.class_names = typed<std::vector<std::string>>(doc, "class_names", file)
-                      .value_or(std::vector<std::string>{});
-  s.provenance = doc.contains("provenance") ? doc["provenance"] : json(nullptr);
+template <typename S>
+void write_schema(const std::vector<SchemaField<S>>& fields, const S& s, json& doc) {
+  for (const auto& f : fields) f.write(s, doc);
 }
+
+template <typename S>
+void read_schema(const std::vector<SchemaField<S>>& fields, S& s, const json& doc,
+                 const std::string& file) {
+  for (const auto& f : fields) f.read(s, doc, file);
+}
+
+using Results = SummaryResults;
+using IntTable = std::vector<std::vector<int64_t>>;
+
+// Present from the first completed epoch on (summary.json has them at its top level).
+const std::vector<SchemaField<Results>> kResultFields = {
+    field("test_accuracy", &Results::test_accuracy, 0.0),
+    {"test_error", [](const Results& r, json& doc) { doc["test_error"] = r.test_error; },
+     [](Results& r, const json& doc, const std::string& file) {
+       r.test_error = typed<double>(doc, "test_error", file).value_or(1.0 - r.test_accuracy);
+     }},
+    field("test_loss", &Results::test_loss, 0.0),
+    field("best_epoch", &Results::best_epoch, int64_t{0}),
+    // null: not recorded (a run without validation).
+    {"best_val_accuracy",
+     [](const Results& r, json& doc) {
+       doc["best_val_accuracy"] =
+           std::isnan(r.best_val_accuracy) ? json(nullptr) : json(r.best_val_accuracy);
+     },
+     [](Results& r, const json& doc, const std::string& file) {
+       r.best_val_accuracy = typed<double>(doc, "best_val_accuracy", file).value_or(kNotRecorded);
+     }},
+    field("images_per_second", &Results::images_per_second, 0.0),
+    field("per_class_accuracy", &Results::per_class_accuracy),
+    field("confusion_matrix", &Results::confusion_matrix, IntTable{}),
+};
+
+// summary.json's fields, in file order; the results above come after "provenance".
+const std::vector<SchemaField<RunSummary>> kSummaryFields = {
+    field("name", &RunSummary::name),
+    // The first releases wrote no status, and only when the run had completed.
+    field("status", &RunSummary::status, std::string("completed")),
+    field("model", &RunSummary::model),
+    field("augmentation", &RunSummary::augmentation, false),
+    field("transfer", &RunSummary::transfer),
+    nullable("weights", &RunSummary::weights),
+    field("epochs", &RunSummary::epochs, int64_t{0}),
+    field("epochs_completed", &RunSummary::epochs_completed, int64_t{0}),
+    field("batch_size", &RunSummary::batch_size, int64_t{0}),
+    field("precision", &RunSummary::precision),
+    field("seed", &RunSummary::seed, int64_t{0}),
+    field("trainable_params", &RunSummary::trainable_params, int64_t{0}),
+    field("frozen_params", &RunSummary::frozen_params, int64_t{0}),
+    field("train_images", &RunSummary::train_images, int64_t{0}),
+    field("test_images", &RunSummary::test_images, int64_t{0}),
+    // Runs from before training.validation existed validated on the test split.
+    field("validation", &RunSummary::validation, std::string("test")),
+    {"validation_images",
+     [](const RunSummary& s, json& doc) { doc["validation_images"] = s.validation_images; },
+     [](RunSummary& s, const json& doc, const std::string& file) {
+       s.validation_images = typed<int64_t>(doc, "validation_images", file).value_or(s.test_images);
+     }},
+    field("device", &RunSummary::device),
+    field("device_name", &RunSummary::device_name),
+    field("tf32", &RunSummary::tf32, false),
+    field("threads", &RunSummary::threads, int64_t{0}),
+    field("torch_version", &RunSummary::torch_version),
+    field("cifar_exp_version", &RunSummary::cifar_exp_version),
+    field("data_dir", &RunSummary::data_dir),
+    field("started_at", &RunSummary::started_at),
+    field("updated_at", &RunSummary::updated_at),
+    field("resumed", &RunSummary::resumed, int64_t{0}),
+    {"process",
+     [](const RunSummary& s, json& doc) { doc["process"] = cifar_exp::to_json(s.process); },
+     [](RunSummary& s, const json& doc, const std::string& file) {
+       const auto process = schema::object_field(doc, "process", file);
+       if (!process) return;
+       const std::string where = file + ": process";
+       s.process.host = typed<std::string>(*process, "host", where).value_or("");
+       s.process.pid = typed<int64_t>(*process, "pid", where).value_or(0);
+       s.process.start_ticks = typed<int64_t>(*process, "start_ticks", where).value_or(0);
+     }},
+    nullable("reference_accuracy", &RunSummary::reference_accuracy),
+    field("class_names", &RunSummary::class_names),
+    {"provenance", [](const RunSummary& s, json& doc) { doc["provenance"] = s.provenance; },
+     [](RunSummary& s, const json& doc, const std::string&) {
+       s.provenance = doc.contains("provenance") ? doc["provenance"] : json(nullptr);
+     }},
+    // As the run goes and when it ends.
+    when_set("last_val_accuracy", &RunSummary::last_val_accuracy),
+    when_set("train_seconds", &RunSummary::train_seconds),
+    when_set("feature_seconds", &RunSummary::feature_seconds),
+    when_set("wall_seconds", &RunSummary::wall_seconds),
+    when_set("finished_at", &RunSummary::finished_at),
+    {"test_accuracy",  // and the other results (kResultFields), all at the top level
+     [](const RunSummary& s, json& doc) {
+       if (s.results) write_schema(kResultFields, *s.results, doc);
+     },
+     [](RunSummary& s, const json& doc, const std::string& file) {
+       s.results.reset();
+       if (!typed<double>(doc, "test_accuracy", file)) return;
+       s.results.emplace();
+       read_schema(kResultFields, *s.results, doc, file);
+     }},
+    when_set("error", &RunSummary::error),
+    {"stopped_at",
+     [](const RunSummary& s, json& doc) {
+       if (s.stopped_at)
+         doc["stopped_at"] = {{"epoch", s.stopped_at->first}, {"batch", s.stopped_at->second}};
+     },
+     [](RunSummary& s, const json& doc, const std::string& file) {
+       const auto stopped = schema::object_field(doc, "stopped_at", file);
+       if (!stopped) return;
+       s.stopped_at = {typed<int64_t>(*stopped, "epoch", file + ": stopped_at").value_or(0),
+                       typed<int64_t>(*stopped, "batch", file + ": stopped_at").value_or(0)};
+     }},
+};
 
 }  // namespace
 
 json RunSummary::to_json() const {
-  json doc = settings_to_json(*this);
-  if (last_val_accuracy) doc["last_val_accuracy"] = *last_val_accuracy;
-  if (train_seconds) doc["train_seconds"] = *train_seconds;
-  if (feature_seconds) doc["feature_seconds"] = *feature_seconds;
-  if (wall_seconds) doc["wall_seconds"] = *wall_seconds;
-  if (finished_at) doc["finished_at"] = *finished_at;
-  if (results) doc.update(results_to_json(*results));
-  if (error) doc["error"] = *error;
-  if (stopped_at) doc["stopped_at"] = {{"epoch", stopped_at->first}, {"batch", stopped_at->second}};
+  json doc = json::object();
+  write_schema(kSummaryFields, *this, doc);
   return doc;
 }
 
 RunSummary RunSummary::from_json(const json& doc, const std::string& file) {
+  schema::require_object(doc, file);
   RunSummary s;
-  settings_from_json(s, doc, file);
-  s.last_val_accuracy = typed<double>(doc, "last_val_accuracy", file);
-  s.train_seconds = typed<double>(doc, "train_seconds", file);
-  s.feature_seconds = typed<double>(doc, "feature_seconds", file);
-  s.wall_seconds = typed<double>(doc, "wall_seconds", file);
-  s.finished_at = typed<std::string>(doc, "finished_at", file);
-  s.results = results_from_json(doc, file);
-  s.error = typed<std::string>(doc, "error", file);
-  if (const auto stopped = schema::object_field(doc, "stopped_at", file)) {
-    s.stopped_at = {typed<int64_t>(*stopped, "epoch", file + ": stopped_at").value_or(0),
-                    typed<int64_t>(*stopped, "batch", file + ": stopped_at").value_or(0)};
-  }
+  read_schema(kSummaryFields, s, doc, file);
   return s;
 }
 

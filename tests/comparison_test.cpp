@@ -135,6 +135,49 @@ TEST(Comparison, GroupsByConfigWithExactStatistics) {
   EXPECT_EQ(j[1]["test_accuracy"]["n"], 3);
   EXPECT_TRUE(j[2]["test_accuracy"].is_null());
   EXPECT_EQ(j[2]["incomplete"], 1);
+  // The runs behind each row's statistics: completed runs only, as compare --runs names them.
+  ASSERT_EQ(j[1]["seeds"].size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(j[1]["seeds"][i]["seed"], int(i) + 1);
+    EXPECT_NEAR(j[1]["seeds"][i]["test_accuracy"].get<double>(), 0.70 + 0.02 * double(i), 1e-12);
+    EXPECT_EQ(j[1]["seeds"][i]["dir"], dir / ("base-20260101T000" + std::to_string(i) + "00Z"));
+  }
+  EXPECT_EQ(j[0]["seeds"].size(), 1u);  // the interrupted run is not behind aug's figures
+  EXPECT_EQ(j[2]["seeds"], json::array());
+}
+
+// One column table drives the three formats: every line has as many cells as its header.
+TEST(Comparison, EveryLineHasEveryColumn) {
+  testing::TempDir dir;
+  write_run(dir / "a+training.epochs=2-20260101T000000Z", "a+training.epochs=2", 1, 0.5, {0.5});
+  write_run(dir / "b-20260101T000000Z", "b", 1, 0.6, {0.6, 0.6});
+  write_run(dir / "b-20260101T000100Z", "b", 2, 0.7, {0.6, 0.7});
+  const auto rows = compare_runs(find_runs({dir.path()}));
+  ASSERT_EQ(rows.size(), 2u);
+  auto cells = [](const std::string& text, char separator) {
+    std::vector<size_t> counts;
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);)
+      counts.push_back(size_t(std::count(line.begin(), line.end(), separator)));
+    return counts;
+  };
+  const auto md = cells(format_markdown(rows), '|');
+  ASSERT_EQ(md.size(), 4u);
+  for (size_t count : md) EXPECT_EQ(count, md[0]);
+  const auto csv = cells(format_csv(rows), ',');
+  ASSERT_EQ(csv.size(), 3u);
+  for (size_t count : csv) EXPECT_EQ(count, csv[0]);
+  // Each statistic has its mean and standard deviation in CSV.
+  for (const char* stat :
+       {"test_accuracy", "test_error", "best_val_accuracy", "train_seconds", "images_per_second"}) {
+    EXPECT_NE(format_csv(rows).find(std::string(stat) + "_mean," + stat + "_std,"),
+              std::string::npos)
+        << stat;
+  }
+  const json j = to_json(rows);
+  EXPECT_EQ(j[0]["grid"], json({{"training.epochs", "2"}}));  // no config.json: the name's text
+  EXPECT_EQ(j[1]["grid"], json::object());
+  EXPECT_NEAR(j[1]["test_accuracy"]["std"].get<double>(), 0.0707107, 1e-6);
 }
 
 TEST(Comparison, AcceptsSingleRunFoldersAndRejectsMissingPaths) {

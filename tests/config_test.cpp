@@ -58,6 +58,20 @@ TEST(Config, ShippedConfigsParse) {
   EXPECT_DOUBLE_EQ(*notebook.reference_accuracy, 0.7090);
 }
 
+// Timing runs without the ImageNet weights (gpu_check.sh, a `--grid model.weights=random,FILE`
+// ablation) switch the shipped transfer configs to a random backbone: none of their keys may then
+// become inapplicable (an explicit weights_format would be refused).
+TEST(Config, ShippedTransferConfigsTakeARandomBackbone) {
+  for (const char* name : {"no_aug_tl.json", "aug_tl.json"}) {
+    ConfigOverrides random_backbone;
+    random_backbone.set = {"model.weights=random"};
+    const auto c =
+        load_config(std::string(CIFAR_EXP_SOURCE_DIR) + "/configs/" + name, random_backbone);
+    EXPECT_EQ(transfer_kind(c.model), "random") << name;
+    EXPECT_EQ(c.model.weights_format, "keras_h5") << name;
+  }
+}
+
 TEST(Config, ReadsEveryKey) {
   json doc = {{"name", "full"},
               {"data", {{"dir", "/d"}, {"train_limit", 100}, {"test_limit", 50}}},
@@ -549,11 +563,10 @@ TEST(ConfigSet, ValuesAreJsonElseStringsAndNullMeansTheDefault) {
                     {"model", {{"type", "vgg16_transfer"}, {"weights", "random"}}},
                     {"training", {{"epochs", 5}, {"learning_rate", 0.01}}},
                     {"augmentation", {{"enabled", true}, {"rotation_range", 20}}}};
-  const auto c =
-      with_set(doc, {"training.learning_rate=3e-4", "model.type=small_cnn", "model.weights=null",
-                     "training.epochs=null",
-                     "augmentation={\"enabled\": true, \"horizontal_flip\": true}",
-                     "description=two words", "data.dir=/x/y"});
+  const auto c = with_set(
+      doc, {"training.learning_rate=3e-4", "model.type=small_cnn", "model.weights=null",
+            "training.epochs=null", "augmentation={\"enabled\": true, \"horizontal_flip\": true}",
+            "description=two words", "data.dir=/x/y"});
   EXPECT_DOUBLE_EQ(c.training.learning_rate, 3e-4);
   EXPECT_EQ(c.model.type, "small_cnn");
   EXPECT_EQ(c.training.epochs, 10);  // null: the default, not the file's 5

@@ -40,6 +40,13 @@ struct BaselineComparison {
 // Returns the keys with the text after each "=" ({} for a plain name).
 std::vector<std::pair<std::string, std::string>> grid_of_name(const std::string& name);
 
+// One completed run of a row: where it is (as `compare --runs` lists it) and what it scored.
+struct SeedResult {
+  std::string dir;
+  std::optional<int64_t> seed;
+  double test_accuracy = 0;
+};
+
 struct ComparisonRow {
   std::string name, model, transfer;
   // The grid point (keys from the name, values from the runs' config.json, else the name's text).
@@ -52,6 +59,7 @@ struct ComparisonRow {
   int64_t runs = 0;        // completed runs (seeds)
   int64_t incomplete = 0;  // runs found that did not complete
   Stat test_accuracy, test_error, best_val_accuracy, train_seconds, images_per_second;
+  std::vector<SeedResult> seeds;  // the completed runs behind the statistics, in folder order
   int64_t trainable_params = 0, frozen_params = 0;
   std::optional<double> reference_accuracy;
   std::string note;  // e.g. "missing weights: run scripts/download_vgg16_weights.sh"

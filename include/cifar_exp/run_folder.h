@@ -3,7 +3,9 @@
 // the same (output folder, config name, seed) at once.
 #pragma once
 
+#include <filesystem>
 #include <string>
+#include <vector>
 
 #include "cifar_exp/config.h"
 #include "cifar_exp/files.h"
@@ -18,8 +20,41 @@ std::string create_run_directory(const std::string& output_dir, const std::strin
 // Checks that `output_dir` exists or can be created and is writable, without leaving anything.
 void check_output_dir(const std::string& output_dir);
 
-// `<run_dir>/<file>`.
-std::string run_file(const std::string& run_dir, const std::string& file);
+// The files of one run folder, named here and nowhere else (README's table of outputs
+// describes them).
+struct RunFolder {
+  static constexpr const char* kConfig = "config.json";    // the resolved config
+  static constexpr const char* kSummary = "summary.json";  // RunSummary
+  static constexpr const char* kMetricsCsv = "metrics.csv";
+  static constexpr const char* kMetricsJsonl = "metrics.jsonl";
+  static constexpr const char* kFailure = "failure.json";  // a sweep's run that never started
+  static constexpr const char* kCheckpoint = "checkpoint.pt";
+  static constexpr const char* kModel = "model.pt";      // torch::save of the module
+  static constexpr const char* kWeights = "weights.pt";  // portable, for Python
+  static constexpr const char* kLog = "train.log";
+
+  std::filesystem::path dir;
+  explicit RunFolder(const std::string& run_dir) : dir(run_dir) {}
+
+  std::string config() const { return file(kConfig); }
+  std::string summary() const { return file(kSummary); }
+  std::string metrics_csv() const { return file(kMetricsCsv); }
+  std::string metrics_jsonl() const { return file(kMetricsJsonl); }
+  std::string failure() const { return file(kFailure); }
+  std::string checkpoint() const { return file(kCheckpoint); }
+  std::string model() const { return file(kModel); }
+  std::string weights() const { return file(kWeights); }
+  std::string log() const { return file(kLog); }
+  // `evaluate`'s results, before their unique suffix: evaluation-<UTC>
+  std::string evaluation_stem(const std::string& utc) const { return file("evaluation-" + utc); }
+  // The files that make a folder a run folder when any of them is there (compare, find_runs).
+  static std::vector<std::string> marker_files() {
+    return {kSummary, kMetricsCsv, kConfig, kFailure};
+  }
+
+ private:
+  std::string file(const std::string& name) const { return (dir / name).string(); }
+};
 
 // summary.json, atomically (files.h).
 void write_summary(const std::string& path, const RunSummary& summary);
