@@ -10,20 +10,21 @@ Usage:
   plot_runs.py RUN_DIR_OR_PARENT... --out DIR [--cifar-exp PATH]
 
 Each argument is a run folder or a parent folder, such as runs/, whose direct subfolders are run
-folders. The runs are read through cifar-exp, as `cifar-exp compare --runs --format json ARG`
-lists them (which folders are runs, their names, seeds, status, summary.json, config.json and
-per-epoch metrics); runs without a recorded epoch are left out. cifar-exp: --cifar-exp PATH, else
-$CIFAR_EXP, else build/cifar-exp of this checkout (or bin/cifar-exp of the installation), else
-cifar-exp on PATH. Runs are grouped into configurations by the name cifar-exp gives them
-(summary.json's "name", else config.json's, else the folder name without its -<timestamp>
-suffix). Several runs of one configuration (different seeds) are combined.
-
-Order: the configurations come in the comparison table's row order, which the script asks of
-cifar-exp (`cifar-exp compare --format json` on the same folders: the sweep's order from
-sweep.json, else the order of the run folders' names); every plot uses it (test_accuracy.png's
-bars, per_class_accuracy.png's groups, the grid plots' lines and panels). Configurations the
-table does not list follow, as found; when compare fails (e.g. an unreadable sweep.json) a note
-says so and the runs keep the listing's order.
+folders. The plots follow cifar-exp's comparison table, `cifar-exp compare --format json ARG...`:
+its rows are the configurations, in its order (the sweep's order from sweep.json, else the order
+of the run folders' names; cifar-exp's rules, not repeated here), and every plot uses them
+(test_accuracy.png's bars, per_class_accuracy.png's groups, the grid plots' lines and panels).
+From each row come its name, its grid point ("grid": each key with the value config.json
+recorded), its test accuracy (mean, std and n over seeds) and the test accuracy of each completed
+run behind it ("seeds": "dir", "seed", "test_accuracy"). The runs themselves (status,
+summary.json, config.json and per-epoch metrics, for the curves, confusion matrices and
+captions) come from `cifar-exp compare --runs --format json ARG...`: a row's seeds are the runs
+listed with the same "dir", and its incomplete runs those listed under its name; runs without a
+recorded epoch are left out. When compare fails (e.g. an unreadable sweep.json) the script exits
+with a one-line error and draws nothing: there is no grouping of its own to fall back on.
+cifar-exp: --cifar-exp PATH, else $CIFAR_EXP_BIN (the variable sweep.sh and bench/ read), else
+$CIFAR_EXP (deprecated: a note says so), else build/cifar-exp of this checkout (or bin/cifar-exp
+of the installation), else cifar-exp on PATH.
 
 Captions: each caption, legend entry or bar label that gives figures says what is behind them:
 epochs, training images, test images and seeds (summary.json epochs, train_images, test_images,
@@ -43,30 +44,31 @@ Writes into DIR (created if missing):
                           with min-max band); y axis padded to at least a few points for one
                           epoch or flat curves, tick labels never repeated
   test_accuracy.png       final test accuracy per configuration: mean over runs with std error bar
-                          and each run as a dot, beside the notebook's reported accuracy
-                          (summary.json reference_accuracy) where there is one; under each bar its
-                          epochs, training images, test images x seeds and validation; the title
-                          says that the notebook's figures are for 10 epochs on 50,000 images when
-                          a bar's runs trained otherwise (not like for like)
+                          and each run (the row's seeds) as a dot, beside the notebook's reported
+                          accuracy (the row's reference_accuracy) where there is one; under each
+                          bar its epochs, training images, test images x seeds and validation; the
+                          title says that the notebook's figures are for 10 epochs on 50,000
+                          images when a bar's runs trained otherwise (not like for like)
   confusion_<name>.png    per configuration: confusion matrix summed over runs, each row in percent
                           of its true class, with per-class accuracy as a bar chart beside it;
                           the caption says "N test images x S seeds"
   per_class_accuracy.png  per class, one bar per configuration (mean over runs)
-  grid_<KEY>.png          for runs of a sweep with one --grid key (names "base+KEY=VALUE"): test
-                          accuracy against the key's value, one line per configuration, error
-                          bars: std over seeds (log x axis for positive values spanning 20x or
-                          more, e.g. learning rates)
+  grid_<KEY>.png          for rows of a sweep with one --grid key (names "base+KEY=VALUE", the
+                          table's "grid"): test accuracy against the key's value, one line per
+                          configuration, error bars: std over seeds (log x axis for positive values
+                          spanning 20x or more, e.g. learning rates)
   grid_<KEY1>_<KEY2>.png  for a grid over two keys: a heat map of mean test accuracy (± std over
-                          seeds) per configuration, KEY1 down, KEY2 across
+                          seeds) per configuration, KEY1 (the key the names spell first) down,
+                          KEY2 across
                           (grids over three or more keys get no grid plot; a note says so)
 
 A run without summary.json, or whose status is not "completed", is incomplete: its curves are
 drawn (dashed) but it is left out of the other plots. Prints the files written; exits 1 with a
-one-line error when no run folder is found or cifar-exp cannot be run.
+one-line error when no run folder is found, cifar-exp cannot be run or compare fails.
 
 For tests, the hidden option --describe FILE writes, for each PNG written, its texts as JSON:
-the figure's title, and per axes the title, labels, limits, the tick labels as drawn and the
-legend; and the order of the configurations.
+the figure's title, and per axes the title, labels, limits, the tick labels as drawn, the
+legend and the points of its scatter dots; and the order of the configurations.
 """
 import argparse
 import json
@@ -82,6 +84,7 @@ try:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.collections import PathCollection
     from matplotlib.text import Text
     from matplotlib.ticker import Formatter, MaxNLocator
     import numpy as np
@@ -89,7 +92,6 @@ except ImportError as error:  # pragma: no cover - depends on the machine
     sys.exit("plot_runs.py: needs matplotlib and numpy ({}); on Debian: apt-get install "
              "python3-matplotlib python3-numpy, then run with /usr/bin/python3".format(error))
 
-GRID_PART = re.compile(r"^([a-z0-9_]+(?:\.[a-z0-9_]+)*)=(.*)$")
 # Every epoch row needs these; the val_ ones may be missing (no per-epoch validation): NaN then.
 CURVE_FIELDS = ["epoch", "train_loss", "train_accuracy", "train_error"]
 VAL_FIELDS = ["val_loss", "val_accuracy", "val_error"]
@@ -107,24 +109,35 @@ def note(message):
 
 
 # ----------------------------------------------------------------------------- reading runs
-# Runs are found and read by cifar-exp itself (`compare --runs --format json`), never from the
-# files here: which folders are runs, their names, seeds and status, summary.json, config.json
-# and the per-epoch rows all come from that listing, and the order of the configurations from
-# the comparison table (`compare --format json`). The one exception: summary.json's "validation"
-# and "validation_images", read from the run folder when the listing leaves them out (cifar-exp
-# builds from before the field).
+# Runs are found and read by cifar-exp itself, never from the files here. The comparison table
+# (`compare --format json`) gives the configurations: its rows, their order, their grid points,
+# their test accuracy (mean, std, n) and the completed runs behind it (each row's "seeds": "dir",
+# "seed", "test_accuracy"). The run listing (`compare --runs --format json`) gives each run's
+# summary.json, config.json and per-epoch rows, for the curves, confusion matrices and captions;
+# a row's seeds are its entries with the same "dir". The one exception: summary.json's
+# "validation" and "validation_images", read from the run folder when the listing leaves them out
+# (cifar-exp builds from before the field).
+
+BINARY_ENV = "CIFAR_EXP_BIN"  # the cifar-exp binary, as scripts/sweep.sh and bench/ read it
+DEPRECATED_BINARY_ENV = "CIFAR_EXP"  # read when BINARY_ENV is not set; deprecated
 
 
 def locate_cifar_exp(given=None):
-    """The cifar-exp binary: `given` (--cifar-exp), else $CIFAR_EXP, else build/cifar-exp of this
-    checkout, else the installed one beside these scripts (share/cifar-exp/scripts ->
-    bin/cifar-exp), else cifar-exp on PATH. Exits with a one-line error when there is none."""
-    if given or os.environ.get("CIFAR_EXP"):
-        path = given or os.environ["CIFAR_EXP"]
-        if os.path.isfile(path) and os.access(path, os.X_OK):
-            return path
-        sys.exit("plot_runs.py: {}: no such executable ({})".format(
-            path, "--cifar-exp" if given else "$CIFAR_EXP"))
+    """The cifar-exp binary: `given` (--cifar-exp), else $CIFAR_EXP_BIN, else the deprecated
+    $CIFAR_EXP (with a note), else build/cifar-exp of this checkout, else the installed one beside
+    these scripts (share/cifar-exp/scripts -> bin/cifar-exp), else cifar-exp on PATH. An empty
+    variable counts as not set. Exits with a one-line error when there is none."""
+    source = "--cifar-exp" if given else None
+    if not given and os.environ.get(BINARY_ENV):
+        given, source = os.environ[BINARY_ENV], "$" + BINARY_ENV
+    elif not given and os.environ.get(DEPRECATED_BINARY_ENV):
+        note("${} is deprecated for plot_runs.py; set ${} instead".format(DEPRECATED_BINARY_ENV,
+                                                                           BINARY_ENV))
+        given, source = os.environ[DEPRECATED_BINARY_ENV], "$" + DEPRECATED_BINARY_ENV
+    if given:
+        if os.path.isfile(given) and os.access(given, os.X_OK):
+            return given
+        sys.exit("plot_runs.py: {}: no such executable ({})".format(given, source))
     here = os.path.dirname(os.path.abspath(__file__))
     for path in (os.path.join(here, "..", "build", "cifar-exp"),
                  os.path.join(here, "..", "..", "..", "bin", "cifar-exp")):
@@ -134,7 +147,7 @@ def locate_cifar_exp(given=None):
     if found:
         return found
     sys.exit("plot_runs.py: cifar-exp not found (build it with scripts/build.sh, or give "
-             "--cifar-exp PATH or $CIFAR_EXP)")
+             "--cifar-exp PATH or ${})".format(BINARY_ENV))
 
 
 def compare_json(cifar_exp, arguments):
@@ -152,38 +165,6 @@ def compare_json(cifar_exp, arguments):
         return json.loads(result.stdout), None
     except ValueError as error:
         return None, "not JSON ({})".format(error)
-
-
-def list_runs(cifar_exp, path):
-    """`cifar-exp compare --runs --format json PATH`: one entry per run folder in PATH."""
-    entries, problem = compare_json(cifar_exp, ["--runs", "--format", "json", path])
-    if problem is not None:
-        sys.exit("plot_runs.py: {} compare --runs {}: {}".format(cifar_exp, path, problem))
-    return entries
-
-
-def table_order(arguments, cifar_exp=None):
-    """The configuration names in the comparison table's row order, as `cifar-exp compare
-    --format json ARGUMENTS` gives them (the sweep's order from sweep.json, else the run folders'
-    order: cifar-exp's rules, not repeated here). Arguments that are not folders are left out, as
-    find_runs leaves them out. None, with a note, when compare fails."""
-    cifar_exp = locate_cifar_exp(cifar_exp)
-    folders = [a for a in arguments if os.path.isdir(a)]
-    if not folders:
-        return []
-    rows, problem = compare_json(cifar_exp, ["--format", "json"] + folders)
-    if problem is None and not (isinstance(rows, list) and all(
-            isinstance(row, dict) and isinstance(row.get("configuration"), str) for row in rows)):
-        problem = "not a list of rows with a configuration"
-    if problem is not None:
-        note("{} compare: {}; the plots keep the order runs were listed in, which may differ "
-             "from the table's".format(cifar_exp, problem))
-        return None
-    names = []
-    for row in rows:
-        if row["configuration"] not in names:
-            names.append(row["configuration"])
-    return names
 
 
 def finite_number(value):
@@ -296,44 +277,6 @@ class Run:
             np.isfinite(self.metrics["val_accuracy"]).any())
 
 
-def find_runs(arguments, cifar_exp=None):
-    """The runs cifar-exp lists in each argument (a run folder or a folder of run folders) that
-    have at least one epoch; each folder once."""
-    cifar_exp = locate_cifar_exp(cifar_exp)
-    runs, seen = [], set()
-    for argument in arguments:
-        if not os.path.isdir(argument):
-            note("{}: not a folder, ignored".format(argument))
-            continue
-        found = False
-        for entry in list_runs(cifar_exp, argument):
-            if not entry.get("epochs"):
-                note("{}: no epoch recorded ({}), ignored".format(
-                    entry["dir"], entry.get("problem") or entry.get("status")))
-                continue
-            found = True
-            real = os.path.realpath(entry["dir"])
-            if real not in seen:
-                seen.add(real)
-                runs.append(Run(entry))
-        if not found:
-            note("{}: no run folder (with metrics.csv) in it or below it".format(argument))
-    return runs
-
-
-def grid_of_name(name):
-    """'base+training.epochs=30+...' -> ('base', [('training.epochs', '30'), ...]), as sweep.sh
-    names grid points; (name, []) for other names."""
-    parts = name.split("+")
-    grid = []
-    for part in parts[1:]:
-        match = GRID_PART.match(part)
-        if not match:
-            return name, []
-        grid.append((match.group(1), match.group(2)))
-    return parts[0], grid
-
-
 def config_value(config, path):
     """The value at a dotted path of a config.json document, or None."""
     value = config
@@ -344,11 +287,93 @@ def config_value(config, path):
     return value
 
 
-def order_names(names, table):
-    """`names` (as found) in the comparison table's order `table` (None: as found); names the
-    table does not have follow, as found."""
-    table = table or []
-    return [n for n in table if n in names] + [n for n in names if n not in table]
+def grid_point(name, grid):
+    """(base, [(key, value)]): a row's configuration without its grid point, and the grid's keys
+    with the values config.json recorded (the row's "grid", as compare gives it), the keys in the
+    order the row's name spells them ("base+KEY1=V1+KEY2=V2": the JSON object's keys come sorted).
+    (name, []) for a row without a grid."""
+    if not isinstance(grid, dict) or not grid:
+        return name, []
+    at = {key: name.find("+{}=".format(key)) for key in grid}
+    keys = sorted(grid, key=lambda key: (at[key] < 0, at[key]))
+    found = [at[key] for key in keys if at[key] >= 0]
+    return name[:min(found)] if found else name, [(key, grid[key]) for key in keys]
+
+
+class Configuration:
+    """One row of `cifar-exp compare --format json` and its runs: those behind its statistics (its
+    "seeds", in their order), then its incomplete runs (listed under the row's name)."""
+
+    def __init__(self, row, runs):
+        self.name = row["configuration"]
+        self.runs = runs
+        self.base, self.grid = grid_point(self.name, row.get("grid"))
+        seeds = [s for s in row["seeds"] if finite_number(s.get("test_accuracy"))]
+        # Each seed's test accuracy (in %) as the table has it, and the runs listed for them.
+        self.accuracies = [100 * s["test_accuracy"] for s in seeds]
+        by_dir = {run.path: run for run in runs}
+        self.measured = [by_dir[s["dir"]] for s in seeds if s["dir"] in by_dir]
+        stat = row.get("test_accuracy")
+        count = stat.get("n") if isinstance(stat, dict) else None
+        self.count = int(count) if finite_number(count) else 0
+        self.mean = 100 * stat["mean"] if self.count and finite_number(stat.get("mean")) else None
+        self.std = 100 * stat["std"] if self.count > 1 and finite_number(stat.get("std")) else 0.0
+        reference = row.get("reference_accuracy")
+        self.reference = 100 * reference if finite_number(reference) else None
+
+
+def read_table(arguments, cifar_exp=None):
+    """(runs, configurations) of the arguments (run folders or folders of run folders): the runs
+    cifar-exp lists that have at least one epoch, and the comparison table's rows in its order,
+    each with its runs. Exits with a one-line error when no run is found, or when compare fails
+    (the plots follow the table: no table, no plots)."""
+    cifar_exp = locate_cifar_exp(cifar_exp)
+    folders = []
+    for argument in arguments:
+        if os.path.isdir(argument):
+            folders.append(argument)
+        else:
+            note("{}: not a folder, ignored".format(argument))
+    if not folders:
+        return [], []
+    entries, problem = compare_json(cifar_exp, ["--runs", "--format", "json"] + folders)
+    if problem is None and not (isinstance(entries, list) and all(
+            isinstance(e, dict) and isinstance(e.get("dir"), str) for e in entries)):
+        problem = "not a list of runs with a dir"
+    if problem is not None:
+        sys.exit("plot_runs.py: {} compare --runs: {}".format(cifar_exp, problem))
+    runs = []
+    for entry in entries:
+        if entry.get("epochs"):
+            runs.append(Run(entry))
+        else:
+            note("{}: no epoch recorded ({}), ignored".format(
+                entry["dir"], entry.get("problem") or entry.get("status")))
+    if not runs:
+        return [], []
+    rows, problem = compare_json(cifar_exp, ["--format", "json"] + folders)
+    if problem is None and not (isinstance(rows, list) and all(
+            isinstance(row, dict) and isinstance(row.get("configuration"), str)
+            and isinstance(row.get("seeds"), list)
+            and all(isinstance(s, dict) and isinstance(s.get("dir"), str) for s in row["seeds"])
+            for row in rows)):
+        problem = "not a list of rows with a configuration and seeds (a cifar-exp from before " \
+                  "compare listed each row's seeds?)"
+    if problem is not None:
+        sys.exit("plot_runs.py: {} compare: {}; the plots follow the comparison table, so none "
+                 "are drawn".format(cifar_exp, problem))
+    by_dir = {run.path: run for run in runs}
+    placed, configurations = set(), []
+    for row in rows:
+        members = [by_dir[s["dir"]] for s in row["seeds"] if s["dir"] in by_dir]
+        members += [run for run in runs if not run.complete and run.name == row["configuration"]
+                    and run.path not in placed]
+        placed.update(run.path for run in members)
+        configurations.append(Configuration(row, members))
+    for run in runs:
+        if run.path not in placed:
+            note("{}: not behind any row of the comparison table, left out".format(run.path))
+    return runs, configurations
 
 
 def safe_filename(name):
@@ -544,7 +569,10 @@ def describe_figure(figure):
             "xlim": [float(v) for v in axis.get_xlim()], "ylim": [float(v) for v in axis.get_ylim()],
             "xticklabels": drawn_tick_labels(axis.xaxis),
             "yticklabels": drawn_tick_labels(axis.yaxis),
-            "legend": [t.get_text() for t in legend.get_texts()] if legend else []})
+            "legend": [t.get_text() for t in legend.get_texts()] if legend else [],
+            "points": [[float(v) for v in point] for collection in axis.collections
+                       if isinstance(collection, PathCollection)
+                       for point in collection.get_offsets()]})
     return {"suptitle": suptitle.get_text() if suptitle else "", "axes": axes,
             "texts": [t.get_text() for t in figure.findobj(Text)
                       if t.get_visible() and t.get_text()]}
@@ -662,44 +690,39 @@ def training_budget(runs):
 
 
 def plot_test_accuracy(groups, out_dir):
-    rows = []  # (name, description, [accuracies %], reference % or None)
-    for name, runs in groups:
-        measured = [r for r in runs if r.summary and finite_number(r.get("test_accuracy"))]
-        accuracies = [100 * r.get("test_accuracy") for r in measured]
-        if not accuracies:
+    rows = []  # (name, description, [accuracies %], mean %, std %, reference % or None)
+    for group in groups:
+        if group.mean is None:
             continue
-        references = [r.get("reference_accuracy") for r in runs
-                      if r.summary and finite_number(r.get("reference_accuracy"))]
-        if len({round(x, 6) for x in references}) > 1:
-            note("{}: runs carry different reference_accuracy values; using the first".format(name))
+        measured = group.measured
         # Under each bar what it stands on, so that a 2-epoch bar is not read as the notebook's 10.
         description = "\n".join(part for part in (
-            describe(runs), basis(measured, separator="\n"),
+            describe(group.runs), basis(measured, separator="\n"),
             " / ".join(sorted({validation_short(r.validation, r.validation_images)
                                for r in measured}))) if part)
-        rows.append((name, description, accuracies, 100 * references[0] if references else None))
+        rows.append((group.name, description, group.accuracies, group.mean, group.std,
+                     group.reference))
     if not rows:
         note("no completed run with test_accuracy: no test_accuracy.png")
         return None
-    any_reference = any(row[3] is not None for row in rows)
+    any_reference = any(row[5] is not None for row in rows)
     width = 0.38 if any_reference else 0.6
     figure, axis = plt.subplots(figsize=(max(8.0, 2.3 * len(rows) + 3), 6.2))
     x = np.arange(len(rows))
     top = 0.0
-    for index, (name, _, accuracies, reference) in enumerate(rows):
+    for index, (name, _, accuracies, mean, std, reference) in enumerate(rows):
         ours_x = x[index] - width / 2 if any_reference else x[index]
-        mean = float(np.mean(accuracies))
-        std = float(np.std(accuracies, ddof=1)) if len(accuracies) > 1 else 0.0
+        spread = len(accuracies) > 1  # an error bar and a "±" only where seeds can differ
         axis.bar(ours_x, mean, width, color="tab:blue", alpha=0.85,
-                 yerr=std if len(accuracies) > 1 else None, capsize=4,
+                 yerr=std if spread else None, capsize=4,
                  error_kw={"elinewidth": 1.2, "ecolor": "black"},
                  label="cifar-exp (mean ± std over runs)" if index == 0 else None)
-        jitter = np.linspace(-width * 0.22, width * 0.22, len(accuracies)) if len(accuracies) > 1 \
-            else np.zeros(1)
+        jitter = np.linspace(-width * 0.22, width * 0.22, len(accuracies)) if spread \
+            else np.zeros(len(accuracies))
         axis.scatter(ours_x + jitter, accuracies, s=18, color="black", zorder=3,
                      label="each run (seed)" if index == 0 else None)
-        label_y = max(mean + std, max(accuracies))
-        text = "{:.1f}%".format(mean) + ("\n±{:.1f}".format(std) if len(accuracies) > 1 else "")
+        label_y = max([mean + std] + accuracies)
+        text = "{:.1f}%".format(mean) + ("\n±{:.1f}".format(std) if spread else "")
         axis.annotate(text, (ours_x, label_y), xytext=(0, 3), textcoords="offset points",
                       ha="center", va="bottom", fontsize=8)
         top = max(top, label_y)
@@ -707,14 +730,14 @@ def plot_test_accuracy(groups, out_dir):
             axis.bar(x[index] + width / 2, reference, width, color="tab:gray", alpha=0.35,
                      hatch="//", edgecolor="dimgray",
                      label="notebook (reported)" if not any(
-                         r[3] is not None for r in rows[:index]) else None)
+                         r[5] is not None for r in rows[:index]) else None)
             axis.annotate("{:.1f}%".format(reference), (x[index] + width / 2, reference),
                           xytext=(0, 3), textcoords="offset points", ha="center", va="bottom",
                           fontsize=8)
             top = max(top, reference)
     axis.set_xticks(x)
     axis.set_xticklabels(["{}\n{}".format(name, description)
-                          for name, description, _, _ in rows], fontsize=8)
+                          for name, description, _, _, _, _ in rows], fontsize=8)
     axis.set_ylabel("Test accuracy")
     axis.set_xlim(-0.8, len(rows) - 0.2)
     axis.set_ylim(0, top + 14)  # room for the value labels and the legend
@@ -726,7 +749,7 @@ def plot_test_accuracy(groups, out_dir):
     title = "Final test accuracy per configuration"
     if any_reference:
         title += " vs. the notebook's reported accuracy"
-        if any(training_budget(runs) for _, runs in groups):
+        if any(training_budget(group.runs) for group in groups):
             title += ("\n(the notebook trained {} epochs on {:,} images; some bars here did "
                       "not: see below them)".format(NOTEBOOK_EPOCHS, NOTEBOOK_TRAIN_IMAGES))
     axis.set_title(title, fontsize=11)
@@ -836,7 +859,8 @@ def plot_confusion(name, runs, out_dir, description):
 
 def plot_per_class(groups, out_dir):
     rows, class_names = [], None  # (name, description, mean %, std %, runs)
-    for name, runs in groups:
+    for group in groups:
+        name, runs = group.name, group.runs
         values, used = [], []
         for run in runs:
             if not run.summary:
@@ -904,22 +928,16 @@ def grid_label(value):
 
 
 def collect_grid(groups):
-    """Grid points of the runs, in the order of `groups`: (keys in order first seen, [(base,
-    {key: value}, [accuracy %], [the runs of those accuracies])])."""
+    """The configurations with a grid point, in the order of `groups` (the comparison table's):
+    (keys in order first seen, [(configuration, {key: value})])."""
     keys, points = [], []
-    for name, runs in groups:
-        base, grid = grid_of_name(name)
-        if not grid:
+    for group in groups:
+        if not group.grid:
             continue
-        values = {}
-        for key, text in grid:
+        for key, _ in group.grid:
             if key not in keys:
                 keys.append(key)
-            found = [config_value(r.config, key) for r in runs]
-            found = [v for v in found if v is not None]
-            values[key] = found[0] if found else text
-        measured = [r for r in runs if r.summary and finite_number(r.get("test_accuracy"))]
-        points.append((base, values, [100 * r.get("test_accuracy") for r in measured], measured))
+        points.append((group, dict(group.grid)))
     return keys, points
 
 
@@ -934,44 +952,35 @@ def axis_values(values):
     return distinct
 
 
-def mean_std(accuracies):
-    if not accuracies:
-        return float("nan"), 0.0
-    return float(np.mean(accuracies)), float(np.std(accuracies, ddof=1)) if len(accuracies) > 1 \
-        else 0.0
-
-
 def plot_grid_line(key, points, out_dir):
-    xs = axis_values([values[key] for _, values, _, _ in points])
+    xs = axis_values([values[key] for _, values in points])
     numeric = all(finite_number(v) for v in xs)
     figure, axis = plt.subplots(figsize=(8.5, 5.2))
     bases = []  # in the order of the points: the comparison table's
-    for base, _, _, _ in points:
-        if base not in bases:
-            bases.append(base)
+    for group, _ in points:
+        if group.base not in bases:
+            bases.append(group.base)
     drawn = []
     for index, base in enumerate(bases):
-        line = []  # (x, mean, std, accuracies, runs)
+        line = []  # (x, the configuration at x)
         for x_index, x in enumerate(xs):
-            accuracies = [a for b, values, acc, _ in points if b == base and values[key] == x
-                          for a in acc]
-            measured = [r for b, values, _, runs in points if b == base and values[key] == x
-                        for r in runs]
-            if accuracies:
-                mean, std = mean_std(accuracies)
-                line.append((x if numeric else x_index, mean, std, accuracies, measured))
+            found = [group for group, values in points
+                     if group.base == base and values[key] == x and group.mean is not None]
+            if found:
+                line.append((x if numeric else x_index, found[0]))
         if not line:
             continue
         color = plt.get_cmap("tab10")(index % 10)
-        axis.errorbar([p[0] for p in line], [p[1] for p in line], yerr=[p[2] for p in line],
-                      color=color, marker="o", capsize=4, linewidth=1.6,
-                      label="{}\n{}".format(base, basis([r for p in line for r in p[4]],
-                                                        [p[4] for p in line])))
-        drawn.extend(a for p in line for a in p[3])
-        drawn.extend(v for p in line for v in (p[1] - p[2], p[1] + p[2]))
-        for x, _, _, accuracies, _ in line:
-            axis.scatter([x] * len(accuracies), accuracies, s=10, color=color, alpha=0.45,
-                         zorder=3)
+        axis.errorbar([x for x, _ in line], [group.mean for _, group in line],
+                      yerr=[group.std for _, group in line], color=color, marker="o", capsize=4,
+                      linewidth=1.6,
+                      label="{}\n{}".format(base, basis([r for _, g in line for r in g.measured],
+                                                        [g.measured for _, g in line])))
+        drawn.extend(a for _, group in line for a in group.accuracies)
+        drawn.extend(v for _, g in line for v in (g.mean - g.std, g.mean + g.std))
+        for x, group in line:
+            axis.scatter([x] * len(group.accuracies), group.accuracies, s=10, color=color,
+                         alpha=0.45, zorder=3)
     if numeric:
         positive = [x for x in xs if x > 0]
         if len(positive) == len(xs) and max(xs) / min(xs) >= 20:
@@ -996,27 +1005,28 @@ def plot_grid_line(key, points, out_dir):
 
 def plot_grid_heat(keys, points, out_dir):
     rows_key, cols_key = keys
-    rows = axis_values([values[rows_key] for _, values, _, _ in points])
-    cols = axis_values([values[cols_key] for _, values, _, _ in points])
+    rows = axis_values([values[rows_key] for _, values in points])
+    cols = axis_values([values[cols_key] for _, values in points])
     bases = []  # in the order of the points: the comparison table's
-    for base, _, _, _ in points:
-        if base not in bases:
-            bases.append(base)
+    for group, _ in points:
+        if group.base not in bases:
+            bases.append(group.base)
     tables = []
     for base in bases:
         mean = np.full((len(rows), len(cols)), np.nan)
         std = np.zeros((len(rows), len(cols)))
         count = np.zeros((len(rows), len(cols)), dtype=int)
         cells = {}  # (i, j): the runs of the cell
-        for b, values, accuracies, measured in points:
-            if b != base or not accuracies:
+        for group, values in points:
+            if group.base != base or group.mean is None:
                 continue
             i, j = rows.index(values[rows_key]), cols.index(values[cols_key])
-            cells.setdefault((i, j), []).extend(measured)
-            both = [a for b2, v2, acc, _ in points if b2 == base and v2[rows_key] == values[rows_key]
-                    and v2[cols_key] == values[cols_key] for a in acc]
-            mean[i, j], std[i, j] = mean_std(both)
-            count[i, j] = len(both)
+            if (i, j) in cells:
+                note("{}: a second row at the grid point of {}, left out of the heat map".format(
+                    group.name, base))
+                continue
+            cells[(i, j)] = group.measured
+            mean[i, j], std[i, j], count[i, j] = group.mean, group.std, group.count
         runs = [r for cell in cells.values() for r in cell]
         tables.append((base, mean, std, count, basis(runs, list(cells.values()), separator="\n")
                        if runs else ""))
@@ -1087,8 +1097,9 @@ def main():
                         help="a run folder (with metrics.csv) or a folder of run folders")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for the PNG files")
     parser.add_argument("--cifar-exp", metavar="PATH",
-                        help="the cifar-exp binary that lists the runs (default: $CIFAR_EXP, "
-                             "else build/cifar-exp, else cifar-exp on PATH)")
+                        help="the cifar-exp binary that lists the runs and the table "
+                             "(default: $CIFAR_EXP_BIN, else build/cifar-exp, else cifar-exp on "
+                             "PATH)")
     # For tests: the texts of each figure written (titles, tick labels as drawn, legends), JSON.
     parser.add_argument("--describe", metavar="FILE", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -1096,7 +1107,7 @@ def main():
     if args.describe:
         DESCRIPTIONS = {}
 
-    runs = find_runs(args.paths, args.cifar_exp)
+    runs, groups = read_table(args.paths, args.cifar_exp)  # groups: the table's rows, in order
     if not runs:
         sys.exit("plot_runs.py: no run folder with metrics.csv found in: " + " ".join(args.paths))
     try:
@@ -1104,21 +1115,14 @@ def main():
     except OSError as error:
         sys.exit("plot_runs.py: cannot create {}: {}".format(args.out, error))
 
-    by_name = {}
-    for run in runs:
-        by_name.setdefault(run.name, []).append(run)
-    groups = []  # in the comparison table's row order
-    for name in order_names(list(by_name), table_order(args.paths, args.cifar_exp)):
-        group = sorted(by_name[name], key=lambda r: (not r.complete, str(r.seed), r.folder))
-        check_consistent(name, group)
-        groups.append((name, group))
-
     written = []
-    for name, group in groups:
-        description = describe(group)
-        written.append(plot_curves(name, group, args.out, description))
-        if any(r.summary for r in group):
-            written.append(plot_confusion(name, group, args.out, description))
+    for group in groups:
+        name = group.name
+        check_consistent(name, group.runs)
+        description = describe(group.runs)
+        written.append(plot_curves(name, group.runs, args.out, description))
+        if any(r.summary for r in group.runs):
+            written.append(plot_confusion(name, group.runs, args.out, description))
         else:
             note("{}: no completed run, so no confusion matrix and no test accuracy bar".format(name))
     written.append(plot_test_accuracy(groups, args.out))
@@ -1135,7 +1139,7 @@ def main():
     if args.describe:
         try:
             with open(args.describe, "w") as f:
-                json.dump({"order": [name for name, _ in groups], "figures": DESCRIPTIONS}, f,
+                json.dump({"order": [group.name for group in groups], "figures": DESCRIPTIONS}, f,
                           indent=1, ensure_ascii=False)
         except OSError as error:
             sys.exit("plot_runs.py: cannot write {}: {}".format(args.describe, error))

@@ -20,21 +20,21 @@ struct AxisSamples {
   torch::Tensor outside;  // bool, only for "constant": the whole pixel becomes cval
 };
 
-AxisSamples sample_axis(torch::Tensor x, int64_t n, const std::string& mode) {
+AxisSamples sample_axis(torch::Tensor x, int64_t n, FillMode mode) {
   AxisSamples s;
   if (n == 1) {
     s.i0 = torch::zeros_like(x, torch::kInt64);
     s.i1 = s.i0;
     s.weight = torch::zeros_like(x);
-    if (mode == "constant") s.outside = x.ne(0.0);
+    if (mode == FillMode::kConstant) s.outside = x.ne(0.0);
     return s;
   }
   const double last = double(n - 1);
-  if (mode == "constant") {
+  if (mode == FillMode::kConstant) {
     // No blending with cval: any coordinate outside [0, n-1] gives cval outright.
     s.outside = x.lt(0.0).logical_or(x.gt(last));
     x = x.clamp(0.0, last);
-  } else if (mode == "wrap") {
+  } else if (mode == FillMode::kWrap) {
     // scipy's "wrap": the coordinate wraps with period n-1 (first and last samples overlap).
     x = torch::where(x.lt(0.0), x + last * (torch::trunc(-x / last) + 1.0), x);
     x = torch::where(x.gt(last), x - last * torch::trunc(x / last), x);
@@ -43,7 +43,7 @@ AxisSamples sample_axis(torch::Tensor x, int64_t n, const std::string& mode) {
   s.weight = x - floor;
   s.i0 = floor.to(torch::kInt64);
   s.i1 = s.i0 + 1;
-  if (mode == "reflect") {
+  if (mode == FillMode::kReflect) {
     // Half-sample symmetric: d c b a | a b c d | d c b a.
     auto reflect = [n](const torch::Tensor& i) {
       auto m = torch::remainder(i, 2 * n);
@@ -159,7 +159,7 @@ torch::Tensor sample_with_grid(const torch::Tensor& images, const SourceCoordina
 // constant and wrap (scipy's own rules, which grid_sample lacks): the four neighbours of every
 // output pixel gathered for all channels at once and blended bilinearly.
 torch::Tensor sample_by_hand(const torch::Tensor& images, const SourceCoordinates& at,
-                             const std::string& fill_mode, double cval) {
+                             FillMode fill_mode, double cval) {
   const int64_t n = images.size(0), channels = images.size(1);
   const int64_t height = images.size(2), width = images.size(3);
   const AxisSamples rows = sample_axis(at.row, height, fill_mode);
@@ -174,7 +174,7 @@ torch::Tensor sample_by_hand(const torch::Tensor& images, const SourceCoordinate
   auto top = gather(rows.i0, cols.i0) * (1 - wc) + gather(rows.i0, cols.i1) * wc;
   auto bottom = gather(rows.i1, cols.i0) * (1 - wc) + gather(rows.i1, cols.i1) * wc;
   auto out = top * (1 - wr) + bottom * wr;
-  if (fill_mode == "constant") {
+  if (fill_mode == FillMode::kConstant) {
     auto outside = rows.outside.logical_or(cols.outside).view({n, 1, height * width});
     out = out.masked_fill(outside, cval);
   }
@@ -183,14 +183,15 @@ torch::Tensor sample_by_hand(const torch::Tensor& images, const SourceCoordinate
 
 }  // namespace
 
-torch::Tensor apply_affine(const torch::Tensor& images, const AffineParams& p,
-                           const std::string& fill_mode, double cval) {
+torch::Tensor apply_affine(const torch::Tensor& images, const AffineParams& p, FillMode fill_mode,
+                           double cval) {
   if (is_neutral(p)) return apply_flips(images, p);
   const int64_t height = images.size(2), width = images.size(3);
   const SourceCoordinates at =
       source_coordinates(p, images.size(0), height, width, images.device());
-  if ((fill_mode == "nearest" || fill_mode == "reflect") && height > 1 && width > 1) {
-    return apply_flips(sample_with_grid(images, at, fill_mode == "nearest"), p);
+  if ((fill_mode == FillMode::kNearest || fill_mode == FillMode::kReflect) && height > 1 &&
+      width > 1) {
+    return apply_flips(sample_with_grid(images, at, fill_mode == FillMode::kNearest), p);
   }
   return apply_flips(sample_by_hand(images, at, fill_mode, cval), p);
 }

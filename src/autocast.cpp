@@ -37,8 +37,8 @@ void set_dtype(torch::DeviceType type, at::ScalarType dtype) {
 
 }  // namespace
 
-AutocastScope::AutocastScope(const torch::Device& device, const std::string& precision) {
-  if (precision != "bf16") return;
+AutocastScope::AutocastScope(const torch::Device& device, Precision precision) {
+  if (precision != Precision::kBf16) return;
   active_ = true;
   device_type_ = device.type();
   was_enabled_ = is_enabled(device_type_);

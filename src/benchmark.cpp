@@ -78,10 +78,11 @@ ExperimentConfig bench_config(const BenchOptions& options) {
   }
   ExperimentConfig config = load_run_config(options.config_path, options.overrides);
   if (options.precision) {
-    if (*options.precision != "fp32" && *options.precision != "bf16") {
+    const auto precision = choice_from_name<Precision>(*options.precision);
+    if (!precision) {
       throw ConfigError("--precision: must be fp32 or bf16, got \"" + *options.precision + "\"");
     }
-    config.training.precision = *options.precision;
+    config.training.precision = *precision;
   }
   // Evaluation is timed on one eval batch of the test split.
   config.data.test_limit = config.training.eval_batch_size;
@@ -216,14 +217,14 @@ nlohmann::json bench_report(const RunContext& run, const BenchOptions& options,
       runs_winograd(*run.model, run.device, t.precision) ? "winograd" : "libtorch";
   nlohmann::json report = {{"tool", "cifar-exp"},
                            {"config", run.config.name},
-                           {"model", run.config.model.type},
+                           {"model", to_string(run.config.model.type)},
                            {"augmentation", run.config.augmentation.enabled},
                            {"batch_size", t.batch_size},
                            {"eval_batch_size", eval_images},
                            {"threads", run.threads},
                            {"device", run.device.str()},
-                           {"precision", t.precision},
-                           {"kernels", run.config.model.kernels},
+                           {"precision", to_string(t.precision)},
+                           {"kernels", to_string(run.config.model.kernels)},
                            {"convolution", convolution},
                            {"torch_version", torch_version()},
                            {"iterations", options.iterations},

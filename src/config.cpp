@@ -227,9 +227,16 @@ Field<S> flag(const char* key, bool S::*m) {
   return field(key, m, &ObjectReader::read_bool);
 }
 
-template <class S>
-Field<S> choice(const char* key, std::string S::*m, std::vector<std::string> choices) {
-  return field(key, m, &ObjectReader::read_choice, choices);
+// One of the names of E (choices.h).
+template <class S, class E>
+Field<S> choice(const char* key, E S::*m) {
+  return {key,
+          [=](ObjectReader& r, const std::string& k, S& s) {
+            std::string name = to_string(s.*m);
+            r.read_choice(k, name, choice_names<E>());
+            s.*m = *choice_from_name<E>(name);
+          },
+          [=](const std::string& k, const S& s, json& out) { out[k] = to_string(s.*m); }};
 }
 
 template <class S>
@@ -350,7 +357,9 @@ const Fields<DataConfig> kDataFields = {
 
 // When keys apply (Field::why_not): "" if they do, else why not.
 std::string vgg16_only(const ExperimentConfig& c) {
-  return c.model.type == "vgg16_transfer" ? "" : "only applies to model.type \"vgg16_transfer\"";
+  return c.model.type == ModelType::kVgg16Transfer
+             ? ""
+             : "only applies to model.type \"vgg16_transfer\"";
 }
 
 std::string weights_file_only(const ExperimentConfig& c) {
@@ -366,23 +375,22 @@ std::string augmentation_only(const ExperimentConfig& c) {
 
 std::string constant_fill_only(const ExperimentConfig& c) {
   if (const std::string why = augmentation_only(c); !why.empty()) return why;
-  return c.augmentation.fill_mode == "constant"
+  return c.augmentation.fill_mode == FillMode::kConstant
              ? ""
              : "only applies when augmentation.fill_mode is \"constant\"";
 }
 
 std::string validation_split_only(const ExperimentConfig& c) {
-  return c.training.validation == "split" ? ""
-                                          : "only applies when training.validation is \"split\"";
+  return c.training.validation == Validation::kSplit
+             ? ""
+             : "only applies when training.validation is \"split\"";
 }
 
 const Fields<ModelConfig> kModelFields = {
-    choice("type", &ModelConfig::type, {"small_cnn", "vgg16_transfer"}),
+    choice("type", &ModelConfig::type),
     only(vgg16_only, text("weights", &ModelConfig::weights)),
-    only(weights_file_only,
-         choice("weights_format", &ModelConfig::weights_format, {"keras_h5", "torchvision"})),
-    only(vgg16_only,
-         choice("preprocess", &ModelConfig::preprocess, {"auto", "caffe", "imagenet", "unit"})),
+    only(weights_file_only, choice("weights_format", &ModelConfig::weights_format)),
+    only(vgg16_only, choice("preprocess", &ModelConfig::preprocess)),
     only(vgg16_only,
          integer("input_size", &ModelConfig::input_size, 32, 512, "an integer from 32 to 512")),
     only(vgg16_only,
@@ -390,9 +398,8 @@ const Fields<ModelConfig> kModelFields = {
     only(vgg16_only, number("dropout", &ModelConfig::dropout, 0.0, 0.999, "a number in [0, 1)")),
     only(vgg16_only, integer("trainable_blocks", &ModelConfig::trainable_blocks, 0, 5,
                              "an integer from 0 to 5")),
-    choice("kernels", &ModelConfig::kernels, {"fused", "generic"}),
-    only(vgg16_only,
-         choice("convolution", &ModelConfig::convolution, {"auto", "direct", "winograd"})),
+    choice("kernels", &ModelConfig::kernels),
+    only(vgg16_only, choice("convolution", &ModelConfig::convolution)),
 };
 
 // augmentation.zoom_range: a number z for [1-z, 1+z], or a pair [lower, upper].
@@ -459,8 +466,7 @@ const Fields<AugmentationConfig> kAugmentationFields = {
     {"zoom_range", read_zoom, write_zoom, augmentation_only},
     only(augmentation_only, number("shear_range", &AugmentationConfig::shear_range, 0, 360,
                                    "a number of degrees in [0, 360]")),
-    only(augmentation_only, choice("fill_mode", &AugmentationConfig::fill_mode,
-                                   {"nearest", "constant", "reflect", "wrap"})),
+    only(augmentation_only, choice("fill_mode", &AugmentationConfig::fill_mode)),
     only(constant_fill_only, number("cval", &AugmentationConfig::cval, -kBig, kBig, "a number")),
     {"random_crop", read_random_crop, write_random_crop, augmentation_only},
     only(augmentation_only,
@@ -471,8 +477,8 @@ const Fields<TrainingConfig> kTrainingFields = {
     integer("epochs", &TrainingConfig::epochs, 1, 100000, "a positive integer"),
     integer("batch_size", &TrainingConfig::batch_size, 1, 1 << 20, "a positive integer"),
     integer("eval_batch_size", &TrainingConfig::eval_batch_size, 1, 1 << 20, "a positive integer"),
-    choice("optimizer", &TrainingConfig::optimizer, {"adam"}),
-    choice("validation", &TrainingConfig::validation, {"test", "split", "none"}),
+    choice("optimizer", &TrainingConfig::optimizer),
+    choice("validation", &TrainingConfig::validation),
     only(validation_split_only, number("validation_split", &TrainingConfig::validation_split, 0,
                                        0.999, "a fraction in (0, 1)", true)),
     number("learning_rate", &TrainingConfig::learning_rate, 0, 10, "a number in (0, 10]", true),
@@ -482,7 +488,7 @@ const Fields<TrainingConfig> kTrainingFields = {
     unsigned_integer("seed", &TrainingConfig::seed, "a non-negative integer"),
     checked_text("device", &TrainingConfig::device, is_device_spec, "auto, cpu, cuda or cuda:N"),
     integer("threads", &TrainingConfig::threads, 0, 4096, "a non-negative integer (0 = all cores)"),
-    choice("precision", &TrainingConfig::precision, {"fp32", "bf16"}),
+    choice("precision", &TrainingConfig::precision),
     flag("tf32", &TrainingConfig::tf32),
 };
 
@@ -542,7 +548,7 @@ const Fields<ExperimentConfig> kTopLevelFields = {
 // Rules that span keys. Features this build cannot run yet are refused loudly rather than
 // silently training something else.
 void check_combinations(const ExperimentConfig& c, ObjectReader& r) {
-  if (c.model.type == "vgg16_transfer" && c.model.weights.empty()) {
+  if (c.model.type == ModelType::kVgg16Transfer && c.model.weights.empty()) {
     r.fail("model.weights",
            "required for vgg16_transfer: the pretrained weights file, or "
            "\"random\" for an untrained backbone (then not transfer learning)");
@@ -577,7 +583,7 @@ void resolve_cache_dir(OutputConfig& output) {
 }
 
 std::string transfer_kind(const ModelConfig& model) {
-  if (model.type != "vgg16_transfer") return "none";
+  if (model.type != ModelType::kVgg16Transfer) return "none";
   return model.weights == "random" ? "random" : "pretrained";
 }
 
@@ -811,7 +817,11 @@ std::vector<std::string> config_search_dirs() {
   std::error_code ec;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (!ec) {
-    dirs.push_back((exe.parent_path().parent_path() / "share" / "cifar-exp" / "configs").string());
+    const fs::path prefix = exe.parent_path().parent_path();
+    dirs.push_back((prefix / "share" / "cifar-exp" / "configs").string());
+    // The checkout's configs/ when this binary is its build/cifar-exp (as script_path finds
+    // the checkout's scripts/): sweeps started from elsewhere find the shipped configs.
+    if (fs::is_directory(prefix / "configs", ec)) dirs.push_back((prefix / "configs").string());
   }
   if (std::find(dirs.begin(), dirs.end(), CIFAR_EXP_INSTALLED_CONFIG_DIR) == dirs.end()) {
     dirs.push_back(CIFAR_EXP_INSTALLED_CONFIG_DIR);

@@ -46,7 +46,7 @@ void configure_device(const torch::Device& device, const TrainingConfig& trainin
   at::globalContext().setBenchmarkCuDNN(autotune);
   at::globalContext().setAllowTF32CuBLAS(training.tf32);
   at::globalContext().setAllowTF32CuDNN(training.tf32);
-  if (training.precision == "bf16" && !supports_native_bf16(device)) {
+  if (training.precision == Precision::kBf16 && !supports_native_bf16(device)) {
     throw ConfigError(
         "training.precision: \"bf16\" needs a GPU of compute capability 8.0 or "
         "later; " +

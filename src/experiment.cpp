@@ -54,11 +54,11 @@ void log_run_header(const RunContext& run, const std::string& run_dir,
                     const std::shared_ptr<spdlog::logger>& logger) {
   const ExperimentConfig& config = run.config;
   logger->info("Run {} -> {}", config.name, run_dir);
-  const std::string& validation = config.training.validation;
-  if (validation == "test") {
+  const Validation validation = config.training.validation;
+  if (validation == Validation::kTest) {
     logger->info("Data {}: {} training and {} test images (validation on the test split)",
                  config.data.dir, run.train.size(), run.test.size());
-  } else if (validation == "split") {
+  } else if (validation == Validation::kSplit) {
     logger->info(
         "Data {}: {} training and {} validation images (the last {} of the training data); the "
         "test split is read once, after training",
@@ -73,10 +73,11 @@ void log_run_header(const RunContext& run, const std::string& run_dir,
   logger->info("Model {}: {} trainable and {} frozen parameters", run.model->kind(),
                run.params.trainable, run.params.frozen);
   logger->info("Device {} ({}), {} threads, precision {}{}, seed {}, libtorch {}", run.device.str(),
-               device_name(run.device), run.threads, config.training.precision,
+               device_name(run.device), run.threads, to_string(config.training.precision),
                run.device.is_cuda() ? (config.training.tf32 ? " with TF32" : " without TF32") : "",
                config.training.seed, torch_version());
-  if (config.training.precision == "bf16" && run.device.is_cpu() && !cpu_has_native_bf16()) {
+  if (config.training.precision == Precision::kBf16 && run.device.is_cpu() &&
+      !cpu_has_native_bf16()) {
     logger->warn(
         "This CPU has no bfloat16 instructions (avx512_bf16/amx_bf16): bf16 is emulated "
         "and likely slower than fp32");
@@ -88,15 +89,16 @@ void log_run_header(const RunContext& run, const std::string& run_dir,
         "learning");
   } else if (transfer == "pretrained") {
     logger->info("Backbone weights {} ({}), preprocessing {}, input {}x{}", config.model.weights,
-                 config.model.weights_format, resolve_preprocess(config.model),
-                 config.model.input_size, config.model.input_size);
+                 to_string(config.model.weights_format),
+                 to_string(resolve_preprocess(config.model)), config.model.input_size,
+                 config.model.input_size);
   }
   // Which convolutions a frozen backbone runs on the CPU (model.convolution, onednn_backbone.h).
   if (runs_winograd(*run.model, run.device, config.training.precision)) {
     logger->info("Backbone convolutions: oneDNN Winograd (model.convolution \"{}\")",
-                 config.model.convolution);
+                 to_string(config.model.convolution));
   } else if (transfer != "none" && config.model.trainable_blocks == 0 && run.device.is_cpu() &&
-             config.model.convolution == "auto" && !onednn_winograd_available()) {
+             config.model.convolution == Convolution::kAuto && !onednn_winograd_available()) {
     logger->info("Backbone convolutions: libtorch's direct ones ({})",
                  onednn_winograd_unavailable_reason());
   }
@@ -119,19 +121,19 @@ RunSummary summary_header(const RunContext& run, const Resumption* resumption) {
   s.model = run.model->kind();
   s.augmentation = config.augmentation.enabled;
   s.transfer = transfer_kind(config.model);
-  if (config.model.type == "vgg16_transfer") s.weights = config.model.weights;
+  if (config.model.type == ModelType::kVgg16Transfer) s.weights = config.model.weights;
   s.epochs = config.training.epochs;
   s.batch_size = config.training.batch_size;
-  s.precision = config.training.precision;
+  s.precision = to_string(config.training.precision);
   s.seed = config.training.seed;
   s.trainable_params = run.params.trainable;
   s.frozen_params = run.params.frozen;
   s.train_images = run.train.size();
   s.test_images = run.test.size();  // 0 until the end when the test split is read after training
-  s.validation = config.training.validation;
-  s.validation_images = config.training.validation == "split"  ? run.validation.size()
-                        : config.training.validation == "test" ? run.test.size()
-                                                               : 0;
+  s.validation = to_string(config.training.validation);
+  s.validation_images = config.training.validation == Validation::kSplit  ? run.validation.size()
+                        : config.training.validation == Validation::kTest ? run.test.size()
+                                                                          : 0;
   s.device = run.device.str();
   s.device_name = device_name(run.device);
   s.tf32 = run.device.is_cuda() && config.training.tf32;
@@ -266,7 +268,7 @@ RunResult train_in_run_folder(RunContext& run, const std::string& run_dir,
     options.evaluation_model = inputs.evaluation_model;
     history = fit(*inputs.model, inputs.train, run.train.labels, inputs.validation,
                   run.validation_labels(), options);
-    if (run.config.training.validation == "test") {
+    if (run.config.training.validation == Validation::kTest) {
       final_test = history.last_validation;
     } else if (!history.interrupted && !history.epochs.empty()) {
       // Validated on other data: the test split is read and evaluated once, now.
@@ -441,10 +443,10 @@ RunResult resume_experiment(const ResumeOptions& options,
 void extract_features(const ExtractOptions& options,
                       const std::shared_ptr<spdlog::logger>& logger) {
   ExperimentConfig config = load_run_config(options.config_path, options.overrides);
-  if (config.model.type != "vgg16_transfer") {
+  if (config.model.type != ModelType::kVgg16Transfer) {
     throw ConfigError(options.config_path +
                       ": model.type: extract-features needs \"vgg16_transfer\", got \"" +
-                      config.model.type + "\"");
+                      to_string(config.model.type) + "\"");
   }
   if (options.split != "train" && options.split != "test") {
     throw ConfigError("--split: must be train or test, got \"" + options.split + "\"");
@@ -465,7 +467,7 @@ void extract_features(const ExtractOptions& options,
   write_npy(options.out, features);
   logger->info("Wrote {}: {} x {} float32 ({} split, backbone weights {}, preprocessing {})",
                options.out, features.size(0), features.size(1), options.split,
-               run.config.model.weights, resolve_preprocess(run.config.model));
+               run.config.model.weights, to_string(resolve_preprocess(run.config.model)));
 }
 
 namespace {

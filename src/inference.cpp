@@ -70,7 +70,7 @@ LoadedRun load_run(const std::string& run_dir, const std::optional<std::string>&
   // model.pt holds every parameter, the backbone's included: the weights file the run started
   // from is not needed (and may not exist on this machine).
   ModelConfig architecture = run.config.model;
-  if (architecture.type == "vgg16_transfer") architecture.weights = "random";
+  if (architecture.type == ModelType::kVgg16Transfer) architecture.weights = "random";
   run.model = build_model(architecture);
   run.model->to(run.device);
   load_model_file(*run.model, (fs::path(run_dir) / "model.pt").string(), run.device);

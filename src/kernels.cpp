@@ -7,14 +7,6 @@
 
 namespace cifar_exp {
 
-Kernels parse_kernels(const std::string& name) {
-  if (name == "fused") return Kernels::kFused;
-  if (name == "generic") return Kernels::kGeneric;
-  throw ConfigError("model.kernels: must be \"fused\" or \"generic\", got \"" + name + "\"");
-}
-
-std::string to_string(Kernels kernels) { return kernels == Kernels::kFused ? "fused" : "generic"; }
-
 bool fused_max_pool2_relu_applies(const torch::Tensor& x) {
   return x.device().is_cpu() && x.scalar_type() == torch::kFloat && x.dim() == 4 &&
          x.size(2) >= 2 && x.size(3) >= 2 && x.is_contiguous(torch::MemoryFormat::ChannelsLast);

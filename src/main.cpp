@@ -4,6 +4,7 @@
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <sstream>
 
 #include <torch/torch.h>
 #include <CLI/CLI.hpp>
@@ -19,6 +20,7 @@
 #include "cifar_exp/inference.h"
 #include "cifar_exp/logging.h"
 #include "cifar_exp/run_context.h"
+#include "cifar_exp/sweep.h"
 
 namespace {
 
@@ -167,7 +169,7 @@ Command bench_command(CLI::App& app) {
       ->check(CLI::IsMember({"table", "json"}));
   cmd->add_option("--precision", o->precision,
                   "fp32 | bf16 (default: the config's training.precision)")
-      ->check(CLI::IsMember({"fp32", "bf16"}));
+      ->check(CLI::IsMember(cifar_exp::choice_names<cifar_exp::Precision>()));
   add_example(*cmd, "cifar-exp bench --config aug_tl --iterations 20 --format json");
   return {cmd, [o](const Logger& logger) {
             // stdout carries the JSON; what the log would say is in the report (data, weights).
@@ -275,6 +277,69 @@ Command compare_command(CLI::App& app) {
           }};
 }
 
+struct SweepArguments {
+  std::string configs;
+  cifar_exp::SweepOptions options;
+  std::string format = "json";
+  bool plan = false, prepare = false;
+};
+
+// Splits "a,b,c" (config names or paths, which hold no commas).
+std::vector<std::string> comma_list(const std::string& text) {
+  std::vector<std::string> items;
+  std::stringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    if (!item.empty()) items.push_back(item);
+  }
+  return items;
+}
+
+Command sweep_command(CLI::App& app) {
+  auto o = std::make_shared<SweepArguments>();
+  auto* cmd = app.add_subcommand(
+      "sweep",
+      "Plan a sweep: configurations x grid points x seeds as a task list (run names, --set "
+      "values, completed runs to skip); scripts/sweep.sh runs it, locally or as a Slurm array");
+  cmd->add_flag("--plan", o->plan, "Print the task list (required: the runs are sweep.sh's)")
+      ->required();
+  cmd->add_option("--configs", o->configs,
+                  "Comma-separated configs: files or shipped names (default: "
+                  "no_aug_no_tl,aug_no_tl,no_aug_tl,aug_tl)");
+  cmd->add_option("--seeds", o->options.seeds, "Seeds 1..N for each configuration (default: 1)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--grid", o->options.grid,
+                  "Run every value of a config key (repeatable: the cross product); values are "
+                  "JSON as for --set, commas inside [...] {...} \"...\" do not split")
+      ->type_name("KEY=V1,V2,...")
+      ->allow_extra_args(false);
+  std::string unused_config;
+  add_override_options(*cmd, unused_config, o->options.overrides, /*training=*/true);
+  // The sweep names its configs and seeds itself (--configs, --seeds).
+  cmd->remove_option(cmd->get_option("--config"));
+  cmd->remove_option(cmd->get_option("--seed"));
+  cmd->get_option("--output-dir")->description("The sweep's folder (default: runs/sweep)");
+  cmd->add_option("--format", o->format, "json | tsv (default: json)")
+      ->check(CLI::IsMember({"json", "tsv"}));
+  cmd->add_flag("--prepare", o->prepare,
+                "Also create the sweep's folder (and logs/) and record the sweep's order in its "
+                "sweep.json, for compare");
+  add_example(*cmd,
+              "cifar-exp sweep --plan --configs smoke,smoke_aug --seeds 3 --grid "
+              "training.batch_size=32,64 --format tsv");
+  return {cmd, [o](const Logger&) {
+            if (!o->configs.empty()) o->options.configs = comma_list(o->configs);
+            if (o->options.overrides.output_dir) {
+              o->options.output_dir = *o->options.overrides.output_dir;
+            }
+            const auto plan = cifar_exp::plan_sweep(o->options);
+            if (o->prepare) cifar_exp::prepare_sweep_folder(plan);
+            std::cerr << cifar_exp::describe_plan(plan) << std::endl;
+            return print_output(o->format == "tsv"
+                                    ? cifar_exp::format_tsv(plan)
+                                    : cifar_exp::json_text(cifar_exp::to_json(plan), 2) + "\n");
+          }};
+}
+
 struct TrainArguments {
   std::string config_path;
   cifar_exp::ConfigOverrides overrides;
@@ -335,7 +400,8 @@ int run(int argc, char** argv) {
                                             evaluate_command(app),
                                             predict_command(app),
                                             resume_command(app),
-                                            compare_command(app)};
+                                            compare_command(app),
+                                            sweep_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

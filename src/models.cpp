@@ -53,16 +53,16 @@ ParameterCounts count_parameters(const nn::Module& module) {
 }
 
 std::shared_ptr<ClassifierImpl> build_model(const ModelConfig& config) {
-  if (config.type == "small_cnn")
-    return std::make_shared<SmallCnnImpl>(parse_kernels(config.kernels));
-  if (config.type == "vgg16_transfer") {
+  if (config.type == ModelType::kSmallCnn) return std::make_shared<SmallCnnImpl>(config.kernels);
+  if (config.type == ModelType::kVgg16Transfer) {
     auto model = std::make_shared<Vgg16TransferImpl>(config, resolve_preprocess(config));
     if (config.weights != "random") {
       model->backbone->load_weights(load_vgg16_weights(config.weights, config.weights_format));
     }
     return model;
   }
-  throw ConfigError("model.type: \"" + config.type + "\" is not available in this build");
+  throw ConfigError("model.type: \"" + to_string(config.type) +
+                    "\" is not available in this build");
 }
 
 }  // namespace cifar_exp
@@ -199,12 +199,11 @@ torch::Tensor DenseHeadImpl::forward(torch::Tensor features) {
   return output(dropout(torch::relu(hidden(features.flatten(1)))));
 }
 
-Vgg16TransferImpl::Vgg16TransferImpl(const ModelConfig& config, std::string preprocess)
-    : preprocess_(std::move(preprocess)),
+Vgg16TransferImpl::Vgg16TransferImpl(const ModelConfig& config, Preprocess preprocess)
+    : preprocess_(preprocess),
       input_size_(config.input_size),
       trainable_blocks_(config.trainable_blocks) {
-  backbone = register_module("backbone", Vgg16Backbone(parse_kernels(config.kernels),
-                                                       parse_convolution(config.convolution)));
+  backbone = register_module("backbone", Vgg16Backbone(config.kernels, config.convolution));
   head = register_module("head", DenseHead(feature_size(), config.hidden_units, config.dropout));
   backbone->freeze(trainable_blocks_);
 }
@@ -220,8 +219,8 @@ int64_t Vgg16TransferImpl::inference_batch_size(int64_t configured) const {
 }
 
 torch::Tensor Vgg16TransferImpl::preprocess(torch::Tensor x) const {
-  const bool caffe = preprocess_ == "caffe";
-  if (caffe || preprocess_ == "imagenet") {
+  const bool caffe = preprocess_ == Preprocess::kCaffe;
+  if (caffe || preprocess_ == Preprocess::kImagenet) {
     if (!preprocess_mean_.defined() || preprocess_mean_.device() != x.device() ||
         preprocess_mean_.scalar_type() != x.scalar_type()) {
       auto mean = caffe ? torch::tensor({103.939f, 116.779f, 123.68f})
@@ -262,16 +261,16 @@ torch::Tensor Vgg16TransferImpl::forward(torch::Tensor images) {
   return head->forward(features(images));
 }
 
-bool runs_winograd(ClassifierImpl& model, const torch::Device& device,
-                   const std::string& precision) {
+bool runs_winograd(ClassifierImpl& model, const torch::Device& device, Precision precision) {
   auto* vgg = dynamic_cast<Vgg16TransferImpl*>(&model);
   return vgg && vgg->backbone->winograd() && vgg->features_frozen() && device.is_cpu() &&
-         precision == "fp32";
+         precision == Precision::kFp32;
 }
 
-std::string resolve_preprocess(const ModelConfig& config) {
-  if (config.preprocess != "auto") return config.preprocess;
-  return config.weights_format == "torchvision" ? "imagenet" : "caffe";
+Preprocess resolve_preprocess(const ModelConfig& config) {
+  if (config.preprocess != Preprocess::kAuto) return config.preprocess;
+  return config.weights_format == WeightsFormat::kTorchvision ? Preprocess::kImagenet
+                                                              : Preprocess::kCaffe;
 }
 
 }  // namespace cifar_exp

@@ -16,26 +16,6 @@
 
 namespace cifar_exp {
 
-Convolution parse_convolution(const std::string& name) {
-  if (name == "auto") return Convolution::kAuto;
-  if (name == "direct") return Convolution::kDirect;
-  if (name == "winograd") return Convolution::kWinograd;
-  throw ConfigError("model.convolution: must be \"auto\", \"direct\" or \"winograd\", got \"" +
-                    name + "\"");
-}
-
-std::string to_string(Convolution convolution) {
-  switch (convolution) {
-    case Convolution::kAuto:
-      return "auto";
-    case Convolution::kDirect:
-      return "direct";
-    case Convolution::kWinograd:
-      return "winograd";
-  }
-  return "?";
-}
-
 #ifndef CIFAR_EXP_WITH_ONEDNN
 
 bool onednn_backbone_available() { return false; }

@@ -87,14 +87,15 @@ void hold_out_validation(RunContext& context) {
 void load_data(RunContext& context, const RunContextOptions& options,
                const std::shared_ptr<spdlog::logger>& logger) {
   const DataConfig& data = context.config.data;
-  const std::string& validation = context.config.training.validation;
+  const Validation validation = context.config.training.validation;
   // Validated on anything but the test split, training leaves it unread until it has finished.
-  const bool test_split = options.test_split && !(options.validation && validation != "test");
+  const bool test_split =
+      options.test_split && !(options.validation && validation != Validation::kTest);
   try {
     if (options.train_split && options.test_split) check_data_files(data.dir);
     if (options.train_split) context.train = read_split(data, true, &context.class_names);
     if (test_split) context.test = read_split(data, false, &context.class_names);
-    if (options.validation && validation == "split") hold_out_validation(context);
+    if (options.validation && validation == Validation::kSplit) hold_out_validation(context);
   } catch (const DataError& e) {
     if (!options.stand_ins_for_missing_files) throw;
     logger->warn("{}; timing on generated data", first_line(e.what()));
@@ -105,7 +106,7 @@ void load_data(RunContext& context, const RunContextOptions& options,
 void build_context_model(RunContext& context, const RunContextOptions& options,
                          const std::shared_ptr<spdlog::logger>& logger) {
   ModelConfig model_config = context.config.model;
-  if (options.stand_ins_for_missing_files && model_config.type == "vgg16_transfer" &&
+  if (options.stand_ins_for_missing_files && model_config.type == ModelType::kVgg16Transfer &&
       model_config.weights != "random" && !fs::exists(model_config.weights)) {
     context.weights_note = "random (" + model_config.weights + " not found; same cost)";
     logger->warn("{} not found: timing with random backbone weights (same cost)",
@@ -169,14 +170,16 @@ torch::nn::Module& RunContext::trained_module() {
 
 TrainingInputs RunContext::training_inputs(const std::shared_ptr<spdlog::logger>& logger) {
   FeatureSource* source = model ? model->feature_source() : nullptr;
-  const std::string& mode = config.training.validation;
-  const SplitData* validated = mode == "split" ? &validation : mode == "test" ? &test : nullptr;
+  const Validation mode = config.training.validation;
+  const SplitData* validated = mode == Validation::kSplit  ? &validation
+                               : mode == Validation::kTest ? &test
+                                                           : nullptr;
   TrainingInputs inputs;
   inputs.model = model.get();
   inputs.train = train.images;
   if (!source || !source->features_frozen()) {
     if (validated) inputs.validation = validated->images;
-    if (mode == "test") inputs.test = test.images;
+    if (mode == Validation::kTest) inputs.test = test.images;
     return inputs;
   }
   const auto start = std::chrono::steady_clock::now();
@@ -192,11 +195,11 @@ TrainingInputs RunContext::training_inputs(const std::shared_ptr<spdlog::logger>
     inputs.evaluation_model = &source->feature_head();
   }
   if (validated) {
-    inputs.validation =
-        cached_features(*model, validated->images, cache_dir, batch, logger,
-                        mode == "test" ? "test" : "validation", nullptr, validated->host_images);
+    inputs.validation = cached_features(*model, validated->images, cache_dir, batch, logger,
+                                        mode == Validation::kTest ? "test" : "validation", nullptr,
+                                        validated->host_images);
   }
-  if (mode == "test") inputs.test = inputs.validation;
+  if (mode == Validation::kTest) inputs.test = inputs.validation;
   inputs.feature_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (trains_on_features()) {
@@ -211,15 +214,17 @@ TrainingInputs RunContext::training_inputs(const std::shared_ptr<spdlog::logger>
 
 const torch::Tensor& RunContext::validation_labels() const {
   static const torch::Tensor kNone;
-  const std::string& mode = config.training.validation;
-  return mode == "split" ? validation.labels : mode == "test" ? test.labels : kNone;
+  const Validation mode = config.training.validation;
+  return mode == Validation::kSplit  ? validation.labels
+         : mode == Validation::kTest ? test.labels
+                                     : kNone;
 }
 
 void RunContext::add_test_inputs(TrainingInputs& inputs,
                                  const std::shared_ptr<spdlog::logger>& logger) {
   if (inputs.test.defined()) return;
   logger->info("Reading the test split for the final evaluation (training.validation \"{}\")",
-               config.training.validation);
+               to_string(config.training.validation));
   test = read_split(config.data, false, nullptr);
   FeatureSource* source = model ? model->feature_source() : nullptr;
   const bool frozen = source && source->features_frozen();

@@ -60,7 +60,7 @@ std::string name_from_folder(const std::string& folder) {
 
 // What a run that could not start would have been: its config with the sweep's --set values.
 void describe_failed_run(RunRecord& run, const json& failure) {
-  const std::string file = run.dir + "/failure.json";
+  const std::string file = RunFolder(run.dir).failure();
   ConfigOverrides overrides;
   overrides.set = schema::strings_field(failure, "set", file).value_or(std::vector<std::string>{});
   const auto config_path = schema::string_field(failure, "config", file);
@@ -68,7 +68,7 @@ void describe_failed_run(RunRecord& run, const json& failure) {
   try {
     const auto config = load_config(*config_path, overrides);
     run.config = to_json(config);
-    run.summary.model = config.model.type;
+    run.summary.model = to_string(config.model.type);
     run.summary.augmentation = config.augmentation.enabled;
     run.summary.transfer = transfer_kind(config.model);
     run.summary.reference_accuracy = config.reference_accuracy;
@@ -117,7 +117,7 @@ void read_summary_file(RunRecord& run, const json& doc) {
 
 // failure.json, which sweep.sh writes for a run that could not start.
 void read_failure_file(RunRecord& run, const json& failure) {
-  const std::string file = run.dir + "/failure.json";
+  const std::string file = RunFolder(run.dir).failure();
   run.has_failure_file = true;
   run.summary.name = schema::string_field(failure, "name", file).value_or("");
   run.summary.status = "failed";

@@ -70,8 +70,7 @@ FitOptions FitOptions::from_config(const TrainingConfig& c) {
 }
 
 EvaluationResult evaluate(ClassifierImpl& model, const torch::Tensor& images,
-                          const torch::Tensor& labels, int64_t batch_size,
-                          const std::string& precision) {
+                          const torch::Tensor& labels, int64_t batch_size, Precision precision) {
   torch::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();

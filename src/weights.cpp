@@ -92,11 +92,14 @@ void check_vgg16_weights(const Vgg16Weights& weights, const std::string& path) {
   check_weights(weights, path, plain_name);
 }
 
-Vgg16Weights load_vgg16_weights(const std::string& path, const std::string& format) {
-  if (format == "keras_h5") return load_vgg16_keras_h5(path);
-  if (format == "torchvision") return load_vgg16_torchvision(path);
-  throw WeightsError(path + ": unknown weights format '" + format +
-                     "' (expected keras_h5 or torchvision)");
+Vgg16Weights load_vgg16_weights(const std::string& path, WeightsFormat format) {
+  switch (format) {
+    case WeightsFormat::kKerasH5:
+      return load_vgg16_keras_h5(path);
+    case WeightsFormat::kTorchvision:
+      return load_vgg16_torchvision(path);
+  }
+  throw WeightsError(path + ": unknown weights format");
 }
 
 }  // namespace cifar_exp

@@ -30,8 +30,8 @@ AffineParams shift_columns(double tx) {
 
 TEST(Augmentation, IdentityLeavesImagesUnchanged) {
   auto x = torch::rand({4, 3, 32, 32});
-  for (const char* mode : {"nearest", "constant", "reflect", "wrap"}) {
-    EXPECT_TRUE(torch::equal(apply_affine(x, AffineParams::identity(4), mode, 0.5), x)) << mode;
+  for (const auto& [mode, name] : ChoiceNames<FillMode>::kNames) {
+    EXPECT_TRUE(torch::equal(apply_affine(x, AffineParams::identity(4), mode, 0.5), x)) << name;
   }
 }
 
@@ -39,13 +39,13 @@ TEST(Augmentation, HorizontalFlipReversesColumnsExactly) {
   auto x = torch::rand({3, 3, 8, 8});
   auto p = AffineParams::identity(3);
   p.flip_horizontal = torch::tensor({true, false, true});
-  auto y = apply_affine(x, p, "nearest", 0);
+  auto y = apply_affine(x, p, FillMode::kNearest, 0);
   EXPECT_TRUE(torch::equal(y[0], x[0].flip({2})));
   EXPECT_TRUE(torch::equal(y[1], x[1]));
   EXPECT_TRUE(torch::equal(y[2], x[2].flip({2})));
   p.flip_horizontal = torch::tensor({false, false, false});
   p.flip_vertical = torch::tensor({true, false, false});
-  EXPECT_TRUE(torch::equal(apply_affine(x, p, "nearest", 0)[0], x[0].flip({1})));
+  EXPECT_TRUE(torch::equal(apply_affine(x, p, FillMode::kNearest, 0)[0], x[0].flip({1})));
 }
 
 TEST(Augmentation, IntegerShiftMovesPixelsAndFillsByMode) {
@@ -60,31 +60,32 @@ TEST(Augmentation, IntegerShiftMovesPixelsAndFillsByMode) {
       if (std::abs(a[i] - b[i]) > 1e-5f) return false;
     return true;
   };
-  auto row = [&](const char* mode) {
+  auto row = [&](FillMode mode) {
     auto y = apply_affine(x, shift_columns(2), mode, 9.0);
     return std::vector<float>(y.data_ptr<float>(), y.data_ptr<float>() + 5);
   };
-  EXPECT_TRUE(near(row("nearest"), {2, 3, 4, 4, 4}));
-  EXPECT_EQ(row("constant"), (std::vector<float>{2, 3, 4, 9, 9}));
-  EXPECT_TRUE(near(row("reflect"), {2, 3, 4, 4, 3}));           // e d | reflected
-  EXPECT_EQ(row("wrap"), (std::vector<float>{2, 3, 4, 1, 2}));  // period n-1: 5 -> 1, 6 -> 2
+  EXPECT_TRUE(near(row(FillMode::kNearest), {2, 3, 4, 4, 4}));
+  EXPECT_EQ(row(FillMode::kConstant), (std::vector<float>{2, 3, 4, 9, 9}));
+  EXPECT_TRUE(near(row(FillMode::kReflect), {2, 3, 4, 4, 3}));  // e d | reflected
+  EXPECT_EQ(row(FillMode::kWrap),
+            (std::vector<float>{2, 3, 4, 1, 2}));  // period n-1: 5 -> 1, 6 -> 2
 
   // Shift the other way: tx = -2 samples columns -2 and -1 for the first two outputs.
-  auto y = [&](const char* mode) {
+  auto y = [&](FillMode mode) {
     auto t = apply_affine(x, shift_columns(-2), mode, 9.0);
     return std::vector<float>(t.data_ptr<float>(), t.data_ptr<float>() + 5);
   };
-  EXPECT_TRUE(near(y("nearest"), {0, 0, 0, 1, 2}));
-  EXPECT_EQ(y("constant"), (std::vector<float>{9, 9, 0, 1, 2}));
-  EXPECT_TRUE(near(y("reflect"), {1, 0, 0, 1, 2}));
-  EXPECT_EQ(y("wrap"), (std::vector<float>{2, 3, 0, 1, 2}));  // -2 -> 2, -1 -> 3
+  EXPECT_TRUE(near(y(FillMode::kNearest), {0, 0, 0, 1, 2}));
+  EXPECT_EQ(y(FillMode::kConstant), (std::vector<float>{9, 9, 0, 1, 2}));
+  EXPECT_TRUE(near(y(FillMode::kReflect), {1, 0, 0, 1, 2}));
+  EXPECT_EQ(y(FillMode::kWrap), (std::vector<float>{2, 3, 0, 1, 2}));  // -2 -> 2, -1 -> 3
 }
 
 TEST(Augmentation, RowShiftMovesContentUp) {
   auto x = pattern(1, 4, 2);
   auto p = AffineParams::identity(1);
   p.ty.fill_(1);
-  auto y = apply_affine(x, p, "constant", -1);
+  auto y = apply_affine(x, p, FillMode::kConstant, -1);
   // Output row r samples input row r + 1; the last row is outside.
   EXPECT_TRUE(torch::equal(y[0][0].narrow(0, 0, 3), x[0][0].narrow(0, 1, 3)));
   EXPECT_TRUE(torch::equal(y[0][0][3], torch::full({2}, -1.0f)));
@@ -94,7 +95,7 @@ TEST(Augmentation, Rotation90OfASquarePattern) {
   auto x = torch::arange(9, torch::kFloat32).view({1, 1, 3, 3});
   auto p = AffineParams::identity(1);
   p.theta.fill_(90);
-  auto y = apply_affine(x, p, "nearest", 0);
+  auto y = apply_affine(x, p, FillMode::kNearest, 0);
   // Keras rotates counter-clockwise: [[0,1,2],[3,4,5],[6,7,8]] -> [[2,5,8],[1,4,7],[0,3,6]].
   auto expected = torch::tensor({2, 5, 8, 1, 4, 7, 0, 3, 6}, torch::kFloat32).view({1, 1, 3, 3});
   EXPECT_TRUE(torch::allclose(y, expected, 0, 1e-5)) << y;
@@ -121,9 +122,11 @@ TEST(Augmentation, MatchesKerasApplyAffineTransform) {
     p.zy.fill_(c["zy"].get<double>());
     p.flip_horizontal.fill_(c.value("flip_horizontal", false));
     p.flip_vertical.fill_(c.value("flip_vertical", false));
-    auto ours = apply_affine(image, p, c["fill_mode"], c["cval"].get<double>())
-                    .permute({0, 2, 3, 1})
-                    .reshape({-1});
+    auto ours =
+        apply_affine(image, p, *choice_from_name<FillMode>(c["fill_mode"].get<std::string>()),
+                     c["cval"].get<double>())
+            .permute({0, 2, 3, 1})
+            .reshape({-1});
     auto keras = torch::tensor(c["output"].get<std::vector<float>>());
     ASSERT_EQ(ours.numel(), keras.numel());
     // Pixels whose coordinate lies exactly on a constant/wrap seam depend on the last bit of

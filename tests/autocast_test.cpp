@@ -13,12 +13,12 @@ TEST(Autocast, Bf16ScopeIsScopedAndReported) {
   auto x = torch::randn({2, 4});
   EXPECT_FALSE(autocast_dtype(torch::kCPU).has_value());
   {
-    AutocastScope autocast(torch::kCPU, "bf16");
+    AutocastScope autocast(torch::kCPU, Precision::kBf16);
     EXPECT_EQ(linear(x).scalar_type(), torch::kBFloat16);
     EXPECT_EQ(autocast_dtype(torch::kCPU), std::optional<at::ScalarType>(torch::kBFloat16));
     EXPECT_FALSE(autocast_dtype(torch::kCUDA).has_value());  // only the scope's device type
     {
-      AutocastScope nested(torch::kCPU, "bf16");
+      AutocastScope nested(torch::kCPU, Precision::kBf16);
       EXPECT_EQ(linear(x).scalar_type(), torch::kBFloat16);
     }
     EXPECT_EQ(linear(x).scalar_type(), torch::kBFloat16);  // the inner scope restored "on"
@@ -27,7 +27,7 @@ TEST(Autocast, Bf16ScopeIsScopedAndReported) {
   EXPECT_EQ(linear(x).scalar_type(), torch::kFloat32);
   EXPECT_FALSE(autocast_dtype(torch::kCPU).has_value());
   {
-    AutocastScope fp32(torch::kCPU, "fp32");
+    AutocastScope fp32(torch::kCPU, Precision::kFp32);
     EXPECT_EQ(linear(x).scalar_type(), torch::kFloat32);
     EXPECT_FALSE(autocast_dtype(torch::kCPU).has_value());
   }

@@ -63,7 +63,7 @@ TEST(CliConfig, PrintConfigShowsEveryKeyAndParsesBack) {
   o.batch_size = 32;
   o.output_dir = dir / "runs";
   auto expected = load_config(dir / "c.json", o);
-  expected.data.dir = dir / "data";  // --data-dir, as config.json records it
+  expected.data.dir = dir / "data";    // --data-dir, as config.json records it
   resolve_cache_dir(expected.output);  // "auto": beside the runs, as config.json records it
   EXPECT_EQ(printed, to_json(expected));
 

@@ -30,7 +30,7 @@ std::string error_for(const json& doc) {
 TEST(Config, DefaultsMatchTheNotebook) {
   const auto c = parse_config(minimal(), "c.json");
   EXPECT_EQ(c.name, "t");
-  EXPECT_EQ(c.model.type, "small_cnn");
+  EXPECT_EQ(c.model.type, ModelType::kSmallCnn);
   EXPECT_EQ(c.training.batch_size, 64);
   EXPECT_EQ(c.training.epochs, 10);
   EXPECT_DOUBLE_EQ(c.training.learning_rate, 1e-3);
@@ -52,7 +52,7 @@ TEST(Config, ShippedConfigsParse) {
   EXPECT_EQ(notebook.training.batch_size, 64);
   EXPECT_EQ(notebook.training.epochs, 10);
   EXPECT_DOUBLE_EQ(notebook.training.learning_rate, 1e-3);
-  EXPECT_EQ(notebook.model.type, "small_cnn");
+  EXPECT_EQ(notebook.model.type, ModelType::kSmallCnn);
   EXPECT_FALSE(notebook.augmentation.enabled);
   ASSERT_TRUE(notebook.reference_accuracy.has_value());
   EXPECT_DOUBLE_EQ(*notebook.reference_accuracy, 0.7090);
@@ -68,7 +68,7 @@ TEST(Config, ShippedTransferConfigsTakeARandomBackbone) {
     const auto c =
         load_config(std::string(CIFAR_EXP_SOURCE_DIR) + "/configs/" + name, random_backbone);
     EXPECT_EQ(transfer_kind(c.model), "random") << name;
-    EXPECT_EQ(c.model.weights_format, "keras_h5") << name;
+    EXPECT_EQ(c.model.weights_format, WeightsFormat::kKerasH5) << name;
   }
 }
 
@@ -568,7 +568,7 @@ TEST(ConfigSet, ValuesAreJsonElseStringsAndNullMeansTheDefault) {
             "training.epochs=null", "augmentation={\"enabled\": true, \"horizontal_flip\": true}",
             "description=two words", "data.dir=/x/y"});
   EXPECT_DOUBLE_EQ(c.training.learning_rate, 3e-4);
-  EXPECT_EQ(c.model.type, "small_cnn");
+  EXPECT_EQ(c.model.type, ModelType::kSmallCnn);
   EXPECT_EQ(c.training.epochs, 10);  // null: the default, not the file's 5
   // A whole section is replaced, not merged: the file's augmentation keys are gone.
   EXPECT_TRUE(c.augmentation.enabled);
@@ -654,7 +654,7 @@ TEST(Config, EveryFieldRoundTrips) {
   collect_leaves(doc, "", leaves);
   EXPECT_EQ(leaves, every_leaf());
   ExperimentConfig vgg16;  // the defaults, with the keys only VGG16 models write
-  vgg16.model.type = "vgg16_transfer";
+  vgg16.model.type = ModelType::kVgg16Transfer;
   json defaults = to_json(vgg16);
   defaults["model"]["type"] = ExperimentConfig{}.model.type;
   for (const auto& path : leaves) {
@@ -756,11 +756,11 @@ TEST(Config, EveryKeyEitherAppliesOrIsRefused) {
 }
 
 TEST(Config, ValidationSettings) {
-  EXPECT_EQ(parse_config(minimal(), "c.json").training.validation, "test");
+  EXPECT_EQ(parse_config(minimal(), "c.json").training.validation, Validation::kTest);
   const auto split = parse_config(
       {{"name", "t"}, {"training", {{"validation", "split"}, {"validation_split", 0.2}}}},
       "c.json");
-  EXPECT_EQ(split.training.validation, "split");
+  EXPECT_EQ(split.training.validation, Validation::kSplit);
   EXPECT_DOUBLE_EQ(split.training.validation_split, 0.2);
   EXPECT_EQ(error_for({{"name", "t"}, {"training", {{"validation", "holdout"}}}}),
             "c.json: training.validation: must be one of test, split, none, got \"holdout\"");

@@ -94,7 +94,8 @@ TEST_P(OnDevice, FitLearnsAndEvaluateAgreesWithIt) {
 
 TEST_P(OnDevice, AugmentationMatchesTheCpuForTheSameDraws) {
   auto images = testing::make_learnable_split(16, 3).images.to(torch::kFloat32).div(255.0);
-  for (const std::string fill_mode : {"nearest", "constant", "reflect", "wrap"}) {
+  for (const auto& entry : ChoiceNames<FillMode>::kNames) {
+    const FillMode fill_mode = entry.first;
     AugmentationConfig config;
     config.enabled = true;
     config.rotation_range = 30;
@@ -115,7 +116,7 @@ TEST_P(OnDevice, AugmentationMatchesTheCpuForTheSameDraws) {
       auto got = on_device(images.to(device));
       ASSERT_EQ(got.device(), device);
       EXPECT_TRUE(torch::allclose(got.cpu(), expected, /*rtol=*/0, /*atol=*/1e-5))
-          << fill_mode << " round " << round << ": max difference "
+          << entry.second << " round " << round << ": max difference "
           << (got.cpu() - expected).abs().max().item<float>();
     }
   }
@@ -123,7 +124,7 @@ TEST_P(OnDevice, AugmentationMatchesTheCpuForTheSameDraws) {
 
 TEST_P(OnDevice, Bf16TrainsOrIsRefusedWhereUnsupported) {
   TrainingConfig bf16;
-  bf16.precision = "bf16";
+  bf16.precision = Precision::kBf16;
   if (device.is_cuda() && !supports_native_bf16(device)) {
     EXPECT_THROW(configure_device(device, bf16, false), ConfigError);
     return;
@@ -133,7 +134,7 @@ TEST_P(OnDevice, Bf16TrainsOrIsRefusedWhereUnsupported) {
   SmallCnn model;
   model->to(device);
   FitOptions options = small_options(3);
-  options.precision = "bf16";
+  options.precision = Precision::kBf16;
   const History history =
       fit(*model, train.images, train.labels, train.images, train.labels, options);
   ASSERT_EQ(history.epochs.size(), 3u);
@@ -249,10 +250,10 @@ TEST_P(OnDevice, ModelFileLoadsOnTheCpu) {
 
 TEST_P(OnDevice, FeatureExtractionMatchesTheCpu) {
   ModelConfig config;
-  config.type = "vgg16_transfer";
+  config.type = ModelType::kVgg16Transfer;
   config.weights = "random";
   torch::manual_seed(6);
-  Vgg16Transfer model(config, "caffe");
+  Vgg16Transfer model(config, Preprocess::kCaffe);
   model->eval();
   auto images = testing::make_learnable_split(24, 5).images;
   auto expected = compute_features(*model, images, 10);
@@ -278,14 +279,14 @@ TEST_P(OnDevice, FeatureExtractionMatchesTheCpu) {
 
 TEST_P(OnDevice, InferenceBatchShrinksWithTheInputSize) {
   ModelConfig config;
-  config.type = "vgg16_transfer";
+  config.type = ModelType::kVgg16Transfer;
   config.weights = "random";
   config.input_size = 224;
-  Vgg16Transfer large(config, "caffe");
+  Vgg16Transfer large(config, Preprocess::kCaffe);
   EXPECT_EQ(large->inference_batch_size(1000), 20);  // 1000 / 49
   EXPECT_EQ(large->inference_batch_size(10), 1);
   config.input_size = 32;
-  Vgg16Transfer small(config, "caffe");
+  Vgg16Transfer small(config, Preprocess::kCaffe);
   EXPECT_EQ(small->inference_batch_size(1000), 1000);
 }
 

@@ -107,19 +107,6 @@ TEST(FusedPoolReluKernel, OtherLayoutsAndTypesTakeTheGenericPath) {
   }
 }
 
-TEST(FusedPoolReluKernel, KernelNamesParseAndBadOnesNameTheKey) {
-  EXPECT_EQ(parse_kernels("fused"), Kernels::kFused);
-  EXPECT_EQ(parse_kernels("generic"), Kernels::kGeneric);
-  EXPECT_EQ(to_string(Kernels::kGeneric), "generic");
-  try {
-    parse_kernels("fast");
-    FAIL() << "no error";
-  } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("model.kernels"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("\"fast\""), std::string::npos) << e.what();
-  }
-}
-
 // Two models with the same weights, one per kernel choice: same logits, same gradients.
 template <class Model>
 void expect_same_training_step(Model fused, Model generic, torch::Tensor images) {
@@ -165,10 +152,10 @@ TEST(FusedKernelsInModels, FrozenVgg16FeaturesAreTheSameFusedOrGeneric) {
 
 TEST(FusedKernelsInModels, ConfigChoosesTheKernels) {
   ModelConfig config;
-  config.kernels = "generic";
+  config.kernels = Kernels::kGeneric;
   auto model = build_model(config);
   EXPECT_EQ(dynamic_cast<SmallCnnImpl&>(*model).kernels, Kernels::kGeneric);
-  config.kernels = "fused";
+  config.kernels = Kernels::kFused;
   EXPECT_EQ(dynamic_cast<SmallCnnImpl&>(*build_model(config)).kernels, Kernels::kFused);
 }
 

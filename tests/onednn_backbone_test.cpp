@@ -43,20 +43,6 @@ struct Stack {
   torch::Tensor x;
 };
 
-TEST(OnednnBackbone, ConvolutionNames) {
-  EXPECT_EQ(parse_convolution("auto"), Convolution::kAuto);
-  EXPECT_EQ(parse_convolution("direct"), Convolution::kDirect);
-  EXPECT_EQ(parse_convolution("winograd"), Convolution::kWinograd);
-  EXPECT_EQ(to_string(Convolution::kWinograd), "winograd");
-  try {
-    parse_convolution("fft");
-    FAIL() << "no error";
-  } catch (const ConfigError& e) {
-    EXPECT_STREQ(e.what(),
-                 "model.convolution: must be \"auto\", \"direct\" or \"winograd\", got \"fft\"");
-  }
-}
-
 TEST(OnednnBackbone, DirectPipelineMatchesLibtorch) {
   SKIP_WITHOUT_ONEDNN();
   Stack s;
@@ -141,7 +127,7 @@ TEST(OnednnBackbone, FrozenVgg16FeaturesUseWinogradUnderAuto) {
   SKIP_WITHOUT_WINOGRAD();
   torch::manual_seed(5);
   ModelConfig config;
-  config.type = "vgg16_transfer";
+  config.type = ModelType::kVgg16Transfer;
   config.weights = "random";
   auto model = build_model(config);
   auto& vgg = dynamic_cast<Vgg16TransferImpl&>(*model);
@@ -152,7 +138,7 @@ TEST(OnednnBackbone, FrozenVgg16FeaturesUseWinogradUnderAuto) {
   EXPECT_FALSE(vgg.backbone->winograd_applies(images.to(torch::kDouble)));
   const auto features = vgg.features(images);
   // The same weights through libtorch's convolutions.
-  config.convolution = "direct";
+  config.convolution = Convolution::kDirect;
   torch::manual_seed(5);
   auto direct_model = build_model(config);
   auto& direct = dynamic_cast<Vgg16TransferImpl&>(*direct_model);
@@ -162,7 +148,7 @@ TEST(OnednnBackbone, FrozenVgg16FeaturesUseWinogradUnderAuto) {
   EXPECT_GT(relative_error(features, want), 0.0);
   EXPECT_LT(relative_error(features, want), 1e-4);
   // A backbone with a trainable block needs gradients: libtorch's convolutions.
-  config.convolution = "auto";
+  config.convolution = Convolution::kAuto;
   config.trainable_blocks = 1;
   auto tuned = build_model(config);
   EXPECT_FALSE(dynamic_cast<Vgg16TransferImpl&>(*tuned).backbone->winograd_applies(images));

@@ -3,23 +3,24 @@
 # seeds, one incomplete run, a configuration with four seeds, sweeps over a grid of one and of
 # two keys, 1-epoch runs on 500 test images, runs with each kind of validation, and a sweep.json
 # order), plots them, and checks that the expected PNG files exist and start with the PNG
-# signature. Through the script's hidden --describe (the texts of each figure as drawn) it checks
-# that: no axis repeats a tick label (one epoch: "13% 13% 13%"), the plots follow the comparison
-# table's row order (cifar-exp compare --format json), captions give epochs, training images, test
-# images and seeds ("500 test images x 3 seeds", not "1500 test images"), and the validation line
-# and captions say which validation was used. Prints SKIP and exits 0 when
-# matplotlib or numpy is missing. PYTHON overrides the interpreter (default /usr/bin/python3).
-# The script reads the runs through cifar-exp: the binary is the first argument (else
-# $CIFAR_EXP, else build/cifar-exp).
-#   plot_runs_smoke.sh [CIFAR_EXP]
+# signature. Through the script's hidden --describe (the texts of each figure as drawn, and its
+# scatter dots) it checks that: no axis repeats a tick label (one epoch: "13% 13% 13%"), the plots
+# follow the comparison table's rows (cifar-exp compare --format json): its order, and, through a
+# cifar-exp whose table has its rows reversed and other accuracies, its per-seed accuracies
+# ("seeds") and means; captions give epochs, training images, test images and seeds ("500 test
+# images x 3 seeds", not "1500 test images"); the validation line and captions say which
+# validation was used; a failing compare is a one-line error with no plots; and the binary is
+# --cifar-exp, else $CIFAR_EXP_BIN, else the deprecated $CIFAR_EXP (with a note). Prints SKIP and
+# exits 0 when matplotlib or numpy is missing. PYTHON overrides the interpreter (default
+# /usr/bin/python3). The script reads the runs through cifar-exp: the binary is the first
+# argument (else $CIFAR_EXP_BIN, else build/cifar-exp).
+#   plot_runs_smoke.sh [CIFAR_EXP_BIN]
 set -euo pipefail
-if [ $# -ge 1 ]; then
-  export CIFAR_EXP="$1"
-fi
-
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 script="$here/scripts/plot_runs.py"
-cifar_exp="${CIFAR_EXP:-$here/build/cifar-exp}"
+cifar_exp="${1:-${CIFAR_EXP_BIN:-$here/build/cifar-exp}}"
+export CIFAR_EXP_BIN="$cifar_exp"
+unset CIFAR_EXP  # the deprecated name: tested below on its own
 python="${PYTHON:-/usr/bin/python3}"
 [ -x "$python" ] || python="$(command -v python3 || true)"
 if [ -z "$python" ]; then
@@ -187,7 +188,7 @@ for name in ("alpha", "extra", "mid", "zeta"):
                  "none", seed, 0.5 + 0.05 * len(name), None)
 sweep_order(ordered, ["zeta", "alpha", "mid"], ["zeta", "alpha", "mid"])
 
-# An unreadable sweep.json: compare fails, the plots still come (in the listing's order).
+# An unreadable sweep.json: compare fails, so no plots (they follow the table): a one-line error.
 bad = os.path.join(root, "badsweep")
 os.makedirs(bad)
 make_run(bad, "one-20240701T120000Z", "one", "small_cnn", False, "none", 1, 0.6, None)
@@ -243,8 +244,8 @@ sys.path.insert(0, sys.argv[1])
 import plot_runs
 root = sys.argv[2]
 def budget(folder, name):
-    runs = [r for r in plot_runs.find_runs([os.path.join(root, folder)]) if r.name == name]
-    return plot_runs.training_budget(runs)
+    _, groups = plot_runs.read_table([os.path.join(root, folder)])
+    return plot_runs.training_budget(next(g.runs for g in groups if g.name == name))
 assert budget("runs", "no_aug_no_tl") == "", budget("runs", "no_aug_no_tl")
 assert budget("runs", "no_aug_tl") == "2 epochs, 5,000 training images", budget("runs", "no_aug_tl")
 assert budget("runs", "aug_tl") == "", "an incomplete run has no budget"
@@ -268,6 +269,37 @@ for set in runs:runs many:"many $tmp/runs/no_aug_tl-20240101T130000Z" grid1:grid
   args=()
   for a in ${set#*:}; do case "$a" in /*) args+=("$a") ;; *) args+=("$tmp/$a") ;; esac; done
   "$cifar_exp" compare --format json "${args[@]}" > "$tmp/table_${set%%:*}.json"
+done
+
+# The rows, their order and their accuracies come from the table, not from the runs: a cifar-exp
+# whose `compare --format json` has its rows reversed, each seed's test accuracy replaced and a
+# mean that is not the seeds' own (`compare --runs` unchanged) must show up as such in the plots.
+cat > "$tmp/fake_table.py" <<'EOF'
+import json, statistics, sys
+rows = json.load(sys.stdin)[::-1]
+for r, row in enumerate(rows):
+    for i, seed in enumerate(row["seeds"]):
+        seed["test_accuracy"] = 0.30 + 0.05 * r + 0.01 * i
+    values = [seed["test_accuracy"] for seed in row["seeds"]]
+    if values:
+        row["test_accuracy"] = {"mean": statistics.mean(values) + 0.003, "n": len(values),
+                                "std": statistics.stdev(values) if len(values) > 1 else 0.0}
+json.dump(rows, sys.stdout)
+EOF
+cat > "$tmp/fake-cifar-exp" <<EOF
+#!/usr/bin/env bash
+set -o pipefail
+if [ "\$1" = compare ] && [[ " \$* " != *" --runs "* ]]; then
+  "$cifar_exp" "\$@" | "$python" "$tmp/fake_table.py"
+else
+  exec "$cifar_exp" "\$@"
+fi
+EOF
+chmod +x "$tmp/fake-cifar-exp"
+for folder in ordered grid1 grid2; do
+  "$tmp/fake-cifar-exp" compare --format json "$tmp/$folder" > "$tmp/fake_table_$folder.json"
+  "$python" "$script" "$tmp/$folder" --out "$tmp/plots_fake_$folder" --cifar-exp \
+    "$tmp/fake-cifar-exp" --describe "$tmp/describe_fake_$folder.json" > /dev/null
 done
 
 "$python" - "$tmp" "$here/scripts" > "$tmp/figures.txt" 2>&1 <<'EOF' || { cat "$tmp/figures.txt"; echo "FAIL: figure checks"; fail=1; }
@@ -335,9 +367,7 @@ for name in sets:
     doc = described[name]
     table = table_order(name)
     order = doc["order"]
-    check(order == [n for n in table if n in order], "{}: order {} is not the table's {}".format(
-        name, order, table))
-    check(set(order) <= set(table), "{}: {} not in the table {}".format(name, order, table))
+    check(order == table, "{}: order {} is not the table's {}".format(name, order, table))
     figures = doc["figures"]
     if "test_accuracy.png" in figures:
         bars = [base(t) for t in first_lines(figures["test_accuracy.png"]["axes"][0]["xticklabels"])]
@@ -410,6 +440,48 @@ for name, text in (("v_absent", "validation: test split"), ("v_test", "validatio
                    ("v_none", "no validation")):
     check(any(b.startswith(name) and text in b for b in bars), "{}: {}".format(name, bars))
 
+# 5. Through the fake table (rows reversed, other per-seed accuracies and means): the plots
+# follow its order, draw its seeds' accuracies as the dots and its means as the figures.
+def fake(name):
+    with open(os.path.join(tmp, "fake_table_{}.json".format(name))) as f:
+        return json.load(f), load("fake_" + name)
+
+def percent(row):
+    return "{:.1f}%".format(100 * row["test_accuracy"]["mean"])
+
+rows, doc = fake("ordered")
+check(doc["order"] == [r["configuration"] for r in rows] == ["extra", "mid", "alpha", "zeta"],
+      "fake order: {}".format(doc["order"]))
+axis = doc["figures"]["test_accuracy.png"]["axes"][0]
+check([base(b) for b in first_lines(axis["xticklabels"])] == doc["order"],
+      "fake bars: {}".format(axis["xticklabels"]))
+groups = [base(t) for t in
+          first_lines(doc["figures"]["per_class_accuracy.png"]["axes"][0]["legend"])]
+check(groups == doc["order"], "fake per-class groups: {}".format(groups))
+for index, row in enumerate(rows):
+    dots = sorted(round(y, 6) for x, y in axis["points"] if round(x) == index)
+    seeds = sorted(round(100 * s["test_accuracy"], 6) for s in row["seeds"])
+    check(dots == seeds, "{}: dots {} are not the seeds' {}".format(row["configuration"], dots,
+                                                                     seeds))
+    check(any(t.startswith(percent(row) + "\n")
+              for t in doc["figures"]["test_accuracy.png"]["texts"]),
+          "{}: mean {} not drawn".format(row["configuration"], percent(row)))
+rows, doc = fake("grid1")
+axis = doc["figures"]["grid_training.epochs.png"]["axes"][0]
+check(first_lines(axis["legend"]) == ["aug_no_tl", "no_aug_no_tl"],
+      "fake grid lines: {}".format(axis["legend"]))
+dots = sorted((x, round(y, 6)) for x, y in axis["points"])
+seeds = sorted((row["grid"]["training.epochs"], round(100 * s["test_accuracy"], 6))
+               for row in rows for s in row["seeds"])
+check(dots == seeds, "fake grid dots {} are not the seeds' {}".format(dots, seeds))
+rows, doc = fake("grid2")
+figure = doc["figures"]["grid_training.batch_size_training.epochs.png"]
+heat = [a["title"].split("\n")[0] for a in figure["axes"] if a["title"]]
+check(heat == ["aug_no_tl", "no_aug_no_tl"], "fake heat map panels: {}".format(heat))
+for row in rows:
+    check(any(t.startswith(percent(row) + "\n") for t in figure["texts"]),
+          "{}: mean {} not in the heat map".format(row["configuration"], percent(row)))
+
 if failures:
     print("\n".join(failures))
     sys.exit(1)
@@ -417,13 +489,14 @@ print("figure checks passed")
 EOF
 tail -n 1 "$tmp/figures.txt"
 
-# compare fails (an unreadable sweep.json): a note, and the plots all the same.
-if ! "$python" "$script" "$tmp/badsweep" --out "$tmp/plots_bad" > /dev/null 2> "$tmp/err"; then
-  echo "FAIL: plots not drawn when compare fails:"; cat "$tmp/err"; fail=1
-elif ! grep -q "sweep.json: unreadable" "$tmp/err"; then
-  echo "FAIL: no note that compare failed:"; cat "$tmp/err"; fail=1
-else
-  check_png "$tmp/plots_bad/test_accuracy.png"
+# compare fails (an unreadable sweep.json): the plots follow the table, so none are drawn; a
+# one-line error naming compare's problem, non-zero exit.
+if "$python" "$script" "$tmp/badsweep" --out "$tmp/plots_bad" > /dev/null 2> "$tmp/err"; then
+  echo "FAIL: no error when compare fails"; fail=1
+elif [ "$(wc -l < "$tmp/err")" -ne 1 ] || ! grep -q "compare: .*sweep.json: unreadable" "$tmp/err"; then
+  echo "FAIL: unexpected error message when compare fails:"; cat "$tmp/err"; fail=1
+elif [ -n "$(ls -A "$tmp/plots_bad" 2> /dev/null)" ]; then
+  echo "FAIL: plots drawn although compare failed: $(ls "$tmp/plots_bad")"; fail=1
 fi
 
 # No run folder: one-line error, non-zero exit.
@@ -435,10 +508,30 @@ elif ! grep -q "no run folder with metrics.csv" "$tmp/err"; then
 fi
 
 # No cifar-exp to list the runs: one-line error, non-zero exit.
-if CIFAR_EXP="$tmp/nowhere/cifar-exp" "$python" "$script" "$tmp/runs" --out "$tmp/plots4" 2>"$tmp/err"; then
+if CIFAR_EXP_BIN="$tmp/nowhere/cifar-exp" "$python" "$script" "$tmp/runs" --out "$tmp/plots4" \
+    2> "$tmp/err"; then
   echo "FAIL: no error without cifar-exp"; fail=1
-elif [ "$(wc -l < "$tmp/err")" -ne 1 ] || ! grep -q "nowhere/cifar-exp: no such executable" "$tmp/err"; then
+elif [ "$(wc -l < "$tmp/err")" -ne 1 ] \
+    || ! grep -q "nowhere/cifar-exp: no such executable (\$CIFAR_EXP_BIN)" "$tmp/err"; then
   echo "FAIL: unexpected error message without cifar-exp:"; cat "$tmp/err"; fail=1
+fi
+# --cifar-exp comes before $CIFAR_EXP_BIN.
+if ! CIFAR_EXP_BIN="$tmp/nowhere/cifar-exp" "$python" "$script" "$tmp/small" --out "$tmp/plots5" \
+    --cifar-exp "$cifar_exp" > /dev/null 2> "$tmp/err"; then
+  echo "FAIL: --cifar-exp not used before \$CIFAR_EXP_BIN:"; cat "$tmp/err"; fail=1
+fi
+# The deprecated $CIFAR_EXP: still read when $CIFAR_EXP_BIN is not set, with a note; ignored when
+# it is.
+if ! env -u CIFAR_EXP_BIN CIFAR_EXP="$cifar_exp" "$python" "$script" "$tmp/small" \
+    --out "$tmp/plots6" > /dev/null 2> "$tmp/err"; then
+  echo "FAIL: \$CIFAR_EXP not read:"; cat "$tmp/err"; fail=1
+elif ! grep -q 'note: \$CIFAR_EXP is deprecated for plot_runs.py; set \$CIFAR_EXP_BIN instead' \
+    "$tmp/err"; then
+  echo "FAIL: no note that \$CIFAR_EXP is deprecated:"; cat "$tmp/err"; fail=1
+fi
+if ! CIFAR_EXP="$tmp/nowhere/cifar-exp" "$python" "$script" "$tmp/small" --out "$tmp/plots7" \
+    > /dev/null 2> "$tmp/err" || grep -q "deprecated" "$tmp/err"; then
+  echo "FAIL: \$CIFAR_EXP read although \$CIFAR_EXP_BIN is set:"; cat "$tmp/err"; fail=1
 fi
 
 if [ -n "${KEEP_PLOTS:-}" ]; then

@@ -29,7 +29,7 @@ struct Recorder : TrainingCallback {
 };
 
 History train_small(uint64_t seed, Recorder* recorder = nullptr, int64_t epochs = 2,
-                    const std::string& precision = "fp32") {
+                    Precision precision = Precision::kFp32) {
   torch::manual_seed(seed);
   auto train = testing::make_learnable_split(600, 11);
   auto test = testing::make_learnable_split(100, 12);
@@ -68,10 +68,10 @@ TEST(Training, LearnsAndReportsEveryEpoch) {
 
 TEST(Training, Bf16AutocastStillLearns) {
   // Parameters stay fp32 and training still reaches the fp32 accuracy on the learnable data.
-  const auto history = train_small(1, nullptr, 3, "bf16");
+  const auto history = train_small(1, nullptr, 3, Precision::kBf16);
   EXPECT_GT(history.last_validation.accuracy, 0.8);
   EXPECT_LT(history.epochs.back().train_loss, history.epochs.front().train_loss);
-  const auto fp32 = train_small(1, nullptr, 3, "fp32");
+  const auto fp32 = train_small(1, nullptr, 3, Precision::kFp32);
   EXPECT_NE(history.epochs.back().train_loss, fp32.epochs.back().train_loss);  // it did run bf16
 }
 

@@ -18,7 +18,7 @@ namespace {
 
 ModelConfig random_vgg(int64_t trainable_blocks = 0) {
   ModelConfig c;
-  c.type = "vgg16_transfer";
+  c.type = ModelType::kVgg16Transfer;
   c.weights = "random";
   c.trainable_blocks = trainable_blocks;
   return c;
@@ -57,31 +57,31 @@ TEST(Transfer, Preprocessing) {
   auto image = torch::zeros({1, 3, 32, 32});
   image[0][0] = 1.0;  // pure red
   ModelConfig c = random_vgg();
-  Vgg16TransferImpl caffe(c, "caffe");
+  Vgg16TransferImpl caffe(c, Preprocess::kCaffe);
   // One pixel's three channels.
   auto x = caffe.preprocess(image).select(3, 5).select(2, 7).flatten();
   // BGR order, 0-255, minus the BGR means: blue 0, green 0, red 255.
   EXPECT_NEAR(x[0].item<float>(), -103.939f, 1e-3);
   EXPECT_NEAR(x[1].item<float>(), -116.779f, 1e-3);
   EXPECT_NEAR(x[2].item<float>(), 255.0f - 123.68f, 1e-3);
-  Vgg16TransferImpl imagenet(c, "imagenet");
+  Vgg16TransferImpl imagenet(c, Preprocess::kImagenet);
   auto y = imagenet.preprocess(image).select(3, 5).select(2, 7).flatten();
   EXPECT_NEAR(y[0].item<float>(), (1 - 0.485f) / 0.229f, 1e-5);
   EXPECT_NEAR(y[2].item<float>(), (0 - 0.406f) / 0.225f, 1e-5);
-  Vgg16TransferImpl unit(c, "unit");
+  Vgg16TransferImpl unit(c, Preprocess::kUnit);
   EXPECT_TRUE(torch::equal(unit.preprocess(image), image));
   // input_size 64: resized bilinearly; a constant image stays constant.
   ModelConfig big = random_vgg();
   big.input_size = 64;
-  Vgg16TransferImpl resized(big, "unit");
+  Vgg16TransferImpl resized(big, Preprocess::kUnit);
   auto r = resized.preprocess(image);
   EXPECT_EQ(r.sizes(), (std::vector<int64_t>{1, 3, 64, 64}));
   EXPECT_NEAR(r[0][0].min().item<float>(), 1.0f, 1e-6);
-  EXPECT_EQ(resolve_preprocess(c), "caffe");
-  c.weights_format = "torchvision";
-  EXPECT_EQ(resolve_preprocess(c), "imagenet");
-  c.preprocess = "unit";
-  EXPECT_EQ(resolve_preprocess(c), "unit");
+  EXPECT_EQ(resolve_preprocess(c), Preprocess::kCaffe);
+  c.weights_format = WeightsFormat::kTorchvision;
+  EXPECT_EQ(resolve_preprocess(c), Preprocess::kImagenet);
+  c.preprocess = Preprocess::kUnit;
+  EXPECT_EQ(resolve_preprocess(c), Preprocess::kUnit);
 }
 
 TEST(Transfer, BackboneLoadsWeightsIntoTheNamedLayers) {
@@ -118,7 +118,7 @@ TEST(Transfer, FrozenBackboneUnderBf16AutocastCastsWeightsOnce) {
     fp32 = backbone->forward(x);
   }
   auto both_paths = [&] {
-    AutocastScope autocast(torch::kCPU, "bf16");
+    AutocastScope autocast(torch::kCPU, Precision::kBf16);
     torch::Tensor cast_once, cast_per_batch = backbone->forward(x);  // autograd on
     {
       torch::NoGradGuard no_grad;
@@ -221,7 +221,7 @@ TEST(Transfer, FeatureCacheIsReusedAndKeyedByInputs) {
   torch::manual_seed(2);
   auto other = std::dynamic_pointer_cast<Vgg16TransferImpl>(build_model(random_vgg()));
   EXPECT_NE(feature_cache_key(*other, images), key);
-  Vgg16TransferImpl unit(random_vgg(), "unit");
+  Vgg16TransferImpl unit(random_vgg(), Preprocess::kUnit);
   unit.backbone->load_weights([&] {
     Vgg16Weights w;
     // (setup.model: C++17 lambdas cannot capture structured bindings)
@@ -253,7 +253,7 @@ TEST(Transfer, Bf16FeaturesHaveKeysOfTheirOwn) {
   auto& [dir, logger, images, model] = setup;
   const auto fp32_key = feature_cache_key(*model, images);
   const auto fp32 = cached_features(*model, images, dir.path(), 4, logger, "train");
-  AutocastScope autocast(torch::kCPU, "bf16");
+  AutocastScope autocast(torch::kCPU, Precision::kBf16);
   EXPECT_NE(feature_cache_key(*model, images), fp32_key);
   bool hit = true;
   const auto bf16 = cached_features(*model, images, dir.path(), 4, logger, "train", &hit);

@@ -24,10 +24,10 @@ struct AffineParams {
 };
 
 // Resamples `images` (float N x C x H x W, any device) bilinearly at Keras' inverse map for each
-// image's parameters; `fill_mode` is nearest | constant | reflect | wrap and `cval` is the
+// image's parameters; `fill_mode` as Keras' (choices.h) and `cval` is the
 // constant fill value (same units as `images`). Flips in `params` are applied afterwards.
 torch::Tensor apply_affine(const torch::Tensor& images, const AffineParams& params,
-                           const std::string& fill_mode, double cval);
+                           FillMode fill_mode, double cval);
 
 // Draws parameters and applies the configured augmentation to float training batches in [0, 1].
 // All randomness comes from its own generator, seeded from the run's seed, so the same seed

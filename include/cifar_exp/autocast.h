@@ -7,14 +7,16 @@
 
 #include <torch/torch.h>
 
+#include "cifar_exp/choices.h"
+
 namespace cifar_exp {
 
 // Within its scope, forward passes on `device` run under autocast in bfloat16 when `precision`
-// is "bf16" (convolutions and matrix products in bf16; losses, softmax and reductions in fp32;
-// parameters and optimizer state stay fp32). Does nothing for "fp32".
+// is kBf16 (convolutions and matrix products in bf16; losses, softmax and reductions in fp32;
+// parameters and optimizer state stay fp32). Does nothing for kFp32.
 class AutocastScope {
  public:
-  AutocastScope(const torch::Device& device, const std::string& precision);
+  AutocastScope(const torch::Device& device, Precision precision);
   ~AutocastScope();
   AutocastScope(const AutocastScope&) = delete;
   AutocastScope& operator=(const AutocastScope&) = delete;

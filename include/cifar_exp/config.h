@@ -13,6 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cifar_exp/choices.h"
+
 namespace cifar_exp {
 
 struct DataConfig {
@@ -22,17 +24,17 @@ struct DataConfig {
 };
 
 struct ModelConfig {
-  std::string type = "small_cnn";  // small_cnn | vgg16_transfer
-  std::string kernels = "fused";   // fused | generic (kernels.h): same results, speed only
+  ModelType type = ModelType::kSmallCnn;
+  Kernels kernels = Kernels::kFused;
   // vgg16_transfer only:
-  std::string weights;                      // path, or "random"; empty = not given
-  std::string weights_format = "keras_h5";  // keras_h5 | torchvision
-  std::string preprocess = "auto";          // auto | caffe | imagenet | unit
+  std::string weights;  // path, or "random"; empty = not given
+  WeightsFormat weights_format = WeightsFormat::kKerasH5;
+  Preprocess preprocess = Preprocess::kAuto;
   int64_t input_size = 32;
   int64_t hidden_units = 256;
   double dropout = 0.5;
   int64_t trainable_blocks = 0;
-  std::string convolution = "auto";  // auto | direct | winograd (onednn_backbone.h)
+  Convolution convolution = Convolution::kAuto;
 };
 
 struct RandomCropConfig {
@@ -50,8 +52,8 @@ struct AugmentationConfig {
   bool vertical_flip = false;
   double zoom_lower = 1.0;  // zoom_range as [lower, upper]; a number z means [1-z, 1+z]
   double zoom_upper = 1.0;
-  double shear_range = 0.0;           // degrees
-  std::string fill_mode = "nearest";  // nearest | constant | reflect | wrap
+  double shear_range = 0.0;  // degrees
+  FillMode fill_mode = FillMode::kNearest;
   double cval = 0.0;
   std::optional<RandomCropConfig> random_crop;
   int64_t cutout = 0;  // side of the square cut out, 0 = off
@@ -63,21 +65,21 @@ struct TrainingConfig {
   int64_t epochs = 10;
   int64_t batch_size = 64;
   int64_t eval_batch_size = 1000;
-  std::string optimizer = "adam";
+  Optimizer optimizer = Optimizer::kAdam;
   // What the per-epoch "val" metrics, and the best epoch, are measured on: "test" (the test
   // split, as the notebook's Keras validation_data did), "split" (the last validation_split of
   // the training data, held out before shuffling, as Keras' validation_split; the test split is
   // then read once, after training) or "none" (no per-epoch validation; test once at the end).
-  std::string validation = "test";
+  Validation validation = Validation::kTest;
   double validation_split = 0.1;
   double learning_rate = 1e-3;
   double beta1 = 0.9;
   double beta2 = 0.999;
   double epsilon = 1e-7;  // Keras' default, not PyTorch's 1e-8
   uint64_t seed = 42;
-  std::string device = "auto";     // auto | cpu | cuda | cuda:N
-  int64_t threads = 0;             // 0 = all cores
-  std::string precision = "fp32";  // fp32 | bf16
+  std::string device = "auto";  // auto | cpu | cuda | cuda:N
+  int64_t threads = 0;          // 0 = all cores
+  Precision precision = Precision::kFp32;
   // CUDA only: let cuBLAS/cuDNN round fp32 matrix products and convolutions to TF32 (faster on
   // Ampere and later, ~1e-3 relative error). Off by default so that a GPU run computes what a
   // CPU run computes; recorded in summary.json either way.

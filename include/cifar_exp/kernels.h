@@ -6,12 +6,12 @@
 
 #include <torch/torch.h>
 
+#include "cifar_exp/choices.h"
+
 namespace cifar_exp {
 
-// Which implementation the models use for the pairs below: "fused" (default) or "generic".
-enum class Kernels { kFused, kGeneric };
-Kernels parse_kernels(const std::string& name);  // throws ConfigError naming model.kernels
-std::string to_string(Kernels kernels);
+// Kernels (choices.h) says which implementation the models use for the pairs below: kFused
+// (default) or kGeneric.
 
 // max_pool2d(relu(x), 2): ReLU then a 2x2, stride-2 max pool, as the small CNN and each VGG16
 // block end apply them. Because ReLU is monotonic this equals relu(max_pool2d(x, 2)) exactly,

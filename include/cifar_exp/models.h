@@ -123,8 +123,8 @@ TORCH_MODULE(DenseHead);
 // Frozen (or partly fine-tuned) VGG16 under a dense head. Input: RGB images in [0, 1]; the
 // model applies the backbone's preprocessing and optional resize itself.
 struct Vgg16TransferImpl : ClassifierImpl, FeatureSource {
-  // `preprocess` is caffe | imagenet | unit (already resolved from "auto").
-  Vgg16TransferImpl(const ModelConfig& config, std::string preprocess);
+  // `preprocess` is caffe, imagenet or unit (resolved from auto: resolve_preprocess).
+  Vgg16TransferImpl(const ModelConfig& config, Preprocess preprocess);
   torch::Tensor forward(torch::Tensor images) override;
   std::string kind() const override { return "vgg16_transfer"; }
   // Scaled by (32 / input_size)^2: at 224 x 224 a batch of 1000 would need ~38 GB.
@@ -141,7 +141,7 @@ struct Vgg16TransferImpl : ClassifierImpl, FeatureSource {
   // convolutions), so their features get cache keys of their own; generic keeps the old keys.
   // Winograd convolutions sum differently again: ",conv=winograd".
   std::string feature_settings() const override {
-    std::string settings = preprocess_;
+    std::string settings = to_string(preprocess_);
     if (backbone->kernels == Kernels::kFused) settings += ",kernels=fused";
     if (backbone->winograd()) settings += ",conv=winograd";
     return settings;
@@ -151,13 +151,13 @@ struct Vgg16TransferImpl : ClassifierImpl, FeatureSource {
   ClassifierImpl& feature_head() override { return *head; }
 
   torch::Tensor preprocess(torch::Tensor images) const;
-  const std::string& preprocessing() const { return preprocess_; }
+  Preprocess preprocessing() const { return preprocess_; }
 
   Vgg16Backbone backbone{nullptr};
   DenseHead head{nullptr};
 
  private:
-  std::string preprocess_;
+  Preprocess preprocess_;
   // The preprocessing constants, made once per device and dtype (not per forward pass, which
   // would copy them to the GPU and wait for it every batch).
   mutable torch::Tensor preprocess_mean_, preprocess_std_;
@@ -167,7 +167,7 @@ struct Vgg16TransferImpl : ClassifierImpl, FeatureSource {
 TORCH_MODULE(Vgg16Transfer);
 
 // The preprocessing "auto" stands for: what the weights were trained with.
-std::string resolve_preprocess(const ModelConfig& config);
+Preprocess resolve_preprocess(const ModelConfig& config);
 
 struct ParameterCounts {
   int64_t trainable = 0;
@@ -176,9 +176,8 @@ struct ParameterCounts {
 ParameterCounts count_parameters(const torch::nn::Module& module);
 
 // Whether `model` is a VGG16 whose frozen backbone runs oneDNN's Winograd convolutions on
-// `device` at `precision` (fp32 | bf16): what the run log and bench report.
-bool runs_winograd(ClassifierImpl& model, const torch::Device& device,
-                   const std::string& precision);
+// `device` at `precision`: what the run log and bench report.
+bool runs_winograd(ClassifierImpl& model, const torch::Device& device, Precision precision);
 
 // Builds the model the config describes, freshly initialised from the global torch seed; for
 // vgg16_transfer also loads the backbone weights (or keeps them random for "weights": "random").

@@ -14,17 +14,17 @@
 
 #include <torch/torch.h>
 
+#include "cifar_exp/choices.h"
+
 namespace cifar_exp {
 
-// model.convolution: how a frozen VGG16 backbone convolves on the CPU in fp32.
+// model.convolution (Convolution in choices.h): how a frozen VGG16 backbone convolves on the
+// CPU in fp32.
 //   auto:     Winograd through oneDNN where this build and CPU have it, libtorch's otherwise;
 //   direct:   libtorch's convolutions (the same results as before this option existed);
 //   winograd: Winograd through oneDNN, an error where it is not available.
 // Winograd sums in another order: features differ from direct ones by ~1e-5 relative, so
 // cached features record which ran (see Vgg16TransferImpl::feature_settings).
-enum class Convolution { kAuto, kDirect, kWinograd };
-Convolution parse_convolution(const std::string& name);  // throws ConfigError (model.convolution)
-std::string to_string(Convolution convolution);
 
 // Whether this binary was built with oneDNN.
 bool onednn_backbone_available();

@@ -143,8 +143,8 @@ struct FitOptions {
   int64_t batch_size = 64;
   int64_t eval_batch_size = 1000;
   double learning_rate = 1e-3, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7;
-  std::string precision = "fp32";  // fp32 | bf16 (autocast in forward passes)
-  BatchTransform augment;          // empty = none
+  Precision precision = Precision::kFp32;  // autocast in forward passes
+  BatchTransform augment;                  // empty = none
   std::vector<TrainingCallback*> callbacks;
   // Shorthands for fit()'s own callbacks (callbacks.h). stop_requested (e.g. set by a signal
   // handler): StopOnRequest, after the listed callbacks. checkpoint_path (written atomically
@@ -197,6 +197,6 @@ History fit(ClassifierImpl& model, const torch::Tensor& train_images,
 // a batch does not fit on the device.
 EvaluationResult evaluate(ClassifierImpl& model, const torch::Tensor& images,
                           const torch::Tensor& labels, int64_t batch_size,
-                          const std::string& precision = "fp32");
+                          Precision precision = Precision::kFp32);
 
 }  // namespace cifar_exp

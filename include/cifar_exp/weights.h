@@ -31,13 +31,14 @@
 
 #include <string>
 
+#include "cifar_exp/choices.h"
 #include "cifar_exp/vgg16_layers.h"
 
 namespace cifar_exp {
 
 // Reads `path` in `format` ("keras_h5" or "torchvision") and checks it with
 // check_vgg16_weights. A missing file is an error naming scripts/download_vgg16_weights.sh.
-Vgg16Weights load_vgg16_weights(const std::string& path, const std::string& format);
+Vgg16Weights load_vgg16_weights(const std::string& path, WeightsFormat format);
 Vgg16Weights load_vgg16_keras_h5(const std::string& path);
 Vgg16Weights load_vgg16_torchvision(const std::string& path);
 

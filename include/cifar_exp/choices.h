@@ -1,0 +1,112 @@
+// The settings that take one of a few names (model.type, model.kernels, training.precision, ...):
+// each is an enum with one table of names here. The config parser and writer, to_string, the
+// command line's choices, summaries and the benchmark all take the names from these tables, so a
+// new value is one enum member and one table line.
+#pragma once
+
+#include <array>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace cifar_exp {
+
+enum class ModelType { kSmallCnn, kVgg16Transfer };
+// Which implementation the models use for the layer pairs of kernels.h; same results, speed only.
+enum class Kernels { kFused, kGeneric };
+enum class WeightsFormat { kKerasH5, kTorchvision };
+// Input scaling for the VGG16 backbone; kAuto follows the weights' format (models.h).
+enum class Preprocess { kAuto, kCaffe, kImagenet, kUnit };
+// The frozen VGG16's convolutions on the CPU (onednn_backbone.h).
+enum class Convolution { kAuto, kDirect, kWinograd };
+// Where augmentation samples outside the image (Keras' ImageDataGenerator fill_mode).
+enum class FillMode { kNearest, kConstant, kReflect, kWrap };
+// What per-epoch validation runs on: the test split (the notebook), a held-out split, nothing.
+enum class Validation { kTest, kSplit, kNone };
+enum class Precision { kFp32, kBf16 };
+enum class Optimizer { kAdam };
+
+// ChoiceNames<E>::kNames: every value of E with its name, in the order help texts list them.
+template <class E>
+struct ChoiceNames;
+
+template <class E, size_t N>
+using NameTable = std::array<std::pair<E, const char*>, N>;
+
+template <>
+struct ChoiceNames<ModelType> {
+  static constexpr NameTable<ModelType, 2> kNames = {
+      {{ModelType::kSmallCnn, "small_cnn"}, {ModelType::kVgg16Transfer, "vgg16_transfer"}}};
+};
+template <>
+struct ChoiceNames<Kernels> {
+  static constexpr NameTable<Kernels, 2> kNames = {
+      {{Kernels::kFused, "fused"}, {Kernels::kGeneric, "generic"}}};
+};
+template <>
+struct ChoiceNames<WeightsFormat> {
+  static constexpr NameTable<WeightsFormat, 2> kNames = {
+      {{WeightsFormat::kKerasH5, "keras_h5"}, {WeightsFormat::kTorchvision, "torchvision"}}};
+};
+template <>
+struct ChoiceNames<Preprocess> {
+  static constexpr NameTable<Preprocess, 4> kNames = {{{Preprocess::kAuto, "auto"},
+                                                       {Preprocess::kCaffe, "caffe"},
+                                                       {Preprocess::kImagenet, "imagenet"},
+                                                       {Preprocess::kUnit, "unit"}}};
+};
+template <>
+struct ChoiceNames<Convolution> {
+  static constexpr NameTable<Convolution, 3> kNames = {{{Convolution::kAuto, "auto"},
+                                                        {Convolution::kDirect, "direct"},
+                                                        {Convolution::kWinograd, "winograd"}}};
+};
+template <>
+struct ChoiceNames<FillMode> {
+  static constexpr NameTable<FillMode, 4> kNames = {{{FillMode::kNearest, "nearest"},
+                                                     {FillMode::kConstant, "constant"},
+                                                     {FillMode::kReflect, "reflect"},
+                                                     {FillMode::kWrap, "wrap"}}};
+};
+template <>
+struct ChoiceNames<Validation> {
+  static constexpr NameTable<Validation, 3> kNames = {
+      {{Validation::kTest, "test"}, {Validation::kSplit, "split"}, {Validation::kNone, "none"}}};
+};
+template <>
+struct ChoiceNames<Precision> {
+  static constexpr NameTable<Precision, 2> kNames = {
+      {{Precision::kFp32, "fp32"}, {Precision::kBf16, "bf16"}}};
+};
+template <>
+struct ChoiceNames<Optimizer> {
+  static constexpr NameTable<Optimizer, 1> kNames = {{{Optimizer::kAdam, "adam"}}};
+};
+
+// Only for the enums above (a table is what makes a type a choice).
+template <class E, class = decltype(ChoiceNames<E>::kNames)>
+std::string to_string(E value) {
+  for (const auto& [v, name] : ChoiceNames<E>::kNames)
+    if (v == value) return name;
+  return "?";
+}
+
+// The value called `name`; nullopt when none is.
+template <class E>
+std::optional<E> choice_from_name(std::string_view name) {
+  for (const auto& [v, n] : ChoiceNames<E>::kNames)
+    if (name == n) return v;
+  return std::nullopt;
+}
+
+// Every name, in table order ("small_cnn", "vgg16_transfer").
+template <class E>
+std::vector<std::string> choice_names() {
+  std::vector<std::string> names;
+  for (const auto& entry : ChoiceNames<E>::kNames) names.push_back(entry.second);
+  return names;
+}
+
+}  // namespace cifar_exp
