@@ -14,9 +14,9 @@ folders. The plots follow cifar-exp's comparison table, `cifar-exp compare --for
 its rows are the configurations, in its order (the sweep's order from sweep.json, else the order
 of the run folders' names; cifar-exp's rules, not repeated here), and every plot uses them
 (test_accuracy.png's bars, per_class_accuracy.png's groups, the grid plots' lines and panels).
-From each row come its name, its grid point ("grid": each key with the value config.json
-recorded), its test accuracy (mean, std and n over seeds) and the test accuracy of each completed
-run behind it ("seeds": "dir", "seed", "test_accuracy"). The runs themselves (status,
+From each row come its name, its grid point ("base" and "grid": each key, in the name's order,
+with the value config.json recorded), its test accuracy (mean, std and n over seeds) and the
+test accuracy of each completed run behind it ("seeds": "dir", "seed", "test_accuracy"). The runs themselves (status,
 summary.json, config.json and per-epoch metrics, for the curves, confusion matrices and
 captions) come from `cifar-exp compare --runs --format json ARG...`: a row's seeds are the runs
 listed with the same "dir", and its incomplete runs those listed under its name; runs without a
@@ -287,17 +287,14 @@ def config_value(config, path):
     return value
 
 
-def grid_point(name, grid):
+def grid_point(row):
     """(base, [(key, value)]): a row's configuration without its grid point, and the grid's keys
-    with the values config.json recorded (the row's "grid", as compare gives it), the keys in the
-    order the row's name spells them ("base+KEY1=V1+KEY2=V2": the JSON object's keys come sorted).
-    (name, []) for a row without a grid."""
-    if not isinstance(grid, dict) or not grid:
-        return name, []
-    at = {key: name.find("+{}=".format(key)) for key in grid}
-    keys = sorted(grid, key=lambda key: (at[key] < 0, at[key]))
-    found = [at[key] for key in keys if at[key] >= 0]
-    return name[:min(found)] if found else name, [(key, grid[key]) for key in keys]
+    with the values config.json recorded, in the order of the run name's keys (the row's "base"
+    and "grid", as compare gives them). (name, []) for a row without a grid."""
+    grid = row.get("grid")
+    if not isinstance(grid, list) or not grid:
+        return row["configuration"], []
+    return row.get("base", row["configuration"]), [(g["key"], g["value"]) for g in grid]
 
 
 class Configuration:
@@ -307,7 +304,7 @@ class Configuration:
     def __init__(self, row, runs):
         self.name = row["configuration"]
         self.runs = runs
-        self.base, self.grid = grid_point(self.name, row.get("grid"))
+        self.base, self.grid = grid_point(row)
         seeds = [s for s in row["seeds"] if finite_number(s.get("test_accuracy"))]
         # Each seed's test accuracy (in %) as the table has it, and the runs listed for them.
         self.accuracies = [100 * s["test_accuracy"] for s in seeds]

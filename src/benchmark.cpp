@@ -17,6 +17,7 @@
 #include "cifar_exp/errors.h"
 #include "cifar_exp/feature_cache.h"
 #include "cifar_exp/models.h"
+#include "cifar_exp/optimizers.h"
 #include "cifar_exp/run_context.h"
 #include "cifar_exp/training.h"
 
@@ -137,7 +138,8 @@ void time_training(RunContext& run, const BenchInputs& in, const BenchOptions& o
                    Timings& timings, TrainWindow& window) {
   const TrainingConfig& t = run.config.training;
   FitOptions fit_options = FitOptions::from_config(t);
-  torch::optim::Adam optimizer(trainable_parameters(*in.trained), adam_options(fit_options));
+  const auto optimizer_owner = make_optimizer(trainable_parameters(*in.trained), t);
+  torch::optim::Optimizer& optimizer = *optimizer_owner;
   if (run.augmenter) {
     Augmenter* augmenter = run.augmenter.get();
     fit_options.augment = [augmenter](const torch::Tensor& batch) { return (*augmenter)(batch); };

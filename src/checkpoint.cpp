@@ -16,7 +16,7 @@ namespace {
 constexpr int64_t kCheckpointVersion = 1;
 // The epochs so far as a float64 table, one EpochMetrics::to_row() per row.
 torch::Tensor metrics_to_tensor(const std::vector<EpochMetrics>& epochs) {
-  auto t = torch::zeros({int64_t(epochs.size()), EpochMetrics::kRowSize}, torch::kFloat64);
+  auto t = torch::zeros({int64_t(epochs.size()), EpochMetrics::row_size()}, torch::kFloat64);
   for (size_t i = 0; i < epochs.size(); ++i) {
     const std::vector<double> row = epochs[i].to_row();
     t[int64_t(i)].copy_(torch::tensor(row, torch::kFloat64));

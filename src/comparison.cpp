@@ -296,6 +296,15 @@ struct RunFigures {
   std::vector<double> accuracy, error, best, seconds, speed;
 };
 
+// config.json's value at section.key, or nullptr.
+const json* config_value(const json& config, const char* section, const char* key) {
+  if (!config.is_object()) return nullptr;
+  const auto s = config.find(section);
+  if (s == config.end() || !s->is_object()) return nullptr;
+  const auto v = s->find(key);
+  return v == s->end() ? nullptr : &*v;
+}
+
 // Adds one run of `row`'s group: its description, and its figures when it completed, else a
 // note of what is wrong.
 void add_run(ComparisonRow& row, RunFigures& figures, const RunRecord& run) {
@@ -309,6 +318,10 @@ void add_run(ComparisonRow& row, RunFigures& figures, const RunRecord& run) {
       row.validation =
           row.validation.empty() || row.validation == s.validation ? s.validation : "mixed";
     }
+  }
+  if (const json* optimizer = config_value(run.config, "training", "optimizer")) {
+    const std::string name = optimizer->is_string() ? optimizer->get<std::string>() : "?";
+    row.optimizer = row.optimizer.empty() || row.optimizer == name ? name : "mixed";
   }
   if (!run.complete()) {
     ++row.incomplete;
@@ -489,6 +502,8 @@ const std::vector<Column>& columns() {
       stat_column("best val accuracy", "best_val_accuracy", &ComparisonRow::best_val_accuracy, pct),
       text_column(
           "validation", "validation", [](auto& r) { return r.validation; }, true),
+      text_column(
+          "optimizer", "optimizer", [](auto& r) { return r.optimizer; }, true),
       stat_column("train time (s)", "train_seconds", &ComparisonRow::train_seconds, mean_with(1)),
       stat_column("images/s", "images_per_second", &ComparisonRow::images_per_second, mean_with(0)),
       count_column("trainable params", "trainable_params", &ComparisonRow::trainable_params),
@@ -602,13 +617,33 @@ json to_json(const std::vector<ComparisonRow>& rows) {
     for (size_t i = 0; i < columns().size(); ++i) {
       if (!columns()[i].json_key.empty()) row[columns()[i].json_key] = columns()[i].value(r);
       if (i > 0) continue;
-      json grid = json::object();
-      for (const auto& [key, value] : r.grid) grid[key] = value;
+      // The grid point in the order of the run name's keys (a JSON object would sort them).
+      json grid = json::array();
+      for (const auto& [key, value] : r.grid) grid.push_back({{"key", key}, {"value", value}});
+      row["base"] = configuration_of(r);
       row["grid"] = grid;
     }
     out.push_back(row);
   }
   return out;
+}
+
+std::string comparison_text(const std::vector<std::string>& paths, const std::string& format,
+                            CompareOptions options) {
+  const auto runs = find_runs(paths);
+  // A listing may be empty (a sweep's new folder); a table of nothing is a mistake.
+  if (runs.empty()) {
+    std::string named;
+    for (const auto& path : paths) named += (named.empty() ? "" : ", ") + path;
+    throw ConfigError(named +
+                      ": no run folders there (a run folder holds summary.json, config.json, "
+                      "metrics.csv or failure.json)");
+  }
+  options.order = read_sweep_order(paths);
+  const auto rows = compare_runs(runs, options);
+  if (format == "csv") return format_csv(rows);
+  if (format == "json") return json_text(to_json(rows), 2) + "\n";
+  return format_markdown(rows);
 }
 
 }  // namespace cifar_exp

@@ -386,6 +386,17 @@ std::string validation_split_only(const ExperimentConfig& c) {
              : "only applies when training.validation is \"split\"";
 }
 
+// The optimizers a training key applies to.
+template <Optimizer... kApplies>
+std::string optimizers_only(const ExperimentConfig& c) {
+  if (((c.training.optimizer == kApplies) || ...)) return "";
+  std::string names;
+  for (const Optimizer o : {kApplies...}) {
+    names += (names.empty() ? "\"" : "\", \"") + to_string(o);
+  }
+  return "only applies to training.optimizer " + names + "\"";
+}
+
 const Fields<ModelConfig> kModelFields = {
     choice("type", &ModelConfig::type),
     only(vgg16_only, text("weights", &ModelConfig::weights)),
@@ -482,9 +493,19 @@ const Fields<TrainingConfig> kTrainingFields = {
     only(validation_split_only, number("validation_split", &TrainingConfig::validation_split, 0,
                                        0.999, "a fraction in (0, 1)", true)),
     number("learning_rate", &TrainingConfig::learning_rate, 0, 10, "a number in (0, 10]", true),
-    number("beta1", &TrainingConfig::beta1, 0, 0.999999, "a number in [0, 1)"),
-    number("beta2", &TrainingConfig::beta2, 0, 0.999999, "a number in [0, 1)"),
-    number("epsilon", &TrainingConfig::epsilon, 0, 1, "a number in (0, 1]", true),
+    only(optimizers_only<Optimizer::kAdam, Optimizer::kAdamW>,
+         number("beta1", &TrainingConfig::beta1, 0, 0.999999, "a number in [0, 1)")),
+    only(optimizers_only<Optimizer::kAdam, Optimizer::kAdamW>,
+         number("beta2", &TrainingConfig::beta2, 0, 0.999999, "a number in [0, 1)")),
+    only(optimizers_only<Optimizer::kAdam, Optimizer::kAdamW, Optimizer::kRmsprop>,
+         number("epsilon", &TrainingConfig::epsilon, 0, 1, "a number in (0, 1]", true)),
+    only(optimizers_only<Optimizer::kAdamW, Optimizer::kSgd>,
+         number("weight_decay", &TrainingConfig::weight_decay, 0, 10, "a number in [0, 10]")),
+    only(optimizers_only<Optimizer::kSgd, Optimizer::kRmsprop>,
+         number("momentum", &TrainingConfig::momentum, 0, 0.999999, "a number in [0, 1)")),
+    only(optimizers_only<Optimizer::kSgd>, flag("nesterov", &TrainingConfig::nesterov)),
+    only(optimizers_only<Optimizer::kRmsprop>,
+         number("rho", &TrainingConfig::rho, 0, 0.999999, "a number in [0, 1)")),
     unsigned_integer("seed", &TrainingConfig::seed, "a non-negative integer"),
     checked_text("device", &TrainingConfig::device, is_device_spec, "auto, cpu, cuda or cuda:N"),
     integer("threads", &TrainingConfig::threads, 0, 4096, "a non-negative integer (0 = all cores)"),
@@ -548,6 +569,9 @@ const Fields<ExperimentConfig> kTopLevelFields = {
 // Rules that span keys. Features this build cannot run yet are refused loudly rather than
 // silently training something else.
 void check_combinations(const ExperimentConfig& c, ObjectReader& r) {
+  if (c.training.optimizer == Optimizer::kSgd && c.training.nesterov && c.training.momentum <= 0) {
+    r.fail("training.nesterov", "needs training.momentum above 0");
+  }
   if (c.model.type == ModelType::kVgg16Transfer && c.model.weights.empty()) {
     r.fail("model.weights",
            "required for vgg16_transfer: the pretrained weights file, or "
@@ -602,6 +626,11 @@ ExperimentConfig parse_config(const json& doc, const std::string& source,
   const json& model = read_object(r, "model", kModelFields, c.model);
   const json& augmentation = read_object(r, "augmentation", kAugmentationFields, c.augmentation);
   const json& training = read_object(r, "training", kTrainingFields, c.training);
+  // AdamW's decay when not given: PyTorch's default (0 would make it Adam).
+  const auto decay = training.find("weight_decay");
+  if (c.training.optimizer == Optimizer::kAdamW && (decay == training.end() || decay->is_null())) {
+    c.training.weight_decay = 0.01;
+  }
   read_object(r, "output", kOutputFields, c.output);
   r.reject_unknown_keys();
   // Once every key is read, since whether one applies depends on others (model.type).
@@ -780,24 +809,42 @@ void check_no_overlap(const std::vector<Assignment>& all) {
   }
 }
 
+// Each typed override's config key and flag, once (`--data-dir` is no key: resolve_data_dir).
+template <typename Visit>
+void visit_overrides(const ConfigOverrides& o, Visit visit) {
+  visit("output.dir", o.output_dir, "--output-dir");
+  visit("training.epochs", o.epochs, "--epochs");
+  visit("training.batch_size", o.batch_size, "--batch-size");
+  visit("training.device", o.device, "--device");
+  visit("training.seed", o.seed, "--seed");
+  visit("data.train_limit", o.train_limit, "--train-limit");
+  visit("data.test_limit", o.test_limit, "--test-limit");
+  visit("training.threads", o.threads, "--threads");
+}
+
+std::string argument_text(const std::string& value) { return value; }
+std::string argument_text(int64_t value) { return std::to_string(value); }
+
 std::vector<Assignment> assignments(const ConfigOverrides& o) {
   std::vector<Assignment> all;
-  auto add = [&](const char* path, const auto& value, const char* flag) {
+  visit_overrides(o, [&](const char* path, const auto& value, const char* flag) {
     if (value) all.push_back({path, json(*value), flag});
-  };
-  add("output.dir", o.output_dir, "--output-dir");
-  add("training.epochs", o.epochs, "--epochs");
-  add("training.batch_size", o.batch_size, "--batch-size");
-  add("training.device", o.device, "--device");
-  add("training.seed", o.seed, "--seed");
-  add("data.train_limit", o.train_limit, "--train-limit");
-  add("data.test_limit", o.test_limit, "--test-limit");
-  add("training.threads", o.threads, "--threads");
+  });
   for (const auto& text : o.set) all.push_back(parse_set(text));
   return all;
 }
 
 }  // namespace
+
+std::vector<std::string> override_arguments(const ConfigOverrides& o) {
+  std::vector<std::string> args;
+  if (o.data_dir) args.insert(args.end(), {"--data-dir", *o.data_dir});
+  visit_overrides(o, [&](const char*, const auto& value, const char* flag) {
+    if (value) args.insert(args.end(), {flag, argument_text(*value)});
+  });
+  for (const auto& text : o.set) args.insert(args.end(), {"--set", text});
+  return args;
+}
 
 void apply_overrides(json& doc, const ConfigOverrides& o,
                      std::map<std::string, std::string>& origins) {

@@ -1,6 +1,8 @@
 // cifar-exp command line: each subcommand registers its options and one short function that
 // calls the library (like caffe.cpp's brew functions); main parses and dispatches.
 #include <csignal>
+#include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <memory>
@@ -21,13 +23,18 @@
 #include "cifar_exp/logging.h"
 #include "cifar_exp/run_context.h"
 #include "cifar_exp/sweep.h"
+#include "cifar_exp/sweep_runner.h"
 
 namespace {
 
 using cifar_exp::ExitCode;
 
 void print_error(const std::string& message) {
-  std::cerr << "cifar-exp: error: " << cifar_exp::first_line(message) << std::endl;
+  const std::string line = cifar_exp::first_line(message);
+  std::cerr << "cifar-exp: error: " << line << std::endl;
+  if (const char* file = std::getenv(cifar_exp::kErrorFileVariable); file && *file) {
+    std::ofstream(file, std::ios::trunc) << line << "\n";  // for the sweep that started us
+  }
 }
 
 std::string version_text() {
@@ -256,23 +263,11 @@ Command compare_command(CLI::App& app) {
                 "running, interrupted, crashed, failed, incomplete) instead");
   add_example(*cmd, "cifar-exp compare runs/ --baseline no_aug_no_tl --format csv --out table.csv");
   return {cmd, [o](const Logger&) {
-            const auto runs = cifar_exp::find_runs(o->paths);
-            if (o->list_runs) return print_output(cifar_exp::format_runs(runs, o->format), o->out);
-            // A listing may be empty (a sweep's new folder); a table of nothing is a mistake.
-            if (runs.empty()) {
-              std::string named;
-              for (const auto& path : o->paths) named += (named.empty() ? "" : ", ") + path;
-              throw cifar_exp::ConfigError(named +
-                                           ": no run folders there (a run folder holds "
-                                           "summary.json, config.json, metrics.csv or "
-                                           "failure.json)");
+            if (o->list_runs) {
+              return print_output(cifar_exp::format_runs(cifar_exp::find_runs(o->paths), o->format),
+                                  o->out);
             }
-            o->options.order = cifar_exp::read_sweep_order(o->paths);
-            const auto rows = cifar_exp::compare_runs(runs, o->options);
-            return print_output(o->format == "csv" ? cifar_exp::format_csv(rows)
-                                : o->format == "json"
-                                    ? cifar_exp::json_text(cifar_exp::to_json(rows), 2) + "\n"
-                                    : cifar_exp::format_markdown(rows),
+            return print_output(cifar_exp::comparison_text(o->paths, o->format, o->options),
                                 o->out);
           }};
 }
@@ -280,11 +275,13 @@ Command compare_command(CLI::App& app) {
 struct SweepArguments {
   std::string configs;
   cifar_exp::SweepOptions options;
-  std::string format = "json";
+  cifar_exp::SweepRunOptions run;
+  std::string format = "json", devices;
   bool plan = false, prepare = false;
+  std::optional<int64_t> task;
 };
 
-// Splits "a,b,c" (config names or paths, which hold no commas).
+// Splits "a,b,c" (config names or paths, devices; none holds a comma).
 std::vector<std::string> comma_list(const std::string& text) {
   std::vector<std::string> items;
   std::stringstream in(text);
@@ -294,14 +291,53 @@ std::vector<std::string> comma_list(const std::string& text) {
   return items;
 }
 
+// `cifar-exp sweep`: runs every task then compares; `--task I` runs one (a Slurm array task);
+// `--plan` prints the task list for scripts.
+int run_sweep_command(SweepArguments& o) {
+  if (!o.configs.empty()) o.options.configs = comma_list(o.configs);
+  if (o.options.overrides.output_dir) o.options.output_dir = *o.options.overrides.output_dir;
+  o.run.devices = comma_list(o.devices);
+  const auto plan = cifar_exp::plan_sweep(o.options);
+  if (o.plan) {
+    if (o.prepare) cifar_exp::prepare_sweep_folder(plan);
+    std::cerr << cifar_exp::describe_plan(plan) << std::endl;
+    return print_output(o.format == "tsv"
+                            ? cifar_exp::format_tsv(plan)
+                            : cifar_exp::json_text(cifar_exp::to_json(plan), 2) + "\n");
+  }
+  if (o.task) {
+    const auto result = cifar_exp::run_sweep_task(plan, o.options, *o.task, o.run);
+    std::cout << "[" << *o.task + 1 << "/" << plan.tasks.size() << "] " << plan.tasks[*o.task].name
+              << " seed " << plan.tasks[*o.task].seed << ": " << cifar_exp::describe(result)
+              << std::endl;
+    return cifar_exp::exit_code_of(result);
+  }
+  cifar_exp::prepare_sweep_folder(plan);
+  std::cout << cifar_exp::describe_plan(plan) << std::endl;
+  const auto report = cifar_exp::run_sweep(plan, o.options, o.run, std::cout);
+  if (report.interrupted()) {
+    throw cifar_exp::InterruptedError(
+        "sweep interrupted: the same command resumes it (completed runs are kept, stopped "
+        "ones resume from their checkpoints)");
+  }
+  std::cout << "\nSweep took " << int64_t(report.seconds + 0.5) << " s." << std::endl;
+  cifar_exp::report_sweep(plan, o.run, std::cout);
+  if (report.failed() > 0) {
+    throw cifar_exp::Error(cifar_exp::ExitCode::kRunsFailed,
+                           std::to_string(report.failed()) + " of " +
+                               std::to_string(plan.tasks.size()) +
+                               " run(s) failed (each described in its "
+                               "<name>-seed<S>-failed/failure.json and logs/)");
+  }
+  return 0;
+}
+
 Command sweep_command(CLI::App& app) {
   auto o = std::make_shared<SweepArguments>();
   auto* cmd = app.add_subcommand(
       "sweep",
-      "Plan a sweep: configurations x grid points x seeds as a task list (run names, --set "
-      "values, completed runs to skip); scripts/sweep.sh runs it, locally or as a Slurm array");
-  cmd->add_flag("--plan", o->plan, "Print the task list (required: the runs are sweep.sh's)")
-      ->required();
+      "Run configurations x grid points x seeds (each run in its own process, --jobs at once), "
+      "then print the comparison; --plan lists the tasks for batch scripts, --task runs one");
   cmd->add_option("--configs", o->configs,
                   "Comma-separated configs: files or shipped names (default: "
                   "no_aug_no_tl,aug_no_tl,no_aug_tl,aug_tl)");
@@ -317,26 +353,41 @@ Command sweep_command(CLI::App& app) {
   // The sweep names its configs and seeds itself (--configs, --seeds).
   cmd->remove_option(cmd->get_option("--config"));
   cmd->remove_option(cmd->get_option("--seed"));
-  cmd->get_option("--output-dir")->description("The sweep's folder (default: runs/sweep)");
-  cmd->add_option("--format", o->format, "json | tsv (default: json)")
-      ->check(CLI::IsMember({"json", "tsv"}));
+  // The last --output-dir counts (scripts that add one to a stored command line).
+  cmd->get_option("--output-dir")
+      ->description("The sweep's folder (default: runs/sweep)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  auto* jobs =
+      cmd->add_option(
+             "--jobs", o->run.jobs,
+             "Runs at once (default: 1; or one per --devices entry); CPU threads are split "
+             "between them unless --threads is given")
+          ->check(CLI::PositiveNumber);
+  cmd->add_option("--devices", o->devices,
+                  "Spread the runs over these devices, e.g. cuda:0,cuda:1 (the one with fewest "
+                  "runs first)");
+  auto* plan = cmd->add_flag("--plan", o->plan, "Print the task list instead of running it");
+  cmd->add_option("--format", o->format, "--plan's format: json | tsv (default: json)")
+      ->check(CLI::IsMember({"json", "tsv"}))
+      ->needs(plan);
   cmd->add_flag("--prepare", o->prepare,
-                "Also create the sweep's folder (and logs/) and record the sweep's order in its "
-                "sweep.json, for compare");
+                "With --plan: also create the sweep's folder (and logs/) and record the sweep's "
+                "order in its sweep.json, for compare")
+      ->needs(plan);
+  cmd->add_option("--task", o->task,
+                  "Run only task I of the plan (0-based; a Slurm array task); exit status: the "
+                  "run's, 8 when another process runs it")
+      ->excludes(plan)
+      ->check(CLI::NonNegativeNumber);
   add_example(*cmd,
-              "cifar-exp sweep --plan --configs smoke,smoke_aug --seeds 3 --grid "
-              "training.batch_size=32,64 --format tsv");
-  return {cmd, [o](const Logger&) {
-            if (!o->configs.empty()) o->options.configs = comma_list(o->configs);
-            if (o->options.overrides.output_dir) {
-              o->options.output_dir = *o->options.overrides.output_dir;
+              "cifar-exp sweep --configs smoke,smoke_aug --seeds 3 --grid "
+              "training.batch_size=32,64 --jobs 2");
+  return {cmd, [o, jobs](const Logger&) {
+            // With --devices and no --jobs: one run per device at a time.
+            if (!o->devices.empty() && jobs->count() == 0) {
+              o->run.jobs = std::max<int64_t>(1, int64_t(comma_list(o->devices).size()));
             }
-            const auto plan = cifar_exp::plan_sweep(o->options);
-            if (o->prepare) cifar_exp::prepare_sweep_folder(plan);
-            std::cerr << cifar_exp::describe_plan(plan) << std::endl;
-            return print_output(o->format == "tsv"
-                                    ? cifar_exp::format_tsv(plan)
-                                    : cifar_exp::json_text(cifar_exp::to_json(plan), 2) + "\n");
+            return run_sweep_command(*o);
           }};
 }
 

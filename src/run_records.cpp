@@ -115,7 +115,7 @@ void read_summary_file(RunRecord& run, const json& doc) {
   if (run.status == "failed" && run.summary.error) run.problem = "failed: " + *run.summary.error;
 }
 
-// failure.json, which sweep.sh writes for a run that could not start.
+// failure.json, which a sweep writes for a run that failed (sweep_runner.cpp).
 void read_failure_file(RunRecord& run, const json& failure) {
   const std::string file = RunFolder(run.dir).failure();
   run.has_failure_file = true;

@@ -225,13 +225,20 @@ std::vector<double> EpochMetrics::to_row() const {
   return row;
 }
 
+int64_t EpochMetrics::row_size() {
+  return 1 + std::count_if(std::begin(kMetricColumns), std::end(kMetricColumns),
+                           [](const MetricColumn& column) { return column.member != nullptr; });
+}
+
 EpochMetrics EpochMetrics::from_row(const std::vector<double>& row) {
   EpochMetrics m;
-  if (row.size() < size_t(kRowSize)) return m;  // not a checkpoint's row: nothing recorded
+  if (row.empty()) return m;
   m.epoch = int64_t(row[0]);
   size_t at = 1;
   for (const auto& column : kMetricColumns) {
-    if (column.member) m.*column.member = row[at++];
+    if (!column.member) continue;
+    m.*column.member = at < row.size() ? row[at] : kNotRecorded;  // an older, shorter row
+    ++at;
   }
   return m;
 }

@@ -254,13 +254,14 @@ json to_json(const SweepPlan& plan) {
 }
 
 std::string format_tsv(const SweepPlan& plan) {
-  std::string text = "index\tstatus\tseed\tname\tconfig\trun_dir\tset\n";
+  std::string text = "index\tstatus\tseed\tname\tconfig\toutput_dir\trun_dir\tset\n";
   for (const SweepTask& t : plan.tasks) {
     std::string set;
     for (const auto& s : t.set) set += (set.empty() ? "" : "\x1f") + s;
     text += std::to_string(t.index) + "\t" + (t.completed_dir.empty() ? "pending" : "completed") +
             "\t" + std::to_string(t.seed) + "\t" + t.name + "\t" + t.config + "\t" +
-            (t.completed_dir.empty() ? "-" : t.completed_dir) + "\t" + set + "\n";
+            plan.output_dir + "\t" + (t.completed_dir.empty() ? "-" : t.completed_dir) + "\t" +
+            set + "\n";
   }
   return text;
 }

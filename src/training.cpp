@@ -13,6 +13,7 @@
 #include "cifar_exp/checkpoint.h"
 #include "cifar_exp/data.h"
 #include "cifar_exp/errors.h"
+#include "cifar_exp/optimizers.h"
 
 namespace cifar_exp {
 namespace {
@@ -61,10 +62,7 @@ FitOptions FitOptions::from_config(const TrainingConfig& c) {
   o.epochs = c.epochs;
   o.batch_size = c.batch_size;
   o.eval_batch_size = c.eval_batch_size;
-  o.learning_rate = c.learning_rate;
-  o.beta1 = c.beta1;
-  o.beta2 = c.beta2;
-  o.epsilon = c.epsilon;
+  o.optimizer_settings = c;
   o.precision = c.precision;
   return o;
 }
@@ -121,12 +119,6 @@ std::vector<torch::Tensor> trainable_parameters(const torch::nn::Module& model) 
     if (p.requires_grad()) trainable.push_back(p);
   }
   return trainable;
-}
-
-torch::optim::AdamOptions adam_options(const FitOptions& options) {
-  return torch::optim::AdamOptions(options.learning_rate)
-      .betas({options.beta1, options.beta2})
-      .eps(options.epsilon);
 }
 
 torch::Tensor train_step(ClassifierImpl& model, torch::optim::Optimizer& optimizer,
@@ -287,8 +279,8 @@ History fit(ClassifierImpl& model, const torch::Tensor& train_images,
             const torch::Tensor& val_labels, const FitOptions& options) {
   c10::OptionalDeviceGuard device_guard;
   if (train_images.is_cuda()) device_guard.reset_device(train_images.device());
-  torch::optim::Adam optimizer(trainable_parameters(model), adam_options(options));
-  FitState s(model, optimizer, options, train_images.size(0), train_images.device());
+  const auto optimizer = make_optimizer(trainable_parameters(model), options.optimizer_settings);
+  FitState s(model, *optimizer, options, train_images.size(0), train_images.device());
 
   // fit()'s own callbacks around the caller's, in the order they must act (callbacks.h).
   DivergenceCheck divergence;

@@ -34,7 +34,7 @@ TEST(Choices, NamesRoundTrip) {
   expect_round_trip<FillMode>({"nearest", "constant", "reflect", "wrap"});
   expect_round_trip<Validation>({"test", "split", "none"});
   expect_round_trip<Precision>({"fp32", "bf16"});
-  expect_round_trip<Optimizer>({"adam"});
+  expect_round_trip<Optimizer>({"adam", "adamw", "sgd", "rmsprop"});
 }
 
 // The config takes its choices' names from the same tables: each name parses to its value and

@@ -175,8 +175,9 @@ TEST(Comparison, EveryLineHasEveryColumn) {
         << stat;
   }
   const json j = to_json(rows);
-  EXPECT_EQ(j[0]["grid"], json({{"training.epochs", "2"}}));  // no config.json: the name's text
-  EXPECT_EQ(j[1]["grid"], json::object());
+  // No config.json: the name's text.
+  EXPECT_EQ(j[0]["grid"], json::parse(R"([{"key": "training.epochs", "value": "2"}])"));
+  EXPECT_EQ(j[1]["grid"], json::array());
   EXPECT_NEAR(j[1]["test_accuracy"]["std"].get<double>(), 0.0707107, 1e-6);
 }
 
@@ -385,8 +386,12 @@ TEST(Comparison, GridPointsAreRowsWithTheirKeysAsColumns) {
             std::string::npos)
       << csv;
   const json j = to_json(rows);
-  EXPECT_EQ(j[0]["grid"], json::object());
-  EXPECT_EQ(j[1]["grid"], json({{"training.batch_size", 32}, {"training.epochs", 10}}));
+  EXPECT_EQ(j[0]["grid"], json::array());
+  EXPECT_EQ(j[0]["base"], "a");
+  // In the name's order, batch size first (an object would sort the keys).
+  EXPECT_EQ(j[1]["grid"], json::parse(R"([{"key": "training.batch_size", "value": 32},
+                                           {"key": "training.epochs", "value": 10}])"));
+  EXPECT_EQ(j[1]["base"], "b");
 }
 
 // Seeds of a configuration, one run folder each (folder names sort in the order written).

@@ -416,13 +416,17 @@ const std::map<std::string, std::string> kSetValues = {
     {"training.epochs", "30"},
     {"training.batch_size", "128"},
     {"training.eval_batch_size", "250"},
-    {"training.optimizer", "adam"},  // the only choice: set to itself
+    {"training.optimizer", "sgd"},
     {"training.validation", "split"},
     {"training.validation_split", "0.25"},
     {"training.learning_rate", "3e-4"},
     {"training.beta1", "0.8"},
     {"training.beta2", "0.99"},
     {"training.epsilon", "1e-8"},
+    {"training.weight_decay", "5e-4"},
+    {"training.momentum", "0.9"},
+    {"training.nesterov", "true"},
+    {"training.rho", "0.95"},
     {"training.seed", "7"},
     {"training.device", "cpu"},
     {"training.threads", "2"},
@@ -448,6 +452,11 @@ std::set<std::string> every_leaf() {
                       {"random_crop", {{"padding", 4}, {"size", 32}}}}},
                     {"training", {{"validation", "split"}}}};
   collect_leaves(to_json(parse_config(vgg, "c.json")), "", leaves);
+  // Each optimizer's own keys.
+  for (const char* optimizer : {"adamw", "sgd", "rmsprop"}) {
+    const json with = {{"name", "t"}, {"training", {{"optimizer", optimizer}}}};
+    collect_leaves(to_json(parse_config(with, "c.json")), "", leaves);
+  }
   leaves.insert("augmentation.random_crop");  // a value (null by default) as well as an object
   return leaves;
 }
@@ -465,6 +474,13 @@ std::vector<std::string> context_for(const std::string& path) {
   }
   if (path == "augmentation.cval") set.push_back("augmentation.fill_mode=constant");
   if (path == "training.validation_split") set.push_back("training.validation=split");
+  if (path == "training.weight_decay" || path == "training.momentum") {
+    set.push_back("training.optimizer=sgd");
+  }
+  if (path == "training.nesterov") {
+    set.insert(set.end(), {"training.optimizer=sgd", "training.momentum=0.9"});
+  }
+  if (path == "training.rho") set.push_back("training.optimizer=rmsprop");
   return set;
 }
 
@@ -492,7 +508,6 @@ TEST(ConfigSet, EveryKeyIsSettable) {
     }
     json expected = json::parse(text, nullptr, false);
     if (expected.is_discarded()) expected = text;  // a bare word: a string
-    if (path == "training.optimizer") continue;    // nothing else to set it to
     EXPECT_EQ(after.at(pointer_of(path)), expected) << path;
     EXPECT_NE(before.contains(pointer_of(path)) ? before.at(pointer_of(path)) : json(), expected)
         << path << ": the test value is the default";
@@ -649,10 +664,27 @@ TEST(Config, EveryFieldRoundTrips) {
                       {"tf32", true}}},
                     {"output", {{"dir", "out"}, {"save_model", false}, {"cache_dir", ""}}}};
 
-  // The document has every key of the resolved config, none at its default.
+  // The document has every key of the resolved config, none at its default, but those of the
+  // other optimizers, which round-trip in their own documents below.
+  const std::map<std::string, json> other_optimizers = {
+      {"sgd",
+       {{"optimizer", "sgd"}, {"momentum", 0.9}, {"nesterov", true}, {"weight_decay", 5e-4}}},
+      {"rmsprop", {{"optimizer", "rmsprop"}, {"rho", 0.95}, {"momentum", 0.5}, {"epsilon", 1e-6}}},
+  };
   std::set<std::string> leaves{"augmentation.random_crop"};  // null by default, a leaf there
   collect_leaves(doc, "", leaves);
-  EXPECT_EQ(leaves, every_leaf());
+  std::set<std::string> all_leaves = leaves;
+  for (const auto& [name, keys] : other_optimizers) {
+    json other = doc;
+    other["training"].erase("beta1");
+    other["training"].erase("beta2");
+    other["training"].erase("epsilon");
+    other["training"].update(keys);
+    const json written = to_json(parse_config(other, "c.json"));
+    EXPECT_EQ(written.dump(), other.dump()) << name;
+    collect_leaves(other, "", all_leaves);
+  }
+  EXPECT_EQ(all_leaves, every_leaf());
   ExperimentConfig vgg16;  // the defaults, with the keys only VGG16 models write
   vgg16.model.type = ModelType::kVgg16Transfer;
   json defaults = to_json(vgg16);
@@ -770,6 +802,33 @@ TEST(Config, ValidationSettings) {
   EXPECT_EQ(error_for({{"name", "t"}, {"training", {{"validation_split", 0.1}}}}),
             "c.json: training.validation_split: only applies when training.validation is "
             "\"split\"");
+}
+
+TEST(Config, OptimizerSettingsApplyToTheirOptimizers) {
+  const auto adamw =
+      parse_config({{"name", "t"}, {"training", {{"optimizer", "adamw"}}}}, "c.json");
+  EXPECT_EQ(adamw.training.optimizer, Optimizer::kAdamW);
+  EXPECT_DOUBLE_EQ(adamw.training.weight_decay, 0.01);  // PyTorch's AdamW default when not given
+  EXPECT_EQ(to_json(adamw)["training"]["weight_decay"], 0.01);
+  const auto sgd = parse_config(
+      {{"name", "t"},
+       {"training",
+        {{"optimizer", "sgd"}, {"momentum", 0.9}, {"nesterov", true}, {"weight_decay", 5e-4}}}},
+      "c.json");
+  EXPECT_DOUBLE_EQ(sgd.training.momentum, 0.9);
+  EXPECT_TRUE(sgd.training.nesterov);
+  EXPECT_FALSE(to_json(sgd)["training"].contains("beta1"));  // Adam's settings are left out
+  EXPECT_DOUBLE_EQ(parse_config({{"name", "t"}, {"training", {{"optimizer", "sgd"}}}}, "c.json")
+                       .training.weight_decay,
+                   0.0);
+  EXPECT_EQ(error_for({{"name", "t"}, {"training", {{"optimizer", "sgd"}, {"beta1", 0.8}}}}),
+            "c.json: training.beta1: only applies to training.optimizer \"adam\", \"adamw\"");
+  EXPECT_EQ(error_for({{"name", "t"}, {"training", {{"momentum", 0.9}}}}),
+            "c.json: training.momentum: only applies to training.optimizer \"sgd\", \"rmsprop\"");
+  EXPECT_EQ(error_for({{"name", "t"}, {"training", {{"optimizer", "sgd"}, {"nesterov", true}}}}),
+            "c.json: training.nesterov: needs training.momentum above 0");
+  EXPECT_EQ(error_for({{"name", "t"}, {"training", {{"optimizer", "lamb"}}}}),
+            "c.json: training.optimizer: must be one of adam, adamw, sgd, rmsprop, got \"lamb\"");
 }
 
 // Run folders from earlier versions wrote every key; reading them back drops what does not apply.

@@ -471,7 +471,8 @@ axis = doc["figures"]["grid_training.epochs.png"]["axes"][0]
 check(first_lines(axis["legend"]) == ["aug_no_tl", "no_aug_no_tl"],
       "fake grid lines: {}".format(axis["legend"]))
 dots = sorted((x, round(y, 6)) for x, y in axis["points"])
-seeds = sorted((row["grid"]["training.epochs"], round(100 * s["test_accuracy"], 6))
+seeds = sorted((dict((g["key"], g["value"]) for g in row["grid"])["training.epochs"],
+                round(100 * s["test_accuracy"], 6))
                for row in rows for s in row["seeds"])
 check(dots == seeds, "fake grid dots {} are not the seeds' {}".format(dots, seeds))
 rows, doc = fake("grid2")

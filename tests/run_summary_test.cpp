@@ -53,6 +53,14 @@ TEST(EpochMetrics, JsonAndCheckpointRowsRoundTrip) {
   const EpochMetrics back = EpochMetrics::from_json(j);
   EXPECT_EQ(back.to_json(), j);
   EXPECT_EQ(EpochMetrics::from_row(m.to_row()).to_json(), j);
+  EXPECT_EQ(int64_t(m.to_row().size()), EpochMetrics::row_size());
+  // An older checkpoint's shorter row (before a metric was appended): that metric not recorded.
+  std::vector<double> older = m.to_row();
+  older.pop_back();
+  const EpochMetrics shorter = EpochMetrics::from_row(older);
+  EXPECT_EQ(shorter.epoch, 4);
+  EXPECT_DOUBLE_EQ(shorter.seconds, m.seconds);
+  EXPECT_TRUE(std::isnan(shorter.images_per_second));
   const auto from_csv = EpochMetrics::from_csv(EpochMetrics::csv_header() + "\n" + m.csv_row());
   ASSERT_EQ(from_csv.size(), 1u);
   EXPECT_EQ(from_csv[0].epoch, 4);

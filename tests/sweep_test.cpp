@@ -94,9 +94,10 @@ TEST(Sweep, PlanListsTasksAndWhatIsCompleteWithoutWriting) {
   EXPECT_EQ(j["tasks"][3]["status"], "completed");
   EXPECT_TRUE(j["tasks"][0]["run_dir"].is_null());
   const std::string tsv = format_tsv(plan);
-  EXPECT_EQ(tsv.substr(0, tsv.find('\n')), "index\tstatus\tseed\tname\tconfig\trun_dir\tset");
-  EXPECT_NE(tsv.find("\n0\tpending\t1\ta+training.epochs=1\t" + std::string(dir / "a.json") +
-                     "\t-\tname=a+training.epochs=1\x1ftraining.epochs=1\n"),
+  EXPECT_EQ(tsv.substr(0, tsv.find('\n')),
+            "index\tstatus\tseed\tname\tconfig\toutput_dir\trun_dir\tset");
+  EXPECT_NE(tsv.find("\n0\tpending\t1\ta+training.epochs=1\t" + std::string(dir / "a.json") + "\t" +
+                     plan.output_dir + "\t-\tname=a+training.epochs=1\x1ftraining.epochs=1\n"),
             std::string::npos)
       << tsv;
   EXPECT_FALSE(std::filesystem::exists(dir / "out/sweep.json"));  // planning writes nothing

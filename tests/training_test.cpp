@@ -162,7 +162,7 @@ TEST(Training, DivergenceStopsWithEpochAndBatch) {
   FitOptions options;
   options.epochs = 2;
   options.batch_size = 16;
-  options.learning_rate = 1e-3;
+  options.optimizer_settings.learning_rate = 1e-3;
   options.augment = [](const torch::Tensor& x) {
     return x * std::numeric_limits<float>::quiet_NaN();
   };

@@ -26,7 +26,8 @@ enum class FillMode { kNearest, kConstant, kReflect, kWrap };
 // What per-epoch validation runs on: the test split (the notebook), a held-out split, nothing.
 enum class Validation { kTest, kSplit, kNone };
 enum class Precision { kFp32, kBf16 };
-enum class Optimizer { kAdam };
+// training.optimizer (optimizers.h): each with its framework's defaults.
+enum class Optimizer { kAdam, kAdamW, kSgd, kRmsprop };
 
 // ChoiceNames<E>::kNames: every value of E with its name, in the order help texts list them.
 template <class E>
@@ -82,7 +83,10 @@ struct ChoiceNames<Precision> {
 };
 template <>
 struct ChoiceNames<Optimizer> {
-  static constexpr NameTable<Optimizer, 1> kNames = {{{Optimizer::kAdam, "adam"}}};
+  static constexpr NameTable<Optimizer, 4> kNames = {{{Optimizer::kAdam, "adam"},
+                                                      {Optimizer::kAdamW, "adamw"},
+                                                      {Optimizer::kSgd, "sgd"},
+                                                      {Optimizer::kRmsprop, "rmsprop"}}};
 };
 
 // Only for the enums above (a table is what makes a type a choice).

@@ -14,7 +14,7 @@
 
 namespace cifar_exp {
 
-// The order a sweep ran its configurations in, from the sweep.json that scripts/sweep.sh writes
+// The order a sweep ran its configurations in, from the sweep.json that `cifar-exp sweep` writes
 // into its output folder: configuration names, and run names (configuration x grid point).
 struct SweepOrder {
   std::vector<std::string> configurations, runs;
@@ -55,6 +55,8 @@ struct ComparisonRow {
   // What "best val accuracy" was measured on (summary.json's validation): test, split or none;
   // runs of one row that differ: "mixed".
   std::string validation;
+  // training.optimizer of the runs (config.json); runs of one row that differ: "mixed".
+  std::string optimizer;
   int64_t epochs = 0;
   int64_t runs = 0;        // completed runs (seeds)
   int64_t incomplete = 0;  // runs found that did not complete
@@ -89,5 +91,10 @@ std::vector<ComparisonRow> compare_runs(const std::vector<RunRecord>& runs,
 std::string format_markdown(const std::vector<ComparisonRow>& rows);
 std::string format_csv(const std::vector<ComparisonRow>& rows);
 nlohmann::json to_json(const std::vector<ComparisonRow>& rows);
+
+// `compare PATHS --format markdown|csv|json`: the table of the run folders in `paths`, rows in
+// their sweep's order. ConfigError when there is no run folder there.
+std::string comparison_text(const std::vector<std::string>& paths, const std::string& format,
+                            CompareOptions options = {});
 
 }  // namespace cifar_exp

@@ -73,9 +73,14 @@ struct TrainingConfig {
   Validation validation = Validation::kTest;
   double validation_split = 0.1;
   double learning_rate = 1e-3;
-  double beta1 = 0.9;
-  double beta2 = 0.999;
-  double epsilon = 1e-7;  // Keras' default, not PyTorch's 1e-8
+  // The optimizer's settings (optimizers.h; each applies only to the optimizers named).
+  double beta1 = 0.9;         // adam, adamw
+  double beta2 = 0.999;       // adam, adamw
+  double epsilon = 1e-7;      // adam, adamw, rmsprop: Keras' default, not PyTorch's 1e-8
+  double weight_decay = 0.0;  // adamw (decoupled; 0.01 when not given), sgd (L2)
+  double momentum = 0.0;      // sgd, rmsprop
+  bool nesterov = false;      // sgd
+  double rho = 0.9;           // rmsprop: Keras' default, PyTorch's alpha
   uint64_t seed = 42;
   std::string device = "auto";  // auto | cpu | cuda | cuda:N
   int64_t threads = 0;          // 0 = all cores
@@ -132,6 +137,10 @@ struct ConfigOverrides {
   // VALUE is JSON; text that is not JSON is taken as a string (as Hydra does).
   std::vector<std::string> set;
 };
+
+// The command-line arguments that give these overrides to `cifar-exp train` (how a sweep starts
+// its runs): --data-dir, --epochs, ..., then each --set in order.
+std::vector<std::string> override_arguments(const ConfigOverrides& overrides);
 
 // Parses and validates a config document. `source` names it in error messages (usually the
 // file path). `origins` maps JSON paths to the command-line flag that set them; an error at a

@@ -17,6 +17,7 @@ enum class ExitCode : int {
   kDiverged = 6,     // NaN/inf loss
   kOutOfMemory = 7,  // the device (GPU or host) ran out of memory: lower a batch size
   kBusy = 8,         // the same run (output folder, config, seed) is running in another process
+  kRunsFailed = 9,   // a sweep ran to its end but some of its runs failed (each has failure.json)
   kInterrupted = 130,
 };
 
@@ -55,6 +56,10 @@ struct OutOfMemoryError : Error {
 struct BusyError : Error {
   explicit BusyError(const std::string& m) : Error(ExitCode::kBusy, m) {}
 };
+
+// Where `cifar-exp` also writes its one-line error, when this environment variable names a file:
+// how a sweep learns why a run it started failed, without reading the run's console output.
+constexpr const char* kErrorFileVariable = "CIFAR_EXP_ERROR_FILE";
 
 // libtorch messages span several lines with a C++ backtrace; keep only the first line.
 std::string first_line(const std::string& text);

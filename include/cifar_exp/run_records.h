@@ -35,16 +35,16 @@ struct RunRecord {
 };
 
 // Every run folder in `paths`: each path is a run folder or a folder of run folders. A run
-// folder holds summary.json, metrics.csv, config.json or failure.json (written by sweep.sh when
+// folder holds summary.json, metrics.csv, config.json or failure.json (written by a sweep when
 // a run could not start). Throws Error naming a path that does not exist.
 std::vector<RunRecord> find_runs(const std::vector<std::string>& paths);
 
 // `compare --runs`: one line per run folder (dir, name, seed, status), as markdown | csv | json.
-// What sweeps read to decide what to skip, resume or start. JSON entries also carry "problem"
-// and what scripts read of a run instead of its files: "summary" (summary.json as RunSummary
-// writes it) and "config" (config.json), each null when missing or unreadable, and "epochs",
-// the per-epoch rows as EpochMetrics::to_json writes them (a value not recorded: null) from
-// metrics.jsonl, else from metrics.csv by its header's names ([] when none).
+// What sweeps see (find_runs) when they decide what to skip, resume or start. JSON entries also
+// carry "problem" and what scripts read of a run instead of its files: "summary" (summary.json as
+// RunSummary writes it) and "config" (config.json), each null when missing or unreadable, and
+// "epochs", the per-epoch rows as EpochMetrics::to_json writes them (a value not recorded: null)
+// from metrics.jsonl, else from metrics.csv by its header's names ([] when none).
 std::string format_runs(const std::vector<RunRecord>& runs, const std::string& format);
 
 }  // namespace cifar_exp

@@ -35,11 +35,12 @@ struct EpochMetrics {
   static EpochMetrics from_json(const nlohmann::json& row);
   // metrics.csv's text read by header names (columns may be reordered or added).
   static std::vector<EpochMetrics> from_csv(const std::string& text);
-  // The stored numbers in a fixed order, for checkpoints: epoch, train_loss, train_accuracy,
-  // val_loss, val_accuracy, seconds, images_per_second.
+  // The stored numbers in a fixed order, for checkpoints: epoch, then each stored metric column
+  // (run_summary.cpp's table; new ones are appended). from_row reads a shorter row of an older
+  // checkpoint, the metrics it lacks not recorded (NaN).
   std::vector<double> to_row() const;
   static EpochMetrics from_row(const std::vector<double>& row);
-  static constexpr int64_t kRowSize = 7;
+  static int64_t row_size();
 };
 
 // The test split's evaluation after the last completed epoch, and the best epoch.

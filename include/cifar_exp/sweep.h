@@ -1,7 +1,7 @@
 // Sweep planning (`cifar-exp sweep --plan`): configurations x grid points x seeds as a task list,
 // each task with its run name, the --set values it runs with and the completed run it already
-// has in the output folder, if any. scripts/sweep.sh and Slurm array jobs run the tasks; the grid
-// grammar, config lookup, run names and the resume rule live here only.
+// has in the output folder, if any. sweep_runner.h runs the tasks (`cifar-exp sweep`, and
+// `--task I` for Slurm array jobs); the grid grammar, config lookup and run names live here only.
 #pragma once
 
 #include <cstdint>
@@ -75,8 +75,9 @@ std::string describe_plan(const SweepPlan& plan);
 
 // The plan as JSON ({output_dir, configurations, points, seeds, total, completed, tasks: [{index,
 // config, name, seed, set, status, run_dir}]}) or as TSV: a header line, then one line per task
-// with index, status (completed | pending), seed, name, config, run_dir ("-" when pending) and the
-// --set values joined by the unit separator \x1f (last: empty for a plain configuration).
+// with index, status (completed | pending), seed, name, config, output_dir, run_dir ("-" when
+// pending) and the --set values joined by the unit separator \x1f (last: empty for a plain
+// configuration).
 nlohmann::json to_json(const SweepPlan& plan);
 std::string format_tsv(const SweepPlan& plan);
 

@@ -142,7 +142,8 @@ struct FitOptions {
   int64_t epochs = 10;
   int64_t batch_size = 64;
   int64_t eval_batch_size = 1000;
-  double learning_rate = 1e-3, beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7;
+  // The optimizer and its settings: training.optimizer and its keys (optimizers.h).
+  TrainingConfig optimizer_settings;
   Precision precision = Precision::kFp32;  // autocast in forward passes
   BatchTransform augment;                  // empty = none
   std::vector<TrainingCallback*> callbacks;
@@ -162,9 +163,8 @@ struct FitOptions {
   static FitOptions from_config(const TrainingConfig& config);
 };
 
-// The parameters the optimizer updates (a frozen backbone's are left out) and Adam's settings.
+// The parameters the optimizer updates (a frozen backbone's are left out).
 std::vector<torch::Tensor> trainable_parameters(const torch::nn::Module& model);
-torch::optim::AdamOptions adam_options(const FitOptions& options);
 
 // Milliseconds spent in each phase of one train_step (for `bench`).
 struct StepTimes {

@@ -1,0 +1,44 @@
+// optimizer_steps: applies the optimizer a config describes to given parameters and gradients,
+// step by step, through cifar-exp's own make_optimizer, for tests/optimizer_reference.py, which
+// does the same with PyTorch's torch.optim. Reads JSON on stdin: {"training": {config keys},
+// "params": [[...], ...], "grads": [[[...], ...] per step]}; writes {"params": [[...], ...]}.
+#include <iostream>
+
+#include <torch/torch.h>
+#include <nlohmann/json.hpp>
+
+#include "cifar_exp/config.h"
+#include "cifar_exp/optimizers.h"
+
+using nlohmann::json;
+
+namespace {
+
+torch::Tensor vector_tensor(const json& values) {
+  return torch::tensor(values.get<std::vector<float>>(), torch::kFloat32);
+}
+
+}  // namespace
+
+int main() {
+  const json in = json::parse(std::cin);
+  const auto config =
+      cifar_exp::parse_config({{"name", "reference"}, {"training", in.at("training")}}, "stdin");
+  std::vector<torch::Tensor> params;
+  for (const auto& values : in.at("params")) {
+    params.push_back(vector_tensor(values).requires_grad_(true));
+  }
+  const auto optimizer = cifar_exp::make_optimizer(params, config.training);
+  for (const auto& step : in.at("grads")) {
+    for (size_t i = 0; i < params.size(); ++i) params[i].mutable_grad() = vector_tensor(step[i]);
+    optimizer->step();
+  }
+  json out = json::array();
+  for (const auto& p : params) {
+    const auto values = p.detach().contiguous();
+    out.push_back(
+        std::vector<float>(values.data_ptr<float>(), values.data_ptr<float>() + values.numel()));
+  }
+  std::cout << json{{"params", out}}.dump() << std::endl;
+  return 0;
+}
