@@ -82,11 +82,17 @@ step() {
   say "$name: ok ($(($(date +%s) - t0)) s)"
 }
 
-# Host tools: mmdebstrap (Debian's package) and unshare/chroot (util-linux, coreutils).
+# Host tools: mmdebstrap (Debian's package) and unshare/chroot (util-linux, coreutils). .ci/run
+# starts two checks at once: one installs it while the other waits (apt's lock fails at once).
 if ! command -v mmdebstrap > /dev/null; then
-  say "installing mmdebstrap"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mmdebstrap > /dev/null
+  exec 8> /var/lock/cifar-exp-fresh-machine-apt.lock
+  flock 8
+  if ! command -v mmdebstrap > /dev/null; then
+    say "installing mmdebstrap"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mmdebstrap > /dev/null
+  fi
+  exec 8>&-
 fi
 
 mkdir -p "${FRESH_ROOT_PARENT:-/var/tmp}"

@@ -42,7 +42,8 @@ Writes into DIR (created if missing):
   curves_<name>.png       per configuration: train and validation accuracy, and train and
                           validation error, by epoch (one line per run for up to 3 runs, else mean
                           with min-max band); y axis padded to at least a few points for one
-                          epoch or flat curves, tick labels never repeated
+                          epoch or flat curves, tick labels never repeated; the learning rate
+                          (metrics' learning_rate, when recorded) on a log axis of the error panel
   test_accuracy.png       final test accuracy per configuration: mean over runs with std error bar
                           and each run (the row's seeds) as a dot, beside the notebook's reported
                           accuracy (the row's reference_accuracy) where there is one; under each
@@ -95,6 +96,8 @@ except ImportError as error:  # pragma: no cover - depends on the machine
 # Every epoch row needs these; the val_ ones may be missing (no per-epoch validation): NaN then.
 CURVE_FIELDS = ["epoch", "train_loss", "train_accuracy", "train_error"]
 VAL_FIELDS = ["val_loss", "val_accuracy", "val_error"]
+RATE_FIELD = "learning_rate"  # the epoch's last step's rate; missing in runs of older versions
+RATE_COLOR = "tab:gray"
 TRAIN_COLOR = "tab:blue"
 TEST_COLOR = "tab:orange"  # the test split used as validation
 VAL_COLOR = "tab:green"  # held-out training images
@@ -180,10 +183,38 @@ def curves(epochs):
         return None
     rows.sort(key=lambda r: r["epoch"])
     columns = {key: np.array([float(r[key]) for r in rows]) for key in CURVE_FIELDS}
-    for key in VAL_FIELDS:
+    for key in VAL_FIELDS + [RATE_FIELD]:
         columns[key] = np.array([float(r[key]) if finite_number(r.get(key)) else np.nan
                                  for r in rows])
     return columns
+
+
+def draw_rates(axis, runs):
+    """The learning rate by epoch on a second y axis of `axis` (up to three runs: those of one
+    configuration share a schedule unless reduce_on_plateau took them apart), log where it spans
+    20x or more; its line joins `axis`'s legend, which stays on top."""
+    with_rate = [r for r in runs if (r.metrics[RATE_FIELD] > 0).any()][:3]
+    if not with_rate:
+        return
+    rates = axis.twinx()
+    shown = []
+    for index, run in enumerate(with_rate):
+        positive = run.metrics[RATE_FIELD] > 0
+        shown.extend(run.metrics[RATE_FIELD][positive])
+        rates.plot(run.metrics["epoch"][positive], run.metrics[RATE_FIELD][positive],
+                   SEED_STYLES[index % len(SEED_STYLES)], color=RATE_COLOR, linewidth=1,
+                   label="learning rate" if index == 0 else None)
+    if max(shown) >= 20 * min(shown):
+        rates.set_yscale("log")
+    rates.set_ylabel("Learning rate (the epoch's last step)", color=RATE_COLOR, fontsize=8)
+    rates.tick_params(axis="y", colors=RATE_COLOR, labelsize=7)
+    # The curves' axis in front (with its legend), the rates behind it.
+    axis.set_zorder(rates.get_zorder() + 1)
+    axis.patch.set_visible(False)
+    handles, labels = axis.get_legend_handles_labels()
+    rate_handles, rate_labels = rates.get_legend_handles_labels()
+    axis.legend(handles + rate_handles, labels + rate_labels, fontsize=8, loc="best",
+                framealpha=0.9)
 
 
 VALIDATION_KINDS = ("test", "split", "none")
@@ -652,6 +683,7 @@ def plot_curves(name, runs, out_dir, description):
         axis.grid(True, alpha=0.3)
         # Where it covers the fewest points: a fixed corner hid the first epoch's train point.
         axis.legend(fontsize=8, loc="best", framealpha=0.9)
+    draw_rates(axes[1], with_metrics)
     incomplete = sum(1 for r in runs if not r.complete)
     count = "{} run{}".format(len(runs), "" if len(runs) == 1 else "s")
     if incomplete:

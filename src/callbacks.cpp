@@ -167,9 +167,11 @@ void EpochLogger::on_epoch_end(const EpochMetrics& m, const EvaluationResult&) {
           ? ""
           : fmt::format(", val_loss {:.4f}, val_accuracy {}, val_error {}", m.val_loss,
                         percent(m.val_accuracy), percent(m.val_error()));
-  logger_->info("Epoch {}/{}: loss {:.4f}, accuracy {}, error {}{} ({:.1f} s, {:.0f} images/s)",
+  const std::string rate =
+      std::isnan(m.learning_rate) ? "" : fmt::format(", lr {:.3g}", m.learning_rate);
+  logger_->info("Epoch {}/{}: loss {:.4f}, accuracy {}, error {}{}{} ({:.1f} s, {:.0f} images/s)",
                 m.epoch, epochs_, m.train_loss, percent(m.train_accuracy), percent(m.train_error()),
-                val, m.seconds, m.images_per_second);
+                val, rate, m.seconds, m.images_per_second);
 }
 
 ProgressBar::ProgressBar() : ProgressBar(stderr, ::isatty(STDERR_FILENO) == 1) {}

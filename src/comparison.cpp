@@ -319,9 +319,17 @@ void add_run(ComparisonRow& row, RunFigures& figures, const RunRecord& run) {
           row.validation.empty() || row.validation == s.validation ? s.validation : "mixed";
     }
   }
-  if (const json* optimizer = config_value(run.config, "training", "optimizer")) {
-    const std::string name = optimizer->is_string() ? optimizer->get<std::string>() : "?";
-    row.optimizer = row.optimizer.empty() || row.optimizer == name ? name : "mixed";
+  if (run.config.is_object()) {
+    // config.json of a version before lr_schedule: constant.
+    const auto choice = [&](const char* key, const std::string& absent, std::string& cell) {
+      const json* value = config_value(run.config, "training", key);
+      const std::string name = !value               ? absent
+                               : value->is_string() ? value->get<std::string>()
+                                                    : "?";
+      cell = cell.empty() || cell == name ? name : "mixed";
+    };
+    choice("optimizer", to_string(Optimizer::kAdam), row.optimizer);
+    choice("lr_schedule", to_string(LrSchedule::kConstant), row.lr_schedule);
   }
   if (!run.complete()) {
     ++row.incomplete;
@@ -504,6 +512,8 @@ const std::vector<Column>& columns() {
           "validation", "validation", [](auto& r) { return r.validation; }, true),
       text_column(
           "optimizer", "optimizer", [](auto& r) { return r.optimizer; }, true),
+      text_column(
+          "lr schedule", "lr_schedule", [](auto& r) { return r.lr_schedule; }, true),
       stat_column("train time (s)", "train_seconds", &ComparisonRow::train_seconds, mean_with(1)),
       stat_column("images/s", "images_per_second", &ComparisonRow::images_per_second, mean_with(0)),
       count_column("trainable params", "trainable_params", &ComparisonRow::trainable_params),

@@ -386,15 +386,25 @@ std::string validation_split_only(const ExperimentConfig& c) {
              : "only applies when training.validation is \"split\"";
 }
 
+// "" when the choice at `key` is one of `applies`, else why the key does not apply.
+template <class E>
+std::string choice_only(const char* key, E value, std::initializer_list<E> applies) {
+  if (std::find(applies.begin(), applies.end(), value) != applies.end()) return "";
+  std::string names;
+  for (const E e : applies) names += (names.empty() ? "\"" : "\", \"") + to_string(e);
+  return std::string("only applies to ") + key + " " + names + "\"";
+}
+
 // The optimizers a training key applies to.
 template <Optimizer... kApplies>
 std::string optimizers_only(const ExperimentConfig& c) {
-  if (((c.training.optimizer == kApplies) || ...)) return "";
-  std::string names;
-  for (const Optimizer o : {kApplies...}) {
-    names += (names.empty() ? "\"" : "\", \"") + to_string(o);
-  }
-  return "only applies to training.optimizer " + names + "\"";
+  return choice_only("training.optimizer", c.training.optimizer, {kApplies...});
+}
+
+// The learning-rate schedules a training key applies to.
+template <LrSchedule... kApplies>
+std::string schedules_only(const ExperimentConfig& c) {
+  return choice_only("training.lr_schedule", c.training.lr_schedule, {kApplies...});
 }
 
 const Fields<ModelConfig> kModelFields = {
@@ -506,6 +516,30 @@ const Fields<TrainingConfig> kTrainingFields = {
     only(optimizers_only<Optimizer::kSgd>, flag("nesterov", &TrainingConfig::nesterov)),
     only(optimizers_only<Optimizer::kRmsprop>,
          number("rho", &TrainingConfig::rho, 0, 0.999999, "a number in [0, 1)")),
+    choice("lr_schedule", &TrainingConfig::lr_schedule),
+    only(schedules_only<LrSchedule::kCosine>,
+         integer("lr_warmup_epochs", &TrainingConfig::lr_warmup_epochs, 0, 100000,
+                 "a non-negative integer")),
+    only(schedules_only<LrSchedule::kCosine, LrSchedule::kReduceOnPlateau>,
+         number("lr_min", &TrainingConfig::lr_min, 0, 10, "a number in [0, 10]")),
+    only(schedules_only<LrSchedule::kStep>,
+         integer("lr_step_epochs", &TrainingConfig::lr_step_epochs, 1, 100000,
+                 "a positive integer")),
+    only(schedules_only<LrSchedule::kStep>,
+         number("lr_gamma", &TrainingConfig::lr_gamma, 0, 1, "a number in (0, 1]", true)),
+    only(schedules_only<LrSchedule::kOneCycle>,
+         number("lr_pct_start", &TrainingConfig::lr_pct_start, 0, 0.999999, "a number in (0, 1)",
+                true)),
+    only(schedules_only<LrSchedule::kReduceOnPlateau>,
+         choice("lr_monitor", &TrainingConfig::lr_monitor)),
+    only(schedules_only<LrSchedule::kReduceOnPlateau>,
+         number("lr_factor", &TrainingConfig::lr_factor, 0, 0.999999, "a number in (0, 1)", true)),
+    only(schedules_only<LrSchedule::kReduceOnPlateau>,
+         integer("lr_patience", &TrainingConfig::lr_patience, 0, 100000, "a non-negative integer")),
+    only(schedules_only<LrSchedule::kReduceOnPlateau>,
+         integer("lr_cooldown", &TrainingConfig::lr_cooldown, 0, 100000, "a non-negative integer")),
+    only(schedules_only<LrSchedule::kReduceOnPlateau>,
+         number("lr_min_delta", &TrainingConfig::lr_min_delta, 0, 1e6, "a non-negative number")),
     unsigned_integer("seed", &TrainingConfig::seed, "a non-negative integer"),
     checked_text("device", &TrainingConfig::device, is_device_spec, "auto, cpu, cuda or cuda:N"),
     integer("threads", &TrainingConfig::threads, 0, 4096, "a non-negative integer (0 = all cores)"),
@@ -569,6 +603,18 @@ const Fields<ExperimentConfig> kTopLevelFields = {
 // Rules that span keys. Features this build cannot run yet are refused loudly rather than
 // silently training something else.
 void check_combinations(const ExperimentConfig& c, ObjectReader& r) {
+  const TrainingConfig& t = c.training;
+  if (t.lr_schedule == LrSchedule::kCosine && t.lr_warmup_epochs >= t.epochs) {
+    r.fail("training.lr_warmup_epochs",
+           "must be fewer than training.epochs (" + std::to_string(t.epochs) + ")");
+  }
+  const bool watches_validation =
+      t.lr_monitor == Monitor::kValLoss || t.lr_monitor == Monitor::kValAccuracy;
+  if (t.lr_schedule == LrSchedule::kReduceOnPlateau && watches_validation &&
+      t.validation == Validation::kNone) {
+    r.fail("training.lr_monitor", "\"" + to_string(t.lr_monitor) +
+                                      "\" needs validation (training.validation is \"none\")");
+  }
   if (c.training.optimizer == Optimizer::kSgd && c.training.nesterov && c.training.momentum <= 0) {
     r.fail("training.nesterov", "needs training.momentum above 0");
   }

@@ -157,6 +157,7 @@ const MetricColumn kMetricColumns[] = {
     {"val_error", nullptr, &EpochMetrics::val_error, 6},
     {"seconds", &EpochMetrics::seconds, nullptr, 3},
     {"images_per_second", &EpochMetrics::images_per_second, nullptr, 1},
+    {"learning_rate", &EpochMetrics::learning_rate, nullptr, 10},
 };
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "cifar_exp/checkpoint.h"
 #include "cifar_exp/data.h"
 #include "cifar_exp/errors.h"
+#include "cifar_exp/lr_schedule.h"
 #include "cifar_exp/optimizers.h"
 
 namespace cifar_exp {
@@ -234,6 +235,7 @@ void train_epoch(FitState& s, const std::vector<TrainingCallback*>& callbacks,
   s.model.train();
   while (!s.batches.done() && !s.stop_training) {
     try {
+      s.progress.learning_rate = learning_rate(s.optimizer);
       train_step(s.model, s.optimizer, images, labels, s.batches.next(), s.options, s.progress);
     } catch (const c10::Error& e) {
       if (is_out_of_memory(e)) throw_training_out_of_memory(s.device, s.options.batch_size);
@@ -267,6 +269,7 @@ void end_epoch(FitState& s, const std::vector<TrainingCallback*>& callbacks,
   }
   m.seconds = s.earlier_epoch_seconds + seconds_since(s.epoch_start);
   m.images_per_second = double(n) / s.epoch_train_seconds;
+  m.learning_rate = s.progress.learning_rate;
   s.history.epochs.push_back(m);
   s.history.last_validation = val;
   for (auto* cb : callbacks) cb->on_epoch_end(m, val);
@@ -290,8 +293,11 @@ History fit(ClassifierImpl& model, const torch::Tensor& train_images,
   }
   std::optional<StopOnRequest> stop;
   if (options.stop_requested) stop.emplace(*options.stop_requested);
+  // The scheduler after the checkpointer, which restores the epochs its rates depend on.
+  LearningRateScheduler scheduler(options.optimizer_settings);
   std::vector<TrainingCallback*> callbacks{&divergence};
   if (checkpointer) callbacks.push_back(&*checkpointer);
+  callbacks.push_back(&scheduler);
   callbacks.insert(callbacks.end(), options.callbacks.begin(), options.callbacks.end());
   if (stop) callbacks.push_back(&*stop);
 

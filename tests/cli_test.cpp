@@ -772,17 +772,6 @@ TEST(Cli, InterruptKeepsEverythingAndResumeEndsLikeAnUninterruptedRun) {
 namespace cifar_exp {
 namespace {
 
-// metrics.csv without its timing columns (seconds, images_per_second), which vary run to run.
-std::string metrics_without_times(const std::string& run) {
-  std::string kept;
-  std::istringstream in(testing::read_text(run + "/metrics.csv"));
-  for (std::string line; std::getline(in, line);) {
-    for (int cut = 0; cut < 2; ++cut) line = line.substr(0, line.rfind(','));
-    kept += line + "\n";
-  }
-  return kept;
-}
-
 // training.validation "split": training and validation never see the test split, which is read
 // once, after the last epoch. Two runs whose test files differ train identically and differ only
 // in the final test figures.
@@ -812,7 +801,7 @@ TEST(Cli, HeldOutValidationReadsTheTestSplitOnlyAfterTraining) {
     EXPECT_NE(r.out.find("240 training and 60 validation images"), std::string::npos) << r.out;
     runs.push_back(run_folders(dir / data + std::string("-runs")).at(0));
   }
-  EXPECT_EQ(metrics_without_times(runs[0]), metrics_without_times(runs[1]));
+  EXPECT_EQ(testing::metrics_without_times(runs[0]), testing::metrics_without_times(runs[1]));
   const auto a = json::parse(testing::read_text(runs[0] + "/summary.json"));
   const auto b = json::parse(testing::read_text(runs[1] + "/summary.json"));
   EXPECT_EQ(a["validation"], "split");

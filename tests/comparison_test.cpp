@@ -255,7 +255,7 @@ TEST(Comparison, RunListingCarriesSummaryConfigAndEpochs) {
   EXPECT_DOUBLE_EQ(a["epochs"][1]["val_accuracy"].get<double>(), 0.7);
   EXPECT_DOUBLE_EQ(a["epochs"][1]["val_error"].get<double>(), 0.3);
   EXPECT_DOUBLE_EQ(a["epochs"][1]["images_per_second"].get<double>(), 500);
-  EXPECT_EQ(a["epochs"][0].size(), 9u);
+  EXPECT_EQ(a["epochs"][0].size(), 10u);
 
   const json& b = list[1];
   EXPECT_EQ(b["status"], "incomplete");
@@ -268,7 +268,7 @@ TEST(Comparison, RunListingCarriesSummaryConfigAndEpochs) {
   EXPECT_DOUBLE_EQ(b["epochs"][1]["train_loss"].get<double>(), 1.5);
   EXPECT_TRUE(b["epochs"][1]["seconds"].is_null()) << "not a number";
   EXPECT_TRUE(b["epochs"][0]["val_loss"].is_null()) << "no such column";
-  EXPECT_EQ(b["epochs"][0].size(), 9u);
+  EXPECT_EQ(b["epochs"][0].size(), 10u);
 
   const json& c = list[2];
   EXPECT_TRUE(c["summary"].is_null()) << "an unreadable summary.json";

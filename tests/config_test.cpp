@@ -427,6 +427,17 @@ const std::map<std::string, std::string> kSetValues = {
     {"training.momentum", "0.9"},
     {"training.nesterov", "true"},
     {"training.rho", "0.95"},
+    {"training.lr_schedule", "cosine"},
+    {"training.lr_warmup_epochs", "2"},
+    {"training.lr_min", "1e-5"},
+    {"training.lr_step_epochs", "3"},
+    {"training.lr_gamma", "0.5"},
+    {"training.lr_pct_start", "0.25"},
+    {"training.lr_monitor", "val_accuracy"},
+    {"training.lr_factor", "0.5"},
+    {"training.lr_patience", "3"},
+    {"training.lr_cooldown", "1"},
+    {"training.lr_min_delta", "0.01"},
     {"training.seed", "7"},
     {"training.device", "cpu"},
     {"training.threads", "2"},
@@ -452,9 +463,13 @@ std::set<std::string> every_leaf() {
                       {"random_crop", {{"padding", 4}, {"size", 32}}}}},
                     {"training", {{"validation", "split"}}}};
   collect_leaves(to_json(parse_config(vgg, "c.json")), "", leaves);
-  // Each optimizer's own keys.
+  // Each optimizer's and each schedule's own keys.
   for (const char* optimizer : {"adamw", "sgd", "rmsprop"}) {
     const json with = {{"name", "t"}, {"training", {{"optimizer", optimizer}}}};
+    collect_leaves(to_json(parse_config(with, "c.json")), "", leaves);
+  }
+  for (const char* schedule : {"step", "cosine", "onecycle", "reduce_on_plateau"}) {
+    const json with = {{"name", "t"}, {"training", {{"lr_schedule", schedule}}}};
     collect_leaves(to_json(parse_config(with, "c.json")), "", leaves);
   }
   leaves.insert("augmentation.random_crop");  // a value (null by default) as well as an object
@@ -481,6 +496,16 @@ std::vector<std::string> context_for(const std::string& path) {
     set.insert(set.end(), {"training.optimizer=sgd", "training.momentum=0.9"});
   }
   if (path == "training.rho") set.push_back("training.optimizer=rmsprop");
+  const std::map<std::string, std::string> schedule_of = {
+      {"training.lr_warmup_epochs", "cosine"},       {"training.lr_min", "cosine"},
+      {"training.lr_step_epochs", "step"},           {"training.lr_gamma", "step"},
+      {"training.lr_pct_start", "onecycle"},         {"training.lr_monitor", "reduce_on_plateau"},
+      {"training.lr_factor", "reduce_on_plateau"},   {"training.lr_patience", "reduce_on_plateau"},
+      {"training.lr_cooldown", "reduce_on_plateau"}, {"training.lr_min_delta", "reduce_on_plateau"},
+  };
+  if (const auto it = schedule_of.find(path); it != schedule_of.end()) {
+    set.push_back("training.lr_schedule=" + it->second);
+  }
   return set;
 }
 
@@ -661,7 +686,10 @@ TEST(Config, EveryFieldRoundTrips) {
                       {"device", "cuda:1"},
                       {"threads", 2},
                       {"precision", "bf16"},
-                      {"tf32", true}}},
+                      {"tf32", true},
+                      {"lr_schedule", "cosine"},
+                      {"lr_warmup_epochs", 1},
+                      {"lr_min", 1e-5}}},
                     {"output", {{"dir", "out"}, {"save_model", false}, {"cache_dir", ""}}}};
 
   // The document has every key of the resolved config, none at its default, but those of the
@@ -673,13 +701,32 @@ TEST(Config, EveryFieldRoundTrips) {
   };
   std::set<std::string> leaves{"augmentation.random_crop"};  // null by default, a leaf there
   collect_leaves(doc, "", leaves);
+  const std::map<std::string, json> other_schedules = {
+      {"step", {{"lr_schedule", "step"}, {"lr_step_epochs", 2}, {"lr_gamma", 0.5}}},
+      {"onecycle", {{"lr_schedule", "onecycle"}, {"lr_pct_start", 0.25}}},
+      {"reduce_on_plateau",
+       {{"lr_schedule", "reduce_on_plateau"},
+        {"lr_min", 1e-5},
+        {"lr_monitor", "val_accuracy"},
+        {"lr_factor", 0.5},
+        {"lr_patience", 2},
+        {"lr_cooldown", 1},
+        {"lr_min_delta", 0.01}}},
+  };
   std::set<std::string> all_leaves = leaves;
-  for (const auto& [name, keys] : other_optimizers) {
+  const auto variant = [&](const std::vector<const char*>& erase, const json& keys) {
     json other = doc;
-    other["training"].erase("beta1");
-    other["training"].erase("beta2");
-    other["training"].erase("epsilon");
+    for (const char* key : erase) other["training"].erase(key);
     other["training"].update(keys);
+    return other;
+  };
+  for (const auto& [name, keys] : other_schedules) {
+    const json other = variant({"lr_schedule", "lr_warmup_epochs", "lr_min"}, keys);
+    EXPECT_EQ(to_json(parse_config(other, "c.json")).dump(), other.dump()) << name;
+    collect_leaves(other, "", all_leaves);
+  }
+  for (const auto& [name, keys] : other_optimizers) {
+    const json other = variant({"beta1", "beta2", "epsilon"}, keys);
     const json written = to_json(parse_config(other, "c.json"));
     EXPECT_EQ(written.dump(), other.dump()) << name;
     collect_leaves(other, "", all_leaves);

@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cifar_exp/run_summary.h"
 #include "test_paths.h"
 #include "test_support.h"
 
@@ -40,17 +41,6 @@ std::vector<std::string> temporaries_in(const std::string& dir) {
 }
 
 json read_json(const std::string& path) { return json::parse(testing::read_text(path)); }
-
-// metrics.csv without the timing columns (seconds, images/s), which differ between runs.
-std::string metrics_without_times(const std::string& run) {
-  std::istringstream in(testing::read_text(run + "/metrics.csv"));
-  std::string line, out;
-  while (std::getline(in, line)) {
-    for (int i = 0; i < 2; ++i) line = line.substr(0, line.rfind(','));
-    out += line + "\n";
-  }
-  return out;
-}
 
 // Starts cifar-exp with `args` in the background, output to files in `dir`.
 pid_t spawn(const std::vector<std::string>& args, const std::string& dir) {
@@ -98,8 +88,15 @@ class Faults : public ::testing::Test {
       "augmentation": {"enabled": true, "horizontal_flip": true, "rotation_range": 10}})");
   }
   std::vector<std::string> train_args(const std::string& output) const {
-    return {"--config", dir / "run.json", "--data-dir", dir / "data", "--output-dir", output};
+    return {"--config",     config.empty() ? dir / "run.json" : config,
+            "--data-dir",   dir / "data",
+            "--output-dir", output};
   }
+  // The run the tests start: run.json unless a test writes another.
+  std::string config;
+  // Kills a run at random moments (preferably while it writes a checkpoint) and resumes it each
+  // time: it must end as an uninterrupted run does.
+  void expect_kills_at_random_moments_change_nothing();
   // An uninterrupted run to compare against.
   std::string reference_run() {
     auto r = run_cli(train_args(dir / "reference"));
@@ -107,7 +104,7 @@ class Faults : public ::testing::Test {
     return run_folders(dir / "reference").at(0);
   }
   void expect_same_results(const std::string& run, const std::string& reference) {
-    EXPECT_EQ(metrics_without_times(run), metrics_without_times(reference));
+    EXPECT_EQ(testing::metrics_without_times(run), testing::metrics_without_times(reference));
     const json a = read_json(run + "/summary.json"), b = read_json(reference + "/summary.json");
     EXPECT_EQ(a["status"], "completed");
     EXPECT_EQ(a["test_accuracy"], b["test_accuracy"]);
@@ -171,6 +168,36 @@ TEST_F(Faults, ResumeRefusesACorruptedCheckpointAndOffersThePreviousOne) {
 }
 
 TEST_F(Faults, KilledAtRandomMomentsResumesToTheUninterruptedResult) {
+  expect_kills_at_random_moments_change_nothing();
+}
+
+// The same with SGD, momentum and a per-batch cosine schedule after a warm-up epoch, and with a
+// per-epoch reduce_on_plateau whose state comes from the epochs the checkpoint holds.
+TEST_F(Faults, KilledAtRandomMomentsWithSgdAndCosineResumesExactly) {
+  config = dir / "sgd.json";
+  testing::write_text(config, R"({"name": "fault_sgd", "training": {"epochs": 6,
+    "batch_size": 32, "threads": 1, "device": "cpu", "seed": 5, "optimizer": "sgd",
+    "learning_rate": 0.05, "momentum": 0.9, "nesterov": true, "weight_decay": 5e-4,
+    "lr_schedule": "cosine", "lr_warmup_epochs": 1}})");
+  expect_kills_at_random_moments_change_nothing();
+}
+
+TEST_F(Faults, KilledAtRandomMomentsWithReduceOnPlateauResumesExactly) {
+  config = dir / "plateau.json";
+  testing::write_text(config, R"({"name": "fault_plateau", "training": {"epochs": 6,
+    "batch_size": 32, "threads": 1, "device": "cpu", "seed": 5, "optimizer": "rmsprop",
+    "lr_schedule": "reduce_on_plateau", "lr_monitor": "val_accuracy", "lr_patience": 1,
+    "lr_factor": 0.5, "lr_min_delta": 0.5}})");
+  expect_kills_at_random_moments_change_nothing();
+  // min_delta 0.5 on an accuracy: no epoch after the first improves; patience 1: each cuts.
+  const auto rows = EpochMetrics::from_csv(
+      testing::read_text(run_folders(dir / "reference").at(0) + "/metrics.csv"));
+  ASSERT_EQ(rows.size(), 6u);
+  const std::vector<double> expected = {1e-3, 1e-3, 5e-4, 2.5e-4, 1.25e-4, 6.25e-5};
+  for (size_t i = 0; i < rows.size(); ++i) EXPECT_DOUBLE_EQ(rows[i].learning_rate, expected[i]);
+}
+
+void Faults::expect_kills_at_random_moments_change_nothing() {
   const std::string reference = reference_run();
   std::mt19937 random(std::random_device{}());
   const pid_t first = spawn(train_args(dir / "runs"), dir.path());

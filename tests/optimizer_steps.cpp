@@ -1,13 +1,15 @@
 // optimizer_steps: applies the optimizer a config describes to given parameters and gradients,
-// step by step, through cifar-exp's own make_optimizer, for tests/optimizer_reference.py, which
-// does the same with PyTorch's torch.optim. Reads JSON on stdin: {"training": {config keys},
-// "params": [[...], ...], "grads": [[[...], ...] per step]}; writes {"params": [[...], ...]}.
+// step by step, through cifar-exp's own make_optimizer and learning-rate schedule, for
+// tests/optimizer_reference.py, which does the same with PyTorch's torch.optim. Reads JSON on
+// stdin: {"training": {config keys}, "steps_per_epoch": B, "params": [[...], ...], "grads":
+// [[[...], ...] per step]}; writes {"params": [[...], ...], "rates": [the rate of each step]}.
 #include <iostream>
 
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
 #include "cifar_exp/config.h"
+#include "cifar_exp/lr_schedule.h"
 #include "cifar_exp/optimizers.h"
 
 using nlohmann::json;
@@ -29,7 +31,13 @@ int main() {
     params.push_back(vector_tensor(values).requires_grad_(true));
   }
   const auto optimizer = cifar_exp::make_optimizer(params, config.training);
+  const int64_t steps_per_epoch = in.value("steps_per_epoch", int64_t(1));
+  std::vector<double> rates;
+  int64_t t = 0;
   for (const auto& step : in.at("grads")) {
+    cifar_exp::set_learning_rate(*optimizer,
+                                 cifar_exp::scheduled_rate(config.training, t++, steps_per_epoch));
+    rates.push_back(cifar_exp::learning_rate(*optimizer));
     for (size_t i = 0; i < params.size(); ++i) params[i].mutable_grad() = vector_tensor(step[i]);
     optimizer->step();
   }
@@ -39,6 +47,6 @@ int main() {
     out.push_back(
         std::vector<float>(values.data_ptr<float>(), values.data_ptr<float>() + values.numel()));
   }
-  std::cout << json{{"params", out}}.dump() << std::endl;
+  std::cout << json{{"params", out}, {"rates", rates}}.dump() << std::endl;
   return 0;
 }

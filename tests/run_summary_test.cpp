@@ -21,15 +21,16 @@ EpochMetrics sample_epoch(int64_t epoch) {
   m.val_accuracy = 0.375;
   m.seconds = 2.5;
   m.images_per_second = 1000.5;
+  m.learning_rate = 2.5e-4;
   return m;
 }
 
 TEST(EpochMetrics, CsvRowMatchesItsHeader) {
   EXPECT_EQ(EpochMetrics::csv_header(),
             "epoch,train_loss,train_accuracy,train_error,val_loss,val_accuracy,val_error,seconds,"
-            "images_per_second");
+            "images_per_second,learning_rate");
   EXPECT_EQ(sample_epoch(3).csv_row(),
-            "3,1.250000,0.500000,0.500000,1.500000,0.375000,0.625000,2.500,1000.5");
+            "3,1.250000,0.500000,0.500000,1.500000,0.375000,0.625000,2.500,1000.5,0.0002500000");
 }
 
 TEST(EpochMetrics, ReadsCsvByHeaderNameNotPosition) {
@@ -59,8 +60,8 @@ TEST(EpochMetrics, JsonAndCheckpointRowsRoundTrip) {
   older.pop_back();
   const EpochMetrics shorter = EpochMetrics::from_row(older);
   EXPECT_EQ(shorter.epoch, 4);
-  EXPECT_DOUBLE_EQ(shorter.seconds, m.seconds);
-  EXPECT_TRUE(std::isnan(shorter.images_per_second));
+  EXPECT_DOUBLE_EQ(shorter.images_per_second, m.images_per_second);
+  EXPECT_TRUE(std::isnan(shorter.learning_rate));
   const auto from_csv = EpochMetrics::from_csv(EpochMetrics::csv_header() + "\n" + m.csv_row());
   ASSERT_EQ(from_csv.size(), 1u);
   EXPECT_EQ(from_csv[0].epoch, 4);

@@ -82,6 +82,22 @@ SyntheticSplit write_cifar10_folder(const std::string& dir, int64_t n_train, int
   return train;
 }
 
+std::string metrics_without_times(const std::string& run_dir) {
+  std::istringstream in(read_text(run_dir + "/metrics.csv"));
+  std::string line, out;
+  std::vector<bool> timing;
+  while (std::getline(in, line)) {
+    std::istringstream cells(line);
+    std::string cell, kept;
+    for (size_t i = 0; std::getline(cells, cell, ','); ++i) {
+      if (timing.size() <= i) timing.push_back(cell == "seconds" || cell == "images_per_second");
+      if (!timing[i]) kept += cell + ",";
+    }
+    out += kept + "\n";
+  }
+  return out;
+}
+
 std::vector<std::string> run_folders(const std::string& parent) {
   std::vector<std::string> found;
   if (!fs::exists(parent)) return found;

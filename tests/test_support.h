@@ -44,6 +44,10 @@ std::string read_text(const std::string& path);
 // The run folders in `parent`, sorted; hidden entries (.locks) are not runs.
 std::vector<std::string> run_folders(const std::string& parent);
 
+// A run folder's metrics.csv without its timing columns (seconds, images_per_second, found by
+// name), which vary from run to run: what two runs meant to be identical must share.
+std::string metrics_without_times(const std::string& run_dir);
+
 // A callback that requests a stop at the end of batch `batch` of epoch `epoch`.
 struct StopAt : TrainingCallback {
   StopAt(int64_t epoch, int64_t batch, std::atomic<bool>& stop)

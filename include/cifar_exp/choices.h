@@ -28,6 +28,10 @@ enum class Validation { kTest, kSplit, kNone };
 enum class Precision { kFp32, kBf16 };
 // training.optimizer (optimizers.h): each with its framework's defaults.
 enum class Optimizer { kAdam, kAdamW, kSgd, kRmsprop };
+// training.lr_schedule (lr_schedule.h).
+enum class LrSchedule { kConstant, kStep, kCosine, kOneCycle, kReduceOnPlateau };
+// What reduce_on_plateau watches: an epoch's metric (Keras' monitor).
+enum class Monitor { kValLoss, kValAccuracy, kTrainLoss, kTrainAccuracy };
 
 // ChoiceNames<E>::kNames: every value of E with its name, in the order help texts list them.
 template <class E>
@@ -87,6 +91,22 @@ struct ChoiceNames<Optimizer> {
                                                       {Optimizer::kAdamW, "adamw"},
                                                       {Optimizer::kSgd, "sgd"},
                                                       {Optimizer::kRmsprop, "rmsprop"}}};
+};
+template <>
+struct ChoiceNames<LrSchedule> {
+  static constexpr NameTable<LrSchedule, 5> kNames = {
+      {{LrSchedule::kConstant, "constant"},
+       {LrSchedule::kStep, "step"},
+       {LrSchedule::kCosine, "cosine"},
+       {LrSchedule::kOneCycle, "onecycle"},
+       {LrSchedule::kReduceOnPlateau, "reduce_on_plateau"}}};
+};
+template <>
+struct ChoiceNames<Monitor> {
+  static constexpr NameTable<Monitor, 4> kNames = {{{Monitor::kValLoss, "val_loss"},
+                                                    {Monitor::kValAccuracy, "val_accuracy"},
+                                                    {Monitor::kTrainLoss, "loss"},
+                                                    {Monitor::kTrainAccuracy, "accuracy"}}};
 };
 
 // Only for the enums above (a table is what makes a type a choice).

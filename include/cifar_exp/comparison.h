@@ -55,8 +55,9 @@ struct ComparisonRow {
   // What "best val accuracy" was measured on (summary.json's validation): test, split or none;
   // runs of one row that differ: "mixed".
   std::string validation;
-  // training.optimizer of the runs (config.json); runs of one row that differ: "mixed".
-  std::string optimizer;
+  // training.optimizer and training.lr_schedule of the runs (config.json); runs of one row that
+  // differ: "mixed".
+  std::string optimizer, lr_schedule;
   int64_t epochs = 0;
   int64_t runs = 0;        // completed runs (seeds)
   int64_t incomplete = 0;  // runs found that did not complete

@@ -81,6 +81,20 @@ struct TrainingConfig {
   double momentum = 0.0;      // sgd, rmsprop
   bool nesterov = false;      // sgd
   double rho = 0.9;           // rmsprop: Keras' default, PyTorch's alpha
+  // The learning-rate schedule (lr_schedule.h; each key applies only to the schedules named).
+  LrSchedule lr_schedule = LrSchedule::kConstant;
+  int64_t lr_warmup_epochs = 0;  // cosine: linear warm-up first
+  double lr_min = 0.0;           // cosine: the final rate; reduce_on_plateau: the floor
+  int64_t lr_step_epochs = 10;   // step: decay every N epochs
+  double lr_gamma = 0.1;         // step: by this factor
+  double lr_pct_start = 0.3;     // onecycle: the share of steps spent rising
+  // reduce_on_plateau (Keras' ReduceLROnPlateau): the metric, the factor, epochs without
+  // improvement before a cut, epochs after a cut before counting again, the least improvement.
+  Monitor lr_monitor = Monitor::kValLoss;
+  double lr_factor = 0.1;
+  int64_t lr_patience = 10;
+  int64_t lr_cooldown = 0;
+  double lr_min_delta = 1e-4;
   uint64_t seed = 42;
   std::string device = "auto";  // auto | cpu | cuda | cuda:N
   int64_t threads = 0;          // 0 = all cores

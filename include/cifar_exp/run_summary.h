@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,6 +22,8 @@ struct EpochMetrics {
   double val_loss = 0, val_accuracy = 0;
   double seconds = 0;            // whole epoch, training and evaluation
   double images_per_second = 0;  // training images over training time
+  // The rate of the epoch's last optimizer step (training.lr_schedule); NaN: not recorded.
+  double learning_rate = std::numeric_limits<double>::quiet_NaN();
   double train_error() const { return 1.0 - train_accuracy; }
   double val_error() const { return 1.0 - val_accuracy; }
 

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,6 +49,7 @@ struct BatchProgress {
   int64_t epoch = 0, batch = 0, num_batches = 0, seen = 0;
   torch::Tensor loss_sum, correct;
   torch::Tensor loss;  // the last batch's mean loss (on the device)
+  double learning_rate = std::numeric_limits<double>::quiet_NaN();  // the last step's
   // On CUDA: the 1-based number of the first batch of the epoch whose loss was not finite, or
   // 0; kept on the device and read every few batches, so divergence is caught without a
   // per-batch wait and still names its batch. (On the CPU each loss is checked at once.)

@@ -1,0 +1,131 @@
+// Learning-rate schedules (lr_schedule.h).
+#include "cifar_exp/lr_schedule.h"
+
+#include <cmath>
+#include <limits>
+
+#include "cifar_exp/optimizers.h"
+
+namespace cifar_exp {
+namespace {
+
+constexpr double kPi = 3.14159265358979323846;
+
+// PyTorch's OneCycleLR cosine annealing from `start` to `end` at `pct` of the way.
+double cosine_anneal(double start, double end, double pct) {
+  return end + (start - end) / 2.0 * (std::cos(kPi * pct) + 1.0);
+}
+
+double one_cycle_rate(const TrainingConfig& c, int64_t step, int64_t total) {
+  const double max_lr = c.learning_rate, initial = max_lr / 25.0, min_lr = initial / 1e4;
+  const double rise_end = c.lr_pct_start * double(total) - 1.0, fall_end = double(total) - 1.0;
+  const double t = double(step);
+  if (t <= rise_end) return cosine_anneal(initial, max_lr, t / rise_end);
+  return cosine_anneal(max_lr, min_lr, (t - rise_end) / (fall_end - rise_end));
+}
+
+}  // namespace
+
+PlateauRule::PlateauRule(const TrainingConfig& c)
+    : maximize_(c.lr_monitor == Monitor::kValAccuracy || c.lr_monitor == Monitor::kTrainAccuracy),
+      factor_(c.lr_factor),
+      min_lr_(c.lr_min),
+      min_delta_(c.lr_min_delta),
+      patience_(c.lr_patience),
+      cooldown_(c.lr_cooldown),
+      best_(maximize_ ? -std::numeric_limits<double>::infinity()
+                      : std::numeric_limits<double>::infinity()) {}
+
+bool PlateauRule::improved(double current) const {
+  return maximize_ ? current > best_ + min_delta_ : current < best_ - min_delta_;
+}
+
+double PlateauRule::update(double current, double rate) {
+  // Keras' on_epoch_end, step by step.
+  const bool was_cooling = cooldown_counter_ > 0;
+  if (was_cooling) {
+    --cooldown_counter_;
+    wait_ = 0;
+  }
+  if (improved(current)) {
+    best_ = current;
+    wait_ = 0;
+  } else if (cooldown_counter_ <= 0) {
+    ++wait_;
+    if (wait_ >= patience_ && rate > double(float(min_lr_))) {
+      rate = std::max(rate * factor_, min_lr_);
+      cooldown_counter_ = cooldown_;
+      wait_ = 0;
+    }
+  }
+  return rate;
+}
+
+double monitored_value(Monitor monitor, const EpochMetrics& m) {
+  switch (monitor) {
+    case Monitor::kValLoss:
+      return m.val_loss;
+    case Monitor::kValAccuracy:
+      return m.val_accuracy;
+    case Monitor::kTrainLoss:
+      return m.train_loss;
+    case Monitor::kTrainAccuracy:
+      return m.train_accuracy;
+  }
+  return std::numeric_limits<double>::quiet_NaN();
+}
+
+double scheduled_rate(const TrainingConfig& c, int64_t step, int64_t steps_per_epoch) {
+  const double base = c.learning_rate;
+  const int64_t total = c.epochs * steps_per_epoch;
+  switch (c.lr_schedule) {
+    case LrSchedule::kConstant:
+    case LrSchedule::kReduceOnPlateau:
+      return base;
+    case LrSchedule::kStep:
+      return base * std::pow(c.lr_gamma, double((step / steps_per_epoch) / c.lr_step_epochs));
+    case LrSchedule::kCosine: {
+      const int64_t warmup = c.lr_warmup_epochs * steps_per_epoch;
+      if (step < warmup) return base * double(step + 1) / double(warmup);
+      const double progress = double(step - warmup) / double(total - warmup);
+      return c.lr_min + (base - c.lr_min) * (1.0 + std::cos(kPi * progress)) / 2.0;
+    }
+    case LrSchedule::kOneCycle:
+      return one_cycle_rate(c, step, total);
+  }
+  return base;
+}
+
+void LearningRateScheduler::on_train_begin(int64_t epochs, int64_t batches_per_epoch) {
+  config_.epochs = epochs;  // fit()'s, which schedules over the whole run use
+  steps_per_epoch_ = std::max<int64_t>(1, batches_per_epoch);
+  const FitState& s = fit_state();
+  // The plateau rule replayed over the epochs a checkpoint brought (none on a fresh start).
+  plateau_rate_ = config_.learning_rate;
+  seen_.clear();
+  for (const EpochMetrics& m : s.history.epochs) on_epoch_end(m, {});
+  set_rate_for((s.start.epoch - 1) * steps_per_epoch_ + s.start.batches_done);
+}
+
+void LearningRateScheduler::on_batch_end(const BatchProgress& progress) {
+  set_rate_for((progress.epoch - 1) * steps_per_epoch_ + progress.batch);
+}
+
+void LearningRateScheduler::on_epoch_end(const EpochMetrics& m, const EvaluationResult&) {
+  if (config_.lr_schedule == LrSchedule::kReduceOnPlateau) {
+    seen_.push_back(monitored_value(config_.lr_monitor, m));
+    PlateauRule rule(config_);
+    double rate = config_.learning_rate;
+    for (const double value : seen_) rate = rule.update(value, rate);
+    plateau_rate_ = rate;
+  }
+  set_rate_for(m.epoch * steps_per_epoch_);
+}
+
+void LearningRateScheduler::set_rate_for(int64_t step) {
+  set_learning_rate(fit_state().optimizer, config_.lr_schedule == LrSchedule::kReduceOnPlateau
+                                               ? plateau_rate_
+                                               : scheduled_rate(config_, step, steps_per_epoch_));
+}
+
+}  // namespace cifar_exp
