@@ -40,11 +40,11 @@ std::string this_binary() {
 }
 
 // Starts `argv` (argv[0]: the program's path) with stdout and stderr into `log`, stdin from
-// /dev/null and `env` ("NAME=VALUE") added to this environment. The child is in a process group
-// of its own, so that a Ctrl-C reaches only the sweep, which passes it on once (a second signal
-// would stop a run before its checkpoint), and gets SIGTERM should the sweep die.
+// /dev/null and `env` ("NAME=VALUE") added to this environment. With `own_group` the child is in
+// a process group of its own, so that a Ctrl-C reaches only the sweep, which passes it on once
+// (a second signal would stop a run before its checkpoint). It gets SIGTERM should the sweep die.
 pid_t spawn(const std::vector<std::string>& argv, const std::string& log, bool append,
-            const std::vector<std::string>& env = {}) {
+            const std::vector<std::string>& env = {}, bool own_group = true) {
   const int out =
       ::open(log.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC), 0644);
   if (out < 0) throw OutputError(log + ": cannot create: " + std::strerror(errno));
@@ -66,7 +66,7 @@ pid_t spawn(const std::vector<std::string>& argv, const std::string& log, bool a
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid == 0) {  // only async-signal-safe calls until exec
-    ::setpgid(0, 0);
+    if (own_group) ::setpgid(0, 0);
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (::getppid() != parent) ::_exit(int(ExitCode::kInterrupted));
     if (in >= 0) ::dup2(in, 0);
@@ -185,11 +185,14 @@ struct RunSetup {
   const SweepRunOptions& run;
   std::string binary;
   std::optional<int64_t> threads;
+  // Runs in a process group of their own (a local sweep, which passes stop signals on), or in
+  // the sweep's (a Slurm task: scancel and the time limit signal every process of the step).
+  bool own_process_group = true;
 };
 
 RunSetup make_setup(const SweepPlan& plan, const SweepOptions& options,
                     const SweepRunOptions& run) {
-  RunSetup setup{plan, options, run, run.binary.empty() ? this_binary() : run.binary, {}};
+  RunSetup setup{plan, options, run, run.binary.empty() ? this_binary() : run.binary, {}, true};
   setup.threads = options.overrides.threads;
   if (!setup.threads && run.jobs > 1) {
     const int64_t cores = std::max<int64_t>(1, std::thread::hardware_concurrency());
@@ -262,8 +265,9 @@ StartedTask start_task(const RunSetup& s, const SweepTask& task, const std::stri
   const auto args = started.resume_dir.empty() ? train_arguments(s, task, device)
                                                : resume_arguments(s, started.resume_dir, device);
   started.start = Clock::now();
-  started.pid = spawn(args, started.log, /*append=*/!started.resume_dir.empty(),
-                      {std::string(kErrorFileVariable) + "=" + started.error_file});
+  started.pid =
+      spawn(args, started.log, /*append=*/!started.resume_dir.empty(),
+            {std::string(kErrorFileVariable) + "=" + started.error_file}, s.own_process_group);
   return started;
 }
 
@@ -407,12 +411,15 @@ TaskResult run_sweep_task(const SweepPlan& plan, const SweepOptions& options, in
     throw ConfigError("--task " + std::to_string(index) + ": the plan has tasks 0 to " +
                       std::to_string(int64_t(plan.tasks.size()) - 1));
   }
-  const RunSetup setup = make_setup(plan, options, run);
+  RunSetup setup = make_setup(plan, options, run);
+  setup.own_process_group = false;
   StopSignals signals;
+  g_stop_signals = 0;
   std::vector<StartedTask> running;
   running.push_back(start_task(setup, plan.tasks[index], pick_device(run, running)));
   if (running[0].pid == 0) return running[0].result;
-  int forwarded = 0;
+  // The step's signal reached the run too: only a second one is passed on.
+  int forwarded = 1;
   const int code = wait_any(running, forwarded).second;
   return finish_task(setup, running[0], code);
 }

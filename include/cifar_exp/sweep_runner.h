@@ -46,7 +46,9 @@ int exit_code_of(const TaskResult& result);
 // "FAILED (exit 4): ..." (with a hint on the next line for missing weights).
 std::string describe(const TaskResult& result);
 
-// Runs the plan's task `index` to its end. ConfigError for an index outside the plan.
+// Runs the plan's task `index` to its end (a Slurm array task). The run stays in this process's
+// group, where Slurm's scancel and time limit signal it directly; a second stop signal to this
+// process is passed on. ConfigError for an index outside the plan.
 TaskResult run_sweep_task(const SweepPlan& plan, const SweepOptions& options, int64_t index,
                           const SweepRunOptions& run);
 
