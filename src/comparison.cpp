@@ -24,16 +24,26 @@ namespace {
 
 std::string base_of(const std::string& name) { return name.substr(0, name.find('+')); }
 
-// The grid value of `path` recorded in the runs' config.json, else the text in the name.
-json grid_value(const std::string& path, const std::string& text,
-                const std::vector<const RunRecord*>& runs) {
+// A run's config.json value at a dotted key path ("training.optimizer"), or nullptr.
+const json* config_at(const json& config, const std::string& path) {
   std::string pointer = "/" + path;
   std::replace(pointer.begin(), pointer.end(), '.', '/');
   const json::json_pointer at(pointer);
+  return config.is_object() && config.contains(at) ? &config.at(at) : nullptr;
+}
+
+// The grid value of `path` recorded in the runs' config.json, else the text in the name.
+json grid_value(const std::string& path, const std::string& text,
+                const std::vector<const RunRecord*>& runs) {
   for (const RunRecord* run : runs) {
-    if (run->config.is_object() && run->config.contains(at)) return run->config.at(at);
+    if (const json* value = config_at(run->config, path)) return *value;
   }
   return text;
+}
+
+// A row's cell for a value its runs should share: the value, or "mixed" when they differ.
+void merge_cell(std::string& cell, const std::string& value) {
+  cell = cell.empty() || cell == value ? value : "mixed";
 }
 
 std::string grid_text(const json& value) {
@@ -296,15 +306,6 @@ struct RunFigures {
   std::vector<double> accuracy, error, best, seconds, speed;
 };
 
-// config.json's value at section.key, or nullptr.
-const json* config_value(const json& config, const char* section, const char* key) {
-  if (!config.is_object()) return nullptr;
-  const auto s = config.find(section);
-  if (s == config.end() || !s->is_object()) return nullptr;
-  const auto v = s->find(key);
-  return v == s->end() ? nullptr : &*v;
-}
-
 // Adds one run of `row`'s group: its description, and its figures when it completed, else a
 // note of what is wrong.
 void add_run(ComparisonRow& row, RunFigures& figures, const RunRecord& run) {
@@ -314,22 +315,16 @@ void add_run(ComparisonRow& row, RunFigures& figures, const RunRecord& run) {
     if (row.transfer.empty()) row.transfer = s.transfer;
     row.augmentation = s.augmentation;
     if (s.reference_accuracy) row.reference_accuracy = s.reference_accuracy;
-    if (run.has_summary_file) {
-      row.validation =
-          row.validation.empty() || row.validation == s.validation ? s.validation : "mixed";
-    }
+    if (run.has_summary_file) merge_cell(row.validation, s.validation);
   }
   if (run.config.is_object()) {
     // config.json of a version before lr_schedule: constant.
-    const auto choice = [&](const char* key, const std::string& absent, std::string& cell) {
-      const json* value = config_value(run.config, "training", key);
-      const std::string name = !value               ? absent
-                               : value->is_string() ? value->get<std::string>()
-                                                    : "?";
-      cell = cell.empty() || cell == name ? name : "mixed";
+    const auto choice = [&](const char* path, const std::string& absent, std::string& cell) {
+      const json* value = config_at(run.config, path);
+      merge_cell(cell, !value ? absent : value->is_string() ? value->get<std::string>() : "?");
     };
-    choice("optimizer", to_string(Optimizer::kAdam), row.optimizer);
-    choice("lr_schedule", to_string(LrSchedule::kConstant), row.lr_schedule);
+    choice("training.optimizer", to_string(Optimizer::kAdam), row.optimizer);
+    choice("training.lr_schedule", to_string(LrSchedule::kConstant), row.lr_schedule);
   }
   if (!run.complete()) {
     ++row.incomplete;

@@ -101,23 +101,23 @@ void LearningRateScheduler::on_train_begin(int64_t epochs, int64_t batches_per_e
   steps_per_epoch_ = std::max<int64_t>(1, batches_per_epoch);
   const FitState& s = fit_state();
   // The plateau rule replayed over the epochs a checkpoint brought (none on a fresh start).
+  plateau_ = PlateauRule(config_);
   plateau_rate_ = config_.learning_rate;
-  seen_.clear();
   for (const EpochMetrics& m : s.history.epochs) on_epoch_end(m, {});
   set_rate_for((s.start.epoch - 1) * steps_per_epoch_ + s.start.batches_done);
 }
 
 void LearningRateScheduler::on_batch_end(const BatchProgress& progress) {
+  // Only cosine and onecycle change within an epoch; the others at its end.
+  if (config_.lr_schedule != LrSchedule::kCosine && config_.lr_schedule != LrSchedule::kOneCycle) {
+    return;
+  }
   set_rate_for((progress.epoch - 1) * steps_per_epoch_ + progress.batch);
 }
 
 void LearningRateScheduler::on_epoch_end(const EpochMetrics& m, const EvaluationResult&) {
   if (config_.lr_schedule == LrSchedule::kReduceOnPlateau) {
-    seen_.push_back(monitored_value(config_.lr_monitor, m));
-    PlateauRule rule(config_);
-    double rate = config_.learning_rate;
-    for (const double value : seen_) rate = rule.update(value, rate);
-    plateau_rate_ = rate;
+    plateau_rate_ = plateau_.update(monitored_value(config_.lr_monitor, m), plateau_rate_);
   }
   set_rate_for(m.epoch * steps_per_epoch_);
 }

@@ -307,9 +307,8 @@ int run_sweep_command(SweepArguments& o) {
   }
   if (o.task) {
     const auto result = cifar_exp::run_sweep_task(plan, o.options, *o.task, o.run);
-    std::cout << "[" << *o.task + 1 << "/" << plan.tasks.size() << "] " << plan.tasks[*o.task].name
-              << " seed " << plan.tasks[*o.task].seed << ": " << cifar_exp::describe(result)
-              << std::endl;
+    std::cout << cifar_exp::task_label(plan, plan.tasks[*o.task]) << ": "
+              << cifar_exp::describe(result) << std::endl;
     return cifar_exp::exit_code_of(result);
   }
   cifar_exp::prepare_sweep_folder(plan);

@@ -136,11 +136,6 @@ std::string failed_dir_of(const SweepPlan& plan, const SweepTask& task) {
   return task_file(plan, task, "", "-failed");
 }
 
-std::string tag_of(const SweepPlan& plan, const SweepTask& task) {
-  return "[" + std::to_string(task.index + 1) + "/" + std::to_string(plan.tasks.size()) + "] " +
-         task.name + " seed " + std::to_string(task.seed);
-}
-
 // The task's runs already in the output folder, as `compare --runs` sees them.
 struct ExistingRuns {
   std::string completed, resumable, running;
@@ -365,6 +360,11 @@ std::string percent(double fraction) {
 
 }  // namespace
 
+std::string task_label(const SweepPlan& plan, const SweepTask& task) {
+  return "[" + std::to_string(task.index + 1) + "/" + std::to_string(plan.tasks.size()) + "] " +
+         task.name + " seed " + std::to_string(task.seed);
+}
+
 int exit_code_of(const TaskResult& result) {
   switch (result.outcome) {
     case TaskOutcome::kDone:
@@ -453,16 +453,17 @@ SweepReport run_sweep(const SweepPlan& plan, const SweepOptions& options,
       if (!task.completed_dir.empty()) {
         result.outcome = TaskOutcome::kAlreadyComplete;
         result.run_dir = task.completed_dir;
-        out << tag_of(plan, task) << ": " << describe(result) << std::endl;
+        out << task_label(plan, task) << ": " << describe(result) << std::endl;
         continue;
       }
       StartedTask started = start_task(setup, task, pick_device(run, running));
       if (started.pid == 0) {
         result = started.result;
-        out << tag_of(plan, task) << ": " << describe(result) << std::endl;
+        out << task_label(plan, task) << ": " << describe(result) << std::endl;
         continue;
       }
-      out << tag_of(plan, task) << ": running" << (started.resume_dir.empty() ? "" : " (resuming)")
+      out << task_label(plan, task) << ": running"
+          << (started.resume_dir.empty() ? "" : " (resuming)")
           << (started.device.empty() ? "" : " on " + started.device)
           << (run.jobs == 1 ? " ... " : "\n") << std::flush;
       running.push_back(std::move(started));
@@ -472,7 +473,7 @@ SweepReport run_sweep(const SweepPlan& plan, const SweepOptions& options,
     const SweepTask& task = *running[i].task;
     TaskResult& result = report.results[task.index];
     result = finish_task(setup, running[i], code);
-    out << (run.jobs == 1 ? "" : tag_of(plan, task) + ": ") << describe(result) << std::endl;
+    out << (run.jobs == 1 ? "" : task_label(plan, task) + ": ") << describe(result) << std::endl;
     running.erase(running.begin() + std::ptrdiff_t(i));
   }
   if (g_stop_signals > 0 && !report.interrupted() && next < plan.tasks.size()) {

@@ -17,7 +17,6 @@
 #pragma once
 
 #include <cstdint>
-#include <vector>
 
 #include "cifar_exp/config.h"
 #include "cifar_exp/training.h"
@@ -63,8 +62,8 @@ class LearningRateScheduler : public TrainingCallback {
   void set_rate_for(int64_t step);
   TrainingConfig config_;
   int64_t steps_per_epoch_ = 1;
-  double plateau_rate_ = 0;   // reduce_on_plateau's current rate
-  std::vector<double> seen_;  // the monitored values so far (reduce_on_plateau)
+  PlateauRule plateau_{config_};  // reduce_on_plateau's state
+  double plateau_rate_ = 0;       // and its current rate
 };
 
 }  // namespace cifar_exp

@@ -38,6 +38,9 @@ struct TaskResult {
   double seconds = 0;
 };
 
+// "[3/8] NAME seed 2": how the sweep's lines name a task.
+std::string task_label(const SweepPlan& plan, const SweepTask& task);
+
 // The task's exit status for `sweep --task`: 0 done or complete before, 8 (kBusy) skipped, else
 // the run's.
 int exit_code_of(const TaskResult& result);
