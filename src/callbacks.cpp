@@ -107,7 +107,7 @@ Checkpointer::Checkpointer(std::string path, std::string resume_from,
       resume_from_(std::move(resume_from)),
       augment_generator_(std::move(augment_generator)) {}
 
-void Checkpointer::on_train_begin(int64_t, int64_t) {
+void Checkpointer::restore() {
   if (resume_from_.empty()) return;
   FitState& s = fit_state();
   TrainingState state = load_checkpoint(resume_from_, s.model, s.optimizer);
@@ -120,6 +120,7 @@ void Checkpointer::on_train_begin(int64_t, int64_t) {
   s.history.epochs = state.epochs;
   s.history.train_seconds = state.train_seconds;
   s.history.last_validation = state.last_evaluation;
+  s.history.best_weights = state.best_weights;
   s.start = std::move(state);
 }
 
@@ -139,6 +140,7 @@ void Checkpointer::save(int64_t epoch, int64_t batches_done) {
   state.epochs = s.history.epochs;
   state.last_evaluation = s.history.last_validation;
   state.train_seconds = s.history.train_seconds;
+  state.best_weights = s.history.best_weights;
   capture_rng(state, augment_generator_, s.device);
   save_checkpoint(path_, s.model, s.optimizer, state);
 }
@@ -172,6 +174,20 @@ void EpochLogger::on_epoch_end(const EpochMetrics& m, const EvaluationResult&) {
   logger_->info("Epoch {}/{}: loss {:.4f}, accuracy {}, error {}{}{} ({:.1f} s, {:.0f} images/s)",
                 m.epoch, epochs_, m.train_loss, percent(m.train_accuracy), percent(m.train_error()),
                 val, rate, m.seconds, m.images_per_second);
+}
+
+void EpochLogger::on_train_end(const History& history) {
+  const auto& early_stopping = fit_state().options.optimizer_settings.early_stopping;
+  if (history.stopped_early && early_stopping) {
+    logger_->info(
+        "Early stopping after epoch {}: {} has not improved on {:.4f} (epoch {}) for {} "
+        "epoch(s)",
+        history.epochs.back().epoch, to_string(early_stopping->monitor), history.best_value,
+        history.best_epoch, history.epochs.back().epoch - history.best_epoch);
+  }
+  if (history.restored_best_weights) {
+    logger_->info("Restored the weights of the best epoch, {}", history.best_epoch);
+  }
 }
 
 ProgressBar::ProgressBar() : ProgressBar(stderr, ::isatty(STDERR_FILENO) == 1) {}

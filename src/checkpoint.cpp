@@ -103,6 +103,13 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model,
     archive.write("augment_rng_state", state.augment_rng_state);
   if (state.cuda_rng_state.defined()) archive.write("cuda_rng_state", state.cuda_rng_state);
 
+  if (!state.best_weights.empty()) {
+    torch::serialize::OutputArchive best(archive.compilation_unit());
+    for (size_t i = 0; i < state.best_weights.size(); ++i) {
+      best.write("w" + std::to_string(i), state.best_weights[i].cpu());
+    }
+    archive.write("best_weights", best);
+  }
   torch::serialize::OutputArchive model_archive, optimizer_archive;
   save_module_on_cpu(model, model_archive);
   optimizer.save(optimizer_archive);
@@ -141,6 +148,14 @@ TrainingState read_state(torch::serialize::InputArchive& archive, const std::str
     state.augment_rng_state = augment_state.cpu();
   }
   if (archive.try_read("cuda_rng_state", cuda_state)) state.cuda_rng_state = cuda_state.cpu();
+  // Absent from checkpoints of runs that kept no best weights (and from older versions).
+  torch::serialize::InputArchive best;
+  if (archive.try_read("best_weights", best)) {
+    torch::Tensor t;
+    while (best.try_read("w" + std::to_string(state.best_weights.size()), t)) {
+      state.best_weights.push_back(t);
+    }
+  }
   return state;
 }
 

@@ -303,7 +303,7 @@ namespace {
 
 // The figures of a group's completed runs, one entry per run.
 struct RunFigures {
-  std::vector<double> accuracy, error, best, seconds, speed;
+  std::vector<double> accuracy, error, best, seconds, speed, epochs;
 };
 
 // Adds one run of `row`'s group: its description, and its figures when it completed, else a
@@ -325,6 +325,15 @@ void add_run(ComparisonRow& row, RunFigures& figures, const RunRecord& run) {
     };
     choice("training.optimizer", to_string(Optimizer::kAdam), row.optimizer);
     choice("training.lr_schedule", to_string(LrSchedule::kConstant), row.lr_schedule);
+    const json* early_stopping = config_at(run.config, "training.early_stopping");
+    std::string described = "off";
+    if (early_stopping && early_stopping->is_object()) {
+      const json* monitor = config_at(run.config, "training.early_stopping.monitor");
+      const json* patience = config_at(run.config, "training.early_stopping.patience");
+      described = (monitor && monitor->is_string() ? monitor->get<std::string>() : "?") +
+                  ", patience " + (patience ? patience->dump() : "?");
+    }
+    merge_cell(row.early_stopping, described);
   }
   if (!run.complete()) {
     ++row.incomplete;
@@ -341,12 +350,15 @@ void add_run(ComparisonRow& row, RunFigures& figures, const RunRecord& run) {
   row.epochs = s.epochs;
   row.trainable_params = s.trainable_params;
   row.frozen_params = s.frozen_params;
-  const SummaryResults results = s.results.value_or(SummaryResults{0, 1, 0, 0, 0, 0, {}, {}});
+  SummaryResults no_results;
+  no_results.test_error = 1;
+  const SummaryResults results = s.results.value_or(no_results);
   figures.accuracy.push_back(results.test_accuracy);
   row.seeds.push_back({run.dir, run.seed, results.test_accuracy});
   figures.error.push_back(results.test_error);
   figures.seconds.push_back(s.train_seconds.value_or(0.0));
   figures.speed.push_back(results.images_per_second);
+  figures.epochs.push_back(double(s.epochs_completed));
   double best = -1;
   for (const EpochMetrics& m : run.epochs) {
     if (!std::isnan(m.val_accuracy)) best = std::max(best, m.val_accuracy);
@@ -383,6 +395,7 @@ std::vector<ComparisonRow> compare_runs(const std::vector<RunRecord>& runs,
     row.best_val_accuracy = mean_std(figures.best);
     row.train_seconds = mean_std(figures.seconds);
     row.images_per_second = mean_std(figures.speed);
+    row.epochs_run = mean_std(figures.epochs);
     rows.push_back(row);
   }
   order_grid_points(rows);
@@ -509,6 +522,9 @@ const std::vector<Column>& columns() {
           "optimizer", "optimizer", [](auto& r) { return r.optimizer; }, true),
       text_column(
           "lr schedule", "lr_schedule", [](auto& r) { return r.lr_schedule; }, true),
+      text_column(
+          "early stopping", "early_stopping", [](auto& r) { return r.early_stopping; }, true),
+      stat_column("epochs run", "epochs_run", &ComparisonRow::epochs_run, mean_with(1)),
       stat_column("train time (s)", "train_seconds", &ComparisonRow::train_seconds, mean_with(1)),
       stat_column("images/s", "images_per_second", &ComparisonRow::images_per_second, mean_with(0)),
       count_column("trainable params", "trainable_params", &ComparisonRow::trainable_params),

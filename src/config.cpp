@@ -494,6 +494,30 @@ const Fields<AugmentationConfig> kAugmentationFields = {
          integer("cutout", &AugmentationConfig::cutout, 0, 32, "an integer from 0 to 32")),
 };
 
+const Fields<EarlyStoppingConfig> kEarlyStoppingFields = {
+    choice("monitor", &EarlyStoppingConfig::monitor),
+    choice("mode", &EarlyStoppingConfig::mode),
+    integer("patience", &EarlyStoppingConfig::patience, 0, 100000, "a non-negative integer"),
+    number("min_delta", &EarlyStoppingConfig::min_delta, 0, 1e6, "a non-negative number"),
+    flag("restore_best_weights", &EarlyStoppingConfig::restore_best_weights),
+    integer("start_from_epoch", &EarlyStoppingConfig::start_from_epoch, 0, 100000,
+            "a non-negative integer"),
+};
+
+// training.early_stopping: an object (Keras' defaults for what it leaves out), or absent or null
+// (off; written as null).
+void read_early_stopping(ObjectReader& r, const std::string& key, TrainingConfig& training) {
+  if (!r.section(key)) return;
+  EarlyStoppingConfig early_stopping;
+  read_object(r, key, kEarlyStoppingFields, early_stopping);
+  training.early_stopping = early_stopping;
+}
+
+void write_early_stopping(const std::string& key, const TrainingConfig& training, json& out) {
+  out[key] = training.early_stopping ? write_fields(kEarlyStoppingFields, *training.early_stopping)
+                                     : json(nullptr);
+}
+
 const Fields<TrainingConfig> kTrainingFields = {
     integer("epochs", &TrainingConfig::epochs, 1, 100000, "a positive integer"),
     integer("batch_size", &TrainingConfig::batch_size, 1, 1 << 20, "a positive integer"),
@@ -540,6 +564,7 @@ const Fields<TrainingConfig> kTrainingFields = {
          integer("lr_cooldown", &TrainingConfig::lr_cooldown, 0, 100000, "a non-negative integer")),
     only(schedules_only<LrSchedule::kReduceOnPlateau>,
          number("lr_min_delta", &TrainingConfig::lr_min_delta, 0, 1e6, "a non-negative number")),
+    {"early_stopping", read_early_stopping, write_early_stopping},
     unsigned_integer("seed", &TrainingConfig::seed, "a non-negative integer"),
     checked_text("device", &TrainingConfig::device, is_device_spec, "auto, cpu, cuda or cuda:N"),
     integer("threads", &TrainingConfig::threads, 0, 4096, "a non-negative integer (0 = all cores)"),
@@ -614,6 +639,18 @@ void check_combinations(const ExperimentConfig& c, ObjectReader& r) {
       t.validation == Validation::kNone) {
     r.fail("training.lr_monitor", "\"" + to_string(t.lr_monitor) +
                                       "\" needs validation (training.validation is \"none\")");
+  }
+  if (t.early_stopping) {
+    const Monitor monitor = t.early_stopping->monitor;
+    if (t.validation == Validation::kNone &&
+        (monitor == Monitor::kValLoss || monitor == Monitor::kValAccuracy)) {
+      r.fail("training.early_stopping.monitor",
+             "\"" + to_string(monitor) + "\" needs validation (training.validation is \"none\")");
+    }
+    if (t.early_stopping->start_from_epoch >= t.epochs) {
+      r.fail("training.early_stopping.start_from_epoch",
+             "must be fewer than training.epochs (" + std::to_string(t.epochs) + ")");
+    }
   }
   if (c.training.optimizer == Optimizer::kSgd && c.training.nesterov && c.training.momentum <= 0) {
     r.fail("training.nesterov", "needs training.momentum above 0");

@@ -15,6 +15,7 @@
 #include "cifar_exp/checkpoint.h"
 #include "cifar_exp/data.h"
 #include "cifar_exp/device.h"
+#include "cifar_exp/early_stopping.h"
 #include "cifar_exp/errors.h"
 #include "cifar_exp/feature_cache.h"
 #include "cifar_exp/files.h"
@@ -156,26 +157,32 @@ RunSummary summary_header(const RunContext& run, const Resumption* resumption) {
   return s;
 }
 
-// The test split's evaluation after the last completed epoch (`final_test`), and the best epoch
-// by validation accuracy (the last one without validation).
-void add_results(RunSummary& summary, const History& history, const EvaluationResult& final_test) {
+// The test split's evaluation of the model training left (`final_test`), the best epoch (fit's,
+// else the last) and why training ended.
+void add_results(RunSummary& summary, const History& history, const EvaluationResult& final_test,
+                 const TrainingConfig& training) {
   summary.epochs_completed = int64_t(history.epochs.size());
   summary.train_seconds = history.train_seconds;
+  summary.stop_reason = history.interrupted     ? "interrupted"
+                        : history.stopped_early ? "early_stopping"
+                                                : "all_epochs";
+  summary.restored_best_weights = history.restored_best_weights;
   // Validated on other data and stopped early: the test split has not been evaluated.
   if (history.epochs.empty() || !final_test.confusion.defined()) return;
-  size_t best = history.epochs.size() - 1;
-  if (!std::isnan(history.epochs[0].val_accuracy)) {
-    best = 0;
-    for (size_t i = 1; i < history.epochs.size(); ++i) {
-      if (history.epochs[i].val_accuracy > history.epochs[best].val_accuracy) best = i;
-    }
-  }
   SummaryResults r;
+  const auto criterion = best_criterion(training);
+  const EpochMetrics& best = history.best_epoch > 0
+                                 ? history.epochs.at(size_t(history.best_epoch - 1))
+                                 : history.epochs.back();
+  r.best_epoch = best.epoch;
+  if (criterion && history.best_epoch > 0) {
+    r.best_monitor = to_string(criterion->monitor);
+    r.best_value = history.best_value;
+  }
   r.test_accuracy = final_test.accuracy;
   r.test_error = 1.0 - final_test.accuracy;
   r.test_loss = final_test.loss;
-  r.best_epoch = history.epochs[best].epoch;
-  r.best_val_accuracy = history.epochs[best].val_accuracy;
+  r.best_val_accuracy = best.val_accuracy;
   r.images_per_second = history.epochs.back().images_per_second;
   r.per_class_accuracy = final_test.per_class_accuracy();
   r.confusion_matrix = final_test.confusion_rows();
@@ -218,12 +225,54 @@ RunResult finish_run(const std::string& run_dir, RunSummary& summary, const Hist
   return {run_dir, summary};
 }
 
+// The test split's evaluation of the model as training left it: the last epoch's validation
+// when that ran on the test split with these weights, else a new evaluation (the test split is
+// read now when validation ran on other data); none when training stopped mid-way.
+EvaluationResult test_evaluation(RunContext& run, TrainingInputs& inputs, const History& history,
+                                 const std::shared_ptr<spdlog::logger>& logger) {
+  const TrainingConfig& training = run.config.training;
+  if (history.interrupted || history.epochs.empty()) {
+    return training.validation == Validation::kTest ? history.last_validation : EvaluationResult{};
+  }
+  if (training.validation == Validation::kTest && !history.restored_best_weights) {
+    return history.last_validation;
+  }
+  if (training.validation != Validation::kTest) run.add_test_inputs(inputs, logger);
+  ClassifierImpl& evaluated = inputs.evaluation_model ? *inputs.evaluation_model : *inputs.model;
+  return evaluate(evaluated, inputs.test, run.test.labels, training.eval_batch_size,
+                  training.precision);
+}
+
+// model.pt and weights.pt (the model as training left it) and, when fit kept the best epoch's
+// weights, model.best.pt: the whole model with the trained part (`trained`: the model, or a
+// frozen backbone's head) at its best epoch.
+void save_model_files(RunContext& run, ClassifierImpl& trained, const History& history,
+                      const std::string& run_dir, const std::shared_ptr<spdlog::logger>& logger) {
+  const RunFolder folder(run_dir);
+  save_model_file(*run.model, folder.model());
+  save_portable_weights(*run.model, folder.weights());
+  if (history.best_weights.empty()) {
+    if (history.best_epoch > 0) {
+      logger->warn(
+          "{} not written: the checkpoint this run resumed from (an older cifar-exp) "
+          "did not keep the best epoch's weights",
+          folder.best_model());
+    }
+    return;
+  }
+  const std::vector<torch::Tensor> last = trained_state(trained);
+  load_trained_state(trained, history.best_weights);
+  save_model_file(*run.model, folder.best_model());
+  load_trained_state(trained, last);
+}
+
 // fit()'s options for a run in `run_dir`: checkpoints there, the augmenter, stop on signals.
 FitOptions run_fit_options(RunContext& run, const std::string& run_dir,
                            const Resumption* resumption,
                            const std::shared_ptr<spdlog::logger>& logger) {
   FitOptions options = FitOptions::from_config(run.config.training);
   options.checkpoint_path = RunFolder(run_dir).checkpoint();
+  options.keep_best_weights = run.config.output.save_model;  // for model.best.pt
   options.resume_from = resumption ? resumption->checkpoint : "";
   if (run.augmenter) {
     Augmenter* augmenter = run.augmenter.get();
@@ -268,21 +317,10 @@ RunResult train_in_run_folder(RunContext& run, const std::string& run_dir,
     options.evaluation_model = inputs.evaluation_model;
     history = fit(*inputs.model, inputs.train, run.train.labels, inputs.validation,
                   run.validation_labels(), options);
-    if (run.config.training.validation == Validation::kTest) {
-      final_test = history.last_validation;
-    } else if (!history.interrupted && !history.epochs.empty()) {
-      // Validated on other data: the test split is read and evaluated once, now.
-      run.add_test_inputs(inputs, logger);
-      ClassifierImpl& evaluated =
-          inputs.evaluation_model ? *inputs.evaluation_model : *inputs.model;
-      final_test = evaluate(evaluated, inputs.test, run.test.labels,
-                            run.config.training.eval_batch_size, run.config.training.precision);
-      summary.test_images = run.test.size();
-    }
-    if (run.config.output.save_model) {
-      save_model_file(*run.model, RunFolder(run_dir).model());
-      save_portable_weights(*run.model, RunFolder(run_dir).weights());
-    }
+    final_test = test_evaluation(run, inputs, history, logger);
+    if (run.config.training.validation != Validation::kTest) summary.test_images = run.test.size();
+    if (run.config.output.save_model)
+      save_model_files(run, *inputs.model, history, run_dir, logger);
   } catch (const Error& e) {
     record_failure(summary_path, summary, e.what());
     throw;
@@ -298,7 +336,7 @@ RunResult train_in_run_folder(RunContext& run, const std::string& run_dir,
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   summary.finished_at = iso_utc_now();
   summary.updated_at = *summary.finished_at;
-  add_results(summary, history, final_test);
+  add_results(summary, history, final_test, run.config.training);
   return finish_run(run_dir, summary, history, final_test, logger);
 }
 

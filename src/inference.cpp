@@ -29,13 +29,17 @@ namespace {
 const std::vector<std::string> kCifar10Classes = {
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
 
-void load_model_file(torch::nn::Module& model, const std::string& path,
+void load_model_file(torch::nn::Module& model, const std::string& path, SavedModel which,
                      const torch::Device& device) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) {
-    throw OutputError(path +
-                      ": no model file (the run was made with output.save_model false, "
-                      "or has not finished an epoch)");
+    throw OutputError(path + (which == SavedModel::kBest
+                                  ? ": no best-model file (the run had no validation and no "
+                                    "training.early_stopping, was made with output.save_model "
+                                    "false or by an older cifar-exp, or has not finished an "
+                                    "epoch)"
+                                  : ": no model file (the run was made with output.save_model "
+                                    "false, or has not finished an epoch)"));
   }
   const CheckedFile file = read_checked_file(path);
   if (file.integrity == Integrity::kCorrupted) {
@@ -54,7 +58,7 @@ void load_model_file(torch::nn::Module& model, const std::string& path,
 }  // namespace
 
 LoadedRun load_run(const std::string& run_dir, const std::optional<std::string>& device,
-                   std::optional<int64_t> threads) {
+                   std::optional<int64_t> threads, SavedModel which) {
   std::error_code ec;
   const std::string config_path = RunFolder(run_dir).config();
   if (!fs::is_regular_file(config_path, ec)) {
@@ -73,7 +77,8 @@ LoadedRun load_run(const std::string& run_dir, const std::optional<std::string>&
   if (architecture.type == ModelType::kVgg16Transfer) architecture.weights = "random";
   run.model = build_model(architecture);
   run.model->to(run.device);
-  load_model_file(*run.model, (fs::path(run_dir) / "model.pt").string(), run.device);
+  run.model_file = RunFolder(run_dir).model(which);
+  load_model_file(*run.model, run.model_file, which, run.device);
   run.model->eval();
   run.class_names = kCifar10Classes;
   const std::string summary_path = RunFolder(run_dir).summary();
@@ -97,7 +102,7 @@ nlohmann::json evaluate_run(const EvaluateOptions& options,
   if (options.limit && *options.limit < 1) {
     throw ConfigError("--limit: must be a positive integer, got " + std::to_string(*options.limit));
   }
-  LoadedRun run = load_run(options.run_dir, options.device, options.threads);
+  LoadedRun run = load_run(options.run_dir, options.device, options.threads, options.which);
   configure_device(run.device, run.config.training, /*autotune=*/false);
   const std::string data_dir = resolve_data_dir(options.data_dir, run.config.data.dir);
   check_data_files(data_dir);
@@ -109,7 +114,7 @@ nlohmann::json evaluate_run(const EvaluateOptions& options,
   Cifar10 data(data_dir, options.split == "test" ? Cifar10::Mode::kTest : Cifar10::Mode::kTrain,
                limit);
   data.to(run.device);
-  logger->info("Evaluating {} on {} {} images of {} ({})", options.run_dir, data.images().size(0),
+  logger->info("Evaluating {} on {} {} images of {} ({})", run.model_file, data.images().size(0),
                options.split, data_dir, run.device.str());
   const EvaluationResult result =
       evaluate(*run.model, data.images(), data.targets(), run.config.training.eval_batch_size,
@@ -118,6 +123,8 @@ nlohmann::json evaluate_run(const EvaluateOptions& options,
   const auto accuracies = result.per_class_accuracy();
   for (size_t c = 0; c < accuracies.size(); ++c) per_class[run.class_names[c]] = accuracies[c];
   nlohmann::json evaluation = {{"run", options.run_dir},
+                               {"model", to_string(options.which)},
+                               {"model_file", run.model_file},
                                {"split", options.split},
                                {"images", data.images().size(0)},
                                {"data_dir", data_dir},
@@ -136,8 +143,9 @@ nlohmann::json evaluate_run(const EvaluateOptions& options,
 
 std::string format_evaluation(const nlohmann::json& e) {
   std::ostringstream out;
-  out << "split " << e["split"].get<std::string>() << ", " << e["images"].get<int64_t>()
-      << " images, " << e["device"].get<std::string>() << "\n";
+  out << "model " << e["model_file"].get<std::string>() << ", split "
+      << e["split"].get<std::string>() << ", " << e["images"].get<int64_t>() << " images, "
+      << e["device"].get<std::string>() << "\n";
   out << "accuracy " << percent(e["accuracy"].get<double>()) << ", loss " << std::fixed
       << std::setprecision(4) << e["loss"].get<double>() << "\n";
   for (const auto& [name, accuracy] : e["per_class_accuracy"].items()) {
@@ -155,7 +163,7 @@ std::string predict_images(const PredictOptions& options) {
   // Every image is read before anything is computed: a bad file fails fast, naming it.
   std::vector<torch::Tensor> inputs;
   for (const auto& path : options.images) inputs.push_back(image_to_input(read_image(path)));
-  LoadedRun run = load_run(options.run_dir, options.device, options.threads);
+  LoadedRun run = load_run(options.run_dir, options.device, options.threads, options.which);
   configure_device(run.device, run.config.training, /*autotune=*/false);
   torch::NoGradGuard no_grad;
   const auto logits = run.model->forward(torch::cat(inputs).to(run.device)).to(torch::kCPU);

@@ -187,10 +187,24 @@ Command bench_command(CLI::App& app) {
           }};
 }
 
+// --which last|best: model.pt or model.best.pt (names from choices.h).
+void add_which_option(CLI::App& cmd, cifar_exp::SavedModel& which) {
+  using cifar_exp::SavedModel;
+  cmd.add_option_function<std::string>(
+         "--which",
+         [&which](const std::string& name) {
+           which = *cifar_exp::choice_from_name<SavedModel>(name);
+         },
+         "last: model.pt, the model as training left it; best: model.best.pt, the best epoch's "
+         "(default: last)")
+      ->check(CLI::IsMember(cifar_exp::choice_names<SavedModel>()));
+}
+
 Command evaluate_command(CLI::App& app) {
   auto o = std::make_shared<cifar_exp::EvaluateOptions>();
-  auto* cmd = app.add_subcommand("evaluate",
-                                 "Evaluate a finished run's model.pt on a split (like caffe test)");
+  auto* cmd = app.add_subcommand(
+      "evaluate",
+      "Evaluate a finished run's model.pt (or model.best.pt) on a split (like caffe test)");
   cmd->add_option("run_dir", o->run_dir, "The run folder")->required();
   cmd->add_option("--data-dir", o->data_dir, "CIFAR-10 folder (default: the run's)");
   add_device_option(*cmd, o->device, "the run's training.device");
@@ -198,6 +212,7 @@ Command evaluate_command(CLI::App& app) {
   cmd->add_option("--split", o->split, "test | train (default: test)")
       ->check(CLI::IsMember({"test", "train"}));
   cmd->add_option("--limit", o->limit, "Only the first N records (default: the run's own limit)");
+  add_which_option(*cmd, o->which);
   add_example(*cmd, "cifar-exp evaluate runs/no_aug_no_tl-20261204T101500Z --split test");
   return {cmd, [o](const Logger& logger) {
             return print_output(cifar_exp::format_evaluation(cifar_exp::evaluate_run(*o, logger)));
@@ -215,6 +230,7 @@ Command predict_command(CLI::App& app) {
       ->check(CLI::IsMember({"table", "json"}));
   add_device_option(*cmd, o->device, "the run's training.device");
   add_threads_option(*cmd, o->threads, "the run's training.threads");
+  add_which_option(*cmd, o->which);
   add_example(*cmd, "cifar-exp predict runs/no_aug_no_tl-20261204T101500Z cat.jpg ship.png");
   return {cmd, [o](const Logger&) { return print_output(cifar_exp::predict_images(*o)); }};
 }

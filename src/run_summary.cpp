@@ -308,6 +308,14 @@ const std::vector<SchemaField<Results>> kResultFields = {
      }},
     field("test_loss", &Results::test_loss, 0.0),
     field("best_epoch", &Results::best_epoch, int64_t{0}),
+    nullable("best_monitor", &Results::best_monitor),
+    {"best_value",
+     [](const Results& r, json& doc) {
+       doc["best_value"] = std::isnan(r.best_value) ? json(nullptr) : json(r.best_value);
+     },
+     [](Results& r, const json& doc, const std::string& file) {
+       r.best_value = typed<double>(doc, "best_value", file).value_or(kNotRecorded);
+     }},
     // null: not recorded (a run without validation).
     {"best_val_accuracy",
      [](const Results& r, json& doc) {
@@ -390,6 +398,8 @@ const std::vector<SchemaField<RunSummary>> kSummaryFields = {
        read_schema(kResultFields, *s.results, doc, file);
      }},
     when_set("error", &RunSummary::error),
+    when_set("stop_reason", &RunSummary::stop_reason),
+    when_set("restored_best_weights", &RunSummary::restored_best_weights),
     {"stopped_at",
      [](const RunSummary& s, json& doc) {
        if (s.stopped_at)

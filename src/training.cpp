@@ -12,6 +12,7 @@
 #include "cifar_exp/callbacks.h"
 #include "cifar_exp/checkpoint.h"
 #include "cifar_exp/data.h"
+#include "cifar_exp/early_stopping.h"
 #include "cifar_exp/errors.h"
 #include "cifar_exp/lr_schedule.h"
 #include "cifar_exp/optimizers.h"
@@ -120,6 +121,34 @@ std::vector<torch::Tensor> trainable_parameters(const torch::nn::Module& model) 
     if (p.requires_grad()) trainable.push_back(p);
   }
   return trainable;
+}
+
+namespace {
+
+// The tensors trained_state() holds, as live references.
+std::vector<torch::Tensor> trained_tensors(const torch::nn::Module& model) {
+  std::vector<torch::Tensor> tensors = trainable_parameters(model);
+  for (const auto& b : model.buffers()) tensors.push_back(b);
+  return tensors;
+}
+
+}  // namespace
+
+std::vector<torch::Tensor> trained_state(const torch::nn::Module& model) {
+  std::vector<torch::Tensor> copies;
+  for (const auto& t : trained_tensors(model)) copies.push_back(t.detach().clone());
+  return copies;
+}
+
+void load_trained_state(torch::nn::Module& model, const std::vector<torch::Tensor>& state) {
+  const std::vector<torch::Tensor> targets = trained_tensors(model);
+  bool fits = targets.size() == state.size();
+  for (size_t i = 0; fits && i < targets.size(); ++i) {
+    fits = targets[i].sizes() == state[i].sizes();
+  }
+  if (!fits) throw std::invalid_argument("saved weights do not fit the model");
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < targets.size(); ++i) targets[i].copy_(state[i]);
 }
 
 torch::Tensor train_step(ClassifierImpl& model, torch::optim::Optimizer& optimizer,
@@ -287,23 +316,27 @@ History fit(ClassifierImpl& model, const torch::Tensor& train_images,
 
   // fit()'s own callbacks around the caller's, in the order they must act (callbacks.h).
   DivergenceCheck divergence;
+  BestEpochKeeper best(options.optimizer_settings, options.keep_best_weights);
   std::optional<Checkpointer> checkpointer;
   if (!options.checkpoint_path.empty() || !options.resume_from.empty()) {
     checkpointer.emplace(options.checkpoint_path, options.resume_from, options.augment_generator);
   }
   std::optional<StopOnRequest> stop;
   if (options.stop_requested) stop.emplace(*options.stop_requested);
-  // The scheduler after the checkpointer, which restores the epochs its rates depend on.
   LearningRateScheduler scheduler(options.optimizer_settings);
-  std::vector<TrainingCallback*> callbacks{&divergence};
+  // The best epoch before the checkpointer, so that a checkpoint holds the best weights so far.
+  std::vector<TrainingCallback*> callbacks{&divergence, &best};
   if (checkpointer) callbacks.push_back(&*checkpointer);
   callbacks.push_back(&scheduler);
   callbacks.insert(callbacks.end(), options.callbacks.begin(), options.callbacks.end());
   if (stop) callbacks.push_back(&*stop);
 
   for (auto* cb : callbacks) cb->attach(&s);
+  // A resumed run's epochs, before any callback begins: each sees the run's whole history.
+  if (checkpointer) checkpointer->restore();
   for (auto* cb : callbacks) cb->on_train_begin(options.epochs, s.batches.batches_per_epoch());
-  for (int64_t epoch = s.start.epoch; epoch <= options.epochs; ++epoch) {
+  for (int64_t epoch = s.start.epoch; epoch <= options.epochs && !s.history.stopped_early;
+       ++epoch) {
     begin_epoch(s, epoch);
     train_epoch(s, callbacks, train_images, train_labels);
     if (s.stop_training) {

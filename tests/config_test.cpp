@@ -412,6 +412,15 @@ const std::map<std::string, std::string> kSetValues = {
     {"augmentation.random_crop", "{\"padding\": 4, \"size\": 32}"},
     {"augmentation.random_crop.padding", "2"},
     {"augmentation.random_crop.size", "30"},
+    {"training.early_stopping",
+     R"({"monitor": "loss", "mode": "min", "patience": 5, "min_delta": 0.5,
+         "restore_best_weights": false, "start_from_epoch": 0})"},
+    {"training.early_stopping.monitor", "accuracy"},
+    {"training.early_stopping.mode", "max"},
+    {"training.early_stopping.patience", "3"},
+    {"training.early_stopping.min_delta", "0.01"},
+    {"training.early_stopping.restore_best_weights", "true"},
+    {"training.early_stopping.start_from_epoch", "2"},
     {"augmentation.cutout", "8"},
     {"training.epochs", "30"},
     {"training.batch_size", "128"},
@@ -472,7 +481,10 @@ std::set<std::string> every_leaf() {
     const json with = {{"name", "t"}, {"training", {{"lr_schedule", schedule}}}};
     collect_leaves(to_json(parse_config(with, "c.json")), "", leaves);
   }
-  leaves.insert("augmentation.random_crop");  // a value (null by default) as well as an object
+  const json early = {{"name", "t"}, {"training", {{"early_stopping", json::object()}}}};
+  collect_leaves(to_json(parse_config(early, "c.json")), "", leaves);
+  // Values (null by default) as well as objects.
+  leaves.insert({"augmentation.random_crop", "training.early_stopping"});
   return leaves;
 }
 
@@ -577,6 +589,17 @@ TEST(ConfigSet, ErrorsNameTheFlagAndThePath) {
       {{"model.type=vgg16_transfer"},
        "c.json: model.weights: required for vgg16_transfer: the pretrained weights file, or "
        "\"random\" for an untrained backbone (then not transfer learning)"},
+      {{"training.validation=none", "training.early_stopping.monitor=val_accuracy"},
+       "--set training.early_stopping.monitor: \"val_accuracy\" needs validation "
+       "(training.validation is \"none\")"},
+      {{"training.early_stopping.start_from_epoch=10"},
+       "--set training.early_stopping.start_from_epoch: must be fewer than training.epochs (10)"},
+      {{"training.early_stopping.patience=-1"},
+       "--set training.early_stopping.patience: must be a non-negative integer, got -1"},
+      {{"training.early_stopping.mode=up"},
+       "--set training.early_stopping.mode: must be one of auto, min, max, got \"up\""},
+      {{"training.early_stopping=3"},
+       "--set training.early_stopping: must be an object, got 3"},
   };
   for (const auto& [set, expected] : cases) EXPECT_EQ(set_error(set), expected) << set[0];
 
@@ -689,7 +712,14 @@ TEST(Config, EveryFieldRoundTrips) {
                       {"tf32", true},
                       {"lr_schedule", "cosine"},
                       {"lr_warmup_epochs", 1},
-                      {"lr_min", 1e-5}}},
+                      {"lr_min", 1e-5},
+                      {"early_stopping",
+                       {{"monitor", "val_accuracy"},
+                        {"mode", "max"},
+                        {"patience", 3},
+                        {"min_delta", 0.01},
+                        {"restore_best_weights", true},
+                        {"start_from_epoch", 1}}}}},
                     {"output", {{"dir", "out"}, {"save_model", false}, {"cache_dir", ""}}}};
 
   // The document has every key of the resolved config, none at its default, but those of the
@@ -699,7 +729,8 @@ TEST(Config, EveryFieldRoundTrips) {
        {{"optimizer", "sgd"}, {"momentum", 0.9}, {"nesterov", true}, {"weight_decay", 5e-4}}},
       {"rmsprop", {{"optimizer", "rmsprop"}, {"rho", 0.95}, {"momentum", 0.5}, {"epsilon", 1e-6}}},
   };
-  std::set<std::string> leaves{"augmentation.random_crop"};  // null by default, a leaf there
+  // Null by default, leaves there.
+  std::set<std::string> leaves{"augmentation.random_crop", "training.early_stopping"};
   collect_leaves(doc, "", leaves);
   const std::map<std::string, json> other_schedules = {
       {"step", {{"lr_schedule", "step"}, {"lr_step_epochs", 2}, {"lr_gamma", 0.5}}},
@@ -737,7 +768,10 @@ TEST(Config, EveryFieldRoundTrips) {
   json defaults = to_json(vgg16);
   defaults["model"]["type"] = ExperimentConfig{}.model.type;
   for (const auto& path : leaves) {
-    if (path == "training.optimizer" || path == "augmentation.random_crop") continue;
+    if (path == "training.optimizer" || path == "augmentation.random_crop" ||
+        path == "training.early_stopping") {
+      continue;
+    }
     const auto pointer = pointer_of(path);
     EXPECT_NE(defaults.contains(pointer) ? defaults.at(pointer) : json(), doc.at(pointer)) << path;
   }

@@ -96,7 +96,9 @@ class Faults : public ::testing::Test {
   std::string config;
   // Kills a run at random moments (preferably while it writes a checkpoint) and resumes it each
   // time: it must end as an uninterrupted run does.
+  // Sets resumed_run to the run it killed and resumed.
   void expect_kills_at_random_moments_change_nothing();
+  std::string resumed_run;
   // An uninterrupted run to compare against.
   std::string reference_run() {
     auto r = run_cli(train_args(dir / "reference"));
@@ -182,6 +184,29 @@ TEST_F(Faults, KilledAtRandomMomentsWithSgdAndCosineResumesExactly) {
   expect_kills_at_random_moments_change_nothing();
 }
 
+// And with early stopping that stops before the last epoch and restores the best weights,
+// whose copy the checkpoints hold: model.pt and model.best.pt come out byte for byte the same.
+TEST_F(Faults, KilledAtRandomMomentsWithSgdCosineAndEarlyStoppingResumesExactly) {
+  config = dir / "early.json";
+  testing::write_text(config, R"({"name": "fault_early", "training": {"epochs": 9,
+    "batch_size": 32, "threads": 1, "device": "cpu", "seed": 5, "optimizer": "sgd",
+    "learning_rate": 0.05, "momentum": 0.9, "lr_schedule": "cosine",
+    "early_stopping": {"monitor": "loss", "mode": "max", "patience": 2, "start_from_epoch": 2,
+      "restore_best_weights": true}}})");
+  expect_kills_at_random_moments_change_nothing();
+  ASSERT_FALSE(resumed_run.empty());
+  const std::string run = resumed_run, reference = run_folders(dir / "reference").at(0);
+  // The training loss mostly falls, so "max" keeps an early watched epoch and stops two epochs
+  // later, before the last (here: best 5, stopped after 7).
+  const json summary = read_json(reference + "/summary.json");
+  EXPECT_EQ(summary["stop_reason"], "early_stopping");
+  EXPECT_LT(summary["epochs_completed"].get<int>(), 9);
+  EXPECT_EQ(summary["best_epoch"].get<int>(), summary["epochs_completed"].get<int>() - 2);
+  for (const char* file : {"/model.pt", "/model.best.pt"}) {
+    EXPECT_EQ(testing::read_text(run + file), testing::read_text(reference + file)) << file;
+  }
+}
+
 TEST_F(Faults, KilledAtRandomMomentsWithReduceOnPlateauResumesExactly) {
   config = dir / "plateau.json";
   testing::write_text(config, R"({"name": "fault_plateau", "training": {"epochs": 6,
@@ -249,6 +274,7 @@ void Faults::expect_kills_at_random_moments_change_nothing() {
   EXPECT_TRUE(temporaries_in(run).empty());
   expect_same_results(run, reference);
   EXPECT_GE(read_json(run + "/summary.json")["resumed"].get<int>(), 1);
+  resumed_run = run;
 }
 
 TEST_F(Faults, TheSameRunNeverRunsTwiceAtOnce) {

@@ -35,14 +35,14 @@ class DivergenceCheck : public TrainingCallback {
 // the device: call every few batches, not every batch).
 void check_finite(const BatchProgress& progress);
 
-// Keras' BackupAndRestore: on_train_begin continues from `resume_from` when given (model,
-// optimizer, generators, position, epochs so far); checkpoint.pt is written after every epoch
-// and, mid-epoch, when training stops. `augment_generator`: the augmenter's, whose state is
-// saved too (undefined = none).
+// Keras' BackupAndRestore: restore() continues from `resume_from` when given (model, optimizer,
+// generators, position, epochs so far, best weights; fit() calls it before any callback's
+// on_train_begin); checkpoint.pt is written after every epoch and, mid-epoch, when training
+// stops. `augment_generator`: the augmenter's, whose state is saved too (undefined = none).
 class Checkpointer : public TrainingCallback {
  public:
   Checkpointer(std::string path, std::string resume_from, at::Generator augment_generator);
-  void on_train_begin(int64_t epochs, int64_t batches_per_epoch) override;
+  void restore();
   void on_epoch_end(const EpochMetrics& m, const EvaluationResult& val) override;
   void on_train_end(const History& history) override;
 
@@ -63,11 +63,13 @@ class StopOnRequest : public TrainingCallback {
 };
 
 // "Epoch 3/10: loss 0.9, accuracy 62.18%, error 37.82%, val_loss ..., val_accuracy ..."
+// and, when training ends, why it stopped early and whose weights the model holds.
 class EpochLogger : public TrainingCallback {
  public:
   explicit EpochLogger(std::shared_ptr<spdlog::logger> logger) : logger_(std::move(logger)) {}
   void on_train_begin(int64_t epochs, int64_t batches_per_epoch) override;
   void on_epoch_end(const EpochMetrics& m, const EvaluationResult& val) override;
+  void on_train_end(const History& history) override;
 
  private:
   std::shared_ptr<spdlog::logger> logger_;

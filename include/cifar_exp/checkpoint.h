@@ -1,6 +1,7 @@
 // checkpoint.pt: what a run needs to continue exactly where it stopped — model parameters,
 // optimizer state (Adam's moments and step counts), the epoch and batch reached, that epoch's
-// shuffle and running totals, the metrics so far and the random generators' states.
+// shuffle and running totals, the metrics so far, the random generators' states and the best
+// epoch's weights when the run keeps them.
 #pragma once
 
 #include <string>

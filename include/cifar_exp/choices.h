@@ -30,8 +30,13 @@ enum class Precision { kFp32, kBf16 };
 enum class Optimizer { kAdam, kAdamW, kSgd, kRmsprop };
 // training.lr_schedule (lr_schedule.h).
 enum class LrSchedule { kConstant, kStep, kCosine, kOneCycle, kReduceOnPlateau };
-// What reduce_on_plateau watches: an epoch's metric (Keras' monitor).
+// What reduce_on_plateau and early stopping watch: an epoch's metric (Keras' monitor).
 enum class Monitor { kValLoss, kValAccuracy, kTrainLoss, kTrainAccuracy };
+// Whether a monitored metric improves by going down or up; auto: losses down, accuracies up.
+enum class MonitorMode { kAuto, kMin, kMax };
+// Which of a run's model files `evaluate` and `predict` load: the model as training left it
+// (model.pt) or the best epoch's (model.best.pt).
+enum class SavedModel { kLast, kBest };
 
 // ChoiceNames<E>::kNames: every value of E with its name, in the order help texts list them.
 template <class E>
@@ -107,6 +112,16 @@ struct ChoiceNames<Monitor> {
                                                     {Monitor::kValAccuracy, "val_accuracy"},
                                                     {Monitor::kTrainLoss, "loss"},
                                                     {Monitor::kTrainAccuracy, "accuracy"}}};
+};
+template <>
+struct ChoiceNames<MonitorMode> {
+  static constexpr NameTable<MonitorMode, 3> kNames = {
+      {{MonitorMode::kAuto, "auto"}, {MonitorMode::kMin, "min"}, {MonitorMode::kMax, "max"}}};
+};
+template <>
+struct ChoiceNames<SavedModel> {
+  static constexpr NameTable<SavedModel, 2> kNames = {
+      {{SavedModel::kLast, "last"}, {SavedModel::kBest, "best"}}};
 };
 
 // Only for the enums above (a table is what makes a type a choice).

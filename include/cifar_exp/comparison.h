@@ -58,10 +58,13 @@ struct ComparisonRow {
   // training.optimizer and training.lr_schedule of the runs (config.json); runs of one row that
   // differ: "mixed".
   std::string optimizer, lr_schedule;
+  // training.early_stopping of the runs: "off", or "<monitor>, patience <N>"; "mixed" as above.
+  std::string early_stopping;
   int64_t epochs = 0;
   int64_t runs = 0;        // completed runs (seeds)
   int64_t incomplete = 0;  // runs found that did not complete
   Stat test_accuracy, test_error, best_val_accuracy, train_seconds, images_per_second;
+  Stat epochs_run;  // epochs the completed runs trained (fewer than `epochs` when stopped early)
   std::vector<SeedResult> seeds;  // the completed runs behind the statistics, in folder order
   int64_t trainable_params = 0, frozen_params = 0;
   std::optional<double> reference_accuracy;

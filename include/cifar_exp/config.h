@@ -61,6 +61,17 @@ struct AugmentationConfig {
   bool any_geometric() const;
 };
 
+// training.early_stopping: Keras' EarlyStopping, same names, meanings and defaults
+// (early_stopping.h). Epochs before start_from_epoch are not watched.
+struct EarlyStoppingConfig {
+  Monitor monitor = Monitor::kValLoss;
+  MonitorMode mode = MonitorMode::kAuto;
+  int64_t patience = 0;
+  double min_delta = 0.0;
+  bool restore_best_weights = false;
+  int64_t start_from_epoch = 0;
+};
+
 struct TrainingConfig {
   int64_t epochs = 10;
   int64_t batch_size = 64;
@@ -95,6 +106,9 @@ struct TrainingConfig {
   int64_t lr_patience = 10;
   int64_t lr_cooldown = 0;
   double lr_min_delta = 1e-4;
+  // Off when absent. Its monitor also decides which epoch is the best (model.best.pt); without
+  // it, the best epoch is the one with the highest val_accuracy.
+  std::optional<EarlyStoppingConfig> early_stopping;
   uint64_t seed = 42;
   std::string device = "auto";  // auto | cpu | cuda | cuda:N
   int64_t threads = 0;          // 0 = all cores

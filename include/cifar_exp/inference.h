@@ -16,26 +16,29 @@
 
 namespace cifar_exp {
 
-// A run folder's model, rebuilt from its config.json and loaded from its model.pt (checksum
-// verified; tensors mapped to `device`, whatever device trained it).
+// A run folder's model, rebuilt from its config.json and loaded from its model.pt or
+// model.best.pt (checksum verified; tensors mapped to `device`, whatever device trained it).
 struct LoadedRun {
   ExperimentConfig config;
   std::shared_ptr<ClassifierImpl> model;
   torch::Device device = torch::kCPU;
   std::vector<std::string> class_names;  // from summary.json, else CIFAR-10's
+  std::string model_file;                // the file the weights came from
 };
-// ConfigError when `run_dir` is not a run folder; OutputError when model.pt is missing or
-// corrupted. Sets torch's thread count: `threads`, else the run's training.threads.
+// ConfigError when `run_dir` is not a run folder; OutputError when the model file is missing
+// or corrupted. Sets torch's thread count: `threads`, else the run's training.threads.
 LoadedRun load_run(const std::string& run_dir, const std::optional<std::string>& device,
-                   std::optional<int64_t> threads = std::nullopt);
+                   std::optional<int64_t> threads = std::nullopt,
+                   SavedModel which = SavedModel::kLast);
 
 struct EvaluateOptions {
   std::string run_dir;
-  std::optional<std::string> data_dir;  // default: the run's
-  std::optional<std::string> device;    // default: the run's setting
-  std::string split = "test";           // test | train
-  std::optional<int64_t> limit;         // only the first N records
-  std::optional<int64_t> threads;       // default: the run's training.threads
+  std::optional<std::string> data_dir;   // default: the run's
+  std::optional<std::string> device;     // default: the run's setting
+  std::string split = "test";            // test | train
+  std::optional<int64_t> limit;          // only the first N records
+  std::optional<int64_t> threads;        // default: the run's training.threads
+  SavedModel which = SavedModel::kLast;  // model.pt or model.best.pt
 };
 // Evaluates the run's model on the split, writes evaluation-<UTC>.json into the run folder and
 // returns it (accuracy, loss, per-class accuracy, confusion matrix, what was evaluated).
@@ -51,6 +54,7 @@ struct PredictOptions {
   std::string format = "table";  // table | json
   std::optional<std::string> device;
   std::optional<int64_t> threads;  // default: the run's training.threads
+  SavedModel which = SavedModel::kLast;
 };
 // The top classes and their probabilities for each image (PNG or JPEG, resized to 32 x 32), as
 // a table or JSON (which also carries the logits).

@@ -29,8 +29,9 @@ struct RunFolder {
   static constexpr const char* kMetricsJsonl = "metrics.jsonl";
   static constexpr const char* kFailure = "failure.json";  // a sweep's run that never started
   static constexpr const char* kCheckpoint = "checkpoint.pt";
-  static constexpr const char* kModel = "model.pt";      // torch::save of the module
-  static constexpr const char* kWeights = "weights.pt";  // portable, for Python
+  static constexpr const char* kModel = "model.pt";           // torch::save of the module
+  static constexpr const char* kBestModel = "model.best.pt";  // the best epoch's, the same way
+  static constexpr const char* kWeights = "weights.pt";       // portable, for Python
   static constexpr const char* kLog = "train.log";
 
   std::filesystem::path dir;
@@ -43,6 +44,10 @@ struct RunFolder {
   std::string failure() const { return file(kFailure); }
   std::string checkpoint() const { return file(kCheckpoint); }
   std::string model() const { return file(kModel); }
+  std::string best_model() const { return file(kBestModel); }
+  std::string model(SavedModel which) const {
+    return which == SavedModel::kBest ? best_model() : model();
+  }
   std::string weights() const { return file(kWeights); }
   std::string log() const { return file(kLog); }
   // `evaluate`'s results, before their unique suffix: evaluation-<UTC>

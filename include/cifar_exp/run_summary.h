@@ -46,10 +46,15 @@ struct EpochMetrics {
   static int64_t row_size();
 };
 
-// The test split's evaluation after the last completed epoch, and the best epoch.
+// The test split's evaluation of the model training left (after the last completed epoch, or
+// the best epoch's weights when restore_best_weights restored them), and the best epoch.
 struct SummaryResults {
   double test_accuracy = 0, test_error = 0, test_loss = 0;
+  // The best epoch by `best_monitor` (training.early_stopping's monitor, else val_accuracy; null
+  // without either, when the last epoch stands for the best) and its value.
   int64_t best_epoch = 0;
+  std::optional<std::string> best_monitor;
+  double best_value = std::numeric_limits<double>::quiet_NaN();
   double best_val_accuracy = 0;
   double images_per_second = 0;
   std::vector<double> per_class_accuracy;
@@ -89,6 +94,10 @@ struct RunSummary {
   std::optional<SummaryResults> results;                  // once an epoch has completed
   std::optional<std::string> error;                       // failed
   std::optional<std::pair<int64_t, int64_t>> stopped_at;  // interrupted: epoch, batch
+  // Why training ended: "all_epochs", "early_stopping" or "interrupted"; and whether the model
+  // (model.pt, the test results) holds the best epoch's weights (restore_best_weights).
+  std::optional<std::string> stop_reason;
+  std::optional<bool> restored_best_weights;
 
   nlohmann::json to_json() const;
   // Tolerant of older and partial files: what is missing (or null) keeps its default; a summary

@@ -41,6 +41,14 @@ struct History {
   // The validation inputs' evaluation after the last epoch (none without validation inputs).
   EvaluationResult last_validation;
   double train_seconds = 0;
+  // The best epoch (early_stopping.h's best_criterion; 0 when the run has none) and its monitored
+  // value; what training changes of the model (trained_state()) at its end, when kept
+  // (FitOptions::keep_best_weights, restore_best_weights), else empty.
+  int64_t best_epoch = 0;
+  double best_value = std::numeric_limits<double>::quiet_NaN();
+  std::vector<torch::Tensor> best_weights;
+  bool stopped_early = false;          // training.early_stopping ended training
+  bool restored_best_weights = false;  // the model holds best_weights (restore_best_weights)
 };
 
 // Running totals of the current epoch, kept on the training device so that no batch has to wait
@@ -71,6 +79,7 @@ struct TrainingState {
   torch::Tensor cpu_rng_state;      // torch's default CPU generator (shuffling, dropout)
   torch::Tensor augment_rng_state;  // the augmenter's generator; undefined without augmentation
   torch::Tensor cuda_rng_state;     // the training GPU's generator (dropout); undefined on the CPU
+  std::vector<torch::Tensor> best_weights;  // History::best_weights; empty when not kept
 };
 
 // The batches of one epoch, as row indices on the training device: a fresh shuffle drawn from
@@ -118,7 +127,8 @@ struct FitState {
 };
 
 // Told what happens during fit(), in the order they are listed; fit() puts its own first
-// (divergence check, checkpoints) and last (stop requests), see FitOptions.
+// (divergence check, the best epoch, checkpoints, the learning-rate schedule) and last (stop
+// requests), see FitOptions.
 class TrainingCallback {
  public:
   virtual ~TrainingCallback() = default;
@@ -161,12 +171,21 @@ struct FitOptions {
   // What evaluates the validation inputs after each epoch when they are not images (a frozen
   // backbone's head on test features computed once); nullptr: the trained model.
   ClassifierImpl* evaluation_model = nullptr;
+  // Copy the best epoch's weights into History::best_weights (for model.best.pt); they are kept
+  // anyway with training.early_stopping.restore_best_weights.
+  bool keep_best_weights = false;
 
   static FitOptions from_config(const TrainingConfig& config);
 };
 
 // The parameters the optimizer updates (a frozen backbone's are left out).
 std::vector<torch::Tensor> trainable_parameters(const torch::nn::Module& model);
+
+// What training changes of `model`: its trainable parameters, then its buffers, detached copies
+// in named_parameters()/named_buffers() order. load_trained_state() copies them back into a
+// model of the same architecture (std::invalid_argument when they do not fit).
+std::vector<torch::Tensor> trained_state(const torch::nn::Module& model);
+void load_trained_state(torch::nn::Module& model, const std::vector<torch::Tensor>& state);
 
 // Milliseconds spent in each phase of one train_step (for `bench`).
 struct StepTimes {

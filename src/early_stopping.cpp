@@ -1,0 +1,96 @@
+// The best epoch and early stopping (early_stopping.h).
+#include "cifar_exp/early_stopping.h"
+
+#include "cifar_exp/lr_schedule.h"
+
+namespace cifar_exp {
+
+bool maximizes(Monitor monitor, MonitorMode mode) {
+  if (mode != MonitorMode::kAuto) return mode == MonitorMode::kMax;
+  return monitor == Monitor::kValAccuracy || monitor == Monitor::kTrainAccuracy;
+}
+
+std::optional<BestCriterion> best_criterion(const TrainingConfig& config) {
+  if (const auto& es = config.early_stopping) {
+    return BestCriterion{es->monitor, maximizes(es->monitor, es->mode), es->min_delta,
+                         es->start_from_epoch};
+  }
+  if (config.validation == Validation::kNone) return std::nullopt;
+  return BestCriterion{};
+}
+
+EarlyStoppingRule::EarlyStoppingRule(const BestCriterion& criterion,
+                                     std::optional<int64_t> patience)
+    : criterion_(criterion),
+      patience_(patience),
+      best_(criterion.maximize ? -std::numeric_limits<double>::infinity()
+                               : std::numeric_limits<double>::infinity()) {}
+
+bool EarlyStoppingRule::improves(double value) const {
+  // Keras: monitor_op(value - min_delta, best), min_delta negated when minimising. NaN never
+  // improves.
+  return criterion_.maximize ? value - criterion_.min_delta > best_
+                             : value + criterion_.min_delta < best_;
+}
+
+EarlyStoppingRule::Verdict EarlyStoppingRule::update(int64_t epoch, double value) {
+  Verdict verdict;
+  if (epoch <= criterion_.start_from_epoch) return verdict;
+  if (best_epoch_ == 0) {  // Keras keeps the first watched epoch's weights in any case
+    best_epoch_ = epoch;
+    verdict.best = true;
+  }
+  ++wait_;
+  if (improves(value)) {
+    best_ = value;
+    best_epoch_ = epoch;
+    wait_ = 0;
+    verdict.best = true;
+    return verdict;
+  }
+  verdict.stop = patience_ && wait_ >= *patience_ && epoch > 1;
+  return verdict;
+}
+
+BestEpochKeeper::BestEpochKeeper(const TrainingConfig& config, bool keep_weights)
+    : criterion_(best_criterion(config)),
+      keep_weights_(keep_weights ||
+                    (config.early_stopping && config.early_stopping->restore_best_weights)),
+      restore_(config.early_stopping && config.early_stopping->restore_best_weights) {
+  if (config.early_stopping) patience_ = config.early_stopping->patience;
+}
+
+void BestEpochKeeper::on_train_begin(int64_t, int64_t) {
+  if (!criterion_) return;
+  rule_.emplace(*criterion_, patience_);
+  // The epochs a checkpoint brought, replayed; their best weights came with it (History).
+  History& history = fit_state().history;
+  for (const EpochMetrics& m : history.epochs) update(m, /*replaying=*/true);
+}
+
+void BestEpochKeeper::update(const EpochMetrics& m, bool replaying) {
+  History& history = fit_state().history;
+  const auto verdict = rule_->update(m.epoch, monitored_value(criterion_->monitor, m));
+  history.best_epoch = rule_->best_epoch();
+  if (verdict.best && keep_weights_ && !replaying) {
+    history.best_weights = trained_state(fit_state().model);
+  }
+  if (verdict.stop) history.stopped_early = true;
+  if (history.best_epoch > 0) {
+    // The best epoch's value (rule_->best_value() is infinite while no epoch has improved).
+    history.best_value =
+        monitored_value(criterion_->monitor, history.epochs.at(size_t(history.best_epoch - 1)));
+  }
+}
+
+void BestEpochKeeper::on_epoch_end(const EpochMetrics& m, const EvaluationResult&) {
+  if (rule_) update(m, /*replaying=*/false);
+}
+
+void BestEpochKeeper::on_train_end(const History& history) {
+  if (!restore_ || history.interrupted || history.best_weights.empty()) return;
+  load_trained_state(fit_state().model, history.best_weights);
+  fit_state().history.restored_best_weights = true;
+}
+
+}  // namespace cifar_exp
