@@ -49,6 +49,7 @@ packages=(
   libpng-dev            # augmentation preview pictures, predict
   libjpeg-dev           # predict: JPEG files (libjpeg-turbo)
   libhdf5-dev           # Keras .h5 VGG16 weight files
+  libprotobuf-dev protobuf-compiler  # TensorBoard event files (src/proto/)
   libdnnl-dev           # oneDNN: Winograd convolutions for frozen VGG16 backbones (optional in CMake)
   clang libclang-rt-14-dev  # scripts/sanitize.sh: ASan/UBSan build and libFuzzer targets
   python3-matplotlib python3-numpy  # scripts/plot_runs.py (run by /usr/bin/python3)

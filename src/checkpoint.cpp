@@ -151,8 +151,9 @@ TrainingState read_state(torch::serialize::InputArchive& archive, const std::str
   // Absent from checkpoints of runs that kept no best weights (and from older versions).
   torch::serialize::InputArchive best;
   if (archive.try_read("best_weights", best)) {
-    torch::Tensor t;
-    while (best.try_read("w" + std::to_string(state.best_weights.size()), t)) {
+    // A fresh tensor each time: try_read() into a defined tensor overwrites it in place.
+    for (torch::Tensor t; best.try_read("w" + std::to_string(state.best_weights.size()), t);
+         t = torch::Tensor()) {
       state.best_weights.push_back(t);
     }
   }

@@ -380,6 +380,10 @@ std::string constant_fill_only(const ExperimentConfig& c) {
              : "only applies when augmentation.fill_mode is \"constant\"";
 }
 
+std::string tensorboard_only(const ExperimentConfig& c) {
+  return c.output.tensorboard ? "" : "only applies when output.tensorboard is true";
+}
+
 std::string validation_split_only(const ExperimentConfig& c) {
   return c.training.validation == Validation::kSplit
              ? ""
@@ -576,6 +580,10 @@ const Fields<OutputConfig> kOutputFields = {
     non_empty_text("dir", &OutputConfig::dir),
     flag("save_model", &OutputConfig::save_model),
     text("cache_dir", &OutputConfig::cache_dir),
+    flag("tensorboard", &OutputConfig::tensorboard),
+    only(tensorboard_only,
+         integer("tensorboard_batch_interval", &OutputConfig::tensorboard_batch_interval, 0,
+                 1 << 30, "a non-negative integer (0 = every epoch only)")),
 };
 
 // Plain loops over characters, not std::regex: libstdc++'s matcher recurses once per character,
@@ -714,13 +722,14 @@ ExperimentConfig parse_config(const json& doc, const std::string& source,
   if (c.training.optimizer == Optimizer::kAdamW && (decay == training.end() || decay->is_null())) {
     c.training.weight_decay = 0.01;
   }
-  read_object(r, "output", kOutputFields, c.output);
+  const json& output = read_object(r, "output", kOutputFields, c.output);
   r.reject_unknown_keys();
   // Once every key is read, since whether one applies depends on others (model.type).
   if (!drop_inapplicable) {
     refuse_inapplicable(model, "model", kModelFields, c, r);
     refuse_inapplicable(augmentation, "augmentation", kAugmentationFields, c, r);
     refuse_inapplicable(training, "training", kTrainingFields, c, r);
+    refuse_inapplicable(output, "output", kOutputFields, c, r);
   }
   check_combinations(c, r);
   return c;
@@ -735,7 +744,7 @@ json to_json(const ExperimentConfig& c) {
   doc["model"] = write_fields(kModelFields, c.model, &c);
   doc["augmentation"] = write_fields(kAugmentationFields, c.augmentation, &c);
   doc["training"] = write_fields(kTrainingFields, c.training, &c);
-  doc["output"] = write_fields(kOutputFields, c.output);
+  doc["output"] = write_fields(kOutputFields, c.output, &c);
   return doc;
 }
 
@@ -927,6 +936,12 @@ std::vector<std::string> override_arguments(const ConfigOverrides& o) {
   });
   for (const auto& text : o.set) args.insert(args.end(), {"--set", text});
   return args;
+}
+
+std::vector<std::string> overridden_keys(const ConfigOverrides& o) {
+  std::vector<std::string> keys;
+  for (const auto& a : assignments(o)) keys.push_back(a.path);
+  return keys;
 }
 
 void apply_overrides(json& doc, const ConfigOverrides& o,

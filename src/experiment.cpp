@@ -4,15 +4,19 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
 #include <csignal>
 #include <filesystem>
+#include <map>
+#include <optional>
 
 #include "cifar_exp/augmentation.h"
 #include "cifar_exp/callbacks.h"
 #include "cifar_exp/checkpoint.h"
+#include "cifar_exp/comparison.h"
 #include "cifar_exp/data.h"
 #include "cifar_exp/device.h"
 #include "cifar_exp/early_stopping.h"
@@ -26,6 +30,7 @@
 #include "cifar_exp/provenance.h"
 #include "cifar_exp/run_context.h"
 #include "cifar_exp/run_folder.h"
+#include "cifar_exp/tensorboard.h"
 #include "cifar_exp/training.h"
 
 namespace fs = std::filesystem;
@@ -103,6 +108,31 @@ void log_run_header(const RunContext& run, const std::string& run_dir,
     logger->info("Backbone convolutions: libtorch's direct ones ({})",
                  onednn_winograd_unavailable_reason());
   }
+}
+
+// Rows of images side by side as one picture: column c of row r is columns[c][r] (float
+// N x 3 x 32 x 32 in [0, 1]), scaled 3x with 4-pixel white gutters. uint8 H x W x 3.
+torch::Tensor image_grid(const std::vector<torch::Tensor>& columns) {
+  const int64_t scale = 3, tile = kImageSize * scale, gap = 4;
+  const int64_t rows = columns.front().size(0), cols = int64_t(columns.size());
+  auto grid =
+      torch::full({rows * (tile + gap) + gap, cols * (tile + gap) + gap, 3}, 255, torch::kUInt8);
+  for (int64_t c = 0; c < cols; ++c) {
+    auto pixels = columns[size_t(c)]
+                      .clamp(0, 1)
+                      .mul(255)
+                      .round()
+                      .to(torch::kUInt8)
+                      .repeat_interleave(scale, 2)
+                      .repeat_interleave(scale, 3)
+                      .permute({0, 2, 3, 1});  // N x H x W x 3
+    for (int64_t r = 0; r < rows; ++r) {
+      grid.narrow(0, gap + r * (tile + gap), tile)
+          .narrow(1, gap + c * (tile + gap), tile)
+          .copy_(pixels[r]);
+    }
+  }
+  return grid;
 }
 
 // What `resume` found in the run folder, read once.
@@ -290,10 +320,59 @@ FitOptions run_fit_options(RunContext& run, const std::string& run_dir,
   return options;
 }
 
+// The HParams dashboard's values of a run: its configuration, seed, and the keys a grid point
+// (in its name) or the command line set, as the resolved config has them (not the device,
+// threads or output settings, which say where and how it ran, not what).
+std::map<std::string, nlohmann::json> run_hparams(const ExperimentConfig& config,
+                                                  const ConfigOverrides& overrides) {
+  const nlohmann::json resolved = to_json(config);
+  std::map<std::string, nlohmann::json> hparams = {
+      {"config", config.name.substr(0, config.name.find('+'))}, {"seed", config.training.seed}};
+  std::vector<std::string> keys;
+  for (const auto& [key, text] : grid_of_name(config.name)) keys.push_back(key);
+  for (const auto& key : overridden_keys(overrides)) keys.push_back(key);
+  for (const auto& key : keys) {
+    if (key == "training.device" || key == "training.threads" || key.rfind("output.", 0) == 0) {
+      continue;
+    }
+    std::string pointer = "/" + key;
+    std::replace(pointer.begin(), pointer.end(), '.', '/');
+    const nlohmann::json::json_pointer at(pointer);
+    if (resolved.contains(at)) hparams[key] = resolved.at(at);
+  }
+  return hparams;
+}
+
+// The TensorBoard log's options (output.tensorboard): what the run starts with.
+TensorBoardOptions tensorboard_options(RunContext& run, const std::string& run_dir,
+                                       const RunSummary& summary,
+                                       const ConfigOverrides& overrides) {
+  TensorBoardOptions o;
+  o.dir = RunFolder(run_dir).tensorboard();
+  o.batch_interval = run.config.output.tensorboard_batch_interval;
+  o.hparams = run_hparams(run.config, overrides);
+  o.texts = {{"config", "```json\n" + json_text(to_json(run.config), 2) + "\n```"},
+             {"provenance", "```json\n" + json_text(summary.provenance, 2) + "\n```"}};
+  if (run.config.augmentation.enabled && run.train.size() > 0) {
+    // From a generator of its own, so the run's augmentation draws are untouched.
+    Augmenter preview(run.config.augmentation, run.config.training.seed);
+    const auto originals = run.train.images.narrow(0, 0, std::min<int64_t>(8, run.train.size()))
+                               .cpu()
+                               .to(torch::kFloat32)
+                               .div(255.0);
+    std::vector<torch::Tensor> columns{originals};
+    for (int v = 0; v < 4; ++v) columns.push_back(preview(originals));
+    o.augmentation_preview = image_grid(columns);
+  }
+  return o;
+}
+
 // Trains (from scratch, or continuing `resumption`) and writes the run's results into `run_dir`.
+// `overrides`: the command line's, for the TensorBoard log's hparams (a fresh run's).
 RunResult train_in_run_folder(RunContext& run, const std::string& run_dir,
                               const Resumption* resumption,
-                              const std::shared_ptr<spdlog::logger>& logger) {
+                              const std::shared_ptr<spdlog::logger>& logger,
+                              const ConfigOverrides& overrides = {}) {
   const std::string summary_path = RunFolder(run_dir).summary();
   RunSummary summary = summary_header(run, resumption);
   write_summary(summary_path, summary);
@@ -306,6 +385,11 @@ RunResult train_in_run_folder(RunContext& run, const std::string& run_dir,
   MetricsWriter metrics_writer(run_dir,
                                resumption ? resumption->state.epochs : std::vector<EpochMetrics>{});
   options.callbacks = {&progress_bar, &epoch_logger, &metrics_writer, &summary_updater};
+  std::optional<TensorBoardLogger> tensorboard;
+  if (run.config.output.tensorboard) {
+    tensorboard.emplace(tensorboard_options(run, run_dir, summary, overrides));
+    options.callbacks.push_back(&*tensorboard);
+  }
 
   const auto wall_start = std::chrono::steady_clock::now();
   History history;
@@ -319,8 +403,12 @@ RunResult train_in_run_folder(RunContext& run, const std::string& run_dir,
                   run.validation_labels(), options);
     final_test = test_evaluation(run, inputs, history, logger);
     if (run.config.training.validation != Validation::kTest) summary.test_images = run.test.size();
-    if (run.config.output.save_model)
+    if (run.config.output.save_model) {
       save_model_files(run, *inputs.model, history, run_dir, logger);
+    }
+    if (tensorboard) {
+      tensorboard->finish(int64_t(history.epochs.size()), final_test, !history.interrupted);
+    }
   } catch (const Error& e) {
     record_failure(summary_path, summary, e.what());
     throw;
@@ -356,7 +444,7 @@ RunResult run_experiment(const std::string& config_path, const ConfigOverrides& 
   add_log_file(logger, RunFolder(run_dir).log());
   write_file_atomic(RunFolder(run_dir).config(), json_text(to_json(run.config), 2) + "\n");
   log_run_header(run, run_dir, logger);
-  return train_in_run_folder(run, run_dir, nullptr, logger);
+  return train_in_run_folder(run, run_dir, nullptr, logger, overrides);
 }
 
 namespace {
@@ -507,35 +595,6 @@ void extract_features(const ExtractOptions& options,
                options.out, features.size(0), features.size(1), options.split,
                run.config.model.weights, to_string(resolve_preprocess(run.config.model)));
 }
-
-namespace {
-
-// Rows of images side by side as one picture: column c of row r is columns[c][r] (float
-// N x 3 x 32 x 32 in [0, 1]), scaled 3x with 4-pixel white gutters. uint8 H x W x 3.
-torch::Tensor image_grid(const std::vector<torch::Tensor>& columns) {
-  const int64_t scale = 3, tile = kImageSize * scale, gap = 4;
-  const int64_t rows = columns.front().size(0), cols = int64_t(columns.size());
-  auto grid =
-      torch::full({rows * (tile + gap) + gap, cols * (tile + gap) + gap, 3}, 255, torch::kUInt8);
-  for (int64_t c = 0; c < cols; ++c) {
-    auto pixels = columns[size_t(c)]
-                      .clamp(0, 1)
-                      .mul(255)
-                      .round()
-                      .to(torch::kUInt8)
-                      .repeat_interleave(scale, 2)
-                      .repeat_interleave(scale, 3)
-                      .permute({0, 2, 3, 1});  // N x H x W x 3
-    for (int64_t r = 0; r < rows; ++r) {
-      grid.narrow(0, gap + r * (tile + gap), tile)
-          .narrow(1, gap + c * (tile + gap), tile)
-          .copy_(pixels[r]);
-    }
-  }
-  return grid;
-}
-
-}  // namespace
 
 void preview_augmentation(const PreviewOptions& options,
                           const std::shared_ptr<spdlog::logger>& logger) {

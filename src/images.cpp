@@ -272,13 +272,13 @@ void append_png_bytes(png_structp png, png_bytep data, png_size_t length) {
 
 }  // namespace
 
-void write_png(const std::string& path, const torch::Tensor& rgb) {
+std::string encode_png(const torch::Tensor& rgb, const std::string& name) {
+  const std::string& path = name;
   auto pixels = rgb.to(torch::kCPU).to(torch::kUInt8).contiguous();
   if (pixels.dim() != 3 || pixels.size(2) != 3) {
     throw OutputError(path + ": internal error: PNG needs an H x W x 3 image");
   }
   const auto height = png_uint_32(pixels.size(0)), width = png_uint_32(pixels.size(1));
-  // Encoded in memory, then written like every other file (so disk errors are reported alike).
   std::string encoded;
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
   png_infop info = png ? png_create_info_struct(png) : nullptr;
@@ -299,7 +299,12 @@ void write_png(const std::string& path, const torch::Tensor& rgb) {
   }
   png_destroy_write_struct(png ? &png : nullptr, info ? &info : nullptr);
   if (!ok) throw OutputError(path + ": cannot encode PNG");
-  write_file_atomic(path, encoded);
+  return encoded;
+}
+
+void write_png(const std::string& path, const torch::Tensor& rgb) {
+  // Encoded in memory, then written like every other file (so disk errors are reported alike).
+  write_file_atomic(path, encode_png(rgb, path));
 }
 
 }  // namespace cifar_exp

@@ -455,6 +455,8 @@ const std::map<std::string, std::string> kSetValues = {
     {"output.dir", "elsewhere"},
     {"output.save_model", "false"},
     {"output.cache_dir", "\"\""},
+    {"output.tensorboard", "false"},
+    {"output.tensorboard_batch_interval", "10"},
 };
 
 // Every leaf of the resolved config: the defaults', and those only a config where every key
@@ -598,8 +600,7 @@ TEST(ConfigSet, ErrorsNameTheFlagAndThePath) {
        "--set training.early_stopping.patience: must be a non-negative integer, got -1"},
       {{"training.early_stopping.mode=up"},
        "--set training.early_stopping.mode: must be one of auto, min, max, got \"up\""},
-      {{"training.early_stopping=3"},
-       "--set training.early_stopping: must be an object, got 3"},
+      {{"training.early_stopping=3"}, "--set training.early_stopping: must be an object, got 3"},
   };
   for (const auto& [set, expected] : cases) EXPECT_EQ(set_error(set), expected) << set[0];
 
@@ -720,10 +721,16 @@ TEST(Config, EveryFieldRoundTrips) {
                         {"min_delta", 0.01},
                         {"restore_best_weights", true},
                         {"start_from_epoch", 1}}}}},
-                    {"output", {{"dir", "out"}, {"save_model", false}, {"cache_dir", ""}}}};
+                    {"output",
+                     {{"dir", "out"},
+                      {"save_model", false},
+                      {"cache_dir", ""},
+                      {"tensorboard", true},
+                      {"tensorboard_batch_interval", 10}}}};
 
-  // The document has every key of the resolved config, none at its default, but those of the
-  // other optimizers, which round-trip in their own documents below.
+  // The document has every key of the resolved config, none at its default (but
+  // training.optimizer and output.tensorboard), and those of the other optimizers, schedules and
+  // of TensorBoard off round-trip in their own documents below.
   const std::map<std::string, json> other_optimizers = {
       {"sgd",
        {{"optimizer", "sgd"}, {"momentum", 0.9}, {"nesterov", true}, {"weight_decay", 5e-4}}},
@@ -762,6 +769,13 @@ TEST(Config, EveryFieldRoundTrips) {
     EXPECT_EQ(written.dump(), other.dump()) << name;
     collect_leaves(other, "", all_leaves);
   }
+  {  // TensorBoard off: its batch interval does not apply
+    json other = doc;
+    other["output"] = {
+        {"dir", "out"}, {"save_model", false}, {"cache_dir", ""}, {"tensorboard", false}};
+    EXPECT_EQ(to_json(parse_config(other, "c.json")).dump(), other.dump());
+    collect_leaves(other, "", all_leaves);
+  }
   EXPECT_EQ(all_leaves, every_leaf());
   ExperimentConfig vgg16;  // the defaults, with the keys only VGG16 models write
   vgg16.model.type = ModelType::kVgg16Transfer;
@@ -769,7 +783,7 @@ TEST(Config, EveryFieldRoundTrips) {
   defaults["model"]["type"] = ExperimentConfig{}.model.type;
   for (const auto& path : leaves) {
     if (path == "training.optimizer" || path == "augmentation.random_crop" ||
-        path == "training.early_stopping") {
+        path == "training.early_stopping" || path == "output.tensorboard") {
       continue;
     }
     const auto pointer = pointer_of(path);

@@ -131,6 +131,10 @@ struct OutputConfig {
   // Backbone features and data checksums: "auto" is <dir>/.cache, beside the runs that use it
   // (resolve_cache_dir); "" disables the disk caches.
   std::string cache_dir = "auto";
+  // TensorBoard event files in <run>/tensorboard (tensorboard.h); the running loss and accuracy
+  // every N training batches as well as every epoch (0: every epoch only).
+  bool tensorboard = true;
+  int64_t tensorboard_batch_interval = 50;
 };
 
 // output.cache_dir "auto" made <output.dir>/.cache; other values kept.
@@ -169,6 +173,10 @@ struct ConfigOverrides {
 // The command-line arguments that give these overrides to `cifar-exp train` (how a sweep starts
 // its runs): --data-dir, --epochs, ..., then each --set in order.
 std::vector<std::string> override_arguments(const ConfigOverrides& overrides);
+// The config keys the overrides set, in command-line order ("training.epochs" for --epochs and
+// --set training.epochs=3 alike); --data-dir is not a config key. ConfigError for a malformed
+// --set.
+std::vector<std::string> overridden_keys(const ConfigOverrides& overrides);
 
 // Parses and validates a config document. `source` names it in error messages (usually the
 // file path). `origins` maps JSON paths to the command-line flag that set them; an error at a

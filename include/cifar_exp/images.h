@@ -32,6 +32,10 @@ torch::Tensor decode_image(const std::string& bytes, const std::string& name,
 // when shrinking (the training data are whole CIFAR-10 images, so the whole picture is kept).
 torch::Tensor image_to_input(const torch::Tensor& rgb, int64_t size = 32);
 
+// An 8-bit RGB picture (uint8 H x W x 3) as PNG bytes, through libpng; OutputError naming `name`
+// when it cannot be encoded.
+std::string encode_png(const torch::Tensor& rgb, const std::string& name);
+
 // Writes an 8-bit RGB picture (uint8 H x W x 3) as a PNG file through libpng, atomically.
 // OutputError naming `path` when it cannot be encoded or written.
 void write_png(const std::string& path, const torch::Tensor& rgb);

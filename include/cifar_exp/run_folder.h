@@ -33,6 +33,7 @@ struct RunFolder {
   static constexpr const char* kBestModel = "model.best.pt";  // the best epoch's, the same way
   static constexpr const char* kWeights = "weights.pt";       // portable, for Python
   static constexpr const char* kLog = "train.log";
+  static constexpr const char* kTensorBoard = "tensorboard";  // event files (tensorboard.h)
 
   std::filesystem::path dir;
   explicit RunFolder(const std::string& run_dir) : dir(run_dir) {}
@@ -50,6 +51,7 @@ struct RunFolder {
   }
   std::string weights() const { return file(kWeights); }
   std::string log() const { return file(kLog); }
+  std::string tensorboard() const { return file(kTensorBoard); }
   // `evaluate`'s results, before their unique suffix: evaluation-<UTC>
   std::string evaluation_stem(const std::string& utc) const { return file("evaluation-" + utc); }
   // The files that make a folder a run folder when any of them is there (compare, find_runs).

@@ -1,0 +1,321 @@
+// TensorBoard event files and the run's TensorBoard log (tensorboard.h).
+#include "cifar_exp/tensorboard.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+
+#include "cifar_exp/errors.h"
+#include "cifar_exp/files.h"
+#include "cifar_exp/images.h"
+#include "src/proto/tensorboard_event.pb.h"
+#include "src/proto/tensorboard_hparams.pb.h"
+
+namespace fs = std::filesystem;
+
+namespace cifar_exp {
+namespace {
+
+// The CRC-32C table for the reflected polynomial 0x82F63B78.
+std::array<uint32_t, 256> make_crc32c_table() {
+  std::array<uint32_t, 256> table{};
+  for (uint32_t i = 0; i < 256; ++i) {
+    uint32_t crc = i;
+    for (int bit = 0; bit < 8; ++bit) crc = (crc >> 1) ^ ((crc & 1) ? 0x82F63B78u : 0u);
+    table[i] = crc;
+  }
+  return table;
+}
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+const char* const kFilePrefix = "events.out.tfevents.";
+
+// The seconds field of an event file's name (events.out.tfevents.<seconds>.<...>), or -1.
+int64_t name_seconds(const std::string& name) {
+  if (name.rfind(kFilePrefix, 0) != 0) return -1;
+  const std::string rest = name.substr(std::strlen(kFilePrefix));
+  try {
+    return std::stoll(rest.substr(0, rest.find('.')));
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
+std::string host_name() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) return "localhost";
+  return host;
+}
+
+[[noreturn]] void throw_write_error(const std::string& path, int error) {
+  throw OutputError(path + ": cannot write file: " + std::strerror(error));
+}
+
+}  // namespace
+
+uint32_t crc32c(std::string_view bytes) {
+  static const std::array<uint32_t, 256> table = make_crc32c_table();
+  uint32_t crc = 0xFFFFFFFFu;
+  for (const char c : bytes) crc = table[(crc ^ uint8_t(c)) & 0xFF] ^ (crc >> 8);
+  return crc ^ 0xFFFFFFFFu;
+}
+
+uint32_t masked_crc32c(std::string_view bytes) {
+  const uint32_t crc = crc32c(bytes);
+  return ((crc >> 15) | (crc << 17)) + 0xA282EAD8u;
+}
+
+std::string tfrecord_frame(std::string_view data) {
+  const auto little_endian = [](uint64_t value, int bytes) {
+    std::string out;
+    for (int i = 0; i < bytes; ++i) out.push_back(char((value >> (8 * i)) & 0xFF));
+    return out;
+  };
+  const std::string length = little_endian(data.size(), 8);
+  std::string frame = length + little_endian(masked_crc32c(length), 4);
+  frame.append(data);
+  frame += little_endian(masked_crc32c(data), 4);
+  return frame;
+}
+
+EventFileWriter::EventFileWriter(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw OutputError(dir + ": cannot create folder: " + ec.message());
+  // After every earlier event file of the folder in name order, whatever the clock says.
+  int64_t seconds = int64_t(now_seconds());
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    seconds = std::max(seconds, name_seconds(entry.path().filename().string()) + 1);
+  }
+  const std::string stem = (fs::path(dir) / kFilePrefix).string() + std::to_string(seconds) + "." +
+                           host_name() + "." + std::to_string(getpid()) + ".";
+  for (int n = 0; fd_ < 0; ++n) {
+    path_ = stem + std::to_string(n);
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
+    if (fd_ < 0 && errno != EEXIST) throw_write_error(path_, errno);
+  }
+  tensorboard::Event event;
+  event.set_wall_time(now_seconds());
+  event.set_file_version("brain.Event:2");
+  event.mutable_source_metadata()->set_writer("cifar-exp");
+  add(event.SerializeAsString());
+  flush();
+}
+
+EventFileWriter::~EventFileWriter() {
+  try {
+    flush();
+  } catch (const Error&) {
+    // Reported by the flush() that training calls; a destructor cannot.
+  }
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void EventFileWriter::add(const std::string& serialized_event) {
+  pending_ += tfrecord_frame(serialized_event);
+}
+
+void EventFileWriter::flush() {
+  if (pending_.empty()) return;
+  // Cleared first: a record that could not be written is not tried again (a partial one would
+  // end the readable prefix anyway).
+  const std::string bytes = std::move(pending_);
+  pending_.clear();
+  for (size_t done = 0; done < bytes.size();) {
+    const ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw_write_error(path_, errno);
+    done += size_t(n);
+  }
+  if (::fsync(fd_) != 0) throw_write_error(path_, errno);
+}
+
+namespace {
+
+tensorboard::Event summary_event(int64_t step) {
+  tensorboard::Event event;
+  event.set_wall_time(now_seconds());
+  event.set_step(step);
+  return event;
+}
+
+}  // namespace
+
+void EventFileWriter::add_scalar(const std::string& tag, int64_t step, double value) {
+  auto event = summary_event(step);
+  auto* v = event.mutable_summary()->add_value();
+  v->set_tag(tag);
+  v->set_simple_value(float(value));
+  add(event.SerializeAsString());
+}
+
+void EventFileWriter::add_image(const std::string& tag, int64_t step, const torch::Tensor& rgb) {
+  auto event = summary_event(step);
+  auto* v = event.mutable_summary()->add_value();
+  v->set_tag(tag);
+  auto* image = v->mutable_image();
+  image->set_height(int32_t(rgb.size(0)));
+  image->set_width(int32_t(rgb.size(1)));
+  image->set_colorspace(3);  // RGB
+  image->set_encoded_image_string(encode_png(rgb, path_ + ": " + tag));
+  add(event.SerializeAsString());
+}
+
+void EventFileWriter::add_text(const std::string& tag, int64_t step, const std::string& markdown) {
+  auto event = summary_event(step);
+  auto* v = event.mutable_summary()->add_value();
+  v->set_tag(tag);
+  auto* metadata = v->mutable_metadata();
+  metadata->mutable_plugin_data()->set_plugin_name("text");
+  metadata->set_data_class(tensorboard::DATA_CLASS_TENSOR);
+  auto* tensor = v->mutable_tensor();
+  tensor->set_dtype(tensorboard::DT_STRING);
+  tensor->mutable_tensor_shape();  // a scalar: no dimensions
+  tensor->add_string_val(markdown);
+  add(event.SerializeAsString());
+}
+
+void EventFileWriter::add_plugin_data(const std::string& tag, const std::string& plugin_name,
+                                      const std::string& content) {
+  auto event = summary_event(0);
+  auto* v = event.mutable_summary()->add_value();
+  v->set_tag(tag);
+  auto* plugin = v->mutable_metadata()->mutable_plugin_data();
+  plugin->set_plugin_name(plugin_name);
+  plugin->set_content(content);
+  // The placeholder value TensorBoard's own hparams summaries carry: a float32 zero.
+  auto* tensor = v->mutable_tensor();
+  tensor->set_dtype(tensorboard::DT_FLOAT);
+  tensor->mutable_tensor_shape();
+  tensor->add_float_val(0.0f);
+  add(event.SerializeAsString());
+}
+
+namespace {
+
+google::protobuf::Value hparam_value(const nlohmann::json& value) {
+  google::protobuf::Value out;
+  if (value.is_boolean()) {
+    out.set_bool_value(value.get<bool>());
+  } else if (value.is_number()) {
+    out.set_number_value(value.get<double>());
+  } else if (value.is_string()) {
+    out.set_string_value(value.get<std::string>());
+  } else {
+    out.set_string_value(value.dump());
+  }
+  return out;
+}
+
+// The HParams plugin's summary tags and version (tensorboard/plugins/hparams/metadata.py).
+const char* const kSessionStartTag = "_hparams_/session_start_info";
+const char* const kSessionEndTag = "_hparams_/session_end_info";
+
+}  // namespace
+
+TensorBoardLogger::TensorBoardLogger(TensorBoardOptions options) : options_(std::move(options)) {}
+
+EventFileWriter& TensorBoardLogger::writer(const std::string& sub_run) {
+  auto& w = writers_[sub_run];
+  if (!w) w = std::make_unique<EventFileWriter>((fs::path(options_.dir) / sub_run).string());
+  return *w;
+}
+
+void TensorBoardLogger::on_train_begin(int64_t, int64_t batches_per_epoch) {
+  batches_per_epoch_ = std::max<int64_t>(1, batches_per_epoch);
+  const FitState& s = fit_state();
+  if (!s.history.epochs.empty() || s.start.batches_done > 0) return;  // resumed: written before
+  tensorboard::hparams::HParamsPluginData data;
+  auto* start = data.mutable_session_start_info();
+  for (const auto& [name, value] : options_.hparams)
+    (*start->mutable_hparams())[name] = hparam_value(value);
+  start->set_start_time_secs(now_seconds());
+  EventFileWriter& root = writer(".");
+  root.add_plugin_data(kSessionStartTag, "hparams", data.SerializeAsString());
+  for (const auto& [tag, markdown] : options_.texts) root.add_text(tag, 0, markdown);
+  root.flush();
+  if (options_.augmentation_preview.defined()) {
+    writer("train").add_image("augmentation_preview", 0, options_.augmentation_preview);
+    writer("train").flush();
+  }
+}
+
+void TensorBoardLogger::on_batch_end(const BatchProgress& p) {
+  if (options_.batch_interval <= 0 || p.batch % options_.batch_interval != 0) return;
+  const int64_t step = (p.epoch - 1) * batches_per_epoch_ + p.batch;
+  EventFileWriter& train = writer("train");
+  train.add_scalar("batch_loss", step, p.loss_sum.item<double>() / double(p.seen));
+  train.add_scalar("batch_accuracy", step, double(p.correct.item<int64_t>()) / double(p.seen));
+}
+
+void TensorBoardLogger::on_epoch_end(const EpochMetrics& m, const EvaluationResult&) {
+  EventFileWriter& train = writer("train");
+  train.add_scalar("epoch_loss", m.epoch, m.train_loss);
+  train.add_scalar("epoch_accuracy", m.epoch, m.train_accuracy);
+  if (!std::isnan(m.learning_rate))
+    train.add_scalar("epoch_learning_rate", m.epoch, m.learning_rate);
+  train.add_scalar("epoch_seconds", m.epoch, m.seconds);
+  train.add_scalar("epoch_images_per_second", m.epoch, m.images_per_second);
+  train.flush();
+  if (!std::isnan(m.val_accuracy)) {
+    EventFileWriter& validation = writer("validation");
+    validation.add_scalar("epoch_loss", m.epoch, m.val_loss);
+    validation.add_scalar("epoch_accuracy", m.epoch, m.val_accuracy);
+    validation.flush();
+  }
+}
+
+void TensorBoardLogger::on_train_end(const History&) {
+  for (auto& [name, w] : writers_) w->flush();
+}
+
+void TensorBoardLogger::finish(int64_t epoch, const EvaluationResult& test, bool completed) {
+  if (test.confusion.defined()) {
+    EventFileWriter& t = writer("test");
+    t.add_scalar("epoch_loss", epoch, test.loss);
+    t.add_scalar("epoch_accuracy", epoch, test.accuracy);
+    t.add_image("confusion_matrix", epoch, confusion_image(test.confusion));
+    t.flush();
+  }
+  if (completed) {
+    tensorboard::hparams::HParamsPluginData data;
+    auto* end = data.mutable_session_end_info();
+    end->set_status(tensorboard::hparams::STATUS_SUCCESS);
+    end->set_end_time_secs(now_seconds());
+    EventFileWriter& root = writer(".");
+    root.add_plugin_data(kSessionEndTag, "hparams", data.SerializeAsString());
+    root.flush();
+  }
+}
+
+torch::Tensor confusion_image(const torch::Tensor& confusion) {
+  const int64_t cell = 24, gap = 1;
+  auto counts = confusion.to(torch::kCPU, torch::kFloat64);
+  auto shares = counts / counts.sum(1, true).clamp_min(1.0);  // each row's fraction
+  const int64_t n = counts.size(0), side = n * (cell + gap) + gap;
+  auto image = torch::full({side, side, 3}, 200, torch::kUInt8);  // grey grid lines
+  // White (0) to dark blue (1): RGB (255, 255, 255) -> (8, 48, 107).
+  const std::array<double, 3> dark = {8, 48, 107};
+  for (int64_t r = 0; r < n; ++r) {
+    for (int64_t c = 0; c < n; ++c) {
+      const double f = shares[r][c].item<double>();
+      auto block =
+          image.narrow(0, gap + r * (cell + gap), cell).narrow(1, gap + c * (cell + gap), cell);
+      for (int k = 0; k < 3; ++k) {
+        block.select(2, k).fill_(int64_t(std::lround(255.0 + (dark[size_t(k)] - 255.0) * f)));
+      }
+    }
+  }
+  return image;
+}
+
+}  // namespace cifar_exp
