@@ -4,7 +4,9 @@
 #
 #   CIFAR_EXP_TORCH=auto|debian|pypi scripts/install_deps.sh
 #   scripts/install_deps.sh --print-torch-version   # the PyPI torch version it installs
-#   CIFAR_EXP_TEST_DEPS=1 scripts/install_deps.sh    # also what only the tests use (test.sh)
+#   CIFAR_EXP_TEST_DEPS=1 scripts/install_deps.sh    # also what only the tests use (test.sh):
+#                                                    # Slurm, and TensorBoard from PyPI in the
+#                                                    # project-local .venv-tensorboard
 #
 # Which libtorch:
 #   debian  Debian's libtorch-dev 1.13 (CPU only).
@@ -21,6 +23,7 @@ cd "$(dirname "$0")/.."
 
 CIFAR_EXP_TORCH=${CIFAR_EXP_TORCH:-auto}
 CIFAR_EXP_TORCH_VERSION=${CIFAR_EXP_TORCH_VERSION:-2.15.0}
+CIFAR_EXP_TENSORBOARD_VERSION=${CIFAR_EXP_TENSORBOARD_VERSION:-2.21.0}
 PYTHON=${PYTHON:-python3}
 if [[ "${1:-}" == --print-torch-version ]]; then
   echo "$CIFAR_EXP_TORCH_VERSION"
@@ -67,7 +70,8 @@ fi
 if [[ -n "${CIFAR_EXP_TEST_DEPS:-}" ]]; then
   packages+=(slurm-wlm munge)  # tests/slurm/run.sh: sweep.sh --slurm against a one-node Slurm
 fi
-if [[ "$CIFAR_EXP_TORCH" != debian ]] && ! "$PYTHON" -c 'import venv, ensurepip' 2> /dev/null; then
+if [[ "$CIFAR_EXP_TORCH" != debian || -n "${CIFAR_EXP_TEST_DEPS:-}" ]] &&
+  ! "$PYTHON" -c 'import venv, ensurepip' 2> /dev/null; then
   packages+=(python3-venv)  # Debian's python3 makes virtual environments only with it
 fi
 
@@ -101,6 +105,20 @@ if [[ "$CIFAR_EXP_TORCH" != debian && -z "${CIFAR_EXP_SKIP_PIP:-}" ]]; then
   fi
   if ! command -v nvcc > /dev/null && [[ ! -x /usr/local/cuda/bin/nvcc ]]; then
     echo "install_deps: warning: no CUDA toolkit (nvcc) found; building against PyTorch's CUDA libtorch needs it (NVIDIA's cuda-toolkit packages)" >&2
+  fi
+fi
+# tests/tensorboard_check.py reads the event files with TensorBoard's own loader (and Pillow
+# decodes their images); without them that test is skipped, saying so.
+if [[ -n "${CIFAR_EXP_TEST_DEPS:-}" && -z "${CIFAR_EXP_SKIP_PIP:-}" ]]; then
+  if .venv-tensorboard/bin/python -c "import tensorboard, PIL, sys; sys.exit(tensorboard.__version__ != '$CIFAR_EXP_TENSORBOARD_VERSION')" 2> /dev/null; then
+    echo "install_deps: .venv-tensorboard has tensorboard $CIFAR_EXP_TENSORBOARD_VERSION"
+  else
+    echo "install_deps: installing tensorboard==$CIFAR_EXP_TENSORBOARD_VERSION and pillow from PyPI into .venv-tensorboard"
+    if ! { "$PYTHON" -m venv .venv-tensorboard &&
+      .venv-tensorboard/bin/python -m pip install --quiet --disable-pip-version-check \
+        "tensorboard==$CIFAR_EXP_TENSORBOARD_VERSION" pillow; }; then
+      echo "install_deps: warning: could not install TensorBoard from PyPI; the TensorBoard check will be skipped" >&2
+    fi
   fi
 fi
 # scripts/build.sh builds against what was installed last.

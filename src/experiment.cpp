@@ -320,9 +320,9 @@ FitOptions run_fit_options(RunContext& run, const std::string& run_dir,
   return options;
 }
 
-// The HParams dashboard's values of a run: its configuration, seed, and the keys a grid point
-// (in its name) or the command line set, as the resolved config has them (not the device,
-// threads or output settings, which say where and how it ran, not what).
+// The HParams dashboard's values of a run: its configuration (the name without its grid point),
+// seed, and the keys a grid point (in its name) or the command line set, as the resolved config
+// has them (not the device, threads or output settings, which say where and how it ran).
 std::map<std::string, nlohmann::json> run_hparams(const ExperimentConfig& config,
                                                   const ConfigOverrides& overrides) {
   const nlohmann::json resolved = to_json(config);
@@ -332,7 +332,9 @@ std::map<std::string, nlohmann::json> run_hparams(const ExperimentConfig& config
   for (const auto& [key, text] : grid_of_name(config.name)) keys.push_back(key);
   for (const auto& key : overridden_keys(overrides)) keys.push_back(key);
   for (const auto& key : keys) {
-    if (key == "training.device" || key == "training.threads" || key.rfind("output.", 0) == 0) {
+    // Said already (config, seed), or where and how it ran rather than what.
+    if (key == "name" || key == "training.seed" || key == "training.device" ||
+        key == "training.threads" || key.rfind("output.", 0) == 0) {
       continue;
     }
     std::string pointer = "/" + key;

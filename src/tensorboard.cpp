@@ -124,7 +124,7 @@ void EventFileWriter::add(const std::string& serialized_event) {
   pending_ += tfrecord_frame(serialized_event);
 }
 
-void EventFileWriter::flush() {
+void EventFileWriter::flush(bool sync) {
   if (pending_.empty()) return;
   // Cleared first: a record that could not be written is not tried again (a partial one would
   // end the readable prefix anyway).
@@ -136,7 +136,42 @@ void EventFileWriter::flush() {
     if (n < 0) throw_write_error(path_, errno);
     done += size_t(n);
   }
-  if (::fsync(fd_) != 0) throw_write_error(path_, errno);
+  if (sync && ::fsync(fd_) != 0) throw_write_error(path_, errno);
+}
+
+namespace {
+
+uint64_t little_endian_value(const std::string& bytes, size_t at, int size) {
+  uint64_t value = 0;
+  for (int i = size - 1; i >= 0; --i) value = (value << 8) | uint8_t(bytes[at + size_t(i)]);
+  return value;
+}
+
+}  // namespace
+
+int64_t last_step(const std::string& dir, const std::string& tag) {
+  int64_t last = -1;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (name_seconds(entry.path().filename().string()) < 0) continue;
+    const std::string bytes = read_file(entry.path().string());
+    for (size_t at = 0; at + 12 <= bytes.size();) {
+      const std::string_view length(bytes.data() + at, 8);
+      if (little_endian_value(bytes, at + 8, 4) != masked_crc32c(length)) break;
+      const uint64_t size = little_endian_value(bytes, at, 8);
+      if (bytes.size() - at < 16 || size > bytes.size() - at - 16) break;  // incomplete
+      const std::string_view data(bytes.data() + at + 12, size);
+      if (little_endian_value(bytes, at + 12 + size, 4) != masked_crc32c(data)) break;
+      tensorboard::Event event;
+      if (event.ParseFromArray(data.data(), int(data.size())) && event.has_summary()) {
+        for (const auto& value : event.summary().value()) {
+          if (value.tag() == tag) last = std::max<int64_t>(last, event.step());
+        }
+      }
+      at += 16 + size;
+    }
+  }
+  return last;
 }
 
 namespace {
@@ -233,7 +268,20 @@ EventFileWriter& TensorBoardLogger::writer(const std::string& sub_run) {
 void TensorBoardLogger::on_train_begin(int64_t, int64_t batches_per_epoch) {
   batches_per_epoch_ = std::max<int64_t>(1, batches_per_epoch);
   const FitState& s = fit_state();
-  if (!s.history.epochs.empty() || s.start.batches_done > 0) return;  // resumed: written before
+  if (!s.history.epochs.empty() || s.start.batches_done > 0) {
+    // Resumed: continue after what the earlier sessions logged.
+    const std::string train_dir = (fs::path(options_.dir) / "train").string();
+    last_batch_step_ = last_step(train_dir, "batch_loss");
+    const int64_t last_epoch = last_step(train_dir, "epoch_loss");
+    const int64_t last_validated =
+        last_step((fs::path(options_.dir) / "validation").string(), "epoch_loss");
+    for (const EpochMetrics& m : s.history.epochs) {
+      if (m.epoch > last_epoch) log_training_epoch(m);
+      if (m.epoch > last_validated) log_validation_epoch(m);
+    }
+    for (auto& [name, w] : writers_) w->flush();
+    return;
+  }
   tensorboard::hparams::HParamsPluginData data;
   auto* start = data.mutable_session_start_info();
   for (const auto& [name, value] : options_.hparams)
@@ -252,12 +300,20 @@ void TensorBoardLogger::on_train_begin(int64_t, int64_t batches_per_epoch) {
 void TensorBoardLogger::on_batch_end(const BatchProgress& p) {
   if (options_.batch_interval <= 0 || p.batch % options_.batch_interval != 0) return;
   const int64_t step = (p.epoch - 1) * batches_per_epoch_ + p.batch;
+  if (step <= last_batch_step_) return;
   EventFileWriter& train = writer("train");
   train.add_scalar("batch_loss", step, p.loss_sum.item<double>() / double(p.seen));
   train.add_scalar("batch_accuracy", step, double(p.correct.item<int64_t>()) / double(p.seen));
+  train.flush(/*sync=*/false);
 }
 
 void TensorBoardLogger::on_epoch_end(const EpochMetrics& m, const EvaluationResult&) {
+  log_training_epoch(m);
+  log_validation_epoch(m);
+  for (auto& [name, w] : writers_) w->flush();
+}
+
+void TensorBoardLogger::log_training_epoch(const EpochMetrics& m) {
   EventFileWriter& train = writer("train");
   train.add_scalar("epoch_loss", m.epoch, m.train_loss);
   train.add_scalar("epoch_accuracy", m.epoch, m.train_accuracy);
@@ -265,13 +321,13 @@ void TensorBoardLogger::on_epoch_end(const EpochMetrics& m, const EvaluationResu
     train.add_scalar("epoch_learning_rate", m.epoch, m.learning_rate);
   train.add_scalar("epoch_seconds", m.epoch, m.seconds);
   train.add_scalar("epoch_images_per_second", m.epoch, m.images_per_second);
-  train.flush();
-  if (!std::isnan(m.val_accuracy)) {
-    EventFileWriter& validation = writer("validation");
-    validation.add_scalar("epoch_loss", m.epoch, m.val_loss);
-    validation.add_scalar("epoch_accuracy", m.epoch, m.val_accuracy);
-    validation.flush();
-  }
+}
+
+void TensorBoardLogger::log_validation_epoch(const EpochMetrics& m) {
+  if (std::isnan(m.val_accuracy)) return;
+  EventFileWriter& validation = writer("validation");
+  validation.add_scalar("epoch_loss", m.epoch, m.val_loss);
+  validation.add_scalar("epoch_accuracy", m.epoch, m.val_accuracy);
 }
 
 void TensorBoardLogger::on_train_end(const History&) {

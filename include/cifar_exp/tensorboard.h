@@ -27,11 +27,17 @@ uint32_t masked_crc32c(std::string_view bytes);
 // masked CRC-32C of the data.
 std::string tfrecord_frame(std::string_view data);
 
+// The highest step of `tag` among the whole records of the event files in `dir` (-1 when none:
+// no folder, no file, no such tag); reading stops at a file's first incomplete or damaged
+// record, as TensorBoard's does.
+int64_t last_step(const std::string& dir, const std::string& tag);
+
 // An events.out.tfevents.<seconds>.<host>.<pid>.<n> file in `dir` (made if needed), named to
 // sort after the folder's earlier event files (TensorBoard reads them in name order, so a
 // resumed run's events come after those it continues), beginning with the file_version event.
-// Events are buffered and written, then fsync'ed, by flush(): a crash leaves a readable prefix
-// of whole records; a failed write is an OutputError naming the file and the system's reason.
+// Events are buffered and written by flush(), then fsync'ed (durable) unless told otherwise: a
+// crash leaves a readable prefix of whole records; a failed write is an OutputError naming the
+// file and the system's reason.
 class EventFileWriter {
  public:
   explicit EventFileWriter(const std::string& dir);
@@ -48,7 +54,7 @@ class EventFileWriter {
   // A value of the HParams plugin (its HParamsPluginData, serialised) under `tag`.
   void add_plugin_data(const std::string& tag, const std::string& plugin_name,
                        const std::string& content);
-  void flush();
+  void flush(bool sync = true);
   const std::string& path() const { return path_; }
 
  private:
@@ -77,8 +83,10 @@ struct TensorBoardOptions {
 //   validation/  epoch_loss, epoch_accuracy (when the run validates)
 //   test/        epoch_loss, epoch_accuracy and the confusion matrix after training (finish())
 //   .            the HParams session (start, and end when finished) and the text pages.
-// A resumed run writes new files whose steps repeat those after the checkpoint; TensorBoard
-// keeps the later of two events with the same tag and step (its rule for restarts).
+// Batch figures are written as they come (a crash loses none), and synced with each epoch's. A
+// resumed run writes new files that continue after the last step each tag has in the earlier
+// ones (read back at the start): epochs the checkpoint holds but the log lacks are written
+// then, and no step is written twice, so any reader sees each step once.
 class TensorBoardLogger : public TrainingCallback {
  public:
   explicit TensorBoardLogger(TensorBoardOptions options);
@@ -92,8 +100,11 @@ class TensorBoardLogger : public TrainingCallback {
 
  private:
   EventFileWriter& writer(const std::string& sub_run);
+  void log_training_epoch(const EpochMetrics& m);
+  void log_validation_epoch(const EpochMetrics& m);
   TensorBoardOptions options_;
   int64_t batches_per_epoch_ = 1;
+  int64_t last_batch_step_ = -1;  // logged by an earlier session of the run
   std::map<std::string, std::unique_ptr<EventFileWriter>> writers_;
 };
 

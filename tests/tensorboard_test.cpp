@@ -1,0 +1,197 @@
+// TensorBoard event files: CRC-32C on the standard check vectors, the TFRecord frame, file
+// names that sort after a folder's earlier files, reading back the last step (to the end of the
+// readable prefix), a full disk, the confusion picture, and output.tensorboard false.
+// (tensorboard_check.py reads whole runs' logs with TensorBoard itself.)
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "cifar_exp/errors.h"
+#include "cifar_exp/tensorboard.h"
+#include "test_support.h"
+
+namespace fs = std::filesystem;
+
+namespace cifar_exp {
+namespace {
+
+std::vector<std::string> event_files(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir)) names.push_back(entry.path().filename());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+TEST(Crc32c, MatchesTheStandardCheckVectors) {
+  // RFC 3720 B.4 and the CRC catalogue's check value.
+  EXPECT_EQ(crc32c("123456789"), 0xE3069283u);
+  EXPECT_EQ(crc32c(std::string(32, '\0')), 0x8A9136AAu);
+  EXPECT_EQ(crc32c(std::string(32, '\xff')), 0x62A8AB43u);
+  std::string ascending, descending;
+  for (int i = 0; i < 32; ++i) {
+    ascending.push_back(char(i));
+    descending.push_back(char(31 - i));
+  }
+  EXPECT_EQ(crc32c(ascending), 0x46DD794Eu);
+  EXPECT_EQ(crc32c(descending), 0x113FDB5Cu);
+  EXPECT_EQ(crc32c(""), 0u);
+  // TFRecord's mask: rotate right by 15, add 0xa282ead8.
+  const uint32_t crc = crc32c("123456789");
+  EXPECT_EQ(masked_crc32c("123456789"), ((crc >> 15) | (crc << 17)) + 0xA282EAD8u);
+}
+
+TEST(TfRecord, FramesLengthChecksumDataChecksum) {
+  const std::string frame = tfrecord_frame("abc");
+  ASSERT_EQ(frame.size(), 8u + 4u + 3u + 4u);
+  EXPECT_EQ(frame.substr(0, 8), std::string("\x03\0\0\0\0\0\0\0", 8));
+  const auto u32 = [&](size_t at) {
+    return uint32_t(uint8_t(frame[at])) | uint32_t(uint8_t(frame[at + 1])) << 8 |
+           uint32_t(uint8_t(frame[at + 2])) << 16 | uint32_t(uint8_t(frame[at + 3])) << 24;
+  };
+  EXPECT_EQ(u32(8), masked_crc32c(frame.substr(0, 8)));
+  EXPECT_EQ(frame.substr(12, 3), "abc");
+  EXPECT_EQ(u32(15), masked_crc32c("abc"));
+}
+
+TEST(EventFileWriter, NamesSortAfterEarlierFilesAndStepsReadBack) {
+  testing::TempDir dir;
+  const std::string logs = dir / "train";
+  EXPECT_EQ(last_step(logs, "epoch_loss"), -1);  // no folder yet
+  {
+    EventFileWriter writer(logs);
+    for (int step = 1; step <= 3; ++step) writer.add_scalar("epoch_loss", step, 1.0 / step);
+    writer.add_scalar("batch_loss", 40, 0.5);
+    writer.flush();
+  }
+  EXPECT_EQ(last_step(logs, "epoch_loss"), 3);
+  EXPECT_EQ(last_step(logs, "batch_loss"), 40);
+  EXPECT_EQ(last_step(logs, "epoch_accuracy"), -1);
+  // A file from a clock far ahead: the next file still sorts after it.
+  const std::string future = logs + "/events.out.tfevents.9999999990.elsewhere.1.0";
+  fs::copy_file(EventFileWriter(logs).path(), future);
+  EventFileWriter later(logs);
+  later.add_scalar("epoch_loss", 4, 0.25);
+  later.flush();
+  const auto names = event_files(logs);
+  ASSERT_EQ(names.size(), 4u);
+  EXPECT_EQ(fs::path(later.path()).filename(), names.back());
+  EXPECT_EQ(names.back().rfind("events.out.tfevents.9999999991.", 0), 0u) << names.back();
+  EXPECT_EQ(last_step(logs, "epoch_loss"), 4);
+}
+
+TEST(EventFileWriter, ACrashLeavesAReadablePrefix) {
+  testing::TempDir dir;
+  std::string path;
+  {
+    EventFileWriter writer(dir.path());
+    writer.add_scalar("epoch_loss", 1, 0.9);
+    writer.flush();
+    writer.add_scalar("epoch_loss", 2, 0.8);
+    writer.flush();
+    path = writer.path();
+  }
+  // As if the process had died inside the last record's write.
+  const std::string bytes = testing::read_text(path);
+  for (size_t cut : {bytes.size() - 1, bytes.size() - 5, bytes.size() - 20}) {
+    testing::write_text(path, bytes.substr(0, cut));
+    EXPECT_EQ(last_step(dir.path(), "epoch_loss"), 1) << cut;
+  }
+  // A flipped byte in the last record's data: that record is not read.
+  std::string damaged = bytes;
+  damaged[damaged.size() - 6] ^= 0x20;
+  testing::write_text(path, damaged);
+  EXPECT_EQ(last_step(dir.path(), "epoch_loss"), 1);
+}
+
+TEST(EventFileWriter, AFullDiskIsAnOutputErrorNamingTheFile) {
+  testing::TempDir dir;
+  int pipe_fds[2];
+  ASSERT_EQ(pipe(pipe_fds), 0);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {  // a child whose files may not grow past 2 kB, as on a full disk
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit limit {
+      2048, 2048
+    };
+    setrlimit(RLIMIT_FSIZE, &limit);
+    std::string message = "no error";
+    try {
+      EventFileWriter writer(dir / "logs");
+      for (int step = 0; step < 1000; ++step) writer.add_scalar("batch_loss", step, 0.5);
+      writer.flush();
+    } catch (const OutputError& e) {
+      message = e.what();
+    }
+    (void)!write(pipe_fds[1], message.data(), message.size());
+    _exit(0);
+  }
+  close(pipe_fds[1]);
+  std::string message;
+  char buffer[512];
+  for (ssize_t n; (n = read(pipe_fds[0], buffer, sizeof buffer)) > 0;)
+    message.append(buffer, size_t(n));
+  close(pipe_fds[0]);
+  waitpid(pid, nullptr, 0);
+  EXPECT_EQ(message.rfind(dir / "logs/events.out.tfevents.", 0), 0u) << message;
+  EXPECT_NE(message.find(": cannot write file: File too large"), std::string::npos) << message;
+}
+
+TEST(ConfusionImage, ShadesEachCellByItsShareOfTheRow) {
+  auto confusion = torch::zeros({10, 10}, torch::kInt64);
+  for (int c = 0; c < 10; ++c) confusion[c][c] = 5;
+  confusion[3][3] = 2;
+  confusion[3][7] = 2;  // row 3: half right, half class 7
+  const auto image = confusion_image(confusion);
+  ASSERT_EQ(image.sizes(), (std::vector<int64_t>{251, 251, 3}));
+  const auto pixel = [&](int64_t row, int64_t col) {  // the middle of a cell
+    const auto p = image[1 + row * 25 + 12][1 + col * 25 + 12];
+    return std::vector<int64_t>{p[0].item<int64_t>(), p[1].item<int64_t>(), p[2].item<int64_t>()};
+  };
+  EXPECT_EQ(pixel(0, 0), (std::vector<int64_t>{8, 48, 107}));     // the whole row
+  EXPECT_EQ(pixel(0, 1), (std::vector<int64_t>{255, 255, 255}));  // none of it
+  EXPECT_EQ(pixel(3, 7), (std::vector<int64_t>{132, 152, 181}));  // half
+  EXPECT_EQ(pixel(3, 3), pixel(3, 7));
+  EXPECT_EQ(image[0][0][0].item<int64_t>(), 200);  // the grid lines
+}
+
+TEST(TensorBoardRuns, OffWritesNoLogAndOnWritesTheSubRuns) {
+  testing::TempDir dir;
+  testing::write_cifar10_folder(dir / "data", 128, 64);
+  testing::write_text(dir / "c.json", R"({"name": "c", "training": {"epochs": 1, "threads": 1,
+    "device": "cpu", "batch_size": 32}})");
+  for (const bool on : {false, true}) {
+    const std::string out = dir / (on ? "on" : "off");
+    auto r = testing::run_cli({"--config", dir / "c.json", "--data-dir", dir / "data",
+                               "--output-dir", out, "--set",
+                               std::string("output.tensorboard=") + (on ? "true" : "false")});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const std::string logs = testing::run_folders(out).at(0) + "/tensorboard";
+    EXPECT_EQ(fs::exists(logs), on);
+    if (on) {
+      for (const char* sub : {"train", "validation", "test"}) {
+        EXPECT_EQ(event_files(logs + "/" + sub).size(), 1u) << sub;
+      }
+      EXPECT_EQ(last_step(logs + "/train", "epoch_loss"), 1);
+      EXPECT_EQ(last_step(logs + "/test", "epoch_accuracy"), 1);
+    }
+  }
+  auto r = testing::run_cli({"--config", dir / "c.json", "--set", "output.tensorboard=false",
+                             "--set", "output.tensorboard_batch_interval=5", "--print-config"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;  // a config error
+  EXPECT_NE(r.err.find("output.tensorboard_batch_interval: only applies when output.tensorboard "
+                       "is true"),
+            std::string::npos)
+      << r.err;
+}
+
+}  // namespace
+}  // namespace cifar_exp
