@@ -237,8 +237,8 @@ void EventFileWriter::add_plugin_data(const std::string& tag, const std::string&
 
 namespace {
 
-google::protobuf::Value hparam_value(const nlohmann::json& value) {
-  google::protobuf::Value out;
+tensorboard::hparams::Value hparam_value(const nlohmann::json& value) {
+  tensorboard::hparams::Value out;
   if (value.is_boolean()) {
     out.set_bool_value(value.get<bool>());
   } else if (value.is_number()) {
@@ -251,7 +251,7 @@ google::protobuf::Value hparam_value(const nlohmann::json& value) {
   return out;
 }
 
-// The HParams plugin's summary tags and version (tensorboard/plugins/hparams/metadata.py).
+// The HParams plugin's summary tags (tensorboard/plugins/hparams/metadata.py).
 const char* const kSessionStartTag = "_hparams_/session_start_info";
 const char* const kSessionEndTag = "_hparams_/session_end_info";
 
