@@ -17,7 +17,7 @@ packages=(
   # Headers and CMake configs the build finds (CMakeLists.txt's find_package calls).
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libgtest-dev
   libpng-dev zlib1g-dev libjpeg62-turbo-dev libhdf5-dev
-  libprotobuf-dev protobuf-compiler libprotoc32 libprotobuf32  # TensorBoard event files
+  libprotobuf-dev protobuf-compiler libprotoc32 libprotobuf32 libprotobuf-lite32  # TensorBoard event files
   # The shared libraries behind them, and everything those need in turn (libhdf5_serial links
   # libcurl, for HDF5's read-only S3 driver, and libcurl a good part of a TLS stack).
   libspdlog1.10 libfmt9 libpng16-16 zlib1g libjpeg62-turbo
