@@ -183,20 +183,25 @@ tensorboard::Event summary_event(int64_t step) {
   return event;
 }
 
+// The event's summary value named `tag` (each event here carries one).
+tensorboard::Summary::Value* tagged_value(tensorboard::Event& event, const std::string& tag) {
+  auto* value = event.mutable_summary()->add_value();
+  value->set_tag(tag);
+  return value;
+}
+
 }  // namespace
 
 void EventFileWriter::add_scalar(const std::string& tag, int64_t step, double value) {
   auto event = summary_event(step);
-  auto* v = event.mutable_summary()->add_value();
-  v->set_tag(tag);
+  auto* v = tagged_value(event, tag);
   v->set_simple_value(float(value));
   add(event.SerializeAsString());
 }
 
 void EventFileWriter::add_image(const std::string& tag, int64_t step, const torch::Tensor& rgb) {
   auto event = summary_event(step);
-  auto* v = event.mutable_summary()->add_value();
-  v->set_tag(tag);
+  auto* v = tagged_value(event, tag);
   auto* image = v->mutable_image();
   image->set_height(int32_t(rgb.size(0)));
   image->set_width(int32_t(rgb.size(1)));
@@ -207,8 +212,7 @@ void EventFileWriter::add_image(const std::string& tag, int64_t step, const torc
 
 void EventFileWriter::add_text(const std::string& tag, int64_t step, const std::string& markdown) {
   auto event = summary_event(step);
-  auto* v = event.mutable_summary()->add_value();
-  v->set_tag(tag);
+  auto* v = tagged_value(event, tag);
   auto* metadata = v->mutable_metadata();
   metadata->mutable_plugin_data()->set_plugin_name("text");
   metadata->set_data_class(tensorboard::DATA_CLASS_TENSOR);
@@ -222,8 +226,7 @@ void EventFileWriter::add_text(const std::string& tag, int64_t step, const std::
 void EventFileWriter::add_plugin_data(const std::string& tag, const std::string& plugin_name,
                                       const std::string& content) {
   auto event = summary_event(0);
-  auto* v = event.mutable_summary()->add_value();
-  v->set_tag(tag);
+  auto* v = tagged_value(event, tag);
   auto* plugin = v->mutable_metadata()->mutable_plugin_data();
   plugin->set_plugin_name(plugin_name);
   plugin->set_content(content);
