@@ -24,14 +24,6 @@ namespace {
 
 std::string base_of(const std::string& name) { return name.substr(0, name.find('+')); }
 
-// A run's config.json value at a dotted key path ("training.optimizer"), or nullptr.
-const json* config_at(const json& config, const std::string& path) {
-  std::string pointer = "/" + path;
-  std::replace(pointer.begin(), pointer.end(), '.', '/');
-  const json::json_pointer at(pointer);
-  return config.is_object() && config.contains(at) ? &config.at(at) : nullptr;
-}
-
 // The grid value of `path` recorded in the runs' config.json, else the text in the name.
 json grid_value(const std::string& path, const std::string& text,
                 const std::vector<const RunRecord*>& runs) {

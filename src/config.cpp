@@ -635,26 +635,28 @@ const Fields<ExperimentConfig> kTopLevelFields = {
 
 // Rules that span keys. Features this build cannot run yet are refused loudly rather than
 // silently training something else.
+// Whether a monitor reads a metric only validation gives (val_loss, val_accuracy).
+bool watches_validation(Monitor monitor) {
+  return monitor == Monitor::kValLoss || monitor == Monitor::kValAccuracy;
+}
+
 void check_combinations(const ExperimentConfig& c, ObjectReader& r) {
   const TrainingConfig& t = c.training;
   if (t.lr_schedule == LrSchedule::kCosine && t.lr_warmup_epochs >= t.epochs) {
     r.fail("training.lr_warmup_epochs",
            "must be fewer than training.epochs (" + std::to_string(t.epochs) + ")");
   }
-  const bool watches_validation =
-      t.lr_monitor == Monitor::kValLoss || t.lr_monitor == Monitor::kValAccuracy;
-  if (t.lr_schedule == LrSchedule::kReduceOnPlateau && watches_validation &&
-      t.validation == Validation::kNone) {
-    r.fail("training.lr_monitor", "\"" + to_string(t.lr_monitor) +
-                                      "\" needs validation (training.validation is \"none\")");
-  }
-  if (t.early_stopping) {
-    const Monitor monitor = t.early_stopping->monitor;
-    if (t.validation == Validation::kNone &&
-        (monitor == Monitor::kValLoss || monitor == Monitor::kValAccuracy)) {
-      r.fail("training.early_stopping.monitor",
+  // A monitor of a val_ metric, in a run without validation: refused where it is set.
+  const auto check_monitor = [&](const char* key, Monitor monitor) {
+    if (watches_validation(monitor) && t.validation == Validation::kNone) {
+      r.fail(key,
              "\"" + to_string(monitor) + "\" needs validation (training.validation is \"none\")");
     }
+  };
+  if (t.lr_schedule == LrSchedule::kReduceOnPlateau)
+    check_monitor("training.lr_monitor", t.lr_monitor);
+  if (t.early_stopping) {
+    check_monitor("training.early_stopping.monitor", t.early_stopping->monitor);
     if (t.early_stopping->start_from_epoch >= t.epochs) {
       r.fail("training.early_stopping.start_from_epoch",
              "must be fewer than training.epochs (" + std::to_string(t.epochs) + ")");
@@ -680,6 +682,13 @@ bool is_device_spec(const std::string& spec) {
          spec.compare(0, prefix.size(), prefix) == 0 &&
          std::all_of(spec.begin() + long(prefix.size()), spec.end(),
                      [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+}
+
+const json* config_at(const json& config, const std::string& key_path) {
+  std::string pointer = "/" + key_path;
+  std::replace(pointer.begin(), pointer.end(), '.', '/');
+  const json::json_pointer at(pointer);
+  return config.is_object() && config.contains(at) ? &config.at(at) : nullptr;
 }
 
 bool is_config_key_path(const std::string& key) {

@@ -1,14 +1,7 @@
 // The best epoch and early stopping (early_stopping.h).
 #include "cifar_exp/early_stopping.h"
 
-#include "cifar_exp/lr_schedule.h"
-
 namespace cifar_exp {
-
-bool maximizes(Monitor monitor, MonitorMode mode) {
-  if (mode != MonitorMode::kAuto) return mode == MonitorMode::kMax;
-  return monitor == Monitor::kValAccuracy || monitor == Monitor::kTrainAccuracy;
-}
 
 std::optional<BestCriterion> best_criterion(const TrainingConfig& config) {
   if (const auto& es = config.early_stopping) {

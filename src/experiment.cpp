@@ -337,10 +337,7 @@ std::map<std::string, nlohmann::json> run_hparams(const ExperimentConfig& config
         key == "training.threads" || key.rfind("output.", 0) == 0) {
       continue;
     }
-    std::string pointer = "/" + key;
-    std::replace(pointer.begin(), pointer.end(), '.', '/');
-    const nlohmann::json::json_pointer at(pointer);
-    if (resolved.contains(at)) hparams[key] = resolved.at(at);
+    if (const nlohmann::json* value = config_at(resolved, key)) hparams[key] = *value;
   }
   return hparams;
 }

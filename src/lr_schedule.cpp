@@ -27,7 +27,7 @@ double one_cycle_rate(const TrainingConfig& c, int64_t step, int64_t total) {
 }  // namespace
 
 PlateauRule::PlateauRule(const TrainingConfig& c)
-    : maximize_(c.lr_monitor == Monitor::kValAccuracy || c.lr_monitor == Monitor::kTrainAccuracy),
+    : maximize_(maximizes(c.lr_monitor, MonitorMode::kAuto)),
       factor_(c.lr_factor),
       min_lr_(c.lr_min),
       min_delta_(c.lr_min_delta),
@@ -73,6 +73,11 @@ double monitored_value(Monitor monitor, const EpochMetrics& m) {
       return m.train_accuracy;
   }
   return std::numeric_limits<double>::quiet_NaN();
+}
+
+bool maximizes(Monitor monitor, MonitorMode mode) {
+  if (mode != MonitorMode::kAuto) return mode == MonitorMode::kMax;
+  return monitor == Monitor::kValAccuracy || monitor == Monitor::kTrainAccuracy;
 }
 
 double scheduled_rate(const TrainingConfig& c, int64_t step, int64_t steps_per_epoch) {

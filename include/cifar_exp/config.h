@@ -124,6 +124,9 @@ bool is_device_spec(const std::string& spec);
 // Whether `key` is a dotted key path of lower-case words: "training.epochs" (not whether the
 // config has it).
 bool is_config_key_path(const std::string& key);
+// The value at a dotted key path ("training.optimizer") of a config document (a run folder's
+// config.json, to_json's output), or nullptr when it has none.
+const nlohmann::json* config_at(const nlohmann::json& config, const std::string& key_path);
 
 struct OutputConfig {
   std::string dir = "runs";

@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "cifar_exp/config.h"
+#include "cifar_exp/lr_schedule.h"  // monitored_value, maximizes
 #include "cifar_exp/training.h"
 
 namespace cifar_exp {
@@ -26,9 +27,6 @@ struct BestCriterion {
 // highest val_accuracy; nullopt without either (no validation: the last epoch stands for the
 // best).
 std::optional<BestCriterion> best_criterion(const TrainingConfig& config);
-
-// Whether `mode` makes `monitor` a metric to maximise (auto: accuracies yes, losses no).
-bool maximizes(Monitor monitor, MonitorMode mode);
 
 // Keras' EarlyStopping.on_epoch_end, one epoch at a time (epochs numbered from 1): an epoch
 // improves when its value beats the best by more than min_delta; the first watched epoch is the

@@ -42,8 +42,10 @@ class PlateauRule {
   int64_t wait_ = 0, cooldown_counter_ = 0;
 };
 
-// An epoch's value of the metric `monitor` names.
+// An epoch's value of the metric `monitor` names (reduce_on_plateau's and early stopping's).
 double monitored_value(Monitor monitor, const EpochMetrics& m);
+// Whether `mode` makes `monitor` a metric to maximise (auto: accuracies yes, losses no).
+bool maximizes(Monitor monitor, MonitorMode mode);
 
 // The rate of step `step` (0-based) of a run with `steps_per_epoch` steps an epoch, for every
 // schedule but reduce_on_plateau (whose rate depends on the metrics: base here).
