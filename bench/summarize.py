@@ -108,9 +108,12 @@ def label_sides(sides, runs):
             side["label"] = f"cifar-exp {r0['torch_version']}" + (" generic" if generic else "")
             side["what"] = (f"{short_path(side['spec'].removesuffix(':generic'))}, libtorch "
                             f"{r0['torch_version']}, {r0.get('kernels', 'generic')} kernels")
-            if any(r and r.get("convolution") == "winograd"
-                   for config_runs in runs.values() for r in config_runs[s]):
+            paths = {r.get("convolution") for config_runs in runs.values()
+                     for r in config_runs[s] if r}
+            if paths & {"winograd", "onednn_winograd"}:
                 side["what"] += ", oneDNN Winograd convolutions for the frozen VGG16"
+            if "winograd_avx2" in paths:
+                side["what"] += ", our AVX2 Winograd convolutions for the frozen VGG16"
         else:
             python = side["spec"].split(":")[0]
             side["what"] = (f"{short_path(python)}, torch {r0['torch_version']}, "

@@ -16,10 +16,13 @@
 #include "cifar_exp/device.h"
 #include "cifar_exp/errors.h"
 #include "cifar_exp/feature_cache.h"
+#include "cifar_exp/kernels.h"
 #include "cifar_exp/models.h"
 #include "cifar_exp/optimizers.h"
 #include "cifar_exp/run_context.h"
 #include "cifar_exp/training.h"
+#include "cifar_exp/vgg16_layers.h"
+#include "cifar_exp/winograd.h"
 
 namespace fs = std::filesystem;
 
@@ -215,8 +218,9 @@ nlohmann::json bench_report(const RunContext& run, const BenchOptions& options,
                                           : phases["train_step"]["mean_ms"].get<double>();
   const double eval_ms = phases["eval"]["mean_ms"];
   const int64_t eval_images = run.test.size();
-  const std::string convolution =
-      runs_winograd(*run.model, run.device, t.precision) ? "winograd" : "libtorch";
+  // The frozen backbone's path ("libtorch": its direct convolutions, or any other model).
+  const ConvolutionPath path = backbone_convolution(*run.model, run.device, t.precision);
+  const std::string convolution = path == ConvolutionPath::kDirect ? "libtorch" : to_string(path);
   nlohmann::json report = {{"tool", "cifar-exp"},
                            {"config", run.config.name},
                            {"model", to_string(run.config.model.type)},
@@ -285,7 +289,10 @@ std::string format_benchmark_table(const nlohmann::json& r) {
       << r["device"].get<std::string>() << ", " << r["threads"].get<int64_t>() << " threads, "
       << r["precision"].get<std::string>() << ", " << r["kernels"].get<std::string>()
       << " kernels, "
-      << (r.value("convolution", "libtorch") == "winograd" ? "oneDNN Winograd convolutions, " : "")
+      << (r.value("convolution", "libtorch") == "onednn_winograd" ? "oneDNN Winograd convolutions, "
+          : r.value("convolution", "libtorch") == "winograd_avx2"
+              ? "AVX2 Winograd convolutions (ours), "
+              : "")
       << "libtorch " << r["torch_version"].get<std::string>() << ", "
       << r["data"].get<std::string>() << " data\n";
   out << "CPU: " << r["cpu"].get<std::string>() << "\n";
@@ -316,6 +323,155 @@ std::string format_benchmark_table(const nlohmann::json& r) {
       << " images/s, evaluation: " << r["eval_images_per_second"].get<double>() << " images/s";
   if (r.contains("features_images_per_second")) {
     out << ", backbone features: " << r["features_images_per_second"].get<double>() << " images/s";
+  }
+  out << "\n";
+  return out.str();
+}
+
+namespace {
+
+// Median milliseconds of `iterations` calls of `run` after `warmup` untimed ones.
+template <typename Run>
+double median_ms(int64_t warmup, int64_t iterations, Run&& run) {
+  for (int64_t i = 0; i < warmup; ++i) run();
+  std::vector<double> ms;
+  for (int64_t i = 0; i < iterations; ++i) {
+    const auto start = Clock::now();
+    run();
+    ms.push_back(ms_between(start, Clock::now()));
+  }
+  return PhaseStats::of(ms).median_ms;
+}
+
+// One layer as Vgg16BackboneImpl::forward runs it without autograd: libtorch's convolution on
+// channels-last tensors, ReLU in place, the fused ReLU + pool at a block's end.
+torch::Tensor direct_layer(const torch::Tensor& x, const BackboneLayer& layer) {
+  auto y = torch::conv2d(x, layer.weight, layer.bias, 1, 1);
+  return layer.pool_after ? max_pool2_relu(y) : y.relu_();
+}
+
+}  // namespace
+
+nlohmann::json run_layer_benchmark(const BenchOptions& options,
+                                   const std::shared_ptr<spdlog::logger>& logger) {
+  const ExperimentConfig config = bench_config(options);
+  if (config.model.type != ModelType::kVgg16Transfer) {
+    throw ConfigError("bench --layers: times VGG16's layers; " + options.config_path +
+                      " has model.type \"" + to_string(config.model.type) + "\"");
+  }
+  const int64_t threads = configure_threads(config.training.threads);
+  const int64_t batch = config.training.batch_size, side = config.model.input_size;
+  torch::NoGradGuard no_grad;
+  torch::manual_seed(config.training.seed);
+  Vgg16Backbone backbone(Kernels::kFused, Convolution::kDirect);
+  backbone->freeze(0);
+  const auto layers = backbone->layers();
+  const auto images = torch::rand({batch, 3, side, side}) * 255 - 120;  // caffe-scaled range
+
+  std::vector<std::string> paths = {"direct"};
+  std::unique_ptr<WinogradBackbone> ours_every, ours;
+  std::unique_ptr<OnednnBackbone> onednn;
+  if (winograd_avx2_available()) {
+    paths.push_back("winograd_avx2");
+    ours_every = std::make_unique<WinogradBackbone>(/*every_layer=*/true);
+    ours = std::make_unique<WinogradBackbone>();
+  }
+  if (onednn_winograd_available()) {
+    paths.push_back("onednn");
+    onednn = std::make_unique<OnednnBackbone>(/*winograd=*/true);
+  }
+  std::string path_list;
+  for (const auto& p : paths) path_list += (path_list.empty() ? "" : ", ") + p;
+  logger->info("Timing VGG16's 13 layers at batch {}, {}x{}, {} threads: {}", batch, side, side,
+               threads, path_list);
+  nlohmann::json rows = nlohmann::json::array();
+  torch::Tensor x = images.contiguous(torch::MemoryFormat::ChannelsLast);
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const auto& conv = vgg16_convs()[i];
+    const std::vector<BackboneLayer> one = {layers[i]};
+    nlohmann::json row = {{"name", conv.name},  {"in", conv.in},
+                          {"out", conv.out},    {"height", x.size(2)},
+                          {"width", x.size(3)}, {"pool", layers[i].pool_after}};
+    row["direct_ms"] =
+        median_ms(options.warmup, options.iterations, [&] { direct_layer(x, layers[i]); });
+    row["direct_algorithm"] = "direct";
+    if (ours_every) {
+      row["winograd_avx2_ms"] =
+          median_ms(options.warmup, options.iterations, [&] { ours_every->forward(x, one); });
+      row["winograd_avx2_algorithm"] = ours_every->last_algorithms().at(0);
+    }
+    if (onednn) {
+      row["onednn_ms"] =
+          median_ms(options.warmup, options.iterations, [&] { onednn->forward(x, one); });
+      row["onednn_algorithm"] = onednn->last_algorithms().at(0);
+    }
+    rows.push_back(row);
+    logger->debug("{}: {}", conv.name, row.dump());
+    x = direct_layer(x, layers[i]);
+  }
+  nlohmann::json stack = {{"direct_ms", median_ms(options.warmup, options.iterations,
+                                                  [&] { backbone->forward(images); })},
+                          {"direct_algorithms", std::vector<std::string>(layers.size(), "direct")}};
+  if (ours) {
+    stack["winograd_avx2_ms"] =
+        median_ms(options.warmup, options.iterations, [&] { ours->forward(images, layers); });
+    stack["winograd_avx2_algorithms"] = ours->last_algorithms();
+  }
+  if (onednn) {
+    stack["onednn_ms"] =
+        median_ms(options.warmup, options.iterations, [&] { onednn->forward(images, layers); });
+    stack["onednn_algorithms"] = onednn->last_algorithms();
+  }
+  return {{"tool", "cifar-exp"},
+          {"what", "layers"},
+          {"config", config.name},
+          {"batch_size", batch},
+          {"input_size", side},
+          {"threads", threads},
+          {"iterations", options.iterations},
+          {"warmup", options.warmup},
+          {"cpu", cpu_model()},
+          {"torch_version", torch_version()},
+          {"onednn", onednn_description()},
+          {"max_cpu_isa", std::getenv(kMaxCpuIsaVariable) ? std::getenv(kMaxCpuIsaVariable) : ""},
+          {"paths", paths},
+          {"layers", rows},
+          {"stack", stack}};
+}
+
+std::string format_layer_table(const nlohmann::json& r) {
+  std::ostringstream out;
+  out << "cifar-exp bench --layers: " << r["config"].get<std::string>() << ", VGG16 at batch "
+      << r["batch_size"].get<int64_t>() << ", " << r["input_size"].get<int64_t>() << "x"
+      << r["input_size"].get<int64_t>() << ", " << r["threads"].get<int64_t>()
+      << " threads, fp32, libtorch " << r["torch_version"].get<std::string>() << ", "
+      << r["onednn"].get<std::string>() << "\nCPU: " << r["cpu"].get<std::string>()
+      << "; medians of " << r["iterations"].get<int64_t>() << " runs, ms\n\n";
+  const auto paths = r["paths"].get<std::vector<std::string>>();
+  auto cell = [](const nlohmann::json& row, const std::string& path) {
+    std::ostringstream c;
+    c << std::fixed << std::setprecision(2) << row[path + "_ms"].get<double>();
+    if (path != "direct" && row[path + "_algorithm"] == "direct") c << " (direct)";
+    return c.str();
+  };
+  out << std::left << std::setw(14) << "layer" << std::setw(20) << "in -> out, map";
+  for (const auto& p : paths) out << std::right << std::setw(22) << p;
+  out << "\n";
+  for (const auto& row : r["layers"]) {
+    std::ostringstream shape;
+    shape << row["in"].get<int64_t>() << " -> " << row["out"].get<int64_t>() << ", "
+          << row["height"].get<int64_t>() << "x" << row["width"].get<int64_t>()
+          << (row["pool"].get<bool>() ? " +pool" : "");
+    out << std::left << std::setw(14) << row["name"].get<std::string>() << std::setw(20)
+        << shape.str();
+    for (const auto& p : paths) out << std::right << std::setw(22) << cell(row, p);
+    out << "\n";
+  }
+  out << std::left << std::setw(34) << "all 13 (model.convolution)";
+  for (const auto& p : paths) {
+    std::ostringstream c;
+    c << std::fixed << std::setprecision(2) << r["stack"][p + "_ms"].get<double>();
+    out << std::right << std::setw(22) << c.str();
   }
   out << "\n";
   return out.str();

@@ -99,14 +99,24 @@ void log_run_header(const RunContext& run, const std::string& run_dir,
                  to_string(resolve_preprocess(config.model)), config.model.input_size,
                  config.model.input_size);
   }
-  // Which convolutions a frozen backbone runs on the CPU (model.convolution, onednn_backbone.h).
-  if (runs_winograd(*run.model, run.device, config.training.precision)) {
-    logger->info("Backbone convolutions: oneDNN Winograd (model.convolution \"{}\")",
+  // Which convolutions a frozen backbone runs on the CPU (model.convolution: onednn_backbone.h,
+  // winograd.h), and why not a faster one under auto.
+  const ConvolutionPath path =
+      backbone_convolution(*run.model, run.device, config.training.precision);
+  if (path == ConvolutionPath::kOnednnWinograd) {
+    logger->info("Backbone convolutions: oneDNN Winograd F(4x4, 3x3) (model.convolution \"{}\")",
                  to_string(config.model.convolution));
+  } else if (path == ConvolutionPath::kWinogradAvx2) {
+    logger->info(
+        "Backbone convolutions: our AVX2 Winograd F(4x4, 3x3) (model.convolution \"{}\"{})",
+        to_string(config.model.convolution),
+        config.model.convolution == Convolution::kAuto
+            ? "; oneDNN's: " + onednn_winograd_unavailable_reason()
+            : std::string());
   } else if (transfer != "none" && config.model.trainable_blocks == 0 && run.device.is_cpu() &&
-             config.model.convolution == Convolution::kAuto && !onednn_winograd_available()) {
-    logger->info("Backbone convolutions: libtorch's direct ones ({})",
-                 onednn_winograd_unavailable_reason());
+             config.model.convolution == Convolution::kAuto) {
+    logger->info("Backbone convolutions: libtorch's direct ones (oneDNN's Winograd: {}; ours: {})",
+                 onednn_winograd_unavailable_reason(), winograd_avx2_unavailable_reason());
   }
 }
 
@@ -180,10 +190,10 @@ RunSummary summary_header(const RunContext& run, const Resumption* resumption) {
   s.class_names = run.class_names;
   s.provenance = provenance(config.data.dir, config.output.cache_dir, run.device);
   // The convolution path this run's model takes (model.convolution as resolved for this CPU).
-  s.provenance["convolution"] = runs_winograd(*run.model, run.device, config.training.precision)
-                                    ? "oneDNN Winograd"
-                                : run.device.is_cuda() ? "cuDNN"
-                                                       : "libtorch direct";
+  s.provenance["convolution"] =
+      run.device.is_cuda()
+          ? "cuDNN"
+          : describe(backbone_convolution(*run.model, run.device, config.training.precision));
   return s;
 }
 

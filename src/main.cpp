@@ -177,13 +177,18 @@ Command bench_command(CLI::App& app) {
   cmd->add_option("--precision", o->precision,
                   "fp32 | bf16 (default: the config's training.precision)")
       ->check(CLI::IsMember(cifar_exp::choice_names<cifar_exp::Precision>()));
+  cmd->add_flag("--layers", o->layers,
+                "Time a VGG16 config's backbone layer by layer through each convolution path");
   add_example(*cmd, "cifar-exp bench --config aug_tl --iterations 20 --format json");
+  add_example(*cmd, "cifar-exp bench --config aug_tl --layers --iterations 20");
   return {cmd, [o](const Logger& logger) {
             // stdout carries the JSON; what the log would say is in the report (data, weights).
             if (o->format == "json") logger->set_level(spdlog::level::off);
-            const auto report = cifar_exp::run_benchmark(*o, logger);
-            return print_output(o->format == "json" ? cifar_exp::json_text(report, 2) + "\n"
-                                                    : cifar_exp::format_benchmark_table(report));
+            const auto report = o->layers ? cifar_exp::run_layer_benchmark(*o, logger)
+                                          : cifar_exp::run_benchmark(*o, logger);
+            if (o->format == "json") return print_output(cifar_exp::json_text(report, 2) + "\n");
+            return print_output(o->layers ? cifar_exp::format_layer_table(report)
+                                          : cifar_exp::format_benchmark_table(report));
           }};
 }
 

@@ -71,14 +71,58 @@ namespace cifar_exp {
 
 namespace nn = torch::nn;
 
-Vgg16BackboneImpl::Vgg16BackboneImpl(Kernels kernels, Convolution convolution) : kernels(kernels) {
-  if (convolution == Convolution::kWinograd && !onednn_winograd_available()) {
-    throw ConfigError("model.convolution: \"winograd\" is not available: " +
-                      onednn_winograd_unavailable_reason() + "; use \"auto\" or \"direct\"");
+std::string to_string(ConvolutionPath path) {
+  switch (path) {
+    case ConvolutionPath::kOnednnWinograd:
+      return "onednn_winograd";
+    case ConvolutionPath::kWinogradAvx2:
+      return "winograd_avx2";
+    case ConvolutionPath::kDirect:
+      break;
   }
-  if (convolution == Convolution::kWinograd ||
-      (convolution == Convolution::kAuto && onednn_winograd_available())) {
+  return "direct";
+}
+
+std::string describe(ConvolutionPath path) {
+  switch (path) {
+    case ConvolutionPath::kOnednnWinograd:
+      return "oneDNN Winograd";
+    case ConvolutionPath::kWinogradAvx2:
+      return "AVX2 Winograd (ours)";
+    case ConvolutionPath::kDirect:
+      break;
+  }
+  return "libtorch direct";
+}
+
+ConvolutionPath resolve_convolution(Convolution convolution) {
+  auto unavailable = [&](const std::string& reason) {
+    return ConfigError("model.convolution: \"" + to_string(convolution) +
+                       "\" is not available: " + reason + "; use \"auto\" or \"direct\"");
+  };
+  switch (convolution) {
+    case Convolution::kDirect:
+      return ConvolutionPath::kDirect;
+    case Convolution::kWinograd:
+      if (!onednn_winograd_available()) throw unavailable(onednn_winograd_unavailable_reason());
+      return ConvolutionPath::kOnednnWinograd;
+    case Convolution::kWinogradAvx2:
+      if (!winograd_avx2_available()) throw unavailable(winograd_avx2_unavailable_reason());
+      return ConvolutionPath::kWinogradAvx2;
+    case Convolution::kAuto:
+      break;
+  }
+  if (onednn_winograd_available()) return ConvolutionPath::kOnednnWinograd;
+  if (winograd_avx2_available()) return ConvolutionPath::kWinogradAvx2;
+  return ConvolutionPath::kDirect;
+}
+
+Vgg16BackboneImpl::Vgg16BackboneImpl(Kernels kernels, Convolution convolution)
+    : kernels(kernels), path_(resolve_convolution(convolution)) {
+  if (path_ == ConvolutionPath::kOnednnWinograd) {
     onednn_ = std::make_shared<OnednnBackbone>(/*winograd=*/true);
+  } else if (path_ == ConvolutionPath::kWinogradAvx2) {
+    avx2_ = std::make_shared<WinogradBackbone>();
   }
   for (const auto& conv : vgg16_convs()) {
     convs.push_back(
@@ -112,8 +156,9 @@ const Vgg16BackboneImpl::CastWeights& Vgg16BackboneImpl::cast_weights(size_t con
 }
 
 bool Vgg16BackboneImpl::winograd_applies(const torch::Tensor& x) const {
-  if (!onednn_ || !x.device().is_cpu() || x.scalar_type() != torch::kFloat || x.dim() != 4 ||
-      x.requires_grad() || autocast_dtype(x.device().type()).has_value()) {
+  if (path_ == ConvolutionPath::kDirect || !x.device().is_cpu() ||
+      x.scalar_type() != torch::kFloat || x.dim() != 4 || x.requires_grad() ||
+      autocast_dtype(x.device().type()).has_value()) {
     return false;
   }
   for (const auto& conv : convs) {
@@ -131,7 +176,9 @@ std::vector<BackboneLayer> Vgg16BackboneImpl::layers() const {
 }
 
 torch::Tensor Vgg16BackboneImpl::forward(torch::Tensor x) {
-  if (winograd_applies(x)) return onednn_->forward(x, layers());
+  if (winograd_applies(x)) {
+    return onednn_ ? onednn_->forward(x, layers()) : avx2_->forward(x, layers());
+  }
   const bool fused = kernels == Kernels::kFused;
   // Without autograd (a frozen backbone) each ReLU can overwrite its convolution's output, and
   // under autocast the convolutions take weights cast once (cast_weights).
@@ -261,10 +308,12 @@ torch::Tensor Vgg16TransferImpl::forward(torch::Tensor images) {
   return head->forward(features(images));
 }
 
-bool runs_winograd(ClassifierImpl& model, const torch::Device& device, Precision precision) {
+ConvolutionPath backbone_convolution(ClassifierImpl& model, const torch::Device& device,
+                                     Precision precision) {
   auto* vgg = dynamic_cast<Vgg16TransferImpl*>(&model);
-  return vgg && vgg->backbone->winograd() && vgg->features_frozen() && device.is_cpu() &&
-         precision == Precision::kFp32;
+  const bool applies =
+      vgg && vgg->features_frozen() && device.is_cpu() && precision == Precision::kFp32;
+  return applies ? vgg->backbone->convolution_path() : ConvolutionPath::kDirect;
 }
 
 Preprocess resolve_preprocess(const ModelConfig& config) {

@@ -23,6 +23,7 @@ struct BenchOptions {
   int64_t warmup = 5;                    // untimed steps first
   std::string format = "table";          // table | json
   std::optional<std::string> precision;  // overrides training.precision
+  bool layers = false;                   // run_layer_benchmark instead
 };
 
 // Mean, spread and extremes of one phase's timings, in milliseconds.
@@ -45,5 +46,18 @@ nlohmann::json run_benchmark(const BenchOptions& options,
 
 // The report as an aligned text table.
 std::string format_benchmark_table(const nlohmann::json& report);
+
+// `bench --layers`: a vgg16_transfer config's frozen backbone timed layer by layer on the CPU in
+// fp32 (convolution, bias, ReLU, and the pool where a block ends; no autograd), at the config's
+// batch size and input size, through each path this build and CPU have: libtorch's direct
+// convolution, our AVX2 Winograd (on every layer, whatever WinogradBackbone::winograd_pays says)
+// and oneDNN's pipeline (Winograd where it pays, its layouts converted in and out per layer); then
+// the whole stack per path as model.convolution would run it. Medians of `iterations` runs after
+// `warmup`. JSON: tool, what ("layers"), config, batch_size, input_size, threads, cpu,
+// torch_version, paths, layers[{name, in, out, height, width, pool, <path>_ms,
+// <path>_algorithm}], stack{<path>_ms, <path>_algorithms}.
+nlohmann::json run_layer_benchmark(const BenchOptions& options,
+                                   const std::shared_ptr<spdlog::logger>& logger);
+std::string format_layer_table(const nlohmann::json& report);
 
 }  // namespace cifar_exp

@@ -19,8 +19,9 @@ enum class Kernels { kFused, kGeneric };
 enum class WeightsFormat { kKerasH5, kTorchvision };
 // Input scaling for the VGG16 backbone; kAuto follows the weights' format (models.h).
 enum class Preprocess { kAuto, kCaffe, kImagenet, kUnit };
-// The frozen VGG16's convolutions on the CPU (onednn_backbone.h).
-enum class Convolution { kAuto, kDirect, kWinograd };
+// The frozen VGG16's convolutions on the CPU: kWinograd is oneDNN's (onednn_backbone.h),
+// kWinogradAvx2 our own (winograd.h); kAuto the fastest this build and CPU have.
+enum class Convolution { kAuto, kDirect, kWinograd, kWinogradAvx2 };
 // Where augmentation samples outside the image (Keras' ImageDataGenerator fill_mode).
 enum class FillMode { kNearest, kConstant, kReflect, kWrap };
 // What per-epoch validation runs on: the test split (the notebook), a held-out split, nothing.
@@ -69,9 +70,11 @@ struct ChoiceNames<Preprocess> {
 };
 template <>
 struct ChoiceNames<Convolution> {
-  static constexpr NameTable<Convolution, 3> kNames = {{{Convolution::kAuto, "auto"},
-                                                        {Convolution::kDirect, "direct"},
-                                                        {Convolution::kWinograd, "winograd"}}};
+  static constexpr NameTable<Convolution, 4> kNames = {
+      {{Convolution::kAuto, "auto"},
+       {Convolution::kDirect, "direct"},
+       {Convolution::kWinograd, "winograd"},
+       {Convolution::kWinogradAvx2, "winograd_avx2"}}};
 };
 template <>
 struct ChoiceNames<FillMode> {

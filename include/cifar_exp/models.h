@@ -11,6 +11,7 @@
 #include "cifar_exp/kernels.h"
 #include "cifar_exp/onednn_backbone.h"
 #include "cifar_exp/weights.h"
+#include "cifar_exp/winograd.h"
 
 namespace cifar_exp {
 
@@ -65,10 +66,21 @@ struct SmallCnnImpl : ClassifierImpl {
 };
 TORCH_MODULE(SmallCnn);
 
+// How a frozen VGG16 backbone's CPU fp32 forward passes convolve: model.convolution resolved for
+// this build and CPU (resolve_convolution).
+enum class ConvolutionPath { kDirect, kOnednnWinograd, kWinogradAvx2 };
+// "direct", "onednn_winograd", "winograd_avx2": bench's JSON and the feature cache's key.
+std::string to_string(ConvolutionPath path);
+// For the run log and provenance: "libtorch direct", "oneDNN Winograd", "AVX2 Winograd (ours)".
+std::string describe(ConvolutionPath path);
+// auto: oneDNN's Winograd where available (AVX-512 and a build with oneDNN), else ours where the
+// CPU has AVX2, else direct. winograd / winograd_avx2: that one, or a ConfigError saying why not.
+ConvolutionPath resolve_convolution(Convolution convolution);
+
 // VGG16's 13-convolution feature extractor: 3x3 same-padding convolutions 64,64 | 128,128 |
 // 256 x3 | 512 x3 | 512 x3, ReLU, 2x2 max pool after each block. Takes preprocessed images.
 struct Vgg16BackboneImpl : torch::nn::Module {
-  // Throws ConfigError for Convolution::kWinograd where oneDNN's Winograd is not available.
+  // Throws ConfigError for a Winograd convolution this build or CPU does not have.
   explicit Vgg16BackboneImpl(Kernels kernels = Kernels::kFused,
                              Convolution convolution = Convolution::kDirect);
   torch::Tensor forward(torch::Tensor x);
@@ -82,17 +94,19 @@ struct Vgg16BackboneImpl : torch::nn::Module {
   std::vector<torch::nn::Conv2d> convs;  // registered as block1_conv1 ... block5_conv3
   Kernels kernels = Kernels::kFused;     // see kernels.h
 
-  // Whether forward passes that need no gradient (every convolution frozen, input without
-  // grad) on CPU float32 tensors outside autocast run through oneDNN's Winograd pipeline
-  // (model.convolution auto where available, or winograd).
-  bool winograd() const { return onednn_ != nullptr; }
-  // Whether forward(x) would take that pipeline.
+  // The path forward passes that need no gradient (every convolution frozen, input without
+  // grad) on CPU float32 tensors outside autocast take; any other pass convolves directly.
+  ConvolutionPath convolution_path() const { return path_; }
+  bool winograd() const { return path_ != ConvolutionPath::kDirect; }
+  // Whether forward(x) would take that Winograd path.
   bool winograd_applies(const torch::Tensor& x) const;
-  // The convolutions with their pools, as OnednnBackbone takes them.
+  // The convolutions with their pools, as OnednnBackbone and WinogradBackbone take them.
   std::vector<BackboneLayer> layers() const;
 
  private:
-  std::shared_ptr<OnednnBackbone> onednn_;  // null: libtorch's convolutions throughout
+  ConvolutionPath path_ = ConvolutionPath::kDirect;
+  std::shared_ptr<OnednnBackbone> onednn_;  // for kOnednnWinograd
+  std::shared_ptr<WinogradBackbone> avx2_;  // for kWinogradAvx2
 
   // Copies of a frozen convolution's weight and bias in the autocast dtype (bf16), for forward
   // passes without autograd under autocast: autocast casts only weights that require grad
@@ -139,11 +153,21 @@ struct Vgg16TransferImpl : ClassifierImpl, FeatureSource {
   std::string feature_name() const override { return "vgg16"; }
   // The fused kernels compute the same function in another summation order (channels-last
   // convolutions), so their features get cache keys of their own; generic keeps the old keys.
-  // Winograd convolutions sum differently again: ",conv=winograd".
+  // Winograd convolutions sum differently again: ",conv=winograd" (oneDNN's, the key it always
+  // had) or ",conv=winograd_avx2" (ours).
   std::string feature_settings() const override {
     std::string settings = to_string(preprocess_);
     if (backbone->kernels == Kernels::kFused) settings += ",kernels=fused";
-    if (backbone->winograd()) settings += ",conv=winograd";
+    switch (backbone->convolution_path()) {
+      case ConvolutionPath::kDirect:
+        break;
+      case ConvolutionPath::kOnednnWinograd:
+        settings += ",conv=winograd";
+        break;
+      case ConvolutionPath::kWinogradAvx2:
+        settings += ",conv=winograd_avx2";
+        break;
+    }
     return settings;
   }
   std::vector<torch::Tensor> feature_parameters() const override { return backbone->parameters(); }
@@ -175,9 +199,10 @@ struct ParameterCounts {
 };
 ParameterCounts count_parameters(const torch::nn::Module& module);
 
-// Whether `model` is a VGG16 whose frozen backbone runs oneDNN's Winograd convolutions on
-// `device` at `precision`: what the run log and bench report.
-bool runs_winograd(ClassifierImpl& model, const torch::Device& device, Precision precision);
+// The Winograd path `model`'s frozen VGG16 backbone takes on `device` at `precision`, or kDirect
+// (another model, a GPU, bf16, trainable blocks): what the run log, provenance and bench report.
+ConvolutionPath backbone_convolution(ClassifierImpl& model, const torch::Device& device,
+                                     Precision precision);
 
 // Builds the model the config describes, freshly initialised from the global torch seed; for
 // vgg16_transfer also loads the backbone weights (or keeps them random for "weights": "random").
