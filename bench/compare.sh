@@ -5,7 +5,7 @@
 # count, several rounds.
 #
 #   bench/compare.sh [--rounds R] [--threads T] [--iterations N] [--warmup N] [--data-dir DIR]
-#                    [--precision fp32|bf16] [--cifar-exp PATH[:generic]]...
+#                    [--precision fp32|bf16] [--max-isa native|avx2] [--cifar-exp PATH[:generic]]...
 #                    [--python LABEL=PYTHON[:compile][:contiguous]]... [--format table|markdown]
 #                    [CONFIG...]
 #
@@ -34,6 +34,12 @@
 # Progress and warnings (a config, threads, precision, ... that differs between sides) go to
 # stderr in markdown mode, to stdout in the table.
 #
+# --max-isa avx2 measures an AVX-512 machine as an AVX2 one: every side runs with oneDNN
+# (DNNL_MAX_CPU_ISA, ONEDNN_MAX_CPU_ISA), libtorch's kernels and torch.compile's code
+# (ATEN_CPU_CAPABILITY), MKL (MKL_ENABLE_INSTRUCTIONS), OpenBLAS (OPENBLAS_CORETYPE=Haswell) and
+# cifar-exp's own kernels (CIFAR_EXP_MAX_CPU_ISA) capped at AVX2, and the output says so.
+# native (default): no cap.
+#
 # The summary is bench/summarize.py (phase order, CPU model and binary lookup from
 # bench/bench_common.py), run by /usr/bin/python3. Exit status: 0, 1 when a run fails (its log is
 # printed and the JSON folder kept), 2 for bad usage.
@@ -54,7 +60,7 @@ sys.exit(0 if int(torch.__version__.split(".")[0]) >= 2 and hasattr(torch, "comp
     > /dev/null 2>&1
 }
 
-rounds=3 threads=$(nproc) iterations=50 warmup=5 format=table
+rounds=3 threads=$(nproc) iterations=50 warmup=5 format=table max_isa=native
 passthrough=() configs=() cpp_bins=() python_specs=()
 while (($#)); do
   case $1 in
@@ -66,8 +72,9 @@ while (($#)); do
     --cifar-exp) need_value "$@"; cpp_bins+=("$2"); shift 2 ;;
     --python) need_value "$@"; python_specs+=("$2"); shift 2 ;;
     --format) need_value "$@"; format=$2; shift 2 ;;
+    --max-isa) need_value "$@"; max_isa=$2; shift 2 ;;
     --rounds=* | --threads=* | --iterations=* | --warmup=* | --data-dir=* | --precision=* | \
-      --cifar-exp=* | --python=* | --format=*)
+      --cifar-exp=* | --python=* | --format=* | --max-isa=*)
       set -- "${1%%=*}" "${1#*=}" "${@:2}" ;;
     -h | --help) usage; exit 0 ;;
     --) shift; configs+=("$@"); break ;;
@@ -79,6 +86,15 @@ done
 ((iterations >= 1)) || die "--iterations: must be at least 1"
 ((threads >= 1)) || threads=$(nproc)  # 0 = all cores, said explicitly to every side
 [[ $format == table || $format == markdown ]] || die "--format: must be table or markdown, got \"$format\""
+case $max_isa in
+  native) ;;
+  avx2)
+    export DNNL_MAX_CPU_ISA=AVX2 ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 \
+      MKL_ENABLE_INSTRUCTIONS=AVX2 OPENBLAS_CORETYPE=Haswell CIFAR_EXP_MAX_CPU_ISA=avx2
+    isa_note="every side capped at AVX2: DNNL_MAX_CPU_ISA=ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 OPENBLAS_CORETYPE=Haswell CIFAR_EXP_MAX_CPU_ISA=avx2"
+    if [[ $format == markdown ]]; then echo "compare.sh: $isa_note" >&2; else echo "$isa_note"; fi ;;
+  *) die "--max-isa: must be native or avx2, got \"$max_isa\"" ;;
+esac
 ((${#configs[@]})) || configs=("$ROOT/configs/no_aug_no_tl.json" "$ROOT/configs/aug_no_tl.json")
 for config in "${configs[@]}"; do [[ -f $config ]] || die "$config: config file not found"; done
 [[ -x $SUMMARY_PY ]] || die "$SUMMARY_PY not found (the summary needs it)"

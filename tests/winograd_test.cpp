@@ -9,9 +9,11 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <filesystem>
 
 #include "cifar_exp/errors.h"
 #include "cifar_exp/models.h"
+#include "test_support.h"
 
 namespace cifar_exp {
 namespace {
@@ -148,6 +150,104 @@ TEST(WinogradAvx2, TransformsFiltersAgainAfterAnInPlaceChange) {
             1e-6);
 }
 
+// model.convolution "winograd_avx2" through the model: the feature cache key, the path the
+// frozen features take, and direct passes where gradients are needed.
+TEST(WinogradAvx2, FrozenVgg16FeaturesTakeItAndKeyTheCache) {
+  SKIP_WITHOUT_AVX2();
+  ModelConfig config;
+  config.type = ModelType::kVgg16Transfer;
+  config.weights = "random";
+  config.convolution = Convolution::kWinogradAvx2;
+  torch::manual_seed(5);
+  auto model = build_model(config);
+  auto& vgg = dynamic_cast<Vgg16TransferImpl&>(*model);
+  EXPECT_EQ(vgg.backbone->convolution_path(), ConvolutionPath::kWinogradAvx2);
+  EXPECT_EQ(backbone_convolution(vgg, torch::kCPU, Precision::kFp32),
+            ConvolutionPath::kWinogradAvx2);
+  EXPECT_EQ(backbone_convolution(vgg, torch::kCPU, Precision::kBf16), ConvolutionPath::kDirect);
+  EXPECT_EQ(describe(ConvolutionPath::kWinogradAvx2), "AVX2 Winograd (ours)");
+  EXPECT_NE(vgg.feature_settings().find(",conv=winograd_avx2"), std::string::npos);
+  const auto images = torch::rand({3, 3, 32, 32});
+  EXPECT_TRUE(vgg.backbone->winograd_applies(images));
+  const auto features = vgg.features(images);
+  config.convolution = Convolution::kDirect;
+  torch::manual_seed(5);
+  auto direct_model = build_model(config);
+  auto& direct = dynamic_cast<Vgg16TransferImpl&>(*direct_model);
+  EXPECT_EQ(direct.feature_settings().find("conv="), std::string::npos);
+  const auto want = direct.features(images);
+  EXPECT_GT(relative_error(features, want), 0.0);
+  EXPECT_LT(relative_error(features, want), 1e-4);
+  // Trainable blocks need gradients: libtorch's convolutions.
+  config.convolution = Convolution::kWinogradAvx2;
+  config.trainable_blocks = 1;
+  auto tuned = build_model(config);
+  EXPECT_FALSE(dynamic_cast<Vgg16TransferImpl&>(*tuned).backbone->winograd_applies(images));
+}
+
+// auto: oneDNN's where it has kernels, else ours, else direct.
+TEST(WinogradAvx2, AutoPicksTheFastestAvailable) {
+  const ConvolutionPath want = onednn_winograd_available() ? ConvolutionPath::kOnednnWinograd
+                               : winograd_avx2_available() ? ConvolutionPath::kWinogradAvx2
+                                                           : ConvolutionPath::kDirect;
+  EXPECT_EQ(resolve_convolution(Convolution::kAuto), want);
+  EXPECT_EQ(resolve_convolution(Convolution::kDirect), ConvolutionPath::kDirect);
+  EXPECT_EQ(to_string(want), onednn_winograd_available() ? "onednn_winograd"
+                             : winograd_avx2_available() ? "winograd_avx2"
+                                                         : "direct");
+}
+
+// A whole run with oneDNN capped at AVX2 (as on an AVX2 CPU): auto takes ours, and the run log
+// and provenance say so; with our switch at baseline too, direct, and the log says why.
+TEST(WinogradAvx2, RunLogAndProvenanceNameThePath) {
+  SKIP_WITHOUT_AVX2();
+  testing::TempDir dir;
+  testing::write_cifar10_folder(dir / "data", 40, 20);
+  testing::write_text(dir / "tl.json", R"({
+    "name": "tl", "model": {"type": "vgg16_transfer", "weights": "random"},
+    "training": {"epochs": 1, "batch_size": 16}, "output": {"cache_dir": ""}
+  })");
+  const std::vector<std::string> args = {
+      "--config",     dir / "tl.json", "--data-dir", dir / "data",
+      "--output-dir", dir / "runs",    "--threads",  "2"};
+  // The run folder is <name>-<UTC time>.
+  auto provenance = [&](const std::string& name) -> nlohmann::json {
+    for (const auto& e : std::filesystem::directory_iterator(dir / "runs")) {
+      if (e.path().filename().string().rfind(name + "-", 0) == 0) {
+        const auto summary = nlohmann::json::parse(testing::read_text(e.path() / "summary.json"));
+        return summary["provenance"]["convolution"];
+      }
+    }
+    return "no run folder " + name;
+  };
+  setenv("DNNL_MAX_CPU_ISA", "AVX2", 1);
+  setenv("ONEDNN_MAX_CPU_ISA", "AVX2", 1);
+  auto args_named = [&](const std::string& name) {
+    auto a = args;
+    a.insert(a.end(), {"--set", "name=" + name});
+    return a;
+  };
+  const auto ours = testing::run_cli(args_named("ours"));
+  setenv(kMaxCpuIsaVariable, "baseline", 1);
+  const auto direct = testing::run_cli(args_named("direct"));
+  unsetenv(kMaxCpuIsaVariable);
+  unsetenv("DNNL_MAX_CPU_ISA");
+  unsetenv("ONEDNN_MAX_CPU_ISA");
+  ASSERT_EQ(ours.exit_code, 0) << ours.err;
+  EXPECT_NE(ours.out.find("Backbone convolutions: our AVX2 Winograd F(4x4, 3x3) (model.convolution "
+                          "\"auto\"; oneDNN's: "),
+            std::string::npos)
+      << ours.out;
+  EXPECT_EQ(provenance("ours"), "AVX2 Winograd (ours)");
+  ASSERT_EQ(direct.exit_code, 0) << direct.err;
+  EXPECT_NE(direct.out.find("Backbone convolutions: libtorch's direct ones (oneDNN's Winograd: "),
+            std::string::npos)
+      << direct.out;
+  EXPECT_NE(direct.out.find("; ours: CIFAR_EXP_MAX_CPU_ISA is \"baseline\")"), std::string::npos)
+      << direct.out;
+  EXPECT_EQ(provenance("direct"), "libtorch direct");
+}
+
 TEST(WinogradAvx2, MaxCpuIsaSwitch) {
   const char* saved = std::getenv(kMaxCpuIsaVariable);
   const bool cpu = winograd_avx2_available() ||
@@ -164,6 +264,16 @@ TEST(WinogradAvx2, MaxCpuIsaSwitch) {
                    "winograd_avx2 is not available: CIFAR_EXP_MAX_CPU_ISA is \"baseline\"");
     }
   }
+  // model.convolution: ours refused with the reason, auto falls back past it.
+  try {
+    resolve_convolution(Convolution::kWinogradAvx2);
+    ADD_FAILURE() << "winograd_avx2 resolved with the switch at baseline";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("model.convolution: \"winograd_avx2\" is not available: "),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_NE(resolve_convolution(Convolution::kAuto), ConvolutionPath::kWinogradAvx2);
   setenv(kMaxCpuIsaVariable, "avx2", 1);
   EXPECT_EQ(winograd_avx2_available(), cpu);
   setenv(kMaxCpuIsaVariable, "sse9", 1);
