@@ -104,8 +104,10 @@ void log_run_header(const RunContext& run, const std::string& run_dir,
   const ConvolutionPath path =
       backbone_convolution(*run.model, run.device, config.training.precision);
   if (path == ConvolutionPath::kOnednnWinograd) {
-    logger->info("Backbone convolutions: oneDNN Winograd F(4x4, 3x3) (model.convolution \"{}\")",
-                 to_string(config.model.convolution));
+    logger->info(
+        "Backbone convolutions: oneDNN Winograd F(4x4, 3x3){} (model.convolution \"{}\")",
+        small_maps_avx2(*run.model) ? ", maps of 2x2 and less as our AVX2 matrix product" : "",
+        to_string(config.model.convolution));
   } else if (path == ConvolutionPath::kWinogradAvx2) {
     logger->info(
         "Backbone convolutions: our AVX2 Winograd F(4x4, 3x3) (model.convolution \"{}\"{})",
@@ -190,10 +192,13 @@ RunSummary summary_header(const RunContext& run, const Resumption* resumption) {
   s.class_names = run.class_names;
   s.provenance = provenance(config.data.dir, config.output.cache_dir, run.device);
   // The convolution path this run's model takes (model.convolution as resolved for this CPU).
+  const ConvolutionPath path =
+      backbone_convolution(*run.model, run.device, config.training.precision);
   s.provenance["convolution"] =
-      run.device.is_cuda()
-          ? "cuDNN"
-          : describe(backbone_convolution(*run.model, run.device, config.training.precision));
+      run.device.is_cuda() ? "cuDNN"
+      : path == ConvolutionPath::kOnednnWinograd && small_maps_avx2(*run.model)
+          ? describe(path) + " + AVX2 matrix product (ours) for maps of 2x2 and less"
+          : describe(path);
   return s;
 }
 

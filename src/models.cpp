@@ -121,7 +121,10 @@ Vgg16BackboneImpl::Vgg16BackboneImpl(Kernels kernels, Convolution convolution)
     : kernels(kernels), path_(resolve_convolution(convolution)) {
   if (path_ == ConvolutionPath::kOnednnWinograd) {
     onednn_ = std::make_shared<OnednnBackbone>(/*winograd=*/true);
-  } else if (path_ == ConvolutionPath::kWinogradAvx2) {
+  }
+  // Ours for kWinogradAvx2, and beside oneDNN's for the maps oneDNN only convolves directly.
+  if (path_ == ConvolutionPath::kWinogradAvx2 ||
+      (path_ == ConvolutionPath::kOnednnWinograd && winograd_avx2_available())) {
     avx2_ = std::make_shared<WinogradBackbone>();
   }
   for (const auto& conv : vgg16_convs()) {
@@ -167,6 +170,14 @@ bool Vgg16BackboneImpl::winograd_applies(const torch::Tensor& x) const {
   return true;
 }
 
+size_t Vgg16BackboneImpl::first_small_map(int64_t height, int64_t width) const {
+  for (size_t i = 0; i < convs.size(); ++i) {
+    if (height <= 2 && width <= 2) return i;
+    if (vgg16_block_ends(i)) height /= 2, width /= 2;
+  }
+  return convs.size();
+}
+
 std::vector<BackboneLayer> Vgg16BackboneImpl::layers() const {
   std::vector<BackboneLayer> layers;
   for (size_t i = 0; i < convs.size(); ++i) {
@@ -177,7 +188,16 @@ std::vector<BackboneLayer> Vgg16BackboneImpl::layers() const {
 
 torch::Tensor Vgg16BackboneImpl::forward(torch::Tensor x) {
   if (winograd_applies(x)) {
-    return onednn_ ? onednn_->forward(x, layers()) : avx2_->forward(x, layers());
+    const auto all = layers();
+    if (!onednn_) return avx2_->forward(x, all);
+    // oneDNN's pipeline up to the first map of at most 2 x 2 (block 5 at 32 x 32 inputs), which
+    // oneDNN convolves directly, ~4x slower than our matrix product (BENCHMARKS.md); ours after.
+    const size_t split = small_maps_avx2() ? first_small_map(x.size(2), x.size(3)) : all.size();
+    if (split == 0) return avx2_->forward(x, all);
+    const std::vector<BackboneLayer> head(all.begin(), all.begin() + split);
+    const torch::Tensor y = onednn_->forward(x, head);
+    if (split == all.size()) return y;
+    return avx2_->forward(y, std::vector<BackboneLayer>(all.begin() + split, all.end()));
   }
   const bool fused = kernels == Kernels::kFused;
   // Without autograd (a frozen backbone) each ReLU can overwrite its convolution's output, and
@@ -314,6 +334,11 @@ ConvolutionPath backbone_convolution(ClassifierImpl& model, const torch::Device&
   const bool applies =
       vgg && vgg->features_frozen() && device.is_cpu() && precision == Precision::kFp32;
   return applies ? vgg->backbone->convolution_path() : ConvolutionPath::kDirect;
+}
+
+bool small_maps_avx2(ClassifierImpl& model) {
+  auto* vgg = dynamic_cast<Vgg16TransferImpl*>(&model);
+  return vgg && vgg->backbone->small_maps_avx2();
 }
 
 Preprocess resolve_preprocess(const ModelConfig& config) {

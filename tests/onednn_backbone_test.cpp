@@ -9,6 +9,7 @@
 
 #include "cifar_exp/errors.h"
 #include "cifar_exp/models.h"
+#include "cifar_exp/winograd.h"
 
 namespace cifar_exp {
 namespace {
@@ -133,6 +134,13 @@ TEST(OnednnBackbone, FrozenVgg16FeaturesUseWinogradUnderAuto) {
   auto& vgg = dynamic_cast<Vgg16TransferImpl&>(*model);
   ASSERT_TRUE(vgg.backbone->winograd());
   EXPECT_NE(vgg.feature_settings().find(",conv=winograd"), std::string::npos);
+  // Block 5's 2 x 2 maps through our AVX2 matrix product where the CPU has AVX2 (oneDNN would
+  // convolve them directly), keyed apart.
+  EXPECT_EQ(vgg.backbone->small_maps_avx2(), winograd_avx2_available());
+  EXPECT_EQ(vgg.feature_settings().find(",small_maps=matrix_avx2") != std::string::npos,
+            winograd_avx2_available());
+  EXPECT_EQ(vgg.backbone->first_small_map(32, 32), 10u);
+  EXPECT_EQ(vgg.backbone->first_small_map(64, 64), 13u);
   const auto images = torch::rand({2, 3, 32, 32});
   EXPECT_TRUE(vgg.backbone->winograd_applies(images));
   EXPECT_FALSE(vgg.backbone->winograd_applies(images.to(torch::kDouble)));

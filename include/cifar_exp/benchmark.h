@@ -55,7 +55,7 @@ std::string format_benchmark_table(const nlohmann::json& report);
 // the whole stack per path as model.convolution would run it. Medians of `iterations` runs after
 // `warmup`. JSON: tool, what ("layers"), config, batch_size, input_size, threads, cpu,
 // torch_version, paths, layers[{name, in, out, height, width, pool, <path>_ms,
-// <path>_algorithm}], stack{<path>_ms, <path>_algorithms}.
+// <path>_algorithm}], stack{<path>_ms, <path>_algorithms, auto_ms, auto_path}.
 nlohmann::json run_layer_benchmark(const BenchOptions& options,
                                    const std::shared_ptr<spdlog::logger>& logger);
 std::string format_layer_table(const nlohmann::json& report);

@@ -98,6 +98,12 @@ struct Vgg16BackboneImpl : torch::nn::Module {
   // grad) on CPU float32 tensors outside autocast take; any other pass convolves directly.
   ConvolutionPath convolution_path() const { return path_; }
   bool winograd() const { return path_ != ConvolutionPath::kDirect; }
+  // Under kOnednnWinograd: whether maps of at most 2 x 2 take our AVX2 matrix product (where the
+  // CPU has AVX2) instead of oneDNN's direct convolution.
+  bool small_maps_avx2() const { return path_ == ConvolutionPath::kOnednnWinograd && avx2_; }
+  // The first layer whose input map is at most 2 x 2 for an input of height x width, or the
+  // number of layers.
+  size_t first_small_map(int64_t height, int64_t width) const;
   // Whether forward(x) would take that Winograd path.
   bool winograd_applies(const torch::Tensor& x) const;
   // The convolutions with their pools, as OnednnBackbone and WinogradBackbone take them.
@@ -106,7 +112,7 @@ struct Vgg16BackboneImpl : torch::nn::Module {
  private:
   ConvolutionPath path_ = ConvolutionPath::kDirect;
   std::shared_ptr<OnednnBackbone> onednn_;  // for kOnednnWinograd
-  std::shared_ptr<WinogradBackbone> avx2_;  // for kWinogradAvx2
+  std::shared_ptr<WinogradBackbone> avx2_;  // for kWinogradAvx2, and small maps beside oneDNN
 
   // Copies of a frozen convolution's weight and bias in the autocast dtype (bf16), for forward
   // passes without autograd under autocast: autocast casts only weights that require grad
@@ -154,7 +160,8 @@ struct Vgg16TransferImpl : ClassifierImpl, FeatureSource {
   // The fused kernels compute the same function in another summation order (channels-last
   // convolutions), so their features get cache keys of their own; generic keeps the old keys.
   // Winograd convolutions sum differently again: ",conv=winograd" (oneDNN's, the key it always
-  // had) or ",conv=winograd_avx2" (ours).
+  // had; ",small_maps=matrix_avx2" where block 5 takes our matrix product) or
+  // ",conv=winograd_avx2" (ours).
   std::string feature_settings() const override {
     std::string settings = to_string(preprocess_);
     if (backbone->kernels == Kernels::kFused) settings += ",kernels=fused";
@@ -163,6 +170,7 @@ struct Vgg16TransferImpl : ClassifierImpl, FeatureSource {
         break;
       case ConvolutionPath::kOnednnWinograd:
         settings += ",conv=winograd";
+        if (backbone->small_maps_avx2()) settings += ",small_maps=matrix_avx2";
         break;
       case ConvolutionPath::kWinogradAvx2:
         settings += ",conv=winograd_avx2";
@@ -203,6 +211,8 @@ ParameterCounts count_parameters(const torch::nn::Module& module);
 // (another model, a GPU, bf16, trainable blocks): what the run log, provenance and bench report.
 ConvolutionPath backbone_convolution(ClassifierImpl& model, const torch::Device& device,
                                      Precision precision);
+// Whether `model` is a VGG16 whose oneDNN path hands maps of at most 2 x 2 to our AVX2 kernels.
+bool small_maps_avx2(ClassifierImpl& model);
 
 // Builds the model the config describes, freshly initialised from the global torch seed; for
 // vgg16_transfer also loads the backbone weights (or keeps them random for "weights": "random").

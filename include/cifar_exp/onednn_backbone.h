@@ -19,10 +19,13 @@
 namespace cifar_exp {
 
 // model.convolution (Convolution in choices.h): how a frozen VGG16 backbone convolves on the
-// CPU in fp32.
-//   auto:     Winograd through oneDNN where this build and CPU have it, libtorch's otherwise;
+// CPU in fp32 (models.h: resolve_convolution).
+//   auto:     Winograd through oneDNN where this build and CPU have it (with our AVX2 matrix
+//             product for maps of 2 x 2 and less, which oneDNN convolves directly), else our
+//             AVX2 Winograd (winograd.h), else libtorch's;
 //   direct:   libtorch's convolutions (the same results as before this option existed);
-//   winograd: Winograd through oneDNN, an error where it is not available.
+//   winograd: Winograd through oneDNN, an error where it is not available;
+//   winograd_avx2: ours, an error where it is not available.
 // Winograd sums in another order: features differ from direct ones by ~1e-5 relative, so
 // cached features record which ran (see Vgg16TransferImpl::feature_settings).
 
