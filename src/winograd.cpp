@@ -84,6 +84,17 @@ struct PackedLayer {
   int64_t small_height = 0, small_width = 0;  // the map small_map_filters packed for, else 0
 };
 
+// Changes with any in-place change of the layer's weight or bias (load_weights, a restore).
+int64_t weights_version(const BackboneLayer& layer) {
+  return layer.weight._version() + layer.bias._version();
+}
+
+void check_input(const torch::Tensor& x, const char* who) {
+  TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == torch::kFloat && x.dim() == 4, who,
+              ": takes a CPU float32 N x C x H x W tensor, got ", x.sizes(), " ", x.scalar_type(),
+              " on ", x.device());
+}
+
 PackedLayer pack(const BackboneLayer& layer, int64_t height, int64_t width) {
   PackedLayer packed;
   if (small_map(height, width)) {
@@ -95,15 +106,14 @@ PackedLayer pack(const BackboneLayer& layer, int64_t height, int64_t width) {
   }
   packed.bias = layer.bias.detach().to(torch::kFloat).contiguous();
   packed.source = layer.weight.data_ptr();
-  packed.version = layer.weight._version() + layer.bias._version();
+  packed.version = weights_version(layer);
   return packed;
 }
 
 bool packed_for(const PackedLayer& packed, const BackboneLayer& layer, int64_t height,
                 int64_t width) {
   const bool small = small_map(height, width);
-  return packed.source == layer.weight.data_ptr() &&
-         packed.version == layer.weight._version() + layer.bias._version() &&
+  return packed.source == layer.weight.data_ptr() && packed.version == weights_version(layer) &&
          packed.small_height == (small ? height : 0) && packed.small_width == (small ? width : 0);
 }
 
@@ -235,8 +245,7 @@ std::string winograd_avx2_unavailable_reason() {
 torch::Tensor winograd_conv3x3_relu(const torch::Tensor& x, const torch::Tensor& weight,
                                     const torch::Tensor& bias, bool pool) {
   require_available();
-  TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == torch::kFloat && x.dim() == 4,
-              "winograd: takes a CPU float32 N x C x H x W tensor, got ", x.sizes());
+  check_input(x, "winograd");
   return winograd_layer(x, pack({weight, bias, pool}, x.size(2), x.size(3)), weight.size(0), pool);
 }
 
@@ -261,9 +270,7 @@ bool WinogradBackbone::winograd_pays(int64_t in_channels, int64_t height, int64_
 
 torch::Tensor WinogradBackbone::forward(const torch::Tensor& x,
                                         const std::vector<BackboneLayer>& layers) {
-  TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == torch::kFloat && x.dim() == 4,
-              "WinogradBackbone: takes a CPU float32 N x C x H x W tensor, got ", x.sizes(), " ",
-              x.scalar_type(), " on ", x.device());
+  check_input(x, "WinogradBackbone");
   std::lock_guard<std::mutex> lock(state_->mutex);
   state_->packed.resize(layers.size());
   std::vector<std::string> algorithms;

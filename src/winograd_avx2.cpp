@@ -190,6 +190,8 @@ void multiply(const float* v, const float* u, int64_t points, int64_t count, int
           const float* a = vk + row * channels + c0;
           const float* b = up + c0 * 16;
           float* c = mk + row * padded_out + panel * 16;
+          // A switch, so that each panel_product is inlined here: through a table of function
+          // pointers the products ran ~30% slower (measured).
           switch (smaller(kRows, count - row)) {
             case 6:
               panel_product<6>(a, channels, b, depth, c, padded_out, accumulate);
