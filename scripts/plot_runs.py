@@ -333,7 +333,9 @@ class Configuration:
     "seeds", in their order), then its incomplete runs (listed under the row's name)."""
 
     def __init__(self, row, runs):
-        self.name = row["configuration"]
+        # The row as the table shows it: "name [keys that set it apart]" where one name has rows
+        # with other settings (compare's "label"), else the configuration.
+        self.name = row.get("label") or row["configuration"]
         self.runs = runs
         self.base, self.grid = grid_point(row)
         seeds = [s for s in row["seeds"] if finite_number(s.get("test_accuracy"))]
@@ -394,8 +396,12 @@ def read_table(arguments, cifar_exp=None):
     placed, configurations = set(), []
     for row in rows:
         members = [by_dir[s["dir"]] for s in row["seeds"] if s["dir"] in by_dir]
-        members += [run for run in runs if not run.complete and run.name == row["configuration"]
-                    and run.path not in placed]
+        incomplete = row.get("incomplete_runs")
+        if isinstance(incomplete, list):
+            members += [by_dir[d] for d in incomplete if d in by_dir and d not in placed]
+        else:  # a cifar-exp from before compare listed a row's incomplete runs
+            members += [run for run in runs if not run.complete
+                        and run.name == row["configuration"] and run.path not in placed]
         placed.update(run.path for run in members)
         configurations.append(Configuration(row, members))
     for run in runs:

@@ -36,10 +36,12 @@ record 10 100 > "$seeds/label_10.bin"
 record 1 50 > "$seeds/truncated.bin" && truncate -s 2000 "$seeds/truncated.bin"
 # The other targets start from their crafted seeds alone (tests/fuzz/corpus/<target>).
 declare -A extra_seeds=([config]=configs [cifar10]=$seeds)
-# Input sizes: two 3,073-byte CIFAR-10 records; a small image; six run-folder files.
-declare -A max_len=([config]=4096 [cifar10]=7000 [set]=1024 [image]=16384 [run_folder]=16384)
+# Input sizes: two 3,073-byte CIFAR-10 records; a small image; six run-folder files; a sweep's
+# options, config and sweep.json.
+declare -A max_len=([config]=4096 [cifar10]=7000 [set]=1024 [image]=16384 [run_folder]=16384
+  [sweep]=4096)
 
-for target in config cifar10 set image run_folder; do
+for target in config cifar10 set image run_folder sweep; do
   corpus="$BUILD_DIR/fuzz/corpus-$target"
   mkdir -p "$corpus"
   log="$BUILD_DIR/fuzz/$target.log"

@@ -359,6 +359,13 @@ nlohmann::json run_layer_benchmark(const BenchOptions& options,
     throw ConfigError("bench --layers: times VGG16's layers; " + options.config_path +
                       " has model.type \"" + to_string(config.model.type) + "\"");
   }
+  // The frozen backbone's paths compute in fp32 only: a bf16 request would time fp32 under
+  // another name.
+  if (config.training.precision != Precision::kFp32) {
+    throw ConfigError(std::string(options.precision ? "--precision " : "training.precision ") +
+                      to_string(config.training.precision) +
+                      ": bench --layers times the backbone's fp32 convolution paths only");
+  }
   const int64_t threads = configure_threads(config.training.threads);
   const int64_t batch = config.training.batch_size, side = config.model.input_size;
   torch::NoGradGuard no_grad;

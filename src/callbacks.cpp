@@ -9,6 +9,7 @@
 
 #include "cifar_exp/checkpoint.h"
 #include "cifar_exp/device.h"
+#include "cifar_exp/early_stopping.h"
 #include "cifar_exp/errors.h"
 #include "cifar_exp/files.h"
 #include "cifar_exp/logging.h"
@@ -49,11 +50,24 @@ void DivergenceCheck::on_batch_end(const BatchProgress& progress) {
   if (progress.batch % kCheckInterval == 0) check_finite(progress);
 }
 
-void DivergenceCheck::on_epoch_end(const EpochMetrics& m, const EvaluationResult&) {
+void DivergenceCheck::on_epoch_end(const EpochMetrics& m, const EvaluationResult& val) {
   check_finite(fit_state().progress);
   if (!std::isfinite(m.train_loss)) {
     throw DivergedError("training diverged: loss is not finite in epoch " +
                         std::to_string(m.epoch));
+  }
+  // The validation figures (none without validation, whose NaN means "not recorded").
+  if (val.confusion.defined())
+    check_evaluation_finite(val, "val_", "in epoch " + std::to_string(m.epoch));
+}
+
+void check_evaluation_finite(const EvaluationResult& result, const std::string& prefix,
+                             const std::string& when) {
+  for (const auto& [name, value] : {std::pair<const char*, double>{"loss", result.loss},
+                                    std::pair<const char*, double>{"accuracy", result.accuracy}}) {
+    if (std::isfinite(value)) continue;
+    const std::string is = std::isnan(value) ? "nan" : std::string(value > 0 ? "" : "-") + "inf";
+    throw DivergedError("training diverged: " + prefix + name + " is " + is + " " + when);
   }
 }
 
@@ -135,6 +149,7 @@ void Checkpointer::save(int64_t epoch, int64_t batches_done) {
     state.order = s.batches.order();
     state.loss_sum = s.progress.loss_sum;
     state.correct = s.progress.correct;
+    state.learning_rate = s.progress.learning_rate;
     state.epoch_seconds = s.epoch_train_seconds;
   }
   state.epochs = s.history.epochs;
@@ -177,8 +192,17 @@ void EpochLogger::on_epoch_end(const EpochMetrics& m, const EvaluationResult&) {
 }
 
 void EpochLogger::on_train_end(const History& history) {
-  const auto& early_stopping = fit_state().options.optimizer_settings.early_stopping;
-  if (history.stopped_early && early_stopping) {
+  const TrainingConfig& settings = fit_state().options.optimizer_settings;
+  const auto& early_stopping = settings.early_stopping;
+  const auto criterion = best_criterion(settings);
+  if (history.stopped_early && early_stopping && early_stopping->baseline && criterion &&
+      !improves_on(*criterion, history.best_value, *early_stopping->baseline)) {
+    logger_->info(
+        "Early stopping after epoch {}: {} has not improved on the baseline {} (best {:.4f}, "
+        "epoch {})",
+        history.epochs.back().epoch, to_string(early_stopping->monitor), *early_stopping->baseline,
+        history.best_value, history.best_epoch);
+  } else if (history.stopped_early && early_stopping) {
     logger_->info(
         "Early stopping after epoch {}: {} has not improved on {:.4f} (epoch {}) for {} "
         "epoch(s)",

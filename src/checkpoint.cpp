@@ -97,6 +97,7 @@ void save_checkpoint(const std::string& path, const torch::nn::Module& model,
     archive.write("order", state.order);
     archive.write("loss_sum", state.loss_sum);
     archive.write("correct", state.correct);
+    archive.write("learning_rate", torch::tensor(state.learning_rate, torch::kFloat64));
   }
   archive.write("cpu_rng_state", state.cpu_rng_state);
   if (state.augment_rng_state.defined())
@@ -141,6 +142,9 @@ TrainingState read_state(torch::serialize::InputArchive& archive, const std::str
     state.order = read_tensor(archive, "order", path);
     state.loss_sum = read_tensor(archive, "loss_sum", path);
     state.correct = read_tensor(archive, "correct", path);
+    // Absent from checkpoints of older cifar-exp versions: not recorded.
+    torch::Tensor rate;
+    if (archive.try_read("learning_rate", rate)) state.learning_rate = rate.cpu().item<double>();
   }
   state.cpu_rng_state = read_tensor(archive, "cpu_rng_state", path).cpu();
   torch::Tensor augment_state, cuda_state;

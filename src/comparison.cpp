@@ -9,12 +9,14 @@
 #include <functional>
 #include <iomanip>
 #include <map>
+#include <set>
 #include <sstream>
 
 #include "cifar_exp/config.h"
 #include "cifar_exp/errors.h"
 #include "cifar_exp/files.h"
 #include "cifar_exp/logging.h"
+#include "cifar_exp/run_identity.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -146,6 +148,8 @@ void compare_with_baseline(std::vector<ComparisonRow>& rows, const CompareOption
     comparison.baseline = reference->name;
     comparison.is_baseline = reference == &row;
     comparison.difference = row.test_accuracy.mean - reference->test_accuracy.mean;
+    comparison.seeds = row.test_accuracy.n;
+    comparison.baseline_seeds = reference->test_accuracy.n;
     if (!comparison.is_baseline)
       comparison.welch = welch_test(row.test_accuracy, reference->test_accuracy);
     row.vs_baseline = comparison;
@@ -197,7 +201,13 @@ std::string p_text(double p) {
   return "p = " + fixed(p, p < 0.1 ? 3 : 2);
 }
 
-constexpr const char* kNoInterval = "no interval (needs 2+ runs on both sides)";
+// Why a difference has no interval: "no interval: 1 seed here, 2 in the baseline (needs 2+
+// distinct seeds on each side)".
+std::string no_interval(const BaselineComparison& c) {
+  return "no interval: " + std::to_string(c.seeds) + " seed(s) here, " +
+         std::to_string(c.baseline_seeds) +
+         " in the baseline (needs 2+ distinct seeds on each side)";
+}
 
 // "+1.23 pp [−0.40, +2.86], p = 0.11, not significant"
 std::string vs_baseline_text(const ComparisonRow& row) {
@@ -205,7 +215,7 @@ std::string vs_baseline_text(const ComparisonRow& row) {
   const BaselineComparison& c = *row.vs_baseline;
   if (c.is_baseline) return "baseline";
   std::string text = signed_points(c.difference) + " pp";
-  if (!c.welch) return text + ", " + kNoInterval;
+  if (!c.welch) return text + ", " + no_interval(c);
   text += " [" + signed_points(c.welch->ci_low) + ", " + signed_points(c.welch->ci_high) + "], " +
           p_text(c.welch->p_value);
   return c.significant() ? text : text + ", not significant";
@@ -241,9 +251,11 @@ json vs_baseline_json(const ComparisonRow& row) {
               {"t", nullptr},
               {"standard_error", nullptr},
               {"significant", nullptr},
+              {"seeds", c.seeds},
+              {"baseline_seeds", c.baseline_seeds},
               {"note", c.is_baseline ? "baseline"
                        : c.welch     ? ""
-                                     : kNoInterval}};
+                                     : no_interval(c)}};
   if (c.welch) {
     const WelchTest& w = *c.welch;
     out["ci95"] = {w.ci_low, w.ci_high};
@@ -281,11 +293,16 @@ SweepOrder read_sweep_order(const std::vector<std::string>& paths) {
     std::error_code ec;
     if (!fs::is_regular_file(file, ec)) continue;
     const auto doc = try_parse_json(read_file(file.string()));
-    if (!doc || !append_names(order.configurations, *doc, "configurations") ||
+    // Ours has exactly these two lists: anything else is another tool's file (or damaged),
+    // refused rather than read or replaced.
+    const bool ours = doc && doc->is_object() && doc->size() == 2 &&
+                      doc->contains("configurations") && doc->contains("runs");
+    if (!ours || !append_names(order.configurations, *doc, "configurations") ||
         !append_names(order.runs, *doc, "runs")) {
       throw ConfigError(file.string() +
-                        ": unreadable (expected {\"configurations\": [names], \"runs\": "
-                        "[names]}); delete it to list rows in folder order");
+                        ": not a cifar-exp sweep record (expected {\"configurations\": [names], "
+                        "\"runs\": [names]}); use another folder, or delete it to list rows in "
+                        "folder order");
     }
   }
   return order;
@@ -298,8 +315,8 @@ struct RunFigures {
   std::vector<double> accuracy, error, best, seconds, speed, epochs;
 };
 
-// Adds one run of `row`'s group: its description, and its figures when it completed, else a
-// note of what is wrong.
+// Adds one run of `row`'s group: its description, and its figures when it completed (once per
+// seed), else a note of what is wrong.
 void add_run(ComparisonRow& row, RunFigures& figures, const RunRecord& run) {
   const RunSummary& s = run.summary;
   if (run.has_summary_file || run.has_failure_file) {
@@ -329,6 +346,7 @@ void add_run(ComparisonRow& row, RunFigures& figures, const RunRecord& run) {
   }
   if (!run.complete()) {
     ++row.incomplete;
+    row.incomplete_dirs.push_back(run.dir);
     std::string note = run.problem;
     if (run.status == "failed" && run.failure_exit_code == int(ExitCode::kWeights)) {
       note = "missing weights: run " + script_path("download_vgg16_weights.sh");
@@ -338,6 +356,24 @@ void add_run(ComparisonRow& row, RunFigures& figures, const RunRecord& run) {
     }
     return;
   }
+  // The same settings and seed again (a rerun, a copied folder): one sample, counted once.
+  if (run.seed) {
+    for (const SeedResult& counted : row.seeds) {
+      if (counted.seed == run.seed) {
+        row.duplicates.push_back({run.dir, counted.dir, *run.seed});
+        return;
+      }
+    }
+  }
+  if (run.identity) {
+    const std::string& fingerprint = run.identity->fingerprint;
+    if (std::find(row.fingerprints.begin(), row.fingerprints.end(), fingerprint) ==
+        row.fingerprints.end()) {
+      row.fingerprints.push_back(fingerprint);
+    }
+    if (row.fingerprints.size() > 1) row.data_files_differ = true;
+  }
+  merge_cell(row.selected_on, s.selected_on.value_or("none"));
   ++row.runs;
   row.epochs = s.epochs;
   row.trainable_params = s.trainable_params;
@@ -351,15 +387,73 @@ void add_run(ComparisonRow& row, RunFigures& figures, const RunRecord& run) {
   figures.seconds.push_back(s.train_seconds.value_or(0.0));
   figures.speed.push_back(results.images_per_second);
   figures.epochs.push_back(double(s.epochs_completed));
-  double best = -1;
-  for (const EpochMetrics& m : run.epochs) {
-    if (!std::isnan(m.val_accuracy)) best = std::max(best, m.val_accuracy);
-  }
-  if (best >= 0) {
-    figures.best.push_back(best);
-  } else if (s.results && !std::isnan(s.results->best_val_accuracy)) {
-    // Runs without validation (training.validation "none") have no best val accuracy.
+  // The best epoch's validation accuracy, as summary.json defines the best epoch (not the
+  // highest val_accuracy of any epoch: with early stopping on val_loss they differ). Runs
+  // without validation have none.
+  if (s.results && !std::isnan(s.results->best_val_accuracy)) {
     figures.best.push_back(s.results->best_val_accuracy);
+  }
+}
+
+// The notes a row's pooling adds: duplicates, data files, selection on the test split.
+void add_pooling_notes(ComparisonRow& row) {
+  const auto add = [&](const std::string& note) {
+    row.note += (row.note.empty() ? "" : "; ") + note;
+  };
+  if (!row.duplicates.empty()) {
+    std::string list;
+    for (const DuplicateRun& d : row.duplicates) {
+      list += (list.empty() ? "" : ", ") + d.dir + " (seed " + std::to_string(d.seed) + ", as " +
+              d.counted + ")";
+    }
+    add(std::to_string(row.duplicates.size()) +
+        " duplicate run(s) of a counted seed left out: " + list);
+  }
+  if (row.data_files_differ) add("runs read data files with different checksums");
+  if (row.selected_on == "test") add("model selected on the test split");
+  if (row.selected_on == "mixed") add("some runs selected the model on the test split");
+}
+
+// A row's identity key: its name and settings ("" when unknown).
+using RowKey = std::pair<std::string, std::string>;
+
+// A run without a readable config.json (damaged, killed before writing it) cannot say what it
+// computed: it joins its name's row when the name has one set of settings, else a row of its own.
+RowKey row_key(const RunRecord& run,
+               const std::map<std::string, std::set<std::string>>& settings_of_name) {
+  if (run.identity) return {run.name, run.identity->settings_fingerprint};
+  const auto known = settings_of_name.find(run.name);
+  if (known != settings_of_name.end() && known->second.size() == 1)
+    return {run.name, *known->second.begin()};
+  return {run.name, ""};
+}
+
+// Rows of one name with different settings: each labelled with its values of the keys in which
+// it differs from the others.
+void label_variants(std::vector<ComparisonRow>& rows,
+                    const std::map<RowKey, std::vector<const RunRecord*>>& groups) {
+  const auto identity_of = [&](const ComparisonRow& row) -> const RunIdentity* {
+    for (const RunRecord* run : groups.at({row.name, row.settings_fingerprint}))
+      if (run->identity) return &*run->identity;
+    return nullptr;
+  };
+  for (auto& row : rows) {
+    const RunIdentity* mine = identity_of(row);
+    std::vector<std::string> keys;
+    bool shared = false;
+    for (const auto& other : rows) {
+      if (&other == &row || other.name != row.name) continue;
+      shared = true;
+      const RunIdentity* theirs = identity_of(other);
+      if (!mine || !theirs) continue;
+      for (const auto& key : identity_differences(*mine, *theirs)) {
+        if (key != "data files" && std::find(keys.begin(), keys.end(), key) == keys.end())
+          keys.push_back(key);
+      }
+    }
+    if (!shared) continue;
+    std::sort(keys.begin(), keys.end());
+    row.variant = mine ? describe_keys(*mine, keys) : "settings unknown";
   }
 }
 
@@ -367,21 +461,27 @@ void add_run(ComparisonRow& row, RunFigures& figures, const RunRecord& run) {
 
 std::vector<ComparisonRow> compare_runs(const std::vector<RunRecord>& runs,
                                         const CompareOptions& options) {
-  std::vector<std::string> order;
-  std::map<std::string, std::vector<const RunRecord*>> groups;
+  std::map<std::string, std::set<std::string>> settings_of_name;
+  for (const auto& run : runs)
+    if (run.identity) settings_of_name[run.name].insert(run.identity->settings_fingerprint);
+  std::vector<RowKey> order;
+  std::map<RowKey, std::vector<const RunRecord*>> groups;
   for (const auto& run : runs) {
-    if (!groups.count(run.name)) order.push_back(run.name);
-    groups[run.name].push_back(&run);
+    const RowKey key = row_key(run, settings_of_name);
+    if (!groups.count(key)) order.push_back(key);
+    groups[key].push_back(&run);
   }
   std::vector<ComparisonRow> rows;
-  for (const auto& name : order) {
+  for (const auto& key : order) {
     ComparisonRow row;
-    row.name = name;
+    row.name = key.first;
+    row.settings_fingerprint = key.second;
     RunFigures figures;
-    for (const RunRecord* run : groups[name]) add_run(row, figures, *run);
+    for (const RunRecord* run : groups[key]) add_run(row, figures, *run);
     if (row.incomplete > 0 && row.note.empty()) row.note = "incomplete";
-    for (const auto& [key, text] : grid_of_name(name))
-      row.grid.emplace_back(key, grid_value(key, text, groups[name]));
+    add_pooling_notes(row);
+    for (const auto& [grid_key, text] : grid_of_name(key.first))
+      row.grid.emplace_back(grid_key, grid_value(grid_key, text, groups[key]));
     row.test_accuracy = mean_std(figures.accuracy);
     row.test_error = mean_std(figures.error);
     row.best_val_accuracy = mean_std(figures.best);
@@ -390,6 +490,7 @@ std::vector<ComparisonRow> compare_runs(const std::vector<RunRecord>& runs,
     row.epochs_run = mean_std(figures.epochs);
     rows.push_back(row);
   }
+  label_variants(rows, groups);
   order_grid_points(rows);
   order_by_sweep(rows, options.order);
   compare_with_baseline(rows, options);
@@ -476,7 +577,13 @@ std::function<std::string(const Stat&)> mean_with(int decimals) {
 
 const std::vector<Column>& columns() {
   static const std::vector<Column> kColumns = {
-      text_column("configuration", "configuration", [](auto& r) { return r.name; }),
+      {"configuration",
+       false,
+       {"configuration"},
+       "configuration",
+       [](auto& r) { return r.label(); },
+       [](auto& r) { return std::vector<std::string>{r.name}; },
+       [](auto& r) { return json(r.name); }},
       text_column("model", "model", [](auto& r) { return r.model; }),
       {"augmentation",
        false,
@@ -549,6 +656,79 @@ const std::vector<Column>& columns() {
        vs_baseline_cells,
        vs_baseline_json},
       {"", false, {}, "seeds", nullptr, nullptr, seeds_json},
+      {"",
+       false,
+       {"duplicates"},
+       "duplicates",
+       nullptr,
+       [](auto& r) { return std::vector<std::string>{std::to_string(r.duplicates.size())}; },
+       [](auto& r) {
+         json list = json::array();
+         for (const DuplicateRun& d : r.duplicates)
+           list.push_back({{"dir", d.dir}, {"seed", d.seed}, {"counted", d.counted}});
+         return list;
+       }},
+      // The row's identity: which settings (and which of them set it apart from rows of the
+      // same name), which fingerprints, and what the test split chose.
+      {"",
+       false,
+       {"variant"},
+       "variant",
+       nullptr,
+       [](auto& r) { return std::vector<std::string>{r.variant}; },
+       [](auto& r) { return json(r.variant); }},
+      {"", false, {}, "label", nullptr, nullptr, [](auto& r) { return json(r.label()); }},
+      {"",
+       false,
+       {"settings_fingerprint"},
+       "settings_fingerprint",
+       nullptr,
+       [](auto& r) { return std::vector<std::string>{r.settings_fingerprint}; },
+       [](auto& r) {
+         return r.settings_fingerprint.empty() ? json(nullptr) : json(r.settings_fingerprint);
+       }},
+      {"",
+       false,
+       {},
+       "fingerprint",
+       nullptr,
+       nullptr,
+       [](auto& r) {
+         return r.fingerprints.size() == 1 ? json(r.fingerprints.front()) : json(nullptr);
+       }},
+      {"",
+       false,
+       {},
+       "fingerprints",
+       nullptr,
+       nullptr,
+       [](auto& r) { return json(r.fingerprints); }},
+      {"",
+       false,
+       {"selected_on"},
+       "selected_on",
+       nullptr,
+       [](auto& r) { return std::vector<std::string>{r.selected_on}; },
+       [](auto& r) { return r.selected_on.empty() ? json(nullptr) : json(r.selected_on); }},
+      {"",
+       false,
+       {},
+       "distinct_seeds",
+       nullptr,
+       nullptr,
+       [](auto& r) {
+         json seeds = json::array();
+         for (const SeedResult& s : r.seeds)
+           if (s.seed) seeds.push_back(*s.seed);
+         return seeds;
+       }},
+      {"",
+       false,
+       {},
+       "incomplete_runs",
+       nullptr,
+       nullptr,
+       [](auto& r) { return json(r.incomplete_dirs); }},
   };
   return kColumns;
 }
@@ -642,8 +822,12 @@ json to_json(const std::vector<ComparisonRow>& rows) {
 }
 
 std::string comparison_text(const std::vector<std::string>& paths, const std::string& format,
-                            CompareOptions options) {
+                            CompareOptions options, std::vector<RunRecord>* damaged) {
   const auto runs = find_runs(paths);
+  if (damaged) {
+    for (const RunRecord& run : runs)
+      if (run.status == "damaged") damaged->push_back(run);
+  }
   // A listing may be empty (a sweep's new folder); a table of nothing is a mistake.
   if (runs.empty()) {
     std::string named;

@@ -7,9 +7,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <limits>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -136,6 +138,8 @@ class ObjectReader {
     }
   }
 
+  // Every number key is read here, and each must survive float32, the precision training and
+  // the optimizers compute in (check_float32).
   void read_number(const std::string& key, double& out, double min, double max,
                    const std::string& what, bool exclusive_min = false) {
     if (const json* v = find(key)) {
@@ -143,10 +147,24 @@ class ObjectReader {
       if (ok) {
         double value = v->get<double>();
         ok = (exclusive_min ? value > min : value >= min) && value <= max;
-        if (ok) out = value;
+        if (ok) {
+          check_float32(key_path(key), *v, what);
+          out = value;
+        }
       }
       if (!ok) fail(key_path(key), "must be " + what + ", got " + describe(*v));
     }
+  }
+
+  // ConfigError when a non-zero number `v` (at `key_path`) becomes 0 (underflow) or infinite
+  // (overflow) as a float32: training.epsilon 1e-50 would divide by zero.
+  void check_float32(const std::string& key_path, const json& v, const std::string& what) const {
+    const double value = v.get<double>();
+    const float single = static_cast<float>(value);
+    if (value == 0 || (single != 0 && std::isfinite(single))) return;
+    const std::string becomes = single == 0 ? "0" : std::string(single > 0 ? "" : "-") + "inf";
+    fail(key_path, "must be " + what + " that float32 can hold, got " + describe(v) +
+                       ", which is " + becomes + " as a float32 (training computes in float32)");
   }
 
   // A nested object; nullptr when absent.
@@ -433,12 +451,14 @@ void read_zoom(ObjectReader& r, const std::string& key, AugmentationConfig& aug)
   if (!zoom) return;
   const std::string path = r.key_path(key);
   if (zoom->is_number()) {
+    r.check_float32(path, *zoom, "a number in [0, 1)");
     const double z = zoom->get<double>();
     if (z < 0 || z >= 1) r.fail(path, "must be a number in [0, 1) or a pair [lower, upper]");
     aug.zoom_lower = 1 - z;
     aug.zoom_upper = 1 + z;
   } else if (zoom->is_array() && zoom->size() == 2 && (*zoom)[0].is_number() &&
              (*zoom)[1].is_number()) {
+    for (const json& bound : *zoom) r.check_float32(path, bound, "a pair [lower, upper]");
     aug.zoom_lower = (*zoom)[0].get<double>();
     aug.zoom_upper = (*zoom)[1].get<double>();
     if (!(aug.zoom_lower > 0 && aug.zoom_lower <= aug.zoom_upper)) {
@@ -503,6 +523,8 @@ const Fields<EarlyStoppingConfig> kEarlyStoppingFields = {
     choice("mode", &EarlyStoppingConfig::mode),
     integer("patience", &EarlyStoppingConfig::patience, 0, 100000, "a non-negative integer"),
     number("min_delta", &EarlyStoppingConfig::min_delta, 0, 1e6, "a non-negative number"),
+    optional_number("baseline", &EarlyStoppingConfig::baseline, -std::numeric_limits<double>::max(),
+                    std::numeric_limits<double>::max(), "a number or null"),
     flag("restore_best_weights", &EarlyStoppingConfig::restore_best_weights),
     integer("start_from_epoch", &EarlyStoppingConfig::start_from_epoch, 0, 100000,
             "a non-negative integer"),
@@ -709,6 +731,28 @@ void resolve_cache_dir(OutputConfig& output) {
 std::string transfer_kind(const ModelConfig& model) {
   if (model.type != ModelType::kVgg16Transfer) return "none";
   return model.weights == "random" ? "random" : "pretrained";
+}
+
+std::vector<std::string> selections_on_validation(const TrainingConfig& training) {
+  if (training.validation == Validation::kNone) return {};
+  const auto on_validation = [](Monitor m) {
+    return m == Monitor::kValLoss || m == Monitor::kValAccuracy;
+  };
+  std::vector<std::string> keys;
+  if (training.early_stopping && on_validation(training.early_stopping->monitor)) {
+    keys.push_back("training.early_stopping");
+    if (training.early_stopping->restore_best_weights)
+      keys.push_back("training.early_stopping.restore_best_weights");
+  }
+  if (training.lr_schedule == LrSchedule::kReduceOnPlateau && on_validation(training.lr_monitor)) {
+    keys.push_back("training.lr_schedule");
+  }
+  return keys;
+}
+
+std::optional<std::string> selected_on(const TrainingConfig& training) {
+  if (selections_on_validation(training).empty()) return std::nullopt;
+  return to_string(training.validation);
 }
 
 bool AugmentationConfig::any_geometric() const {

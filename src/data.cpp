@@ -1,7 +1,10 @@
 // The CIFAR-10 binary reader and writer (data.h).
 #include "cifar_exp/data.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -10,10 +13,20 @@
 
 #include "cifar_exp/config.h"
 #include "cifar_exp/errors.h"
+#include "cifar_exp/files.h"
 
 namespace fs = std::filesystem;
 
 namespace cifar_exp {
+namespace {
+
+std::string crc32_hex(uint32_t value) {
+  char text[9];
+  std::snprintf(text, sizeof text, "%08x", value);
+  return text;
+}
+
+}  // namespace
 namespace {
 
 const char* kDefaultDataDir = "data/cifar-10-batches-bin";
@@ -182,6 +195,59 @@ void write_cifar10_file(const std::string& path, const torch::Tensor& images,
 
 torch::Tensor to_float_batch(const torch::Tensor& images_uint8, const torch::Tensor& indices) {
   return images_uint8.index_select(0, indices).to(torch::kFloat32).div_(255.0);
+}
+
+nlohmann::json data_file_checksums(const std::string& data_dir, const std::string& cache_dir,
+                                   bool update_cache) {
+  const std::string cache_path =
+      cache_dir.empty() ? "" : (fs::path(cache_dir) / "data-checksums.json").string();
+  nlohmann::json cache = nlohmann::json::object();
+  std::error_code ec;
+  if (!cache_path.empty() && fs::is_regular_file(cache_path, ec)) {
+    // A damaged (or hand-edited, or too deeply nested) cache is rebuilt.
+    try {
+      const auto doc = try_parse_json(read_file(cache_path));
+      if (doc && doc->is_object()) cache = *doc;
+    } catch (const Error&) {
+    }
+  }
+  nlohmann::json files = nlohmann::json::object();
+  bool changed = false;
+  std::vector<std::string> names{"batches.meta.txt"};
+  for (bool train : {true, false}) {
+    for (const auto& f : split_files(train)) names.push_back(f);
+  }
+  for (const auto& name : names) {
+    const fs::path path = fs::path(data_dir) / name;
+    struct stat info {};
+    if (::stat(path.c_str(), &info) != 0) continue;
+    const std::string key = fs::absolute(path, ec).string();
+    const int64_t size = info.st_size,
+                  mtime = info.st_mtim.tv_sec * 1000000000LL + info.st_mtim.tv_nsec;
+    const nlohmann::json* cached = cache.contains(key) ? &cache[key] : nullptr;
+    const auto cached_integer = [&](const char* field) {
+      return cached && cached->is_object() && cached->contains(field) &&
+                     (*cached)[field].is_number_integer()
+                 ? (*cached)[field].get<int64_t>()
+                 : int64_t(-1);
+    };
+    if (cached_integer("size") != size || cached_integer("mtime_ns") != mtime ||
+        !cached->contains("crc32") || !(*cached)["crc32"].is_string()) {
+      cache[key] = {
+          {"size", size}, {"mtime_ns", mtime}, {"crc32", crc32_hex(crc32_of(read_file(path)))}};
+      changed = true;
+    }
+    files[name] = {{"size", size}, {"crc32", cache[key]["crc32"]}};
+  }
+  if (changed && update_cache && !cache_path.empty()) {
+    try {
+      fs::create_directories(cache_dir, ec);
+      write_file_atomic(cache_path, json_text(cache, 2) + "\n");
+    } catch (const OutputError&) {
+      // Checksums are recomputed next time; the run itself is not affected.
+    }
+  }
+  return files;
 }
 
 }  // namespace cifar_exp

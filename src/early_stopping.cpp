@@ -12,19 +12,20 @@ std::optional<BestCriterion> best_criterion(const TrainingConfig& config) {
   return BestCriterion{};
 }
 
+bool improves_on(const BestCriterion& criterion, double value, double reference) {
+  // Keras: monitor_op(value - min_delta, reference), min_delta negated when minimising.
+  return criterion.maximize ? value - criterion.min_delta > reference
+                            : value + criterion.min_delta < reference;
+}
+
 EarlyStoppingRule::EarlyStoppingRule(const BestCriterion& criterion,
-                                     std::optional<int64_t> patience)
+                                     std::optional<int64_t> patience,
+                                     std::optional<double> baseline)
     : criterion_(criterion),
       patience_(patience),
+      baseline_(baseline),
       best_(criterion.maximize ? -std::numeric_limits<double>::infinity()
                                : std::numeric_limits<double>::infinity()) {}
-
-bool EarlyStoppingRule::improves(double value) const {
-  // Keras: monitor_op(value - min_delta, best), min_delta negated when minimising. NaN never
-  // improves.
-  return criterion_.maximize ? value - criterion_.min_delta > best_
-                             : value + criterion_.min_delta < best_;
-}
 
 EarlyStoppingRule::Verdict EarlyStoppingRule::update(int64_t epoch, double value) {
   Verdict verdict;
@@ -34,10 +35,11 @@ EarlyStoppingRule::Verdict EarlyStoppingRule::update(int64_t epoch, double value
     verdict.best = true;
   }
   ++wait_;
-  if (improves(value)) {
+  if (improves_on(criterion_, value, best_)) {
     best_ = value;
     best_epoch_ = epoch;
-    wait_ = 0;
+    // Keras restarts the count only for an epoch that beats the baseline too.
+    if (!baseline_ || improves_on(criterion_, value, *baseline_)) wait_ = 0;
     verdict.best = true;
     return verdict;
   }
@@ -50,12 +52,15 @@ BestEpochKeeper::BestEpochKeeper(const TrainingConfig& config, bool keep_weights
       keep_weights_(keep_weights ||
                     (config.early_stopping && config.early_stopping->restore_best_weights)),
       restore_(config.early_stopping && config.early_stopping->restore_best_weights) {
-  if (config.early_stopping) patience_ = config.early_stopping->patience;
+  if (config.early_stopping) {
+    patience_ = config.early_stopping->patience;
+    baseline_ = config.early_stopping->baseline;
+  }
 }
 
 void BestEpochKeeper::on_train_begin(int64_t, int64_t) {
   if (!criterion_) return;
-  rule_.emplace(*criterion_, patience_);
+  rule_.emplace(*criterion_, patience_, baseline_);
   // The epochs a checkpoint brought, replayed; their best weights came with it (History).
   History& history = fit_state().history;
   for (const EpochMetrics& m : history.epochs) update(m, /*replaying=*/true);

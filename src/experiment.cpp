@@ -30,6 +30,7 @@
 #include "cifar_exp/provenance.h"
 #include "cifar_exp/run_context.h"
 #include "cifar_exp/run_folder.h"
+#include "cifar_exp/run_identity.h"
 #include "cifar_exp/tensorboard.h"
 #include "cifar_exp/training.h"
 
@@ -199,7 +200,25 @@ RunSummary summary_header(const RunContext& run, const Resumption* resumption) {
       : path == ConvolutionPath::kOnednnWinograd && small_maps_avx2(*run.model)
           ? describe(path) + " + AVX2 matrix product (ours) for maps of 2x2 and less"
           : describe(path);
+  s.fingerprint = RunIdentity::of(config, s.provenance.value("data_files", nlohmann::json(nullptr)))
+                      .fingerprint;
+  s.selected_on = selected_on(config.training);
   return s;
+}
+
+// Once per session: the test split chose what it then reports (selected_on "test").
+void warn_if_selected_on_test(const TrainingConfig& training,
+                              const std::shared_ptr<spdlog::logger>& logger) {
+  if (training.validation != Validation::kTest) return;
+  const auto keys = selections_on_validation(training);
+  if (keys.empty()) return;
+  std::string list;
+  for (const auto& key : keys) list += (list.empty() ? "" : ", ") + key;
+  logger->warn(
+      "The test split selects the model: training.validation is \"test\" and {} choose(s) on "
+      "it, so the reported test accuracy is not an unbiased estimate (summary.json: selected_on "
+      "\"test\"). Set training.validation to \"split\" to select on held-out training data.",
+      list);
 }
 
 // The test split's evaluation of the model training left (`final_test`), the best epoch (fit's,
@@ -284,8 +303,14 @@ EvaluationResult test_evaluation(RunContext& run, TrainingInputs& inputs, const 
   }
   if (training.validation != Validation::kTest) run.add_test_inputs(inputs, logger);
   ClassifierImpl& evaluated = inputs.evaluation_model ? *inputs.evaluation_model : *inputs.model;
-  return evaluate(evaluated, inputs.test, run.test.labels, training.eval_batch_size,
-                  training.precision);
+  EvaluationResult result = evaluate(evaluated, inputs.test, run.test.labels,
+                                     training.eval_batch_size, training.precision);
+  // A NaN or infinite test figure is divergence, as a training or validation one is.
+  check_evaluation_finite(result, "test_",
+                          history.restored_best_weights
+                              ? "with the weights of epoch " + std::to_string(history.best_epoch)
+                              : "after epoch " + std::to_string(history.epochs.back().epoch));
+  return result;
 }
 
 // model.pt and weights.pt (the model as training left it) and, when fit kept the best epoch's
@@ -390,6 +415,7 @@ RunResult train_in_run_folder(RunContext& run, const std::string& run_dir,
   const std::string summary_path = RunFolder(run_dir).summary();
   RunSummary summary = summary_header(run, resumption);
   write_summary(summary_path, summary);
+  warn_if_selected_on_test(run.config.training, logger);
 
   FitOptions options = run_fit_options(run, run_dir, resumption, logger);
   EpochLogger epoch_logger(logger);

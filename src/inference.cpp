@@ -116,24 +116,36 @@ nlohmann::json evaluate_run(const EvaluateOptions& options,
   data.to(run.device);
   logger->info("Evaluating {} on {} {} images of {} ({})", run.model_file, data.images().size(0),
                options.split, data_dir, run.device.str());
+  // model.best.pt's epoch was chosen on the validation data: on the test split when the run
+  // validated there (training.validation "test"), which then measures its own choice.
+  const bool best_chosen_on_test =
+      options.which == SavedModel::kBest && run.config.training.validation == Validation::kTest;
+  if (best_chosen_on_test && options.split == "test") {
+    logger->warn(
+        "{}: its epoch was chosen on the test split (the run's training.validation is \"test\"), "
+        "so its test accuracy is not an unbiased estimate",
+        run.model_file);
+  }
   const EvaluationResult result =
       evaluate(*run.model, data.images(), data.targets(), run.config.training.eval_batch_size,
                run.config.training.precision);
   nlohmann::json per_class = nlohmann::json::object();
   const auto accuracies = result.per_class_accuracy();
   for (size_t c = 0; c < accuracies.size(); ++c) per_class[run.class_names[c]] = accuracies[c];
-  nlohmann::json evaluation = {{"run", options.run_dir},
-                               {"model", to_string(options.which)},
-                               {"model_file", run.model_file},
-                               {"split", options.split},
-                               {"images", data.images().size(0)},
-                               {"data_dir", data_dir},
-                               {"device", run.device.str()},
-                               {"accuracy", result.accuracy},
-                               {"loss", result.loss},
-                               {"per_class_accuracy", per_class},
-                               {"confusion_matrix", result.confusion_rows()},
-                               {"evaluated_at", utc_now("%Y-%m-%dT%H:%M:%SZ")}};
+  nlohmann::json evaluation = {
+      {"run", options.run_dir},
+      {"model", to_string(options.which)},
+      {"model_file", run.model_file},
+      {"split", options.split},
+      {"selected_on", best_chosen_on_test ? nlohmann::json("test") : nlohmann::json(nullptr)},
+      {"images", data.images().size(0)},
+      {"data_dir", data_dir},
+      {"device", run.device.str()},
+      {"accuracy", result.accuracy},
+      {"loss", result.loss},
+      {"per_class_accuracy", per_class},
+      {"confusion_matrix", result.confusion_rows()},
+      {"evaluated_at", utc_now("%Y-%m-%dT%H:%M:%SZ")}};
   const std::string path =
       write_new_file(RunFolder(options.run_dir).evaluation_stem(utc_now("%Y%m%dT%H%M%SZ")), ".json",
                      json_text(evaluation, 2) + "\n");

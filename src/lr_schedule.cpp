@@ -2,8 +2,10 @@
 #include "cifar_exp/lr_schedule.h"
 
 #include <cmath>
+#include <cstdio>
 #include <limits>
 
+#include "cifar_exp/errors.h"
 #include "cifar_exp/optimizers.h"
 
 namespace cifar_exp {
@@ -101,9 +103,31 @@ double scheduled_rate(const TrainingConfig& c, int64_t step, int64_t steps_per_e
   return base;
 }
 
+void check_one_cycle_steps(const TrainingConfig& c, int64_t steps_per_epoch) {
+  if (c.lr_schedule != LrSchedule::kOneCycle) return;
+  const int64_t total = c.epochs * steps_per_epoch;
+  // PyTorch's OneCycleLR: the rising phase ends at step pct_start x total_steps - 1, the
+  // falling one at total_steps - 1; a phase of no steps is a division by zero there.
+  const double up = c.lr_pct_start * double(total) - 1.0, down = double(total) - up - 1.0;
+  if (up > 0 && down > 0) return;
+  auto number = [](double x) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%g", x);
+    return std::string(text);
+  };
+  throw ConfigError("training.lr_pct_start: onecycle over " + std::to_string(total) + " steps (" +
+                    std::to_string(c.epochs) + " epoch(s) of " + std::to_string(steps_per_epoch) +
+                    " batches) with lr_pct_start " + number(c.lr_pct_start) + " rises for " +
+                    number(up) + " steps and falls for " + number(down) +
+                    " (PyTorch's OneCycleLR: lr_pct_start x steps - 1, and steps - 1 - that); "
+                    "both must be more than 0, so lr_pct_start must be above " +
+                    number(1.0 / double(total)) + " here (1 / steps), or the run needs more steps");
+}
+
 void LearningRateScheduler::on_train_begin(int64_t epochs, int64_t batches_per_epoch) {
   config_.epochs = epochs;  // fit()'s, which schedules over the whole run use
   steps_per_epoch_ = std::max<int64_t>(1, batches_per_epoch);
+  check_one_cycle_steps(config_, steps_per_epoch_);
   const FitState& s = fit_state();
   // The plateau rule replayed over the epochs a checkpoint brought (none on a fresh start).
   plateau_ = PlateauRule(config_);

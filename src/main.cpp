@@ -284,12 +284,18 @@ Command compare_command(CLI::App& app) {
                 "running, interrupted, crashed, failed, incomplete) instead");
   add_example(*cmd, "cifar-exp compare runs/ --baseline no_aug_no_tl --format csv --out table.csv");
   return {cmd, [o](const Logger&) {
+            // Damaged run folders are listed, the rest printed, and then exit 10 says so.
             if (o->list_runs) {
-              return print_output(cifar_exp::format_runs(cifar_exp::find_runs(o->paths), o->format),
-                                  o->out);
+              const auto runs = cifar_exp::find_runs(o->paths);
+              print_output(cifar_exp::format_runs(runs, o->format), o->out);
+              cifar_exp::check_not_damaged(runs);
+              return 0;
             }
-            return print_output(cifar_exp::comparison_text(o->paths, o->format, o->options),
-                                o->out);
+            std::vector<cifar_exp::RunRecord> damaged;
+            print_output(cifar_exp::comparison_text(o->paths, o->format, o->options, &damaged),
+                         o->out);
+            cifar_exp::check_not_damaged(damaged);
+            return 0;
           }};
 }
 
@@ -312,12 +318,33 @@ std::vector<std::string> comma_list(const std::string& text) {
   return items;
 }
 
+// A list option's items; ConfigError naming the option for an empty list or item ("", "a,,b").
+std::vector<std::string> checked_list(const std::string& option, const std::string& text) {
+  if (text.empty()) throw cifar_exp::ConfigError(option + ": empty list");
+  if (text.front() == ',' || text.back() == ',' || text.find(",,") != std::string::npos) {
+    throw cifar_exp::ConfigError(option + " " + text + ": an empty item in the list");
+  }
+  return comma_list(text);
+}
+
 // `cifar-exp sweep`: runs every task then compares; `--task I` runs one (a Slurm array task);
 // `--plan` prints the task list for scripts.
-int run_sweep_command(SweepArguments& o) {
-  if (!o.configs.empty()) o.options.configs = comma_list(o.configs);
+int run_sweep_command(SweepArguments& o, bool configs_given, bool devices_given) {
+  if (configs_given) o.options.configs = checked_list("--configs", o.configs);
   if (o.options.overrides.output_dir) o.options.output_dir = *o.options.overrides.output_dir;
-  o.run.devices = comma_list(o.devices);
+  if (devices_given) o.run.devices = checked_list("--devices", o.devices);
+  // Each device as a single run would take it, before any run or folder exists (a plan, made
+  // where the runs will not run, e.g. a cluster's login node, checks the names only).
+  for (const auto& device : o.run.devices) {
+    try {
+      if (!o.plan || !cifar_exp::is_device_spec(device)) cifar_exp::resolve_device(device);
+    } catch (const cifar_exp::ConfigError& e) {
+      std::string reason = e.what();
+      const std::string prefix = "training.device: ";
+      if (reason.rfind(prefix, 0) == 0) reason = reason.substr(prefix.size());
+      throw cifar_exp::ConfigError("--devices " + device + ": " + reason);
+    }
+  }
   const auto plan = cifar_exp::plan_sweep(o.options);
   if (o.plan) {
     if (o.prepare) cifar_exp::prepare_sweep_folder(plan);
@@ -330,6 +357,10 @@ int run_sweep_command(SweepArguments& o) {
     const auto result = cifar_exp::run_sweep_task(plan, o.options, *o.task, o.run);
     std::cout << cifar_exp::task_label(plan, plan.tasks[*o.task]) << ": "
               << cifar_exp::describe(result) << std::endl;
+    // A failed run's own error line, where every failed command puts it.
+    if (result.outcome == cifar_exp::TaskOutcome::kFailed) {
+      std::cerr << "cifar-exp: error: " << cifar_exp::first_line(result.message) << std::endl;
+    }
     return cifar_exp::exit_code_of(result);
   }
   cifar_exp::prepare_sweep_folder(plan);
@@ -358,9 +389,9 @@ Command sweep_command(CLI::App& app) {
       "sweep",
       "Run configurations x grid points x seeds (each run in its own process, --jobs at once), "
       "then print the comparison; --plan lists the tasks for batch scripts, --task runs one");
-  cmd->add_option("--configs", o->configs,
-                  "Comma-separated configs: files or shipped names (default: "
-                  "no_aug_no_tl,aug_no_tl,no_aug_tl,aug_tl)");
+  auto* configs = cmd->add_option("--configs", o->configs,
+                                  "Comma-separated configs: files or shipped names (default: "
+                                  "no_aug_no_tl,aug_no_tl,no_aug_tl,aug_tl)");
   cmd->add_option("--seeds", o->options.seeds, "Seeds 1..N for each configuration (default: 1)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--grid", o->options.grid,
@@ -383,9 +414,10 @@ Command sweep_command(CLI::App& app) {
              "Runs at once (default: 1; or one per --devices entry); CPU threads are split "
              "between them unless --threads is given")
           ->check(CLI::PositiveNumber);
-  cmd->add_option("--devices", o->devices,
-                  "Spread the runs over these devices, e.g. cuda:0,cuda:1 (the one with fewest "
-                  "runs first)");
+  auto* devices =
+      cmd->add_option("--devices", o->devices,
+                      "Spread the runs over these devices, e.g. cuda:0,cuda:1 (the one with fewest "
+                      "runs first)");
   auto* plan = cmd->add_flag("--plan", o->plan, "Print the task list instead of running it");
   cmd->add_option("--format", o->format, "--plan's format: json | tsv (default: json)")
       ->check(CLI::IsMember({"json", "tsv"}))
@@ -394,6 +426,9 @@ Command sweep_command(CLI::App& app) {
                 "With --plan: also create the sweep's folder (and logs/) and record the sweep's "
                 "order in its sweep.json, for compare")
       ->needs(plan);
+  cmd->add_flag("--beside-changed", o->options.beside_changed,
+                "Runs in the output folder with a task's name and seed but other settings: "
+                "start new runs beside them instead of refusing (compare keeps them apart)");
   cmd->add_option("--task", o->task,
                   "Run only task I of the plan (0-based; a Slurm array task); exit status: the "
                   "run's, 8 when another process runs it")
@@ -402,12 +437,12 @@ Command sweep_command(CLI::App& app) {
   add_example(*cmd,
               "cifar-exp sweep --configs smoke,smoke_aug --seeds 3 --grid "
               "training.batch_size=32,64 --jobs 2");
-  return {cmd, [o, jobs](const Logger&) {
+  return {cmd, [o, jobs, configs, devices](const Logger&) {
             // With --devices and no --jobs: one run per device at a time.
             if (!o->devices.empty() && jobs->count() == 0) {
               o->run.jobs = std::max<int64_t>(1, int64_t(comma_list(o->devices).size()));
             }
-            return run_sweep_command(*o);
+            return run_sweep_command(*o, configs->count() > 0, devices->count() > 0);
           }};
 }
 

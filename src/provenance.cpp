@@ -25,69 +25,6 @@
 namespace fs = std::filesystem;
 
 namespace cifar_exp {
-namespace {
-
-std::string hex32(uint32_t value) {
-  char text[9];
-  std::snprintf(text, sizeof text, "%08x", value);
-  return text;
-}
-
-// {"size", "crc32"} of each data file, from the cache when the file's size and modification
-// time have not changed since it was checksummed.
-nlohmann::json data_files(const std::string& data_dir, const std::string& cache_dir) {
-  const std::string cache_path =
-      cache_dir.empty() ? "" : (fs::path(cache_dir) / "data-checksums.json").string();
-  nlohmann::json cache = nlohmann::json::object();
-  std::error_code ec;
-  if (!cache_path.empty() && fs::is_regular_file(cache_path, ec)) {
-    // A damaged (or hand-edited, or too deeply nested) cache is rebuilt.
-    try {
-      const auto doc = try_parse_json(read_file(cache_path));
-      if (doc && doc->is_object()) cache = *doc;
-    } catch (const Error&) {
-    }
-  }
-  nlohmann::json files = nlohmann::json::object();
-  bool changed = false;
-  std::vector<std::string> names{"batches.meta.txt"};
-  for (bool train : {true, false}) {
-    for (const auto& f : split_files(train)) names.push_back(f);
-  }
-  for (const auto& name : names) {
-    const fs::path path = fs::path(data_dir) / name;
-    struct stat info {};
-    if (::stat(path.c_str(), &info) != 0) continue;
-    const std::string key = fs::absolute(path, ec).string();
-    const int64_t size = info.st_size,
-                  mtime = info.st_mtim.tv_sec * 1000000000LL + info.st_mtim.tv_nsec;
-    const nlohmann::json* cached = cache.contains(key) ? &cache[key] : nullptr;
-    const auto cached_integer = [&](const char* field) {
-      return cached && cached->is_object() && cached->contains(field) &&
-                     (*cached)[field].is_number_integer()
-                 ? (*cached)[field].get<int64_t>()
-                 : int64_t(-1);
-    };
-    if (cached_integer("size") != size || cached_integer("mtime_ns") != mtime ||
-        !cached->contains("crc32") || !(*cached)["crc32"].is_string()) {
-      cache[key] = {
-          {"size", size}, {"mtime_ns", mtime}, {"crc32", hex32(crc32_of(read_file(path)))}};
-      changed = true;
-    }
-    files[name] = {{"size", size}, {"crc32", cache[key]["crc32"]}};
-  }
-  if (changed && !cache_path.empty()) {
-    try {
-      fs::create_directories(cache_dir, ec);
-      write_file_atomic(cache_path, json_text(cache, 2) + "\n");
-    } catch (const OutputError&) {
-      // Checksums are recomputed next time; the run itself is not affected.
-    }
-  }
-  return files;
-}
-
-}  // namespace
 
 std::string command_line() {
   std::ifstream in("/proc/self/cmdline", std::ios::binary);
@@ -179,7 +116,7 @@ nlohmann::json provenance(const std::string& data_dir, const std::string& cache_
       // libtorch's own oneDNN (its CPU convolutions), and the one our backbone links.
       {"onednn",
        {{"libtorch", first_line(at::get_mkldnn_version())}, {"backbone", onednn_description()}}},
-      {"data_files", data_files(data_dir, cache_dir)}};
+      {"data_files", data_file_checksums(data_dir, cache_dir)}};
 }
 
 }  // namespace cifar_exp

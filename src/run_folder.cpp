@@ -13,19 +13,34 @@ namespace fs = std::filesystem;
 namespace cifar_exp {
 
 void check_output_dir(const std::string& output_dir) {
+  if (output_dir.empty()) throw OutputError("output folder: empty path");
   std::error_code ec;
-  fs::create_directories(output_dir, ec);
-  if (ec || !fs::is_directory(output_dir)) {
-    throw OutputError(output_dir + ": cannot create output folder" +
-                      (ec ? ": " + ec.message() : std::string(": not a folder")));
+  // The folder, or where it would be created: its nearest existing ancestor. Nothing is made
+  // here, so a run refused later (a model it cannot build) leaves no empty folder behind.
+  fs::path existing = fs::absolute(output_dir, ec).lexically_normal();
+  while (!fs::exists(existing, ec) && existing.has_relative_path()) {
+    existing = existing.parent_path();
   }
-  if (::access(output_dir.c_str(), W_OK | X_OK) != 0) {
-    throw OutputError(output_dir + ": output folder is not writable");
+  if (!fs::is_directory(existing, ec)) {
+    throw OutputError(output_dir + ": cannot create output folder: " + existing.string() +
+                      " is not a folder");
+  }
+  if (::access(existing.c_str(), W_OK | X_OK) != 0) {
+    throw OutputError(output_dir + (existing == fs::absolute(output_dir, ec).lexically_normal()
+                                        ? ": output folder is not writable"
+                                        : ": cannot create output folder: " + existing.string() +
+                                              " is not writable"));
   }
 }
 
 std::string create_run_directory(const std::string& output_dir, const std::string& name) {
   check_output_dir(output_dir);
+  std::error_code ec;
+  fs::create_directories(output_dir, ec);
+  if (ec || !fs::is_directory(output_dir, ec)) {
+    throw OutputError(output_dir + ": cannot create output folder" +
+                      (ec ? ": " + ec.message() : std::string(": not a folder")));
+  }
   const std::string base =
       (fs::path(output_dir) / (name + "-" + utc_now("%Y%m%dT%H%M%SZ"))).string();
   for (int suffix = 1; suffix < 10000; ++suffix) {

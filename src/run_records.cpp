@@ -132,9 +132,29 @@ void read_failure_file(RunRecord& run, const json& failure) {
   describe_failed_run(run, failure);
 }
 
+// The run's files as they are; OutputError for a file of the wrong kind or with a field of the
+// wrong type (read_run lists such a run as damaged).
+void read_run_files(RunRecord& run, const fs::path& dir);
+
 RunRecord read_run(const fs::path& dir) {
   RunRecord run;
   run.dir = dir.string();
+  try {
+    read_run_files(run, dir);
+  } catch (const Error& e) {
+    // One damaged folder must not hide the others: listed with its file and field, never
+    // counted (compare exits 10 after its table).
+    const std::string name = run.name;
+    run = RunRecord{};
+    run.dir = dir.string();
+    run.name = name.empty() ? name_from_folder(dir.filename().string()) : name;
+    run.status = "damaged";
+    run.problem = "damaged: " + first_line(e.what());
+  }
+  return run;
+}
+
+void read_run_files(RunRecord& run, const fs::path& dir) {
   std::string problem;
   const RunFolder folder(run.dir);
   auto summary = try_read_json(folder.summary(), problem);
@@ -158,12 +178,20 @@ RunRecord read_run(const fs::path& dir) {
     }
   }
   if (run.name.empty()) run.name = name_from_folder(dir.filename().string());
+  if (run.config.is_object()) {
+    const json& provenance = run.summary.provenance;
+    const json data_files = provenance.is_object() && provenance.contains("data_files")
+                                ? provenance["data_files"]
+                                : json(nullptr);
+    run.identity = RunIdentity::of_config_json(run.config, data_files);
+  }
   run.epochs = read_epochs(dir);
-  return run;
 }
 
 // What `compare --runs --format json` adds to a run's entry: its summary and config (null when
 // missing or unreadable) and its epochs.
+std::string dash(const std::string& text) { return text.empty() ? "-" : text; }
+
 json run_files_json(const RunRecord& run) {
   json epochs = json::array();
   for (const EpochMetrics& m : run.epochs) epochs.push_back(m.to_json());
@@ -203,9 +231,26 @@ std::vector<RunRecord> find_runs(const std::vector<std::string>& paths) {
   return runs;
 }
 
+void check_not_damaged(const std::vector<RunRecord>& runs) {
+  std::string list;
+  int64_t count = 0;
+  for (const RunRecord& run : runs) {
+    if (run.status != "damaged") continue;
+    ++count;
+    if (count <= 3) list += (list.empty() ? "" : "; ") + run.problem.substr(9);  // "damaged: "
+  }
+  if (count == 0) return;
+  if (count > 3) list += "; and " + std::to_string(count - 3) + " more";
+  throw Error(ExitCode::kDamagedRuns,
+              std::to_string(count) + " damaged run folder(s) listed but left out: " + list);
+}
+
 std::string format_runs(const std::vector<RunRecord>& runs, const std::string& format) {
   auto seed_of = [](const RunRecord& r) -> std::string {
     return r.seed ? std::to_string(*r.seed) : "";
+  };
+  auto fingerprint_of = [](const RunRecord& r) -> std::string {
+    return r.identity ? r.identity->fingerprint : "";
   };
   if (format == "json") {
     json list = json::array();
@@ -214,6 +259,7 @@ std::string format_runs(const std::vector<RunRecord>& runs, const std::string& f
                     {"name", r.name},
                     {"seed", r.seed ? json(*r.seed) : json(nullptr)},
                     {"status", r.status},
+                    {"fingerprint", r.identity ? json(r.identity->fingerprint) : json(nullptr)},
                     {"problem", r.problem}};
       entry.update(run_files_json(r));
       list.push_back(entry);
@@ -223,14 +269,17 @@ std::string format_runs(const std::vector<RunRecord>& runs, const std::string& f
   }
   std::ostringstream out;
   if (format == "csv") {
-    out << "dir,name,seed,status\n";
-    for (const auto& r : runs)
-      out << r.dir << ',' << r.name << ',' << seed_of(r) << ',' << r.status << '\n';
+    out << "dir,name,seed,status,fingerprint\n";
+    for (const auto& r : runs) {
+      out << r.dir << ',' << r.name << ',' << seed_of(r) << ',' << r.status << ','
+          << fingerprint_of(r) << '\n';
+    }
     return out.str();
   }
-  out << "| run folder | name | seed | status |\n|---|---|---:|---|\n";
+  out << "| run folder | name | seed | status | fingerprint |\n|---|---|---:|---|---|\n";
   for (const auto& r : runs) {
-    out << "| " << r.dir << " | " << r.name << " | " << seed_of(r) << " | " << r.status << " |\n";
+    out << "| " << r.dir << " | " << r.name << " | " << seed_of(r) << " | " << r.status << " | "
+        << dash(fingerprint_of(r)) << " |\n";
   }
   return out.str();
 }

@@ -377,6 +377,8 @@ const std::vector<SchemaField<RunSummary>> kSummaryFields = {
      }},
     nullable("reference_accuracy", &RunSummary::reference_accuracy),
     field("class_names", &RunSummary::class_names),
+    when_set("fingerprint", &RunSummary::fingerprint),
+    when_set("selected_on", &RunSummary::selected_on),
     {"provenance", [](const RunSummary& s, json& doc) { doc["provenance"] = s.provenance; },
      [](RunSummary& s, const json& doc, const std::string&) {
        s.provenance = doc.contains("provenance") ? doc["provenance"] : json(nullptr);

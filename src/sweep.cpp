@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "cifar_exp/comparison.h"
+#include "cifar_exp/data.h"
 #include "cifar_exp/errors.h"
 #include "cifar_exp/files.h"
 #include "cifar_exp/run_records.h"
@@ -86,15 +87,63 @@ std::string absolute_path(const std::string& path) {
   return ec ? fs::absolute(path).lexically_normal().string() : absolute.string();
 }
 
-// Completed runs in the output folder by (name, seed): the first one found.
-std::map<std::pair<std::string, int64_t>, std::string> completed_runs(const std::string& dir) {
-  std::map<std::pair<std::string, int64_t>, std::string> completed;
+// Runs in the output folder that a task could reuse or that stand in its way, by (name, seed):
+// completed, or stopped and resumable (interrupted, crashed, still running).
+std::map<std::pair<std::string, int64_t>, std::vector<RunRecord>> existing_runs(
+    const std::string& dir) {
+  std::map<std::pair<std::string, int64_t>, std::vector<RunRecord>> found;
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return completed;
-  for (const RunRecord& run : find_runs({dir})) {
-    if (run.complete() && run.seed) completed.emplace(std::make_pair(run.name, *run.seed), run.dir);
+  if (!fs::is_directory(dir, ec)) return found;
+  for (RunRecord& run : find_runs({dir})) {
+    const bool reusable = run.complete() || run.status == "interrupted" ||
+                          run.status == "crashed" || run.status == "running";
+    if (reusable && run.seed) found[{run.name, *run.seed}].push_back(std::move(run));
   }
-  return completed;
+  return found;
+}
+
+// "training.epochs: 2 there, 4 now" for each key in which `run` differs from `task`.
+std::string changed_keys(const RunRecord& run, const SweepTask& task) {
+  if (!run.identity) return "no readable config.json";
+  std::string text;
+  for (const auto& key : identity_differences(*run.identity, task.identity)) {
+    const std::string there = describe_keys(*run.identity, {key}),
+                      now = describe_keys(task.identity, {key});
+    text += (text.empty() ? "" : "; ") + key + ": " + there.substr(there.find('=') + 1) +
+            " there, " + now.substr(now.find('=') + 1) + " now";
+  }
+  return text;
+}
+
+[[noreturn]] void throw_changed_runs(const SweepPlan& plan,
+                                     const std::vector<std::string>& conflicts) {
+  std::string list;
+  const size_t shown = std::min<size_t>(conflicts.size(), 3);
+  for (size_t i = 0; i < shown; ++i) list += (i ? "; " : "") + conflicts[i];
+  if (conflicts.size() > shown)
+    list += "; and " + std::to_string(conflicts.size() - shown) + " more";
+  throw ConfigError("--output-dir " + plan.output_dir + ": " + std::to_string(conflicts.size()) +
+                    " run(s) there have a task's name and seed but other settings, so they are "
+                    "neither skipped nor resumed: " +
+                    list +
+                    ". Use another --output-dir, or --beside-changed to start new runs beside "
+                    "them (compare keeps them in rows of their own)");
+}
+
+// The data files a task's run would read (null when none is found), checksummed once per data
+// folder; the cache is read, never written (planning writes nothing).
+nlohmann::json task_data_files(const ExperimentConfig& config, const ConfigOverrides& overrides,
+                               const std::string& output_dir,
+                               std::map<std::string, json>& by_folder) {
+  const std::string dir = resolve_data_dir(overrides.data_dir, config.data.dir);
+  if (!by_folder.count(dir)) {
+    OutputConfig output = config.output;
+    output.dir = output_dir;
+    resolve_cache_dir(output);
+    json files = data_file_checksums(dir, output.cache_dir, /*update_cache=*/false);
+    by_folder[dir] = files.empty() ? json(nullptr) : files;
+  }
+  return by_folder[dir];
 }
 
 // Appends `name` to `names` unless it is there.
@@ -159,30 +208,90 @@ int64_t SweepPlan::completed() const {
                        [](const SweepTask& t) { return !t.completed_dir.empty(); });
 }
 
+bool computes_task(const RunRecord& run, const SweepTask& task) {
+  return run.identity && identity_differences(*run.identity, task.identity).empty();
+}
+
+namespace {
+
+// Configurations x grid points x seeds within kMaxSweepRuns, counted before anything is built
+// (each factor is at least 1, so a partial product over the limit stays over it).
+void check_sweep_size(const SweepOptions& options, const std::vector<GridAxis>& axes) {
+  std::string factors = std::to_string(options.configs.size()) + " configuration(s)";
+  int64_t total = int64_t(options.configs.size());
+  const auto times = [&](int64_t factor, const std::string& what) {
+    factors += " x " + std::to_string(factor) + " " + what;
+    total = factor > kMaxSweepRuns || total > kMaxSweepRuns / factor ? kMaxSweepRuns + 1
+                                                                     : total * factor;
+  };
+  for (const auto& axis : axes) times(int64_t(axis.values.size()), "values of " + axis.key);
+  times(options.seeds, "seed(s)");
+  if (total > kMaxSweepRuns) {
+    throw ConfigError("sweep of " + factors + ": more than " + std::to_string(kMaxSweepRuns) +
+                      " runs, the most one sweep plans; split it into several sweeps");
+  }
+}
+
+// The settings a config resolves to, less its name (grid points that parse alike).
+std::string settings_text(const ExperimentConfig& config) {
+  json doc = to_json(config);
+  doc.erase("name");
+  return doc.dump();
+}
+
+// Each configuration once, by file and by name: a sweep finds its runs by name.
+void check_distinct_configurations(const std::vector<std::string>& files,
+                                   const ConfigOverrides& overrides) {
+  std::map<std::string, std::string> file_of_name;
+  for (size_t i = 0; i < files.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (files[j] == files[i]) throw ConfigError("--configs: " + files[i] + " is listed twice");
+    }
+    const std::string name = load_config(files[i], overrides).name;
+    if (const auto it = file_of_name.find(name); it != file_of_name.end()) {
+      throw ConfigError("--configs: " + it->second + " and " + files[i] + " are both named \"" +
+                        name +
+                        "\"; a sweep tells its runs apart by name, so give one another \"name\"");
+    }
+    file_of_name[name] = files[i];
+  }
+}
+
+}  // namespace
+
 SweepPlan plan_sweep(const SweepOptions& options) {
   if (options.seeds < 1) throw ConfigError("--seeds: must be a positive integer");
   if (options.configs.empty()) throw ConfigError("--configs: no configuration given");
+  if (options.output_dir.empty()) throw ConfigError("--output-dir: empty path");
   std::vector<GridAxis> axes;
   for (const auto& spec : options.grid) axes.push_back(parse_grid_axis(spec));
+  check_sweep_size(options, axes);
   const std::vector<GridPoint> points = grid_points(axes);
   SweepPlan plan;
   plan.output_dir = absolute_path(options.output_dir);
   plan.configurations = int64_t(options.configs.size());
   plan.points = int64_t(points.size());
   plan.seeds = options.seeds;
-  const auto completed = completed_runs(plan.output_dir);
+  std::vector<std::string> files;
   for (const auto& item : options.configs) {
-    std::string file;
     try {
-      file = absolute_path(find_config(item));
+      files.push_back(absolute_path(find_config(item)));
     } catch (const ConfigError& e) {
       throw ConfigError("--configs: " + std::string(e.what()));
     }
+  }
+  check_distinct_configurations(files, options.overrides);
+  const auto existing = existing_runs(plan.output_dir);
+  std::map<std::string, json> data_by_folder;
+  std::vector<std::string> conflicts;
+  for (const auto& file : files) {
     const std::string base = load_config(file, options.overrides).name;
-    std::map<std::string, std::string> seen;  // run name -> the grid point that gave it
+    std::map<std::string, std::string> seen;           // run name -> the grid point that gave it
+    std::map<std::string, std::string> seen_settings;  // settings -> the grid point
     for (const auto& point : points) {
       const std::string name = grid_point_name(base, point);
       std::vector<std::string> set;
+      ConfigOverrides at_point = options.overrides;
       if (!point.empty()) {
         if (seen.count(name)) {
           throw ConfigError(file + ": grid points " + seen[name] + " and " + point_text(point) +
@@ -191,31 +300,53 @@ SweepPlan plan_sweep(const SweepOptions& options) {
         seen[name] = point_text(point);
         set.push_back("name=" + name);
         for (const auto& [key, value] : point) set.push_back(key + "=" + value);
-        ConfigOverrides at_point = options.overrides;
         at_point.set.insert(at_point.set.end(), set.begin(), set.end());
-        try {
-          load_config(file, at_point);
-        } catch (const ConfigError& e) {
-          throw ConfigError(file + " at " + point_text(point) + ": " + e.what());
-        }
       }
+      ExperimentConfig config;
+      try {
+        config = load_config(file, at_point);
+      } catch (const ConfigError& e) {
+        throw ConfigError(file + " at " + point_text(point) + ": " + e.what());
+      }
+      const std::string settings = settings_text(config);
+      if (!point.empty() && seen_settings.count(settings)) {
+        throw ConfigError(file + ": grid points " + seen_settings[settings] + " and " +
+                          point_text(point) + " resolve to the same settings (one run twice)");
+      }
+      seen_settings[settings] = point_text(point);
+      const RunIdentity identity = RunIdentity::of(
+          config, task_data_files(config, options.overrides, plan.output_dir, data_by_folder));
       for (int64_t seed = 1; seed <= options.seeds; ++seed) {
-        SweepTask task{int64_t(plan.tasks.size()), file, name, seed, set, ""};
-        if (const auto it = completed.find({name, seed}); it != completed.end()) {
-          task.completed_dir = it->second;
+        SweepTask task{int64_t(plan.tasks.size()), file, name, seed, set, "", identity};
+        const auto it = existing.find({name, seed});
+        for (const RunRecord& run : it == existing.end() ? std::vector<RunRecord>{} : it->second) {
+          if (computes_task(run, task)) {
+            // The newest completed one (folder names end in their UTC start time).
+            if (run.complete() && run.dir > task.completed_dir) task.completed_dir = run.dir;
+          } else if (!options.beside_changed) {
+            conflicts.push_back(name + " seed " + std::to_string(seed) + " in " + run.dir + " (" +
+                                changed_keys(run, task) + ")");
+          }
         }
         plan.tasks.push_back(task);
       }
     }
   }
+  if (!conflicts.empty()) throw_changed_runs(plan, conflicts);
   return plan;
 }
 
 void prepare_sweep_folder(const SweepPlan& plan) {
-  std::error_code ec;
-  fs::create_directories(fs::path(plan.output_dir) / "logs", ec);
-  if (ec) throw OutputError(plan.output_dir + ": cannot create the sweep folder: " + ec.message());
+  // Read (and refuse) an existing sweep.json before anything is created.
   SweepOrder order = read_sweep_order({plan.output_dir});
+  const fs::path logs = fs::path(plan.output_dir) / "logs";
+  std::error_code ec;
+  if (fs::exists(logs, ec) && !fs::is_directory(logs, ec)) {
+    throw OutputError(logs.string() + ": not a folder (the sweep keeps its runs' logs there)");
+  }
+  fs::create_directories(logs, ec);
+  if (ec)
+    throw OutputError(logs.string() + ": cannot create the sweep's log folder: " + ec.message());
   for (const SweepTask& task : plan.tasks) {
     add_name(order.configurations, task.name.substr(0, task.name.find('+')));
     add_name(order.runs, task.name);
@@ -241,6 +372,7 @@ json to_json(const SweepPlan& plan) {
                      {"name", t.name},
                      {"seed", t.seed},
                      {"set", t.set},
+                     {"fingerprint", t.identity.fingerprint},
                      {"status", t.completed_dir.empty() ? "pending" : "completed"},
                      {"run_dir", t.completed_dir.empty() ? json(nullptr) : json(t.completed_dir)}});
   }

@@ -136,7 +136,8 @@ std::string failed_dir_of(const SweepPlan& plan, const SweepTask& task) {
   return task_file(plan, task, "", "-failed");
 }
 
-// The task's runs already in the output folder, as `compare --runs` sees them.
+// The task's runs already in the output folder, as `compare --runs` sees them, that compute
+// what the task does.
 struct ExistingRuns {
   std::string completed, resumable, running;
 };
@@ -144,6 +145,9 @@ ExistingRuns existing_runs(const SweepPlan& plan, const SweepTask& task) {
   ExistingRuns found;
   for (const RunRecord& run : find_runs({plan.output_dir})) {
     if (run.name != task.name || run.seed != task.seed) continue;
+    // Runs with other settings are never the task's (plan_sweep refused them, or the sweep
+    // was told to start beside them).
+    if (!computes_task(run, task)) continue;
     if (run.complete()) {
       // The newest (folder names end in their UTC start time).
       if (found.completed.empty() || run.dir > found.completed) found.completed = run.dir;

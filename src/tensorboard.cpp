@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "cifar_exp/errors.h"
 #include "cifar_exp/files.h"
@@ -150,25 +151,30 @@ uint64_t little_endian_value(const std::string& bytes, size_t at, int size) {
 }  // namespace
 
 int64_t last_step(const std::string& dir, const std::string& tag) {
+  // Read record by record, so that memory stays bounded whatever the folder holds (a garbage
+  // file of gigabytes); a record larger than any we write ends the readable prefix.
+  constexpr uint64_t kMaxRecordBytes = 64ull << 20;
   int64_t last = -1;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     if (name_seconds(entry.path().filename().string()) < 0) continue;
-    const std::string bytes = read_file(entry.path().string());
-    for (size_t at = 0; at + 12 <= bytes.size();) {
-      const std::string_view length(bytes.data() + at, 8);
-      if (little_endian_value(bytes, at + 8, 4) != masked_crc32c(length)) break;
-      const uint64_t size = little_endian_value(bytes, at, 8);
-      if (bytes.size() - at < 16 || size > bytes.size() - at - 16) break;  // incomplete
-      const std::string_view data(bytes.data() + at + 12, size);
-      if (little_endian_value(bytes, at + 12 + size, 4) != masked_crc32c(data)) break;
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::string header(12, '\0'), data;
+    while (in.read(header.data(), 12)) {
+      const std::string_view length(header.data(), 8);
+      if (little_endian_value(header, 8, 4) != masked_crc32c(length)) break;
+      const uint64_t size = little_endian_value(header, 0, 8);
+      if (size > kMaxRecordBytes) break;
+      data.resize(size + 4);
+      if (!in.read(data.data(), std::streamsize(size + 4))) break;  // incomplete
+      if (little_endian_value(data, size, 4) != masked_crc32c(std::string_view(data.data(), size)))
+        break;
       tensorboard::Event event;
-      if (event.ParseFromArray(data.data(), int(data.size())) && event.has_summary()) {
+      if (event.ParseFromArray(data.data(), int(size)) && event.has_summary()) {
         for (const auto& value : event.summary().value()) {
           if (value.tag() == tag) last = std::max<int64_t>(last, event.step());
         }
       }
-      at += 16 + size;
     }
   }
   return last;

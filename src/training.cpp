@@ -248,6 +248,8 @@ void begin_epoch(FitState& s, int64_t epoch) {
     progress.correct = start.correct.to(s.device);
     progress.batch = start.batches_done;
     progress.seen = std::min(s.batches.size(), start.batches_done * s.options.batch_size);
+    // Stopped after the epoch's last batch, the epoch trains no step now that would set it.
+    progress.learning_rate = start.learning_rate;
     s.earlier_epoch_seconds = start.epoch_seconds;
   } else {
     s.batches.shuffle();

@@ -2,7 +2,9 @@
 // EpochIterator.
 #include "cifar_exp/callbacks.h"
 
+#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -183,6 +185,64 @@ TEST(DivergenceCheck, NamesTheEpochAndBatchOfANonFiniteLoss) {
     EXPECT_EQ(message.rfind("training diverged: loss is ", 0), 0u) << message;
     EXPECT_NE(message.find("nan at epoch 1, batch 3"), std::string::npos) << message;
   }
+}
+
+TEST(DivergenceCheck, ANonFiniteValidationLossEndsTrainingNamingItAndTheEpoch) {
+  // Poisons the weights after the last batch of epoch 2: every training loss is finite, the
+  // validation that follows is not.
+  struct PoisonLastBatch : TrainingCallback {
+    void on_batch_end(const BatchProgress& p) override {
+      if (p.epoch != 2 || p.batch != p.num_batches) return;
+      torch::NoGradGuard no_grad;
+      for (auto& parameter : fit_state().model.parameters()) parameter.fill_(NAN);
+    }
+    void on_epoch_end(const EpochMetrics& m, const EvaluationResult&) override {
+      recorded.push_back(m.epoch);
+    }
+    std::vector<int64_t> recorded;
+  } poison;
+  try {
+    fit_small({&poison});
+    FAIL() << "no DivergedError";
+  } catch (const DivergedError& e) {
+    EXPECT_EQ(std::string(e.what()), "training diverged: val_loss is nan in epoch 2");
+    EXPECT_EQ(e.code(), ExitCode::kDiverged);
+  }
+  // Epoch 2 is not recorded: the check comes before every other callback's on_epoch_end.
+  EXPECT_EQ(poison.recorded, (std::vector<int64_t>{1}));
+}
+
+TEST(DivergenceCheck, NamesWhichEvaluationFigureIsNotFinite) {
+  EvaluationResult result;
+  result.loss = 0.5;
+  result.accuracy = 0.25;
+  check_evaluation_finite(result, "test_", "after epoch 4");  // finite: nothing
+  result.loss = std::numeric_limits<double>::infinity();
+  try {
+    check_evaluation_finite(result, "test_", "after epoch 4");
+    FAIL() << "no DivergedError";
+  } catch (const DivergedError& e) {
+    EXPECT_EQ(std::string(e.what()), "training diverged: test_loss is inf after epoch 4");
+  }
+  result.loss = 0.5;
+  result.accuracy = std::numeric_limits<double>::quiet_NaN();
+  try {
+    check_evaluation_finite(result, "val_", "in epoch 1");
+    FAIL() << "no DivergedError";
+  } catch (const DivergedError& e) {
+    EXPECT_EQ(std::string(e.what()), "training diverged: val_accuracy is nan in epoch 1");
+  }
+  // Without validation, fit() leaves the figures NaN ("not recorded") and the confusion
+  // matrix undefined: fit_small's validation-free twin trains to the end.
+  torch::manual_seed(1);
+  auto train = testing::make_learnable_split(64, 1);
+  SmallCnn model;
+  FitOptions options;
+  options.epochs = 1;
+  options.batch_size = 32;
+  const History h = fit(*model, train.images, train.labels, {}, {}, options);
+  ASSERT_EQ(h.epochs.size(), 1u);
+  EXPECT_TRUE(std::isnan(h.epochs[0].val_loss));
 }
 
 TEST(EpochIterator, CoversEveryRowOnceWithAShorterLastBatch) {

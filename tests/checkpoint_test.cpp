@@ -4,11 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 
 #include "cifar_exp/augmentation.h"
+#include "cifar_exp/callbacks.h"
 #include "cifar_exp/errors.h"
 #include "cifar_exp/files.h"
 #include "test_support.h"
@@ -42,6 +45,7 @@ void expect_same_metrics(const std::vector<EpochMetrics>& a, const std::vector<E
     EXPECT_EQ(a[i].train_accuracy, b[i].train_accuracy) << "epoch " << i + 1;
     EXPECT_EQ(a[i].val_loss, b[i].val_loss) << "epoch " << i + 1;
     EXPECT_EQ(a[i].val_accuracy, b[i].val_accuracy) << "epoch " << i + 1;
+    EXPECT_EQ(a[i].learning_rate, b[i].learning_rate) << "epoch " << i + 1;
   }
 }
 
@@ -113,6 +117,57 @@ TEST(Checkpoint, ResumedAtAnEpochBoundaryEqualsUninterrupted) {
   auto resumed = train_small_cnn(dir / "stop.pt", 1, 10);
   expect_same_metrics(reference.history.epochs, resumed.history.epochs);
   expect_same_parameters(*reference.model, *resumed.model);
+}
+
+TEST(Checkpoint, StoppedInTheLastBatchOfAnEpochKeepsItsLearningRate) {
+  // Cosine: each step has its own rate, and an epoch's learning_rate is its last step's. A stop
+  // requested in the last batch of epoch 2 leaves a checkpoint at batch 16 of 16; the resumed
+  // run trains no step of epoch 2, so the rate must come from the checkpoint.
+  testing::TempDir dir;
+  torch::manual_seed(3);
+  const auto features = torch::randn({256, 20});
+  const auto labels = torch::randint(0, 10, {256}, torch::kInt64);
+  auto run = [&](const std::string& resume, std::atomic<bool>* stop, TrainingCallback* cb) {
+    torch::manual_seed(5);
+    DenseHead head(20, 16, 0.0);
+    FitOptions options;
+    options.epochs = 3;
+    options.batch_size = 16;
+    options.optimizer_settings.optimizer = Optimizer::kSgd;
+    options.optimizer_settings.learning_rate = 0.1;
+    options.optimizer_settings.lr_schedule = LrSchedule::kCosine;
+    options.checkpoint_path = dir / "head.pt";
+    options.resume_from = resume;
+    options.stop_requested = stop;
+    if (cb) options.callbacks = {cb};
+    return fit(*head, features, labels, features, labels, options);
+  };
+  const History reference = run("", nullptr, nullptr);
+  ASSERT_EQ(reference.epochs.size(), 3u);
+  // The cosine rate of step 32 of 48 (0-based 31, epoch 2's last): 0.1 x (1 + cos(pi 31/48))/2.
+  EXPECT_NEAR(reference.epochs[1].learning_rate, 0.1 * (1 + std::cos(M_PI * 31 / 48)) / 2, 1e-12);
+  std::atomic<bool> stop{false};
+  StopAt stop_at(2, 16, stop);
+  const History first = run("", &stop, &stop_at);
+  ASSERT_TRUE(first.interrupted);
+  EXPECT_EQ(first.stopped_at_batch, 16);
+  EXPECT_EQ(peek_checkpoint(dir / "head.pt").learning_rate, reference.epochs[1].learning_rate);
+  // The metrics files a resumed run writes (MetricsWriter, as `resume` sets it up).
+  fs::create_directories(dir / "run");
+  MetricsWriter metrics(dir / "run", first.epochs);
+  const History resumed = run(dir / "head.pt", nullptr, &metrics);
+  expect_same_metrics(reference.epochs, resumed.epochs);
+  std::istringstream jsonl(testing::read_text(dir / "run/metrics.jsonl"));
+  std::vector<nlohmann::json> rows;
+  for (std::string line; std::getline(jsonl, line);) rows.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(rows.size(), 3u);
+  const nlohmann::json& second = rows[1];
+  EXPECT_EQ(second["epoch"], 2);
+  ASSERT_TRUE(second["learning_rate"].is_number()) << second;
+  EXPECT_EQ(second["learning_rate"].get<double>(), reference.epochs[1].learning_rate);
+  const auto csv = EpochMetrics::from_csv(testing::read_text(dir / "run/metrics.csv"));
+  ASSERT_EQ(csv.size(), 3u);
+  EXPECT_NEAR(csv[1].learning_rate, reference.epochs[1].learning_rate, 1e-10);
 }
 
 TEST(Checkpoint, DropoutStreamIsRestored) {

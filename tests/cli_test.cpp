@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <filesystem>
 #include <functional>
@@ -39,7 +40,9 @@ using testing::run_cli;
 using testing::write_vgg16_keras_h5;
 using testing::write_vgg16_torchvision;
 
+using testing::expect_one_line_error;
 using testing::run_folders;
+using testing::snapshot;
 
 TEST(Cli, VersionAndHelp) {
   auto version = run_cli({"--version"});
@@ -176,19 +179,6 @@ TEST(Cli, LimitsAndSeedOverrides) {
   EXPECT_EQ(summary["seed"], 77);
   EXPECT_EQ(summary["epochs"], 2);
   EXPECT_EQ(summary["batch_size"], 8);
-}
-
-// A documented exit code and one line naming what is wrong, with no library text in it.
-void expect_one_line_error(const testing::CommandResult& r, int exit_code,
-                           const std::string& message_part, const std::string& label) {
-  EXPECT_EQ(r.exit_code, exit_code) << label << ": " << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << label << ": " << r.err;
-  EXPECT_EQ(r.err.rfind("cifar-exp: error: ", 0), 0u) << label << ": " << r.err;
-  EXPECT_NE(r.err.find(message_part), std::string::npos) << label << ": " << r.err;
-  for (const char* leak : {"json.exception", "basic_filebuf", "std::", "what()", "terminate",
-                           "libpng", "libjpeg", "Premature end of JPEG file\n"}) {
-    EXPECT_EQ(r.err.find(leak), std::string::npos) << label << ": " << leak << " in " << r.err;
-  }
 }
 
 struct BadRun {
@@ -350,19 +340,6 @@ TEST(Cli, BadInputsFailWithOneLineAndLeaveNothing) {
   }
 }
 
-// Every file under `dir` by relative name, with its size and CRC-32: what a refused command must
-// leave exactly as it was.
-std::map<std::string, std::pair<uintmax_t, uint32_t>> snapshot(const std::string& dir) {
-  std::map<std::string, std::pair<uintmax_t, uint32_t>> files;
-  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
-    const std::string name = fs::relative(entry.path(), dir).string();
-    files[name] = entry.is_regular_file()
-                      ? std::make_pair(entry.file_size(), crc32_of(read_file(entry.path())))
-                      : std::make_pair(uintmax_t(0), uint32_t(0));
-  }
-  return files;
-}
-
 // Trains a one-epoch small CNN (seed 1, CPU) on generated data written to `dir`/data, into
 // `dir`/runs, and returns its run folder; "" (and a test failure) when training fails.
 std::string train_tiny_run(const testing::TempDir& dir, int64_t n_train, int64_t n_test) {
@@ -404,7 +381,7 @@ TEST(Cli, DamagedRunFilesGetOneLineErrorsAndRefusalsChangeNothing) {
       {"compare: a field of another type",
        [&](const std::string& run) { edit_summary(run, [](json& s) { s["seed"] = "one"; }); },
        {"compare", "RUN"},
-       5,
+       10,
        "summary.json: field \"seed\": expected an integer, found a string"},
       {"compare: summary.json is a folder",
        [](const std::string& run) {
@@ -412,7 +389,7 @@ TEST(Cli, DamagedRunFilesGetOneLineErrorsAndRefusalsChangeNothing) {
          fs::create_directory(run + "/summary.json");
        },
        {"compare", "RUN"},
-       5,
+       10,
        "summary.json: not a regular file"},
       {"compare: metrics.csv is a folder",
        [](const std::string& run) {
@@ -421,7 +398,7 @@ TEST(Cli, DamagedRunFilesGetOneLineErrorsAndRefusalsChangeNothing) {
          fs::create_directory(run + "/metrics.csv");
        },
        {"compare", "RUN", "--runs"},
-       5,
+       10,
        "metrics.csv: not a regular file"},
       {"compare: failure.json of another version",
        [](const std::string& run) {
@@ -429,7 +406,7 @@ TEST(Cli, DamagedRunFilesGetOneLineErrorsAndRefusalsChangeNothing) {
          testing::write_text(run + "/failure.json", R"({"name": 7, "error": "x"})");
        },
        {"compare", "RUN"},
-       5,
+       10,
        "failure.json: field \"name\": expected a string, found a number 7"},
       {"compare: config.json's seed of another type",
        [](const std::string& run) {
@@ -438,7 +415,7 @@ TEST(Cli, DamagedRunFilesGetOneLineErrorsAndRefusalsChangeNothing) {
                              R"({"name": "tiny", "training": {"seed": [1]}})");
        },
        {"compare", "RUN"},
-       5,
+       10,
        "config.json: training: field \"seed\": expected an integer"},
       {"evaluate: class_names of another type",
        [&](const std::string& run) { edit_summary(run, [](json& s) { s["class_names"] = 10; }); },
@@ -491,6 +468,37 @@ TEST(Cli, DamagedRunFilesGetOneLineErrorsAndRefusalsChangeNothing) {
     expect_one_line_error(run_cli(args), c.exit_code, c.message, c.label);
     EXPECT_EQ(snapshot(run), before) << c.label << ": the refused command changed the run folder";
   }
+}
+
+// One damaged run among good ones: listed as damaged with its file and field, the table of the
+// others printed, exit 10 (not a failed compare that prints nothing).
+TEST(Cli, CompareListsADamagedRunAndPrintsTheRest) {
+  testing::TempDir dir;
+  const std::string good = train_tiny_run(dir, 100, 50);
+  ASSERT_FALSE(good.empty());
+  const std::string damaged = dir / "runs/tiny-20200101T000000Z";
+  fs::copy(good, damaged, fs::copy_options::recursive);
+  json summary = json::parse(testing::read_text(damaged + "/summary.json"));
+  summary["seed"] = "one";
+  testing::write_text(damaged + "/summary.json", summary.dump());
+  const auto table = run_cli({"compare", dir / "runs", "--format", "json"});
+  expect_one_line_error(
+      table, 10,
+      "1 damaged run folder(s) listed but left out: " + damaged + "/summary.json: field \"seed\"",
+      "damaged");
+  const json rows = json::parse(table.out);
+  ASSERT_EQ(rows.size(), 1u) << table.out;
+  EXPECT_EQ(rows[0]["runs"], 1);
+  EXPECT_EQ(rows[0]["incomplete_runs"], json::array({damaged}));
+  EXPECT_NE(rows[0]["notes"].get<std::string>().find("damaged: " + damaged + "/summary.json"),
+            std::string::npos)
+      << rows[0];
+  const auto listed = run_cli({"compare", dir / "runs", "--runs", "--format", "json"});
+  EXPECT_EQ(listed.exit_code, 10);
+  const json runs = json::parse(listed.out);
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[0]["status"], "damaged");
+  EXPECT_EQ(runs[1]["status"], "completed");
 }
 
 TEST(Cli, PredictRefusesDamagedImagesInOneLine) {
@@ -901,6 +909,83 @@ TEST(Cli, EvaluateAndPredictTakeThreads) {
   testing::write_text(dir / "not-an-image.png", "x");
   const auto predicted = run_cli({"predict", run, dir / "not-an-image.png", "--threads", "1"});
   EXPECT_EQ(predicted.exit_code, 3) << predicted.err;  // the option parsed; the image did not
+}
+
+// A non-finite validation or test figure is divergence, as a non-finite training loss is: exit 6,
+// one line naming the figure and the epoch, summary.json "failed" with that error, the epoch
+// not recorded. SGD with momentum 0.999999 at rate 10 on one batch an epoch: the training losses
+// of epochs 1-3 stay finite (2.3, 7009, ~1e17), the weights after epoch 3's step do not.
+TEST(Cli, ANonFiniteValidationOrTestFigureEndsTheRunAsDiverged) {
+  testing::TempDir dir;
+  testing::write_cifar10_folder(dir / "data", 100, 50);
+  testing::write_text(dir / "c.json", R"({"name": "nan", "training": {"epochs": 3,
+    "batch_size": 100, "seed": 1, "device": "cpu", "threads": 1, "optimizer": "sgd",
+    "momentum": 0.999999, "nesterov": true, "learning_rate": 10}})");
+  const auto train = [&](const std::string& output, const std::vector<std::string>& extra) {
+    std::vector<std::string> args = {"--config",   dir / "c.json", "--data-dir",
+                                     dir / "data", "--output-dir", dir / output};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return run_cli(args);
+  };
+  const auto summary_of = [&](const std::string& output) {
+    const auto runs = run_folders(dir / output);
+    EXPECT_EQ(runs.size(), 1u);
+    return runs.empty() ? json() : json::parse(testing::read_text(runs[0] + "/summary.json"));
+  };
+
+  // Validated on the test split each epoch: epoch 3's val_loss is NaN.
+  expect_one_line_error(train("val", {}), 6, "training diverged: val_loss is nan in epoch 3",
+                        "validation");
+  json s = summary_of("val");
+  EXPECT_EQ(s["status"], "failed");
+  EXPECT_EQ(s["error"], "training diverged: val_loss is nan in epoch 3");
+  EXPECT_EQ(s["epochs_completed"], 2);
+  const auto rows =
+      EpochMetrics::from_csv(testing::read_text(run_folders(dir / "val").at(0) + "/metrics.csv"));
+  ASSERT_EQ(rows.size(), 2u);  // epoch 3 is not recorded
+  EXPECT_TRUE(std::isfinite(rows[1].val_loss));
+
+  // Without validation the test split is evaluated once, after epoch 3: its loss is NaN.
+  expect_one_line_error(train("test", {"--set", "training.validation=none"}), 6,
+                        "training diverged: test_loss is nan after epoch 3", "test");
+  s = summary_of("test");
+  EXPECT_EQ(s["status"], "failed");
+  EXPECT_EQ(s["error"], "training diverged: test_loss is nan after epoch 3");
+  EXPECT_EQ(s["epochs_completed"], 3);
+  EXPECT_TRUE(!s.contains("test_accuracy") || s["test_accuracy"].is_null()) << s;
+}
+
+// onecycle over too few steps for its rising phase (PyTorch's OneCycleLR divides by zero): a
+// config error naming training.lr_pct_start, once the steps are known and before any is trained.
+TEST(Cli, OneCycleWithARisingPhaseOfNoStepsIsAConfigError) {
+  testing::TempDir dir;
+  testing::write_cifar10_folder(dir / "data", 100, 50);
+  testing::write_text(dir / "c.json", R"({"name": "cycle", "training": {"epochs": 1,
+    "batch_size": 50, "seed": 1, "device": "cpu", "threads": 1, "lr_schedule": "onecycle"}})");
+  const auto args = [&](const std::string& output, const std::vector<std::string>& extra) {
+    std::vector<std::string> a = {"--config",   dir / "c.json", "--data-dir",
+                                  dir / "data", "--output-dir", dir / output};
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  // 2 steps: 0.3 x 2 - 1 = -0.4.
+  expect_one_line_error(run_cli(args("runs", {})), 2,
+                        "training.lr_pct_start: onecycle over 2 steps (1 epoch(s) of 2 batches) "
+                        "with lr_pct_start 0.3 rises for -0.4 steps and falls for 1.4",
+                        "onecycle");
+  const auto runs = run_folders(dir / "runs");
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_FALSE(fs::exists(runs[0] + "/metrics.csv"));  // no epoch trained
+  EXPECT_EQ(json::parse(testing::read_text(runs[0] + "/summary.json"))["status"], "failed");
+  // 10 steps at 0.1: 0.1 x 10 - 1 = 0, the 0 / 0 of PyTorch's first step.
+  expect_one_line_error(
+      run_cli(args("ten", {"--batch-size", "10", "--set", "training.lr_pct_start=0.1"})), 2,
+      "training.lr_pct_start: onecycle over 10 steps (1 epoch(s) of 10 batches) "
+      "with lr_pct_start 0.1 rises for 0 steps and falls for 9",
+      "onecycle at 10 steps");
+  // Three epochs of 2 give 6 steps, a rise of 0.8: trains.
+  const auto longer = run_cli(args("longer", {"--epochs", "3"}));
+  EXPECT_EQ(longer.exit_code, 0) << longer.err;
 }
 
 TEST(Cli, MissingDataNamesADownloadScriptThatExists) {

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <sstream>
 
@@ -34,7 +35,14 @@ void write_run(const std::string& dir, const std::string& name, int seed, double
                   {"train_seconds", seconds},
                   {"images_per_second", 500.0},
                   {"reference_accuracy", 0.709}};
+  // The best epoch as a run without early stopping records it: the highest val_accuracy.
+  if (!val.empty()) {
+    const auto best = std::max_element(val.begin(), val.end());
+    summary["best_epoch"] = int(best - val.begin()) + 1;
+    summary["best_val_accuracy"] = *best;
+  }
   testing::write_text(dir + "/summary.json", summary.dump(2));
+  testing::write_text(dir + "/config.json", json({{"name", name}}).dump());
   std::string csv =
       "epoch,train_loss,train_accuracy,train_error,val_loss,val_accuracy,val_error,seconds,images_"
       "per_second\n";
@@ -288,7 +296,7 @@ TEST(Comparison, RunListingCarriesSummaryConfigAndEpochs) {
   EXPECT_EQ(json::parse(cli.out), list);
   const auto csv = testing::run_cli({"compare", "--runs", "--format", "csv", dir.path()});
   ASSERT_EQ(csv.exit_code, 0) << csv.err;
-  EXPECT_EQ(csv.out.substr(0, csv.out.find('\n')), "dir,name,seed,status");
+  EXPECT_EQ(csv.out.substr(0, csv.out.find('\n')), "dir,name,seed,status,fingerprint");
   EXPECT_EQ(std::count(csv.out.begin(), csv.out.end(), '\n'), 5);
 }
 
@@ -485,7 +493,8 @@ TEST(Comparison, DifferencesToTheBaselineWithWelchIntervals) {
             std::string::npos)
       << md;
   EXPECT_NE(
-      markdown_line(md, "one").find(" | +6.80 pp, no interval (needs 2+ runs on both sides) |"),
+      markdown_line(md, "one").find(" | +6.80 pp, no interval: 1 seed(s) here, 3 in the baseline "
+                                    "(needs 2+ distinct seeds on each side) |"),
       std::string::npos)
       << md;
 
@@ -507,15 +516,18 @@ TEST(Comparison, DifferencesToTheBaselineWithWelchIntervals) {
   EXPECT_NE(j[1]["vs_baseline"]["note"].get<std::string>().find("no interval"), std::string::npos);
 
   const std::string csv = format_csv(rows);
+  // The identity columns come last (duplicates, variant, settings fingerprint, selected_on).
   EXPECT_NE(csv.find(",notes,baseline,difference_vs_baseline,difference_ci95_low,"
-                     "difference_ci95_high,p_value,welch_df,significant\n"),
+                     "difference_ci95_high,p_value,welch_df,significant,duplicates,variant,"
+                     "settings_fingerprint,selected_on\n"),
             std::string::npos)
       << csv;
-  EXPECT_NE(csv.find(",base,0.031200,-0.019634,0.082034,0.139001,2.708,false\n"), std::string::npos)
+  EXPECT_NE(csv.find(",base,0.031200,-0.019634,0.082034,0.139001,2.708,false,0,,"),
+            std::string::npos)
       << csv;
-  EXPECT_NE(csv.find(",base,0.068000,,,,,\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",base,0.068000,,,,,,0,,"), std::string::npos) << csv;
   EXPECT_NE(csv.find("\nbase,"), std::string::npos);
-  EXPECT_NE(csv.find(",base,0.000000,,,,,\n"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",base,0.000000,,,,,,0,,"), std::string::npos) << csv;
 }
 
 TEST(Comparison, ChosenBaselineAndUnknownBaseline) {
@@ -578,7 +590,8 @@ TEST(Comparison, CliBaselineAndSweepOrder) {
   testing::write_text(dir / "sweep.json", R"({"runs": "base"})");
   auto broken = testing::run_cli({"compare", dir.path()});
   EXPECT_EQ(broken.exit_code, 2);
-  EXPECT_NE(broken.err.find("sweep.json: unreadable"), std::string::npos) << broken.err;
+  EXPECT_NE(broken.err.find("sweep.json: not a cifar-exp sweep record"), std::string::npos)
+      << broken.err;
   EXPECT_THROW(read_sweep_order({dir.path()}), ConfigError);
 }
 

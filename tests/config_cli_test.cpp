@@ -109,6 +109,29 @@ TEST(CliConfig, PrintConfigIsWhatTheRunRecords) {
   EXPECT_EQ(summary["epochs"], 1);
 }
 
+TEST(CliConfig, EarlyStoppingBaselineIsSetAndPrinted) {
+  testing::TempDir dir;
+  testing::write_text(dir / "c.json", R"({"name": "b"})");
+  const std::vector<std::string> args = {"--config", dir / "c.json", "--output-dir", dir / "runs",
+                                         "--print-config"};
+  auto with_set = args;
+  with_set.insert(with_set.end(), {"--set", "training.early_stopping.baseline=0.5"});
+  auto r = run_cli(with_set);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json early_stopping = json::parse(r.out)["training"]["early_stopping"];
+  EXPECT_EQ(early_stopping["baseline"], 0.5);
+  EXPECT_EQ(early_stopping["monitor"], "val_loss");  // Keras' defaults for the rest
+  EXPECT_EQ(early_stopping["patience"], 0);
+  // Keras' baseline=None: null when early stopping is on without one.
+  auto without = args;
+  without.insert(without.end(), {"--set", "training.early_stopping={}"});
+  r = run_cli(without);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  early_stopping = json::parse(r.out)["training"]["early_stopping"];
+  ASSERT_TRUE(early_stopping.contains("baseline")) << early_stopping;
+  EXPECT_TRUE(early_stopping["baseline"].is_null());
+}
+
 TEST(CliConfig, BadSetNamesTheFlagInOneLine) {
   testing::TempDir dir;
   testing::write_text(dir / "c.json", R"({"name": "x"})");
@@ -122,6 +145,12 @@ TEST(CliConfig, BadSetNamesTheFlagInOneLine) {
       {{"--set", "training.epochs=3", "--epochs", "4"},
        "--set training.epochs: conflicts with --epochs"},
       {{"--set"}, "--set"},
+      {{"--set", "training.epsilon=1e-50"},
+       "--set training.epsilon: must be a number in (0, 1] that float32 can hold, got 1e-50, "
+       "which is 0 as a float32"},
+      {{"--set", "training.early_stopping.baseline=1e39"},
+       "--set training.early_stopping.baseline: must be a number or null that float32 can hold, "
+       "got 1e+39, which is inf as a float32"},
   };
   for (const auto& [extra, message] : cases) {
     for (bool print : {false, true}) {

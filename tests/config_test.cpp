@@ -268,6 +268,31 @@ TEST(Config, NumbersTooLargeForADoubleAreAConfigError) {
   }
 }
 
+TEST(Config, NumbersFloat32TurnsToZeroOrInfinityAreRefusedByKey) {
+  // Training computes in float32: a non-zero value that becomes 0 (epsilon 1e-50: a division by
+  // zero in Adam) or infinite there is refused by the one reader of every number key.
+  EXPECT_EQ(error_for({{"name", "t"}, {"training", {{"epsilon", 1e-50}}}}),
+            "c.json: training.epsilon: must be a number in (0, 1] that float32 can hold, got "
+            "1e-50, which is 0 as a float32 (training computes in float32)");
+  EXPECT_EQ(
+      error_for({{"name", "t"}, {"training", {{"optimizer", "sgd"}, {"weight_decay", 1e-46}}}}),
+      "c.json: training.weight_decay: must be a number in [0, 10] that float32 can hold, got "
+      "1e-46, which is 0 as a float32 (training computes in float32)");
+  EXPECT_EQ(error_for({{"name", "t"}, {"training", {{"early_stopping", {{"baseline", -1e39}}}}}}),
+            "c.json: training.early_stopping.baseline: must be a number or null that float32 can "
+            "hold, got -1e+39, which is -inf as a float32 (training computes in float32)");
+  EXPECT_EQ(error_for({{"name", "t"},
+                       {"augmentation", {{"enabled", true}, {"zoom_range", {1e-50, 1.0}}}}}),
+            "c.json: augmentation.zoom_range: must be a pair [lower, upper] that float32 can "
+            "hold, got 1e-50, which is 0 as a float32 (training computes in float32)");
+  // Ranges are checked first; 0 itself, and the smallest float32 (1e-45, a denormal), are fine.
+  EXPECT_EQ(error_for({{"name", "t"}, {"training", {{"learning_rate", 1e39}}}}),
+            "c.json: training.learning_rate: must be a number in (0, 10], got 1e+39");
+  EXPECT_EQ(error_for({{"name", "t"}, {"training", {{"epsilon", 1e-45}}}}), "");
+  EXPECT_EQ(error_for({{"name", "t"}, {"training", {{"optimizer", "sgd"}, {"weight_decay", 0}}}}),
+            "");
+}
+
 TEST(Config, ResolvedFormParsesBack) {
   // Found by fuzz_config: an unset data.dir was written as "" which did not parse back.
   const auto config = parse_config({{"name", "t"}}, "c.json");
@@ -413,12 +438,13 @@ const std::map<std::string, std::string> kSetValues = {
     {"augmentation.random_crop.padding", "2"},
     {"augmentation.random_crop.size", "30"},
     {"training.early_stopping",
-     R"({"monitor": "loss", "mode": "min", "patience": 5, "min_delta": 0.5,
+     R"({"monitor": "loss", "mode": "min", "patience": 5, "min_delta": 0.5, "baseline": 1.5,
          "restore_best_weights": false, "start_from_epoch": 0})"},
     {"training.early_stopping.monitor", "accuracy"},
     {"training.early_stopping.mode", "max"},
     {"training.early_stopping.patience", "3"},
     {"training.early_stopping.min_delta", "0.01"},
+    {"training.early_stopping.baseline", "0.5"},
     {"training.early_stopping.restore_best_weights", "true"},
     {"training.early_stopping.start_from_epoch", "2"},
     {"augmentation.cutout", "8"},
@@ -601,6 +627,14 @@ TEST(ConfigSet, ErrorsNameTheFlagAndThePath) {
       {{"training.early_stopping.mode=up"},
        "--set training.early_stopping.mode: must be one of auto, min, max, got \"up\""},
       {{"training.early_stopping=3"}, "--set training.early_stopping: must be an object, got 3"},
+      {{"training.epsilon=1e-50"},
+       "--set training.epsilon: must be a number in (0, 1] that float32 can hold, got 1e-50, "
+       "which is 0 as a float32 (training computes in float32)"},
+      {{"training.early_stopping.baseline=1e39"},
+       "--set training.early_stopping.baseline: must be a number or null that float32 can hold, "
+       "got 1e+39, which is inf as a float32 (training computes in float32)"},
+      {{"training.early_stopping.baseline=high"},
+       "--set training.early_stopping.baseline: must be a number or null, got \"high\""},
   };
   for (const auto& [set, expected] : cases) EXPECT_EQ(set_error(set), expected) << set[0];
 
@@ -719,6 +753,7 @@ TEST(Config, EveryFieldRoundTrips) {
                         {"mode", "max"},
                         {"patience", 3},
                         {"min_delta", 0.01},
+                        {"baseline", 0.9},
                         {"restore_best_weights", true},
                         {"start_from_epoch", 1}}}}},
                     {"output",

@@ -27,8 +27,8 @@ struct Outcome {
 
 // Runs the rule over `values` (epoch 1, 2, ...) as fit() would: until it says stop.
 Outcome follow(const BestCriterion& criterion, std::optional<int64_t> patience,
-               const std::vector<double>& values) {
-  EarlyStoppingRule rule(criterion, patience);
+               const std::vector<double>& values, std::optional<double> baseline = std::nullopt) {
+  EarlyStoppingRule rule(criterion, patience, baseline);
   Outcome out;
   for (size_t i = 0; i < values.size() && out.stopped_at == 0; ++i) {
     const int64_t epoch = int64_t(i) + 1;
@@ -98,6 +98,49 @@ TEST(EarlyStoppingRule, EpochsBeforeStartFromEpochAreNotWatched) {
   EXPECT_EQ(o.best_epoch, 3);
   EXPECT_DOUBLE_EQ(o.best_value, 4.0);
   EXPECT_EQ(o.kept, (std::vector<int64_t>{3}));
+}
+
+TEST(EarlyStoppingRule, ABaselineMustBeBeatenForAnImprovementToRestartTheCount) {
+  // Keras 3's on_epoch_end: wait += 1; an improvement on the best is the new best (its weights
+  // kept) and ends the epoch, but resets wait only when it also improves on the baseline (by
+  // more than min_delta); an epoch that does not improve stops once wait >= patience. Expected
+  // values: keras 3.15.1's EarlyStopping source run on the same sequences.
+  // Improving but never below 0.5: stops at the first epoch that does not improve.
+  auto o = follow(minimise(), 2, {1.0, 0.9, 0.8, 0.85, 0.7}, 0.5);
+  EXPECT_EQ(o.stopped_at, 4);
+  EXPECT_EQ(o.best_epoch, 3);
+  EXPECT_DOUBLE_EQ(o.best_value, 0.8);
+  EXPECT_EQ(o.kept, (std::vector<int64_t>{1, 2, 3}));
+  EXPECT_EQ(follow(minimise(), 2, {1.0, 0.9, 0.8, 0.85, 0.7}).stopped_at, 0);  // no baseline
+  // Two epochs above the baseline count, so the third, not improving, stops at patience 2.
+  o = follow(minimise(), 2, {0.6, 0.55, 0.58, 0.4, 0.45}, 0.5);
+  EXPECT_EQ(o.stopped_at, 3);
+  EXPECT_EQ(o.best_epoch, 2);
+  EXPECT_EQ(o.kept, (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(follow(minimise(), 2, {0.6, 0.55, 0.58, 0.4, 0.45}).stopped_at, 0);
+  // Once beaten, the count restarts as without a baseline.
+  o = follow(minimise(), 2, {0.6, 0.4, 0.45, 0.46, 0.3}, 0.5);
+  EXPECT_EQ(o.stopped_at, 4);
+  EXPECT_EQ(o.best_epoch, 2);
+  // Maximising: 0.6 beats 0.5 and restarts the count; patience 0 stops at the next epoch.
+  o = follow(maximise(), 0, {0.3, 0.6, 0.55}, 0.5);
+  EXPECT_EQ(o.stopped_at, 3);
+  EXPECT_EQ(o.best_epoch, 2);
+  // An epoch that improves never stops, even past patience: here epochs 2 and 3 improve.
+  o = follow(maximise(), 0, {0.3, 0.4, 0.45, 0.45}, 0.5);
+  EXPECT_EQ(o.stopped_at, 4);
+  EXPECT_EQ(o.best_epoch, 3);
+  EXPECT_DOUBLE_EQ(o.best_value, 0.45);
+  // min_delta applies to the baseline too: 0.505 - 0.01 does not beat 0.5.
+  o = follow(maximise(0.01), 2, {0.505, 0.506, 0.507}, 0.5);
+  EXPECT_EQ(o.stopped_at, 2);
+  EXPECT_EQ(o.best_epoch, 1);
+  EXPECT_EQ(o.kept, (std::vector<int64_t>{1}));
+  // Unwatched epochs (start_from_epoch 2) do not count towards patience.
+  o = follow(minimise(0, 2), 1, {5.0, 4.0, 3.0, 2.0, 1.0, 0.9, 0.95}, 0.5);
+  EXPECT_EQ(o.stopped_at, 7);
+  EXPECT_EQ(o.best_epoch, 6);
+  EXPECT_EQ(o.kept, (std::vector<int64_t>{3, 4, 5, 6}));
 }
 
 TEST(EarlyStoppingRule, WithoutPatienceOnlyTheBestIsFollowed) {
@@ -203,6 +246,31 @@ TEST_F(EarlyStoppingRuns, StopsRestoresTheBestWeightsAndSaysWhy) {
                 .find("Early stopping after epoch " + std::to_string(stopped) +
                       ": loss has not improved on"),
             std::string::npos);
+}
+
+TEST_F(EarlyStoppingRuns, ABaselineNeverBeatenStopsAtPatienceWatchedEpochs) {
+  // mode "max" on the training loss, which falls: epoch 1 is the best; without a baseline its
+  // improvement restarts the count and patience 2 stops after epoch 3, with a baseline it never
+  // beats (100) the count runs from epoch 1 and training stops after epoch 2.
+  const std::string es = R"("epochs": 6, "early_stopping": {"monitor": "loss", "mode": "max",
+      "patience": 2)";
+  const json without = summary(train("without", es + "}"));
+  EXPECT_EQ(without["stop_reason"], "early_stopping");
+  EXPECT_EQ(without["epochs_completed"], 3);
+  const std::string run = train("baseline", es + R"(, "baseline": 100})");
+  const json s = summary(run);
+  EXPECT_EQ(s["status"], "completed");
+  EXPECT_EQ(s["stop_reason"], "early_stopping");
+  EXPECT_EQ(s["epochs_completed"], 2);
+  EXPECT_EQ(s["best_epoch"], 1);
+  EXPECT_EQ(json::parse(
+                testing::read_text(run + "/config.json"))["training"]["early_stopping"]["baseline"],
+            100);
+  EXPECT_NE(testing::read_text(run + "/train.log")
+                .find("Early stopping after epoch 2: loss has not improved on the baseline 100 "
+                      "(best "),
+            std::string::npos)
+      << testing::read_text(run + "/train.log");
 }
 
 TEST_F(EarlyStoppingRuns, WithoutEarlyStoppingTheBestIsTheHighestValidationAccuracy) {

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include "cifar_exp/errors.h"
 #include "cifar_exp/lr_schedule.h"
 
 namespace cifar_exp {
@@ -97,6 +98,68 @@ TEST(ScheduledRate, EachScheduleAtItsEnds) {
   EXPECT_DOUBLE_EQ(scheduled_rate(c, 0, b), 0.1 / 25);         // PyTorch's div_factor
   EXPECT_DOUBLE_EQ(scheduled_rate(c, 14, b), 0.1);             // 0.3 x 50 - 1: the peak
   EXPECT_DOUBLE_EQ(scheduled_rate(c, 49, b), 0.1 / 25 / 1e4);  // final_div_factor
+}
+
+TEST(OneCycle, APhaseOfNoStepsIsAConfigErrorNamingLrPctStart) {
+  // PyTorch's OneCycleLR rises for pct_start x steps - 1 steps and falls for the rest (steps - 1
+  // - that); a rise of 0 steps divides 0 by 0 (a NaN rate here), one below 0 skips the rise.
+  TrainingConfig c;
+  c.lr_schedule = LrSchedule::kOneCycle;
+  c.epochs = 1;
+  c.lr_pct_start = 0.1;
+  const auto error = [&](int64_t steps_per_epoch) -> std::string {
+    try {
+      check_one_cycle_steps(c, steps_per_epoch);
+    } catch (const ConfigError& e) {
+      EXPECT_EQ(e.code(), ExitCode::kUsage);
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_EQ(error(10),
+            "training.lr_pct_start: onecycle over 10 steps (1 epoch(s) of 10 batches) with "
+            "lr_pct_start 0.1 rises for 0 steps and falls for 9 (PyTorch's OneCycleLR: "
+            "lr_pct_start x steps - 1, and steps - 1 - that); both must be more than 0, so "
+            "lr_pct_start must be above 0.1 here (1 / steps), or the run needs more steps");
+  EXPECT_EQ(error(11), "");  // a rise of 0.1 steps
+  c.lr_pct_start = 0.3;
+  EXPECT_EQ(error(2),
+            "training.lr_pct_start: onecycle over 2 steps (1 epoch(s) of 2 batches) with "
+            "lr_pct_start 0.3 rises for -0.4 steps and falls for 1.4 (PyTorch's OneCycleLR: "
+            "lr_pct_start x steps - 1, and steps - 1 - that); both must be more than 0, so "
+            "lr_pct_start must be above 0.5 here (1 / steps), or the run needs more steps");
+  c.epochs = 2;  // 4 steps: a rise of 0.2
+  EXPECT_EQ(error(2), "");
+  c.epochs = 1;
+  c.lr_schedule = LrSchedule::kCosine;  // the other schedules have no phases
+  EXPECT_EQ(error(2), "");
+
+  // fit() refuses it before the first step, once it knows the steps (10 batches of 2).
+  c.lr_schedule = LrSchedule::kOneCycle;
+  c.lr_pct_start = 0.1;
+  struct CountBatches : TrainingCallback {
+    void on_batch_end(const BatchProgress&) override { ++batches; }
+    int batches = 0;
+  } count;
+  torch::manual_seed(0);
+  DenseHead head(4, 3, 0.0);
+  FitOptions options = FitOptions::from_config(c);
+  options.batch_size = 2;
+  options.callbacks = {&count};
+  const auto x = torch::randn({20, 4});
+  const auto y = torch::randint(0, 10, {20}, torch::kInt64);
+  try {
+    fit(*head, x, y, x, y, options);
+    FAIL() << "no ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("training.lr_pct_start: onecycle over 10 steps (1 "
+                                          "epoch(s) of 10 batches) with lr_pct_start 0.1 rises "
+                                          "for 0 steps",
+                                          0),
+              0u)
+        << e.what();
+  }
+  EXPECT_EQ(count.batches, 0);
 }
 
 }  // namespace

@@ -494,7 +494,7 @@ tail -n 1 "$tmp/figures.txt"
 # one-line error naming compare's problem, non-zero exit.
 if "$python" "$script" "$tmp/badsweep" --out "$tmp/plots_bad" > /dev/null 2> "$tmp/err"; then
   echo "FAIL: no error when compare fails"; fail=1
-elif [ "$(wc -l < "$tmp/err")" -ne 1 ] || ! grep -q "compare: .*sweep.json: unreadable" "$tmp/err"; then
+elif [ "$(wc -l < "$tmp/err")" -ne 1 ] || ! grep -q "compare: .*sweep.json: not a cifar-exp sweep record" "$tmp/err"; then
   echo "FAIL: unexpected error message when compare fails:"; cat "$tmp/err"; fail=1
 elif [ -n "$(ls -A "$tmp/plots_bad" 2> /dev/null)" ]; then
   echo "FAIL: plots drawn although compare failed: $(ls "$tmp/plots_bad")"; fail=1

@@ -19,7 +19,9 @@ namespace fs = std::filesystem;
 
 // The stand-in: appends its arguments (one line, space-separated) to calls.txt; a "train" run
 // writes a completed summary.json for config name "a" unless $FAKE_EXIT is set, in which case
-// it writes $FAKE_ERROR to the sweep's error file and exits with $FAKE_EXIT.
+// it writes $FAKE_ERROR to the sweep's error file and exits with $FAKE_EXIT. Its config.json is
+// the fixture's resolved.json: the settings the sweep's tasks have, so that the sweep takes the
+// run for the task's.
 const char* const kFakeBinary = R"(#!/usr/bin/env bash
 echo "$*" >> "$(dirname "$0")/calls.txt"
 if [[ -n "${FAKE_EXIT:-}" ]]; then
@@ -35,6 +37,7 @@ if [[ $1 == train ]]; then
   mkdir -p "$dir"
   printf '{"name": "a", "status": "completed", "seed": %s, "test_accuracy": 0.25}\n' "$seed" \
     > "$dir/summary.json"
+  cp "$(dirname "$0")/../resolved.json" "$dir/config.json"
 fi
 )";
 
@@ -52,6 +55,8 @@ struct Fixture {
     options.overrides.epochs = 3;
     options.overrides.set = {"data.train_limit=64"};
     run.binary = dir / "bin/cifar-exp";
+    testing::write_text(dir / "resolved.json",
+                        to_json(load_config(dir / "a.json", options.overrides)).dump());
   }
   std::vector<std::string> calls() {
     std::vector<std::string> lines;
@@ -152,6 +157,7 @@ TEST(SweepRunner, AStoppedRunIsResumedInItsFolder) {
   fs::create_directories(stopped);
   testing::write_text(stopped + "/summary.json",
                       R"({"name": "a", "status": "interrupted", "seed": 1})");
+  testing::write_text(stopped + "/config.json", testing::read_text(f.dir / "resolved.json"));
   testing::write_text(stopped + "/checkpoint.pt", "x");
   const auto result = run_sweep_task(plan_sweep(f.options), f.options, 0, f.run);
   EXPECT_TRUE(result.resumed);

@@ -79,6 +79,10 @@ TEST(Sweep, PlanListsTasksAndWhatIsCompleteWithoutWriting) {
   testing::write_text(done + "/summary.json",
                       R"({"name": "a+training.epochs=2", "status": "completed", "seed": 2,
                           "test_accuracy": 0.5})");
+  // ... with the settings of that grid point (the sweep reuses only such a run).
+  ConfigOverrides at_point;
+  at_point.set = {"name=a+training.epochs=2", "training.epochs=2"};
+  testing::write_text(done + "/config.json", to_json(load_config(dir / "a.json", at_point)).dump());
   const auto plan = plan_sweep(options);
   ASSERT_EQ(plan.tasks.size(), 4u);
   EXPECT_EQ(plan.completed(), 1);

@@ -87,6 +87,34 @@ TEST(EventFileWriter, NamesSortAfterEarlierFilesAndStepsReadBack) {
   EXPECT_EQ(last_step(logs, "epoch_loss"), 4);
 }
 
+// Resume reads the steps already logged: file by file, record by record, so that a huge file
+// in the folder (garbage, or another tool's) costs no memory. The process's peak resident size
+// (each test runs in a process of its own under ctest) must not grow by the file's size.
+TEST(EventFileWriter, StepsAreReadWithBoundedMemoryWhateverTheFileSize) {
+  testing::TempDir dir;
+  const std::string logs = dir / "train";
+  {
+    EventFileWriter writer(logs);
+    writer.add_scalar("epoch_loss", 7, 0.5);
+    writer.flush();
+  }
+  // 1 GiB of zeros (sparse: no disk used), named like an event file: no valid record in it.
+  const std::string garbage = logs + "/events.out.tfevents.1.elsewhere.1.0";
+  { std::ofstream out(garbage, std::ios::binary); }
+  fs::resize_file(garbage, int64_t(1) << 30);
+  // A record header that declares a 1 TiB record, with a valid length checksum.
+  std::string huge = std::string("\0\0\0\0\0\x01\0\0", 8);
+  const uint32_t crc = masked_crc32c(huge);
+  for (int i = 0; i < 4; ++i) huge += char((crc >> (8 * i)) & 0xff);
+  testing::write_text(logs + "/events.out.tfevents.2.elsewhere.1.0", huge + "tail");
+  struct rusage before {
+  }, after{};
+  getrusage(RUSAGE_SELF, &before);
+  EXPECT_EQ(last_step(logs, "epoch_loss"), 7);
+  getrusage(RUSAGE_SELF, &after);
+  EXPECT_LT(after.ru_maxrss - before.ru_maxrss, 100 * 1024) << "KiB of peak memory gained";
+}
+
 TEST(EventFileWriter, ACrashLeavesAReadablePrefix) {
   testing::TempDir dir;
   std::string path;

@@ -11,7 +11,10 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <gtest/gtest.h>
+
 #include "cifar_exp/data.h"
+#include "cifar_exp/files.h"
 #include "test_paths.h"
 
 namespace fs = std::filesystem;
@@ -145,6 +148,29 @@ CommandResult run_cli_with_file_limit(const std::vector<std::string>& args,
                                       int64_t max_file_bytes) {
   const std::string limit = std::to_string(max_file_bytes);
   return run_command("prlimit --fsize=" + limit + ":" + limit + " ", args);
+}
+
+void expect_one_line_error(const CommandResult& r, int exit_code, const std::string& message_part,
+                           const std::string& label) {
+  EXPECT_EQ(r.exit_code, exit_code) << label << ": " << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << label << ": " << r.err;
+  EXPECT_EQ(r.err.rfind("cifar-exp: error: ", 0), 0u) << label << ": " << r.err;
+  EXPECT_NE(r.err.find(message_part), std::string::npos) << label << ": " << r.err;
+  for (const char* leak : {"json.exception", "basic_filebuf", "std::", "what()", "terminate",
+                           "libpng", "libjpeg", "Premature end of JPEG file\n"}) {
+    EXPECT_EQ(r.err.find(leak), std::string::npos) << label << ": " << leak << " in " << r.err;
+  }
+}
+
+std::map<std::string, std::pair<uintmax_t, uint32_t>> snapshot(const std::string& dir) {
+  std::map<std::string, std::pair<uintmax_t, uint32_t>> files;
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    const std::string name = fs::relative(entry.path(), dir).string();
+    files[name] = entry.is_regular_file()
+                      ? std::make_pair(entry.file_size(), crc32_of(read_file(entry.path())))
+                      : std::make_pair(uintmax_t(0), uint32_t(0));
+  }
+  return files;
 }
 
 }  // namespace cifar_exp::testing

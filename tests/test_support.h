@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -69,5 +70,13 @@ CommandResult run_cli(const std::vector<std::string>& args);
 // The same with the size of any file it writes limited to `max_file_bytes` (RLIMIT_FSIZE, as
 // `ulimit -f` sets it): writes beyond that fail with EFBIG, as on a full disk.
 CommandResult run_cli_with_file_limit(const std::vector<std::string>& args, int64_t max_file_bytes);
+
+// A documented exit code and one line naming what is wrong, with no library text in it.
+void expect_one_line_error(const CommandResult& r, int exit_code, const std::string& message_part,
+                           const std::string& label);
+
+// Every file under `dir` by relative name, with its size and CRC-32: what a refused command must
+// leave exactly as it was.
+std::map<std::string, std::pair<uintmax_t, uint32_t>> snapshot(const std::string& dir);
 
 }  // namespace cifar_exp::testing

@@ -22,7 +22,8 @@ namespace cifar_exp {
 // Keras' TerminateOnNaN, with DivergedError (exit 6) naming the epoch and batch. On the CPU each
 // batch's loss is read at once; on CUDA, where that would stall the queue, the first bad batch
 // is noted on the device and read every kCheckInterval batches and when the epoch or training
-// ends.
+// ends. A NaN or infinite validation loss or accuracy ends training the same way, naming the
+// epoch (before the epoch is recorded anywhere).
 class DivergenceCheck : public TrainingCallback {
  public:
   static constexpr int64_t kCheckInterval = 50;
@@ -34,6 +35,11 @@ class DivergenceCheck : public TrainingCallback {
 // DivergedError naming the batch when progress.first_nonfinite_batch records one (reads it from
 // the device: call every few batches, not every batch).
 void check_finite(const BatchProgress& progress);
+
+// DivergedError when an evaluation's loss or accuracy is NaN or infinite: "training diverged:
+// <prefix>loss is nan <when>" (prefix "val_" or "test_", when "in epoch 3").
+void check_evaluation_finite(const EvaluationResult& result, const std::string& prefix,
+                             const std::string& when);
 
 // Keras' BackupAndRestore: restore() continues from `resume_from` when given (model, optimizer,
 // generators, position, epochs so far, best weights; fit() calls it before any callback's

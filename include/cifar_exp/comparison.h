@@ -1,6 +1,7 @@
-// The `compare` command: groups run folders (run_records.h) by config name and builds the final
-// comparison table (mean and sample standard deviation over seeds, and each configuration's
-// difference to a baseline with a Welch interval and p-value), as Markdown, CSV or JSON.
+// The `compare` command: pools run folders (run_records.h) by what they computed (config name and
+// identity, run_identity.h; each seed once) and builds the final comparison table (mean and sample
+// standard deviation over seeds, and each configuration's difference to a baseline with a Welch
+// interval and p-value), as Markdown, CSV or JSON.
 #pragma once
 
 #include <optional>
@@ -31,8 +32,9 @@ struct BaselineComparison {
   std::string baseline;      // the row compared with
   bool is_baseline = false;  // this row is the baseline (then `welch` is empty)
   double difference = 0;     // mean test accuracy minus the baseline's, as a fraction
-  // Welch's t-test and 95% interval; empty when either side has fewer than 2 completed runs.
+  // Welch's t-test and 95% interval; empty when either side has fewer than 2 distinct seeds.
   std::optional<WelchTest> welch;
+  int64_t seeds = 0, baseline_seeds = 0;  // distinct seeds on each side
   bool significant() const { return welch && welch->p_value < kSignificanceLevel; }
 };
 
@@ -47,8 +49,30 @@ struct SeedResult {
   double test_accuracy = 0;
 };
 
+// A completed run left out of a row's statistics: the same settings and seed as `counted`.
+struct DuplicateRun {
+  std::string dir, counted;
+  int64_t seed = 0;
+};
+
+// A row is one configuration name with one set of settings (its runs' identity less the seed):
+// runs of one name whose settings differ are rows of their own, each labelled by the keys in
+// which it differs from the others (`variant`).
 struct ComparisonRow {
   std::string name, model, transfer;
+  // "training.epochs=2": this row's values of the keys in which rows of the same name differ;
+  // "" when the name has one row. "settings unknown" for runs without a readable config.json.
+  std::string variant;
+  std::string settings_fingerprint;       // run_identity.h; "" when unknown
+  std::vector<std::string> fingerprints;  // the distinct fingerprints (settings and data)
+  bool data_files_differ = false;         // the runs read data files with other checksums
+  // "test" when the test split selected what a run reports (summary.json's selected_on);
+  // "split", "" (nothing selected), or "mixed".
+  std::string selected_on;
+  std::vector<DuplicateRun> duplicates;  // counted once: same settings and seed
+  std::vector<std::string> incomplete_dirs;
+  // The row's name as the table shows it: "name [variant]".
+  std::string label() const { return variant.empty() ? name : name + " [" + variant + "]"; }
   // The grid point (keys from the name, values from the runs' config.json, else the name's text).
   std::vector<std::pair<std::string, nlohmann::json>> grid;
   bool augmentation = false;
@@ -61,8 +85,10 @@ struct ComparisonRow {
   // training.early_stopping of the runs: "off", or "<monitor>, patience <N>"; "mixed" as above.
   std::string early_stopping;
   int64_t epochs = 0;
-  int64_t runs = 0;        // completed runs (seeds)
+  int64_t runs = 0;        // completed runs counted: one per distinct seed
   int64_t incomplete = 0;  // runs found that did not complete
+  // best_val_accuracy: the validation accuracy at each run's best epoch (summary.json's
+  // best_epoch: the early-stopping monitor's best, else the highest val_accuracy).
   Stat test_accuracy, test_error, best_val_accuracy, train_seconds, images_per_second;
   Stat epochs_run;  // epochs the completed runs trained (fewer than `epochs` when stopped early)
   std::vector<SeedResult> seeds;  // the completed runs behind the statistics, in folder order
@@ -80,11 +106,11 @@ struct CompareOptions {
   std::string baseline;
 };
 
-// Groups by config name. Rows named in options.order.runs come first, in that order; the others
-// follow in order of first appearance, the grid points of one base name next to each other,
-// ordered by their values. Each row is then compared with the baseline: a grid point with the
-// baseline configuration's row at the same grid point when there is one, else with the baseline
-// row itself. Throws ConfigError when options.baseline names no row.
+// Pools by config name and settings (each seed once). Rows named in options.order.runs come first,
+// in that order; the others follow in order of first appearance, the grid points of one base name
+// next to each other, ordered by their values. Each row is then compared with the baseline: a grid
+// point with the baseline configuration's row at the same grid point when there is one, else with
+// the baseline row itself. Throws ConfigError when options.baseline names no row.
 std::vector<ComparisonRow> compare_runs(const std::vector<RunRecord>& runs,
                                         const CompareOptions& options = {});
 
@@ -98,7 +124,8 @@ nlohmann::json to_json(const std::vector<ComparisonRow>& rows);
 
 // `compare PATHS --format markdown|csv|json`: the table of the run folders in `paths`, rows in
 // their sweep's order. ConfigError when there is no run folder there.
+// `damaged`, when given, receives the runs found damaged (run_records.h's check_not_damaged).
 std::string comparison_text(const std::vector<std::string>& paths, const std::string& format,
-                            CompareOptions options = {});
+                            CompareOptions options = {}, std::vector<RunRecord>* damaged = nullptr);
 
 }  // namespace cifar_exp

@@ -62,12 +62,15 @@ struct AugmentationConfig {
 };
 
 // training.early_stopping: Keras' EarlyStopping, same names, meanings and defaults
-// (early_stopping.h). Epochs before start_from_epoch are not watched.
+// (early_stopping.h). Epochs before start_from_epoch are not watched; with a baseline, only an
+// epoch that improves on it as well as on the best restarts the count of epochs without
+// improvement.
 struct EarlyStoppingConfig {
   Monitor monitor = Monitor::kValLoss;
   MonitorMode mode = MonitorMode::kAuto;
   int64_t patience = 0;
   double min_delta = 0.0;
+  std::optional<double> baseline;  // Keras' baseline=None: none
   bool restore_best_weights = false;
   int64_t start_from_epoch = 0;
 };
@@ -156,6 +159,15 @@ struct ExperimentConfig {
 
 // "pretrained", "random" (vgg16_transfer with "weights": "random") or "none".
 std::string transfer_kind(const ModelConfig& model);
+
+// The keys through which validation metrics choose the model a run reports or when it ends:
+// early stopping on a val_ monitor, restore_best_weights, reduce_on_plateau on a val_ monitor
+// (in that order; {} without validation). With training.validation "test" the test split then
+// chose what it measures.
+std::vector<std::string> selections_on_validation(const TrainingConfig& training);
+// training.validation's name ("test" or "split") when anything selects on it, else nullopt:
+// summary.json's selected_on.
+std::optional<std::string> selected_on(const TrainingConfig& training);
 
 // Command-line overrides; each replaces one config key and is validated like it.
 struct ConfigOverrides {

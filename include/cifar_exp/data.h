@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 namespace cifar_exp {
 
@@ -20,6 +21,13 @@ constexpr int64_t kRecordBytes = 1 + kChannels * kImageSize * kImageSize;  // 3,
 // data/cifar-10-batches-bin.
 std::string resolve_data_dir(const std::optional<std::string>& cli_dir,
                              const std::string& config_dir);
+
+// {file: {"size", "crc32"}} of each CIFAR-10 file in `data_dir` (those missing left out), from
+// `cache_dir`'s data-checksums.json when a file's size and modification time have not changed
+// since it was checksummed (new checksums kept there when `update_cache`; "" = no cache).
+// provenance's "data_files", and part of a run's identity (run_identity.h).
+nlohmann::json data_file_checksums(const std::string& data_dir, const std::string& cache_dir,
+                                   bool update_cache = true);
 
 // Names of the files that make up a split, in the order their records are concatenated.
 std::vector<std::string> split_files(bool train);

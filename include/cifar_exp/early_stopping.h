@@ -28,14 +28,22 @@ struct BestCriterion {
 // best).
 std::optional<BestCriterion> best_criterion(const TrainingConfig& config);
 
+// Whether `value` beats `reference` by more than the criterion's min_delta (Keras'
+// _is_improvement). NaN never does.
+bool improves_on(const BestCriterion& criterion, double value, double reference);
+
 // Keras' EarlyStopping.on_epoch_end, one epoch at a time (epochs numbered from 1): an epoch
 // improves when its value beats the best by more than min_delta; the first watched epoch is the
 // best so far even if it does not (Keras keeps its weights); `wait` counts watched epochs since
-// the last improvement, and training stops once it reaches `patience`, never after the first
-// epoch. patience nullopt: never stops (the best epoch alone is followed).
+// the last improvement, and training stops once it reaches `patience` at an epoch that does not
+// improve, never after the first epoch. With a `baseline` (Keras' baseline), an improvement
+// restarts the count only when it beats the baseline too, so a run that never beats it stops at
+// the first epoch without improvement after `patience` watched epochs. patience nullopt: never
+// stops (the best epoch alone is followed).
 class EarlyStoppingRule {
  public:
-  EarlyStoppingRule(const BestCriterion& criterion, std::optional<int64_t> patience);
+  EarlyStoppingRule(const BestCriterion& criterion, std::optional<int64_t> patience,
+                    std::optional<double> baseline = std::nullopt);
   struct Verdict {
     bool best = false;  // this epoch is now the best: keep its weights
     bool stop = false;  // stop training after it
@@ -46,9 +54,9 @@ class EarlyStoppingRule {
   int64_t wait() const { return wait_; }
 
  private:
-  bool improves(double value) const;
   BestCriterion criterion_;
   std::optional<int64_t> patience_;
+  std::optional<double> baseline_;
   double best_;
   int64_t best_epoch_ = 0, wait_ = 0;
 };
@@ -70,6 +78,7 @@ class BestEpochKeeper : public TrainingCallback {
   void update(const EpochMetrics& m, bool replaying);
   std::optional<BestCriterion> criterion_;
   std::optional<int64_t> patience_;
+  std::optional<double> baseline_;
   bool keep_weights_, restore_;
   std::optional<EarlyStoppingRule> rule_;
 };

@@ -10,14 +10,15 @@ namespace cifar_exp {
 // Documented in README ("Exit codes").
 enum class ExitCode : int {
   kSuccess = 0,
-  kUsage = 2,        // command line or config
-  kData = 3,         // CIFAR-10 files
-  kWeights = 4,      // pretrained weight files
-  kOutput = 5,       // output folder, disk
-  kDiverged = 6,     // NaN/inf loss
-  kOutOfMemory = 7,  // the device (GPU or host) ran out of memory: lower a batch size
-  kBusy = 8,         // the same run (output folder, config, seed) is running in another process
-  kRunsFailed = 9,   // a sweep ran to its end but some of its runs failed (each has failure.json)
+  kUsage = 2,         // command line or config
+  kData = 3,          // CIFAR-10 files
+  kWeights = 4,       // pretrained weight files
+  kOutput = 5,        // output folder, disk
+  kDiverged = 6,      // NaN/inf loss
+  kOutOfMemory = 7,   // the device (GPU or host) ran out of memory: lower a batch size
+  kBusy = 8,          // the same run (output folder, config, seed) is running in another process
+  kRunsFailed = 9,    // a sweep ran to its end but some of its runs failed (each has failure.json)
+  kDamagedRuns = 10,  // compare: damaged run folders left out; the table of the others printed
   kInterrupted = 130,
 };
 

@@ -51,6 +51,11 @@ bool maximizes(Monitor monitor, MonitorMode mode);
 // schedule but reduce_on_plateau (whose rate depends on the metrics: base here).
 double scheduled_rate(const TrainingConfig& config, int64_t step, int64_t steps_per_epoch);
 
+// ConfigError naming training.lr_pct_start when a onecycle schedule over `config.epochs` epochs
+// of `steps_per_epoch` steps has a phase of no steps (PyTorch's OneCycleLR divides by zero
+// there): pct_start x total - 1 and total - pct_start x total must both be above 0.
+void check_one_cycle_steps(const TrainingConfig& config, int64_t steps_per_epoch);
+
 // Sets the rate of each step (fit() runs it after the Checkpointer, so that a resumed run
 // starts from its checkpoint's epochs).
 class LearningRateScheduler : public TrainingCallback {

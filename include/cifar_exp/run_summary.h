@@ -86,6 +86,14 @@ struct RunSummary {
   std::optional<double> reference_accuracy;
   std::vector<std::string> class_names;
   nlohmann::json provenance;  // provenance.h
+  // What the run computes apart from its seed (run_identity.h); absent in earlier versions'
+  // summaries, whose identity compare derives from config.json.
+  std::optional<std::string> fingerprint;
+  // The split whose metrics chose the reported model or its last epoch (early stopping on a
+  // val_ monitor, restore_best_weights, reduce_on_plateau on a val_ monitor): "test" when that
+  // was the test split, which then no longer measures generalisation alone; unset when nothing
+  // selected on validation data (selected_on() in config.h).
+  std::optional<std::string> selected_on;
 
   // As the run goes and when it ends.
   std::optional<double> last_val_accuracy;

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cifar_exp/config.h"
+#include "cifar_exp/run_identity.h"
 
 namespace cifar_exp {
 
@@ -35,13 +36,22 @@ std::vector<GridPoint> grid_points(const std::vector<GridAxis>& axes);
 // ([0.8, 1.2] -> 0.8_1.2, "reflect" -> reflect). `compare` reads the keys back (grid_of_name).
 std::string grid_point_name(const std::string& base, const GridPoint& point);
 
+// The most runs one sweep plans (configurations x grid points x seeds): a larger plan is
+// refused before it is built, as a typo (--seeds 1000000000) rather than a sweep.
+constexpr int64_t kMaxSweepRuns = 10000;
+
 struct SweepOptions {
   std::vector<std::string> configs = {"no_aug_no_tl", "aug_no_tl", "no_aug_tl", "aug_tl"};
   int64_t seeds = 1;              // seeds 1..N
   std::vector<std::string> grid;  // --grid specs
   std::string output_dir = "runs/sweep";
   ConfigOverrides overrides;  // every run's (--epochs, --set, --data-dir, ...)
+  // --beside-changed: runs in the output folder made with other settings than a task's are
+  // left alone and the task starts afresh beside them (by default the sweep refuses).
+  bool beside_changed = false;
 };
+
+struct RunRecord;
 
 struct SweepTask {
   int64_t index = 0;
@@ -49,8 +59,14 @@ struct SweepTask {
   std::string name;    // the run's name
   int64_t seed = 1;
   std::vector<std::string> set;  // --set values of a grid point's run: name=NAME, KEY=VALUE...
-  std::string completed_dir;     // a completed run of (name, seed) in the output folder, or ""
+  std::string completed_dir;     // a completed run of this task in the output folder, or ""
+  RunIdentity identity;          // what the task computes (data files: null when not found)
 };
+
+// Whether `run` (of the task's name and seed) computed what `task` would: a readable config with
+// the same settings, and the same data files where both are known. Only such a run is skipped
+// as completed or resumed for the task.
+bool computes_task(const RunRecord& run, const SweepTask& task);
 
 struct SweepPlan {
   std::string output_dir;  // absolute
@@ -61,8 +77,10 @@ struct SweepPlan {
 
 // Resolves every config at every grid point (as `cifar-exp --config FILE --set ...` would, so
 // that a mistake stops the sweep before any run) and lists the tasks. Reads the output folder's
-// runs when it exists; writes nothing. ConfigError naming the config and grid point otherwise, or
-// for two grid points that give one run name.
+// runs when it exists; writes nothing. ConfigError naming the config and grid point otherwise;
+// for two grid points that give one run name or the same settings (0.001 and 1e-3); for two
+// configurations of one name; and, unless options.beside_changed, for runs in the output folder
+// with a task's name and seed that computed something else (naming them and the keys).
 SweepPlan plan_sweep(const SweepOptions& options);
 
 // Creates the output folder with logs/ and records the sweep's order in its sweep.json (names

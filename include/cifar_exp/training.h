@@ -72,6 +72,9 @@ struct TrainingState {
   torch::Tensor order;       // `epoch`'s shuffle, when batches_done > 0
   torch::Tensor loss_sum;    // its running totals, when batches_done > 0
   torch::Tensor correct;
+  // The rate of `epoch`'s last step so far, when batches_done > 0 (the epoch's learning_rate
+  // when all its batches are done and only its end is left); NaN when not recorded.
+  double learning_rate = std::numeric_limits<double>::quiet_NaN();
   double epoch_seconds = 0;          // training time already spent in `epoch`
   std::vector<EpochMetrics> epochs;  // completed epochs
   EvaluationResult last_evaluation;  // the validation inputs after the last completed epoch
