@@ -63,14 +63,17 @@ class ObjectReader {
     if (!object_.is_object()) fail(path_, "must be an object, got " + describe(object_));
   }
 
+  // The message quotes values as given: line breaks in them are written as \n, so that the
+  // error stays one whole line.
   [[noreturn]] void fail(const std::string& key_path, const std::string& message) const {
     if (const std::string* flag = find_origin(origins_, key_path)) {
       // "--set training.epochs" already names the path; "--epochs" does not.
       const bool names_path = *flag == "--set " + key_path;
-      throw ConfigError(*flag + (names_path ? "" : " (" + key_path + ")") + ": " + message);
+      throw ConfigError(
+          escape_line_breaks(*flag + (names_path ? "" : " (" + key_path + ")") + ": " + message));
     }
-    throw ConfigError(source_ + ": " + (key_path.empty() ? "top level" : key_path) + ": " +
-                      message);
+    throw ConfigError(escape_line_breaks(
+        source_ + ": " + (key_path.empty() ? "top level" : key_path) + ": " + message));
   }
 
   std::string key_path(const std::string& key) const {

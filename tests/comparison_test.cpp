@@ -638,6 +638,24 @@ TEST(Comparison, GridPointsCompareAtTheSameGridPoint) {
   EXPECT_TRUE(row_named(fixed_rows, "a+training.batch_size=64").vs_baseline->is_baseline);
 }
 
+// One best epoch: the table's best val accuracy is each run's summary.json best_val_accuracy
+// (early stopping on val_loss chose epoch 2 at 23%), not the highest val_accuracy of any epoch
+// (30.33% in epoch 3).
+TEST(Comparison, BestValAccuracyIsTheBestEpochsAsTheRunRecordedIt) {
+  testing::TempDir dir;
+  write_run(dir / "es-20260101T000000Z", "es", 1, 0.22, {0.20, 0.23, 0.3033});
+  json summary = json::parse(testing::read_text(dir / "es-20260101T000000Z/summary.json"));
+  summary["best_epoch"] = 2;
+  summary["best_monitor"] = "val_loss";
+  summary["best_value"] = 1.9;
+  summary["best_val_accuracy"] = 0.23;
+  testing::write_text(dir / "es-20260101T000000Z/summary.json", summary.dump());
+  const auto rows = compare_runs(find_runs({dir.path()}));
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_DOUBLE_EQ(rows[0].best_val_accuracy.mean, 0.23);
+  EXPECT_NE(format_markdown(rows).find("| 23.00% |"), std::string::npos) << format_markdown(rows);
+}
+
 TEST(Comparison, NoComparisonWithoutCompletedRuns) {
   testing::TempDir dir;
   write_seeds(dir, "base", {0.6, 0.7});

@@ -64,5 +64,7 @@ constexpr const char* kErrorFileVariable = "CIFAR_EXP_ERROR_FILE";
 
 // libtorch messages span several lines with a C++ backtrace; keep only the first line.
 std::string first_line(const std::string& text);
+// `text` with its line breaks written as \n and \r: a value quoted in a one-line error.
+std::string escape_line_breaks(const std::string& text);
 
 }  // namespace cifar_exp

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cifar_exp/errors.h"
+#include "cifar_exp/files.h"
 #include "cifar_exp/sweep.h"
 #include "fuzz_support.h"
 
@@ -84,6 +85,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   int64_t copies = 1;
   std::istringstream lines(parts[0]);
   for (std::string line; std::getline(lines, line);) {
+    line = line.substr(0, line.find('\0'));  // what a command-line argument can hold
     const size_t space = line.find(' ');
     const std::string word = line.substr(0, space),
                       rest = space == line.npos ? "" : line.substr(space + 1);
@@ -113,7 +115,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   require(int64_t(plan.tasks.size()) <= cifar_exp::kMaxSweepRuns, "the plan is within the limit");
   require(listing(dir / "out") == before, "planning writes nothing");
-  (void)cifar_exp::to_json(plan).dump();
+  (void)cifar_exp::json_text(cifar_exp::to_json(plan), 2);  // as --plan prints it
   (void)cifar_exp::format_tsv(plan);
   try {
     cifar_exp::prepare_sweep_folder(plan);
