@@ -5,8 +5,9 @@
 #   CIFAR_EXP_TORCH=auto|debian|pypi scripts/install_deps.sh
 #   scripts/install_deps.sh --print-torch-version   # the PyPI torch version it installs
 #   CIFAR_EXP_TEST_DEPS=1 scripts/install_deps.sh    # also what only the tests use (test.sh):
-#                                                    # Slurm, and TensorBoard from PyPI in the
-#                                                    # project-local .venv-tensorboard
+#                                                    # Slurm, python3-torchvision, and from PyPI
+#                                                    # TensorBoard (.venv-tensorboard) and tf-keras
+#                                                    # (.venv-keras), both project-local
 #
 # Which libtorch:
 #   debian  Debian's libtorch-dev 1.13 (CPU only).
@@ -24,6 +25,7 @@ cd "$(dirname "$0")/.."
 CIFAR_EXP_TORCH=${CIFAR_EXP_TORCH:-auto}
 CIFAR_EXP_TORCH_VERSION=${CIFAR_EXP_TORCH_VERSION:-2.15.0}
 CIFAR_EXP_TENSORBOARD_VERSION=${CIFAR_EXP_TENSORBOARD_VERSION:-2.21.0}
+CIFAR_EXP_TF_KERAS_VERSION=${CIFAR_EXP_TF_KERAS_VERSION:-2.21.0}
 PYTHON=${PYTHON:-python3}
 if [[ "${1:-}" == --print-torch-version ]]; then
   echo "$CIFAR_EXP_TORCH_VERSION"
@@ -69,6 +71,8 @@ if [[ "$CIFAR_EXP_TORCH" != pypi ]]; then
 fi
 if [[ -n "${CIFAR_EXP_TEST_DEPS:-}" ]]; then
   packages+=(slurm-wlm munge)  # tests/slurm/run.sh: sweep.sh --slurm against a one-node Slurm
+  # weights_test.cpp: a real torchvision VGG16 file (scripts/export_torchvision_vgg16.py)
+  if [[ "$CIFAR_EXP_TORCH" != pypi ]]; then packages+=(python3-torchvision); fi
 fi
 if [[ "$CIFAR_EXP_TORCH" != debian || -n "${CIFAR_EXP_TEST_DEPS:-}" ]] &&
   ! "$PYTHON" -c 'import venv, ensurepip' 2> /dev/null; then
@@ -107,19 +111,31 @@ if [[ "$CIFAR_EXP_TORCH" != debian && -z "${CIFAR_EXP_SKIP_PIP:-}" ]]; then
     echo "install_deps: warning: no CUDA toolkit (nvcc) found; building against PyTorch's CUDA libtorch needs it (NVIDIA's cuda-toolkit packages)" >&2
   fi
 fi
-# tests/tensorboard_check.py reads the event files with TensorBoard's own loader (and Pillow
-# decodes their images); without them that test is skipped, saying so.
-if [[ -n "${CIFAR_EXP_TEST_DEPS:-}" && -z "${CIFAR_EXP_SKIP_PIP:-}" ]]; then
-  if .venv-tensorboard/bin/python -c "import tensorboard, PIL, sys; sys.exit(tensorboard.__version__ != '$CIFAR_EXP_TENSORBOARD_VERSION')" 2> /dev/null; then
-    echo "install_deps: .venv-tensorboard has tensorboard $CIFAR_EXP_TENSORBOARD_VERSION"
+# Test-only Python environments from PyPI, each in its own project-local venv:
+#   .venv-tensorboard  tests/tensorboard_check.py reads the event files with TensorBoard's own
+#                      loader (and Pillow decodes their images);
+#   .venv-keras        weights_test.cpp writes real Keras VGG16 .h5 files (scripts/check_keras_h5.py).
+# Without them those tests are reported as skipped, saying so.
+test_venv() {  # test_venv DIR IMPORT-CHECK REQUIREMENT...
+  local dir=$1 check=$2
+  shift 2
+  if "$dir/bin/python" -c "$check" 2> /dev/null; then
+    echo "install_deps: $dir has $*"
   else
-    echo "install_deps: installing tensorboard==$CIFAR_EXP_TENSORBOARD_VERSION and pillow from PyPI into .venv-tensorboard"
-    if ! { "$PYTHON" -m venv .venv-tensorboard &&
-      .venv-tensorboard/bin/python -m pip install --quiet --disable-pip-version-check \
-        "tensorboard==$CIFAR_EXP_TENSORBOARD_VERSION" pillow; }; then
-      echo "install_deps: warning: could not install TensorBoard from PyPI; the TensorBoard check will be skipped" >&2
+    echo "install_deps: installing $* from PyPI into $dir"
+    if ! { "$PYTHON" -m venv "$dir" &&
+      "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "$@"; }; then
+      echo "install_deps: warning: could not install $* from PyPI; the tests that use $dir will be skipped" >&2
     fi
   fi
+}
+if [[ -n "${CIFAR_EXP_TEST_DEPS:-}" && -z "${CIFAR_EXP_SKIP_PIP:-}" ]]; then
+  test_venv .venv-tensorboard \
+    "import tensorboard, PIL, sys; sys.exit(tensorboard.__version__ != '$CIFAR_EXP_TENSORBOARD_VERSION')" \
+    "tensorboard==$CIFAR_EXP_TENSORBOARD_VERSION" pillow
+  test_venv .venv-keras \
+    "import tf_keras, h5py, sys; sys.exit(tf_keras.__version__ != '$CIFAR_EXP_TF_KERAS_VERSION')" \
+    "tf-keras==$CIFAR_EXP_TF_KERAS_VERSION" h5py
 fi
 # scripts/build.sh builds against what was installed last.
 if [[ -n "${CIFAR_EXP_PIP_ONLY:-}" ]]; then exit 0; fi

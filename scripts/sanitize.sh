@@ -21,7 +21,7 @@ export LSAN_OPTIONS="suppressions=$PWD/tests/sanitizers/lsan.supp:print_suppress
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 # The Slurm, grid and concurrent-sweep tests exercise shell scripts more than our code (which
 # the other tests cover under the sanitizers): the regular build runs them.
-ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)" -LE slurm \
+scripts/ctest_checked.sh --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)" -LE slurm \
   -E "grid_sweep_smoke|concurrent_sweep_smoke"
 
 # Seeds: the crafted inputs in tests/fuzz/corpus, the shipped configs, and CIFAR-10 batch files

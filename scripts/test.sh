@@ -16,9 +16,9 @@ stage "dependencies ($CIFAR_EXP_TORCH)"
 export CIFAR_EXP_TEST_DEPS=1  # install_deps.sh: also Slurm and munge for tests/slurm/run.sh
 pip_pid=""
 if [[ "$CIFAR_EXP_TORCH" == both ]]; then
-  # Debian's packages now; PyTorch from PyPI (a ~4 GB download) in the background while the
-  # Debian build and its tests run.
-  CIFAR_EXP_SKIP_PIP=1 scripts/install_deps.sh
+  # Debian's packages and the test-only venvs now (the Debian stage's tests use them); PyTorch
+  # from PyPI (a ~4 GB download) in the background while the Debian build and its tests run.
+  CIFAR_EXP_TORCH=debian scripts/install_deps.sh
   CIFAR_EXP_TORCH=pypi CIFAR_EXP_PIP_ONLY=1 scripts/install_deps.sh > pip-install.log 2>&1 &
   pip_pid=$!
 else
@@ -29,8 +29,11 @@ if [[ "$primary" == both || "$primary" == auto ]]; then primary=$(cat .cifar-exp
 
 stage "build against $primary libtorch"
 CIFAR_EXP_TORCH=$primary scripts/build.sh
+# CI (both): every check's prerequisites are installed above, so a skip other than for missing
+# hardware (a GPU) fails the Debian and sanitizer stages (scripts/ctest_checked.sh).
+if [[ "$CIFAR_EXP_TORCH" == both ]]; then export CIFAR_EXP_REQUIRE_CHECKS=${CIFAR_EXP_REQUIRE_CHECKS:-1}; fi
 stage "tests"
-ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j "$(nproc)"
+scripts/ctest_checked.sh --test-dir "${BUILD_DIR:-build}" --output-on-failure -j "$(nproc)"
 if [[ "${SANITIZE:-1}" != 0 ]]; then
   # The sanitizer build (clang) uses Debian's libtorch; a PyPI-only install (a GPU machine with
   # CIFAR_EXP_TORCH=auto) has none, so there the stage is left out, saying so.
@@ -50,6 +53,7 @@ if [[ "$CIFAR_EXP_TORCH" == both ]]; then
   BUILD_DIR=build-pypi CIFAR_EXP_TORCH=pypi scripts/build.sh
   build-pypi/cifar-exp --version
   stage "tests against PyPI's libtorch"
-  ctest --test-dir build-pypi --output-on-failure -j "$(nproc)" -E 'slurm_sweep|plot_runs_smoke'
+  CIFAR_EXP_REQUIRE_CHECKS=0 scripts/ctest_checked.sh --test-dir build-pypi --output-on-failure \
+    -j "$(nproc)" -E 'slurm_sweep|plot_runs_smoke'
 fi
 stage "done"

@@ -128,10 +128,18 @@ std::string quote(const std::string& s) {
 namespace {
 
 CommandResult run_command(const std::string& prefix, const std::vector<std::string>& args) {
+  std::vector<std::string> argv{CIFAR_EXP_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_program(argv, prefix);
+}
+
+}  // namespace
+
+CommandResult run_program(const std::vector<std::string>& argv, const std::string& prefix) {
   TempDir capture;
-  std::string command = prefix + quote(CIFAR_EXP_BINARY);
-  for (const auto& a : args) command += " " + quote(a);
-  command += " >" + quote(capture / "out") + " 2>" + quote(capture / "err") + " </dev/null";
+  std::string command = prefix;
+  for (const auto& a : argv) command += quote(a) + " ";
+  command += ">" + quote(capture / "out") + " 2>" + quote(capture / "err") + " </dev/null";
   const int status = std::system(command.c_str());
   CommandResult result;
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
@@ -139,8 +147,6 @@ CommandResult run_command(const std::string& prefix, const std::vector<std::stri
   result.err = read_text(capture / "err");
   return result;
 }
-
-}  // namespace
 
 CommandResult run_cli(const std::vector<std::string>& args) { return run_command("", args); }
 

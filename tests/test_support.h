@@ -65,6 +65,9 @@ struct CommandResult {
   std::string out;  // stdout
   std::string err;  // stderr
 };
+// Runs a program: argv[0] with the rest as its arguments (shell-quoted here), after the shell
+// words `prefix` (e.g. "prlimit ... "), with no input.
+CommandResult run_program(const std::vector<std::string>& argv, const std::string& prefix = "");
 // Runs the built cifar-exp binary with `args` (shell-quoted here).
 CommandResult run_cli(const std::vector<std::string>& args);
 // The same with the size of any file it writes limited to `max_file_bytes` (RLIMIT_FSIZE, as

@@ -4,8 +4,8 @@ gives for the same images.
 
     weights_pt_check.py CIFAR_EXP RUN_DIR IMAGE.png...
 
-Needs torch (Debian's python3-torch or the project's .venv) and PIL (python3-pil). Prints
-"SKIP: ..." and exits 0 when they are missing.
+Needs torch (Debian's python3-torch or the project's .venv) and PIL (python3-pil); exits 77
+(what CTest counts as skipped) when they are missing.
 """
 import json
 import subprocess
@@ -17,8 +17,8 @@ try:
     from PIL import Image
     from torch import nn
 except ImportError as e:  # noqa: F841
-    print(f"SKIP: needs torch, numpy and PIL ({e})")
-    sys.exit(0)
+    print(f"weights_pt_check: skipped: needs torch, numpy and PIL ({e})")
+    sys.exit(77)
 
 
 class SmallCnn(nn.Module):

@@ -9,12 +9,14 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
 #include <sstream>
 
 #include "cifar_exp/errors.h"
+#include "test_paths.h"
 #include "test_support.h"
 #include "weight_files.h"
 
@@ -536,13 +538,36 @@ torch::Tensor vgg16_features(const Vgg16Weights& weights, torch::Tensor x) {
   return x;
 }
 
-// KERAS_VGG16_H5: files written by tf-keras (save_weights and/or model.save; ':'-separated);
-// KERAS_VGG16_CHECK_DIR (default /tmp/keras_vgg16_check): kernels/*.npy, inputs.npy, outputs.npy.
+// Whether `python` can import `modules` (a comma-separated list).
+bool python_has(const std::string& python, const std::string& modules) {
+  return std::filesystem::exists(python) &&
+         testing::run_program({python, "-c", "import " + modules}).exit_code == 0;
+}
+
+// Real Keras files: written here by scripts/check_keras_h5.py (tf-keras' VGG16(weights=None),
+// save_weights and model.save) with the project's .venv-keras, or given by hand:
+// KERAS_VGG16_H5 (':'-separated files) and KERAS_VGG16_CHECK_DIR (kernels/*.npy, inputs.npy,
+// outputs.npy; default /tmp/keras_vgg16_check).
 TEST(WeightsKerasFile, MatchesKerasKernelsAndForward) {
-  const char* files = std::getenv("KERAS_VGG16_H5");
-  if (!files || !*files) GTEST_SKIP() << "set KERAS_VGG16_H5 (see scripts/check_keras_h5.py)";
-  const char* dir_env = std::getenv("KERAS_VGG16_CHECK_DIR");
-  const std::string dir = dir_env && *dir_env ? dir_env : "/tmp/keras_vgg16_check";
+  testing::TempDir made;
+  std::string files, dir;
+  if (const char* given = std::getenv("KERAS_VGG16_H5"); given && *given) {
+    files = given;
+    const char* dir_env = std::getenv("KERAS_VGG16_CHECK_DIR");
+    dir = dir_env && *dir_env ? dir_env : "/tmp/keras_vgg16_check";
+  } else {
+    const std::string python = CIFAR_EXP_KERAS_PYTHON;
+    if (!python_has(python, "tf_keras, h5py")) {
+      GTEST_SKIP() << "no " << python << " with tf-keras (CIFAR_EXP_TEST_DEPS=1 "
+                   << "scripts/install_deps.sh makes it), and KERAS_VGG16_H5 is not set";
+    }
+    dir = made / "check";
+    const auto r = testing::run_program(
+        {python, std::string(CIFAR_EXP_SOURCE_DIR) + "/scripts/check_keras_h5.py", "--out-dir", dir,
+         "--weights-h5", made / "weights.h5", "--full-h5", made / "full.h5", "--seed", "7"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    files = (made / "weights.h5") + ":" + (made / "full.h5");
+  }
   std::stringstream list(files);
   for (std::string path; std::getline(list, path, ':');) {
     SCOPED_TRACE(path);
@@ -582,17 +607,49 @@ TEST(WeightsKerasFile, MatchesKerasKernelsAndForward) {
   }
 }
 
-// TORCHVISION_VGG16_PT: a file from scripts/export_torchvision_vgg16.py. Loads it and, when
-// TORCHVISION_VGG16_COPY is set, writes it back there with write_vgg16_torchvision (for a Python
-// torch.load comparison).
-TEST(WeightsPythonFile, ReadsTorchSaveExport) {
-  const char* path = std::getenv("TORCHVISION_VGG16_PT");
-  if (!path || !*path) GTEST_SKIP() << "set TORCHVISION_VGG16_PT (see export_torchvision_vgg16.py)";
-  const auto weights = load_vgg16_torchvision(path);
-  EXPECT_EQ(weights.size(), 26u);
-  if (const char* copy = std::getenv("TORCHVISION_VGG16_COPY"); copy && *copy) {
-    write_vgg16_torchvision(copy, weights);
+// A real torchvision file: written here by scripts/export_torchvision_vgg16.py --no-pretrained
+// (torchvision's vgg16() features, random initialisation) with /usr/bin/python3 (Debian's
+// python3-torch and python3-torchvision), or given by hand as TORCHVISION_VGG16_PT. Loaded, written
+// back with write_vgg16_torchvision, and that copy read by torch.load in Python: tensor for tensor
+// equal to the original.
+TEST(WeightsPythonFile, ReadsTorchvisionExportAndWritesWhatTorchLoads) {
+  testing::TempDir made;
+  const std::string python = CIFAR_EXP_TORCHVISION_PYTHON;
+  const bool has_torchvision = python_has(python, "torch, torchvision");
+  std::string path;
+  if (const char* given = std::getenv("TORCHVISION_VGG16_PT"); given && *given) {
+    path = given;
+  } else if (has_torchvision) {
+    path = made / "vgg16.pt";
+    const auto r = testing::run_program(
+        {python, std::string(CIFAR_EXP_SOURCE_DIR) + "/scripts/export_torchvision_vgg16.py", path,
+         "--no-pretrained", "--seed", "7"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  } else {
+    GTEST_SKIP() << "no " << python << " with torch and torchvision (CIFAR_EXP_TEST_DEPS=1 "
+                 << "scripts/install_deps.sh installs python3-torchvision), and "
+                 << "TORCHVISION_VGG16_PT is not set";
   }
+  const auto weights = load_vgg16_torchvision(path);
+  ASSERT_EQ(weights.size(), 26u);
+  for (const auto& conv : vgg16_convs()) {
+    EXPECT_EQ(weights.at(conv.name + ".weight").sizes(),
+              (std::vector<int64_t>{conv.out, conv.in, 3, 3}));
+    EXPECT_GT(weights.at(conv.name + ".weight").abs().sum().item<double>(), 0.0) << conv.name;
+  }
+  if (!has_torchvision) return;
+  write_vgg16_torchvision(made / "copy.pt", weights);
+  const auto r = testing::run_program({python, "-c", R"(
+import sys, torch
+a, b = torch.load(sys.argv[1]), torch.load(sys.argv[2])
+assert sorted(a) == sorted(b), (sorted(a), sorted(b))
+for k in a:
+    assert a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]), k
+print(len(a), "tensors equal")
+)",
+                                       path, made / "copy.pt"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out, "26 tensors equal\n");
 }
 
 }  // namespace
