@@ -7,7 +7,7 @@
 # auto (default): the libtorch scripts/install_deps.sh chose last (it records it in
 # .cifar-exp-torch), else the .venv's PyTorch when there is one, else Debian's. A build
 # folder remembers which libtorch it was configured with and starts afresh when that changes.
-# Another libtorch: CIFAR_EXP_TORCH=debian and -DCMAKE_PREFIX_PATH=... (see README).
+# Another libtorch: CIFAR_EXP_TORCH=debian and -DCMAKE_PREFIX_PATH=... (see docs/gpu.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build}

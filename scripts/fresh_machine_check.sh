@@ -15,7 +15,7 @@
 #   4. suite     a quick part of the test suite (weights, images, oneDNN, config, data tests;
 #                `cmake --install` and predict; plots); with --full instead the README's whole
 #                test command, scripts/test.sh (suite, sanitizers, fuzzing), as CI runs it
-# --gpu-machine: a root like the lent GPU machine (python3 with PyTorch from PyPI in a virtual
+# --gpu-machine: a root like a GPU machine (python3 with PyTorch from PyPI in a virtual
 #   environment, CMake, a C++ compiler, this machine's CUDA toolkit read-only, none of our -dev
 #   packages), then scripts/gpu_deps.sh (here) and, with no network, scripts/gpu_check.sh with
 #   GPU_CHECK_ON_CPU=1; its REPORT.md must come out. With --full, gpu_check.sh runs the whole
@@ -167,7 +167,7 @@ in_root() {
 if [[ "$MODE" == cpu ]]; then
   include=git,ca-certificates
 else
-  # The lent GPU machine: Python with PyTorch, CMake, a compiler and nvcc, no -dev packages of ours.
+  # A GPU machine: Python with PyTorch, CMake, a compiler and nvcc, no -dev packages of ours.
   include=git,ca-certificates,python3,python3-venv,cmake,g++,make
 fi
 make_root() {

@@ -2,7 +2,7 @@
 # Unpacks cifar-exp's C++ build dependencies from Debian's packages into a folder (dpkg -x, no
 # root, no install), for a GPU machine that has PyTorch, CMake and nvcc but none of these and no
 # network: run it here, carry the folder (about 30 MB) along, and point scripts/gpu_check.sh at it
-# with CIFAR_EXP_DEPS_PREFIX=DIR (README: "The GPU check").
+# with CIFAR_EXP_DEPS_PREFIX=DIR (docs/gpu.md: "The GPU check").
 #
 #   scripts/gpu_deps.sh [DIR]     # default build-gpu-deps (ignored by git)
 #

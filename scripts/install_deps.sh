@@ -5,7 +5,7 @@
 #   CIFAR_EXP_TORCH=auto|debian|pypi scripts/install_deps.sh
 #   scripts/install_deps.sh --print-torch-version   # the PyPI torch version it installs
 #   CIFAR_EXP_TEST_DEPS=1 scripts/install_deps.sh    # also what only the tests use (test.sh):
-#                                                    # Slurm, python3-torchvision, and from PyPI
+#                                                    # Slurm, python3-torchvision, chromium; from PyPI
 #                                                    # TensorBoard (.venv-tensorboard) and tf-keras
 #                                                    # (.venv-keras), both project-local
 #
@@ -73,6 +73,7 @@ if [[ -n "${CIFAR_EXP_TEST_DEPS:-}" ]]; then
   packages+=(slurm-wlm munge)  # tests/slurm/run.sh: sweep.sh --slurm against a one-node Slurm
   # weights_test.cpp: a real torchvision VGG16 file (scripts/export_torchvision_vgg16.py)
   if [[ "$CIFAR_EXP_TORCH" != pypi ]]; then packages+=(python3-torchvision); fi
+  packages+=(chromium)  # tests/report_check.sh: report.html in a real browser
 fi
 if [[ "$CIFAR_EXP_TORCH" != debian || -n "${CIFAR_EXP_TEST_DEPS:-}" ]] &&
   ! "$PYTHON" -c 'import venv, ensurepip' 2> /dev/null; then

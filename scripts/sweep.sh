@@ -10,8 +10,8 @@
 #                    [--slurm [--partition P] [--gpus-per-task N] [--cpus-per-task N]
 #                             [--time T] [--sbatch-args "..."]]
 #
-# `cifar-exp sweep --help` lists the sweep's options; README ("Sweeps") describes its output
-# folder. Needs: bash 4.4+, a built cifar-exp (build/cifar-exp, or $CIFAR_EXP_BIN). --slurm:
+# `cifar-exp sweep --help` lists the sweep's options; docs/sweeps-and-comparison.md describes its
+# output folder. Needs: bash 4.4+, a built cifar-exp (build/cifar-exp, or $CIFAR_EXP_BIN). --slurm:
 # sbatch on PATH, and the output folder on a filesystem the compute nodes share.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -98,7 +98,7 @@ mkdir -p "$SL/logs"
 } > "$SL/task.sh"
 {
   echo '#!/usr/bin/env bash'
-  printf '%q compare %q --out %q\n' "$BIN" "$OUT" "$OUT/comparison.md"
+  printf '%q compare %q --format markdown --out %q\n' "$BIN" "$OUT" "$OUT/comparison.md"
   printf '%q compare %q --format csv --out %q > /dev/null\n' "$BIN" "$OUT" "$OUT/comparison.csv"
 } > "$SL/compare.sh"
 chmod +x "$SL/task.sh" "$SL/compare.sh"

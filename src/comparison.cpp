@@ -740,38 +740,310 @@ std::string grid_cell(const ComparisonRow& row, const std::string& key) {
 
 }  // namespace
 
-std::string format_markdown(const std::vector<ComparisonRow>& rows) {
-  std::vector<std::string> headers, aligns;
+namespace {
+
+// What a table shows: its columns, and lines above it (settings every row shares) and below it
+// (each row's notes; what the notebook column is).
+struct TableView {
+  std::vector<std::string> headers;
+  std::vector<bool> numeric;
   std::vector<Getter> cells;
+  std::vector<std::string> above, below;
+  void add(std::string header, bool is_numeric, Getter cell) {
+    headers.push_back(std::move(header));
+    numeric.push_back(is_numeric);
+    cells.push_back(std::move(cell));
+  }
+};
+
+const Column* column_named(const std::string& name) {
+  for (const Column& column : columns())
+    if (column.json_key == name && column.text) return &column;
+  return nullptr;
+}
+
+// A setting that describes a row, as the default view folds it: `setup` is its short form in the
+// setup column ("" to leave it out there), `shared` its form in the line above the table.
+struct Setting {
+  std::string name;
+  Getter value, setup;
+};
+
+std::string short_model(const std::string& model) {
+  return model == "vgg16_transfer" ? "vgg16" : model;
+}
+
+const std::vector<Setting>& settings() {
+  static const std::vector<Setting> kSettings = {
+      {"model", [](auto& r) { return r.model; }, [](auto& r) { return short_model(r.model); }},
+      {"transfer", [](auto& r) { return r.transfer; },
+       [](auto& r) { return r.transfer == "none" ? std::string() : r.transfer; }},
+      {"augmentation", [](auto& r) { return std::string(r.augmentation ? "yes" : "no"); },
+       [](auto& r) { return std::string(r.augmentation ? "aug" : "no aug"); }},
+      {"epochs", [](auto& r) { return std::to_string(r.epochs); },
+       [](auto& r) { return std::to_string(r.epochs) + " epochs"; }},
+      {"validation", [](auto& r) { return dash_if_empty(r.validation); },
+       [](auto& r) { return "val " + dash_if_empty(r.validation); }},
+      {"optimizer", [](auto& r) { return dash_if_empty(r.optimizer); },
+       [](auto& r) { return dash_if_empty(r.optimizer); }},
+      {"lr schedule", [](auto& r) { return dash_if_empty(r.lr_schedule); },
+       [](auto& r) { return "lr " + dash_if_empty(r.lr_schedule); }},
+      {"early stopping", [](auto& r) { return dash_if_empty(r.early_stopping); },
+       [](auto& r) { return "early stop " + dash_if_empty(r.early_stopping); }},
+  };
+  return kSettings;
+}
+
+// The difference from the baseline, short: "−1.9 [−3.1, −0.6] p=0.012"; "+1.2 (1 vs 2 seeds)"
+// where there is no interval.
+std::string compact_vs_baseline(const ComparisonRow& row) {
+  if (!row.vs_baseline) return "-";
+  const BaselineComparison& c = *row.vs_baseline;
+  if (c.is_baseline) return "baseline";
+  auto points = [](double fraction) {
+    const std::string digits = fixed(std::fabs(100 * fraction), 1);
+    return (fraction < 0 && digits != "0.0" ? "\u2212" : "+") + digits;
+  };
+  if (!c.welch) {
+    return points(c.difference) + " (" + std::to_string(c.seeds) + " vs " +
+           std::to_string(c.baseline_seeds) + " seeds)";
+  }
+  std::string p = p_text(c.welch->p_value);
+  p.erase(std::remove(p.begin(), p.end(), ' '), p.end());
+  return points(c.difference) + " [" + points(c.welch->ci_low) + ", " + points(c.welch->ci_high) +
+         "] " + p;
+}
+
+// The question's columns: configuration, what varies between rows (grid keys; the settings that
+// differ, folded into `setup`), seeds, test accuracy, vs baseline, the notebook's figure; settings
+// every row shares go above the table, notes below it.
+TableView default_view(const std::vector<ComparisonRow>& rows) {
+  TableView view;
+  view.add("configuration", false, [](auto& r) { return r.label(); });
+  for (const auto& key : grid_keys(rows))
+    view.add(key, false, [key](auto& r) { return dash_if_empty(grid_cell(r, key)); });
+  std::vector<const Setting*> varying;
+  std::string shared;
+  for (const Setting& setting : settings()) {
+    bool differs = false;
+    for (const auto& r : rows) differs = differs || setting.value(r) != setting.value(rows.front());
+    if (differs) {
+      varying.push_back(&setting);
+    } else if (!rows.empty()) {
+      shared += (shared.empty() ? "" : ", ") + setting.name + " " + setting.value(rows.front());
+    }
+  }
+  if (!varying.empty()) {
+    view.add("setup", false, [varying](auto& r) {
+      std::string text;
+      for (const Setting* setting : varying) {
+        const std::string piece = setting->setup(r);
+        if (!piece.empty()) text += (text.empty() ? "" : ", ") + piece;
+      }
+      return dash_if_empty(text);
+    });
+  }
+  if (!shared.empty()) view.above.push_back("Every row: " + shared + ".");
+  view.add("seeds", true, column_named("runs")->text);
+  view.add("test acc (%)", true, [](auto& r) {
+    const Stat& s = r.test_accuracy;
+    if (s.n == 0) return std::string("-");
+    return fixed(100 * s.mean, 2) + (s.n > 1 ? " ± " + fixed(100 * s.std, 2) : "");
+  });
+  view.add("vs baseline (pp, 95% CI)", false, compact_vs_baseline);
+  const bool any_reference = std::any_of(rows.begin(), rows.end(),
+                                         [](auto& r) { return r.reference_accuracy.has_value(); });
+  if (any_reference) {
+    view.add("notebook†", true, [](auto& r) {
+      return r.reference_accuracy ? fixed(100 * *r.reference_accuracy, 2) : std::string("-");
+    });
+    view.below.push_back(
+        "† notebook: the Keras notebook's test accuracy for the configuration (10 epochs on "
+        "all 50,000 training images, one run), comparable only with runs of those settings.");
+  }
+  if (std::any_of(rows.begin(), rows.end(), [](auto& r) {
+        return r.vs_baseline && !r.vs_baseline->is_baseline && !r.vs_baseline->welch;
+      })) {
+    view.below.push_back(
+        "vs baseline \"(n vs m seeds)\": no interval or p-value, which need 2+ distinct seeds on "
+        "each side.");
+  }
+  for (const auto& r : rows)
+    if (!r.note.empty()) view.below.push_back(r.label() + ": " + r.note);
+  return view;
+}
+
+// Every column of the markdown table, the grid keys after the configuration.
+TableView all_view(const std::vector<ComparisonRow>& rows) {
+  TableView view;
   const auto keys = grid_keys(rows);
   for (size_t i = 0; i < columns().size(); ++i) {
     const Column& column = columns()[i];
-    if (!column.markdown.empty()) {
-      headers.push_back(column.markdown);
-      aligns.push_back(column.numeric ? "---:" : "---");
-      cells.push_back(column.text);
-    }
+    if (!column.markdown.empty()) view.add(column.markdown, column.numeric, column.text);
     if (i > 0) continue;
-    for (const auto& key : keys) {
-      headers.push_back(key);
-      aligns.push_back("---");
-      cells.push_back([key](const ComparisonRow& r) { return dash_if_empty(grid_cell(r, key)); });
+    for (const auto& key : keys)
+      view.add(key, false, [key](auto& r) { return dash_if_empty(grid_cell(r, key)); });
+  }
+  return view;
+}
+
+TableView table_view(const std::vector<ComparisonRow>& rows, const std::string& spec) {
+  if (spec == "default") return default_view(rows);
+  if (spec == "all") return all_view(rows);
+  TableView view;
+  const auto keys = grid_keys(rows);
+  std::stringstream list(spec);
+  for (std::string name; std::getline(list, name, ',');) {
+    if (std::find(keys.begin(), keys.end(), name) != keys.end()) {
+      view.add(name, false, [name](auto& r) { return dash_if_empty(grid_cell(r, name)); });
+    } else if (const Column* column = column_named(name)) {
+      view.add(column->markdown, column->numeric, column->text);
+    } else {
+      std::string names;
+      for (const auto& known : column_names()) names += (names.empty() ? "" : ", ") + known;
+      throw ConfigError("--columns " + spec + ": no column '" + name +
+                        "' (default, all, or a comma list of: " + names + ", or a grid key)");
     }
   }
+  if (view.headers.empty()) throw ConfigError("--columns: empty list");
+  return view;
+}
+
+// The terminal width the text table's lines above and below are wrapped to.
+constexpr size_t kTextWidth = 100;
+
+// Characters as a terminal shows them: UTF-8 code points ("±" and "−" are one each).
+size_t display_width(const std::string& text) {
+  size_t width = 0;
+  for (unsigned char c : text) width += (c & 0xC0) != 0x80;
+  return width;
+}
+
+// `text` broken at spaces into lines of at most `width` characters (a longer word stays whole).
+std::string wrapped(const std::string& text, size_t width) {
+  std::string out, line;
+  std::stringstream words(text);
+  for (std::string word; words >> word;) {
+    if (!line.empty() && display_width(line) + 1 + display_width(word) > width) {
+      out += line + "\n";
+      line.clear();
+    }
+    line += (line.empty() ? "" : " ") + word;
+  }
+  return out + line + "\n";
+}
+
+std::string padded(const std::string& text, size_t width, bool right) {
+  const std::string pad(width - std::min(width, display_width(text)), ' ');
+  return right ? pad + text : text + pad;
+}
+
+}  // namespace
+
+std::vector<std::string> column_names() {
+  std::vector<std::string> names;
+  for (const Column& column : columns())
+    if (column.text && !column.json_key.empty()) names.push_back(column.json_key);
+  return names;
+}
+
+std::string format_markdown(const std::vector<ComparisonRow>& rows, const std::string& columns) {
+  const TableView view = table_view(rows, columns);
   auto line = [](const std::vector<std::string>& items) {
     std::string text = "|";
     for (const auto& item : items) text += " " + item + " |";
     return text + "\n";
   };
-  std::string text = line(headers);
-  text += "|";
-  for (const auto& align : aligns) text += align + "|";
+  std::string text;
+  for (const auto& above : view.above) text += above + "\n\n";
+  text += line(view.headers) + "|";
+  for (bool numeric : view.numeric) text += numeric ? "---:|" : "---|";
   text += "\n";
   for (const auto& r : rows) {
     std::vector<std::string> row;
-    for (const auto& cell : cells) row.push_back(cell(r));
+    for (const auto& cell : view.cells) row.push_back(cell(r));
     text += line(row);
   }
+  for (const auto& below : view.below) text += "\n" + below + "\n";
+  return text;
+}
+
+std::string html_escape(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string format_html(const std::vector<ComparisonRow>& rows, const std::string& columns) {
+  const TableView view = table_view(rows, columns);
+  std::string text;
+  for (const auto& above : view.above) text += "<p>" + html_escape(above) + "</p>\n";
+  text += "<div class=\"scroll\"><table>\n<thead><tr>";
+  for (size_t i = 0; i < view.headers.size(); ++i) {
+    text += std::string(view.numeric[i] ? "<th class=\"num\">" : "<th>") +
+            html_escape(view.headers[i]) + "</th>";
+  }
+  text += "</tr></thead>\n<tbody>\n";
+  for (const auto& r : rows) {
+    text += "<tr>";
+    for (size_t i = 0; i < view.cells.size(); ++i) {
+      text += std::string(view.numeric[i] ? "<td class=\"num\">" : "<td>") +
+              html_escape(view.cells[i](r)) + "</td>";
+    }
+    text += "</tr>\n";
+  }
+  text += "</tbody></table></div>\n";
+  for (const auto& below : view.below) text += "<p class=\"note\">" + html_escape(below) + "</p>\n";
+  return text;
+}
+
+std::string format_text(const std::vector<ComparisonRow>& rows, const std::string& columns) {
+  const TableView view = table_view(rows, columns);
+  std::vector<std::vector<std::string>> cells{view.headers};
+  for (const auto& r : rows) {
+    cells.emplace_back();
+    for (const auto& cell : view.cells) cells.back().push_back(cell(r));
+  }
+  std::vector<size_t> widths(view.headers.size(), 0);
+  for (const auto& line : cells)
+    for (size_t i = 0; i < line.size(); ++i)
+      widths[i] = std::max(widths[i], display_width(line[i]));
+  std::string text;
+  for (const auto& above : view.above) text += wrapped(above, kTextWidth);
+  for (size_t l = 0; l < cells.size(); ++l) {
+    std::string line;
+    for (size_t i = 0; i < cells[l].size(); ++i) {
+      const bool last = i + 1 == cells[l].size();
+      line += (i ? "  " : "") + (last && !view.numeric[i]
+                                     ? cells[l][i]
+                                     : padded(cells[l][i], widths[i], view.numeric[i]));
+    }
+    text += line + "\n";
+    if (l == 0) {
+      std::string rule;
+      for (size_t i = 0; i < widths.size(); ++i)
+        rule += (i ? "  " : "") + std::string(widths[i], '-');
+      text += rule + "\n";
+    }
+  }
+  for (const auto& below : view.below) text += wrapped(below, kTextWidth);
   return text;
 }
 
@@ -840,7 +1112,8 @@ std::string comparison_text(const std::vector<std::string>& paths, const std::st
   const auto rows = compare_runs(runs, options);
   if (format == "csv") return format_csv(rows);
   if (format == "json") return json_text(to_json(rows), 2) + "\n";
-  return format_markdown(rows);
+  if (format == "markdown") return format_markdown(rows, options.columns);
+  return format_text(rows, options.columns);
 }
 
 }  // namespace cifar_exp

@@ -21,6 +21,7 @@
 #include "cifar_exp/files.h"
 #include "cifar_exp/inference.h"
 #include "cifar_exp/logging.h"
+#include "cifar_exp/report.h"
 #include "cifar_exp/run_context.h"
 #include "cifar_exp/sweep.h"
 #include "cifar_exp/sweep_runner.h"
@@ -263,7 +264,7 @@ Command resume_command(CLI::App& app) {
 
 struct CompareArguments {
   std::vector<std::string> paths;
-  std::string format = "markdown", out;
+  std::string format = "text", out;
   cifar_exp::CompareOptions options;
   bool list_runs = false;
 };
@@ -273,8 +274,12 @@ Command compare_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "compare", "Print the comparison table of run folders, grouped by config name");
   cmd->add_option("runs", o->paths, "Run folders or folders of run folders")->required();
-  cmd->add_option("--format", o->format, "markdown | csv | json (default: markdown)")
-      ->check(CLI::IsMember({"markdown", "csv", "json"}));
+  cmd->add_option("--format", o->format,
+                  "text | markdown | csv | json (default: text, an aligned table)")
+      ->check(CLI::IsMember({"text", "markdown", "csv", "json"}));
+  cmd->add_option("--columns", o->options.columns,
+                  "Columns of the text and markdown tables: default (the question's, about 8), "
+                  "all, or a comma list of names (CSV and JSON hold them all)");
   cmd->add_option("--out", o->out, "Write the table to this file too (default: only print it)");
   cmd->add_option("--baseline", o->options.baseline,
                   "Configuration the others are compared with (difference, 95% Welch "
@@ -295,6 +300,37 @@ Command compare_command(CLI::App& app) {
             print_output(cifar_exp::comparison_text(o->paths, o->format, o->options, &damaged),
                          o->out);
             cifar_exp::check_not_damaged(damaged);
+            return 0;
+          }};
+}
+
+struct ReportArguments {
+  cifar_exp::ReportOptions options;
+  std::string out;
+};
+
+Command report_command(CLI::App& app) {
+  auto o = std::make_shared<ReportArguments>();
+  auto* cmd = app.add_subcommand(
+      "report",
+      "Write one self-contained HTML page of a folder of runs: the question, the "
+      "table, the plots, settings, seeds and provenance");
+  cmd->add_option("runs", o->options.paths, "Run folders or folders of run folders")->required();
+  cmd->add_option("--out", o->out,
+                  "HTML file to write (default: FOLDER/report.html for one folder)");
+  cmd->add_option("--baseline", o->options.compare.baseline,
+                  "Configuration the others are compared with (as compare's)");
+  cmd->add_option("--columns", o->options.compare.columns,
+                  "The results table's columns, as compare's (default: default)");
+  cmd->add_option("--plots", o->options.plots_dir,
+                  "Folder of PNG plots to inline (default: FOLDER/plots when there)");
+  add_example(*cmd, "cifar-exp report runs/sweep");
+  return {cmd, [o](const Logger&) {
+            const std::string html = cifar_exp::report_html(o->options);
+            const std::string out =
+                o->out.empty() ? cifar_exp::default_report_path(o->options.paths) : o->out;
+            cifar_exp::write_file_atomic(out, html);
+            std::cout << "Report: " << out << std::endl;
             return 0;
           }};
 }
@@ -507,6 +543,7 @@ int run(int argc, char** argv) {
                                             predict_command(app),
                                             resume_command(app),
                                             compare_command(app),
+                                            report_command(app),
                                             sweep_command(app)};
   try {
     app.parse(argc, argv);

@@ -20,6 +20,7 @@
 
 #include "cifar_exp/comparison.h"
 #include "cifar_exp/files.h"
+#include "cifar_exp/report.h"
 #include "cifar_exp/run_folder.h"
 #include "cifar_exp/run_records.h"
 
@@ -490,9 +491,9 @@ SweepReport run_sweep(const SweepPlan& plan, const SweepOptions& options,
 void report_sweep(const SweepPlan& plan, const SweepRunOptions& run, std::ostream& out) {
   const fs::path dir(plan.output_dir);
   out << "Comparison (" << plan.output_dir << "):" << std::endl;
-  const std::string table = comparison_text({plan.output_dir}, "markdown");
-  out << table << std::flush;
-  write_file_atomic((dir / "comparison.md").string(), table);
+  out << comparison_text({plan.output_dir}, "text") << std::flush;
+  write_file_atomic((dir / "comparison.md").string(),
+                    comparison_text({plan.output_dir}, "markdown"));
   write_file_atomic((dir / "comparison.csv").string(), comparison_text({plan.output_dir}, "csv"));
   std::string python = run.plot_python;
   if (python.empty()) {
@@ -526,7 +527,11 @@ void report_sweep(const SweepPlan& plan, const SweepRunOptions& run, std::ostrea
       out << "Plots failed: see " << log << std::endl;
     }
   }
-  out << "Table: " << (dir / "comparison.md").string() << std::endl;
+  ReportOptions report;
+  report.paths = {plan.output_dir};
+  write_file_atomic((dir / "report.html").string(), report_html(report));
+  out << "Table: " << (dir / "comparison.md").string()
+      << "; the page to share: " << (dir / "report.html").string() << std::endl;
 }
 
 }  // namespace cifar_exp

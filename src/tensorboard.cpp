@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <chrono>
@@ -12,9 +13,11 @@
 #include <filesystem>
 #include <fstream>
 
+#include "cifar_exp/data.h"
 #include "cifar_exp/errors.h"
 #include "cifar_exp/files.h"
 #include "cifar_exp/images.h"
+#include "cifar_exp/painting.h"
 #include "src/proto/tensorboard_event.pb.h"
 #include "src/proto/tensorboard_hparams.pb.h"
 
@@ -348,7 +351,9 @@ void TensorBoardLogger::finish(int64_t epoch, const EvaluationResult& test, bool
     EventFileWriter& t = writer("test");
     t.add_scalar("epoch_loss", epoch, test.loss);
     t.add_scalar("epoch_accuracy", epoch, test.accuracy);
-    t.add_image("confusion_matrix", epoch, confusion_image(test.confusion));
+    // TensorBoardOptions carries no class names: CIFAR-10's (data.h's defaults).
+    static const std::vector<std::string> class_names = parse_class_names("");
+    t.add_image("confusion_matrix", epoch, confusion_image(test.confusion, class_names));
     t.flush();
   }
   if (completed) {
@@ -362,25 +367,90 @@ void TensorBoardLogger::finish(int64_t epoch, const EvaluationResult& test, bool
   }
 }
 
-torch::Tensor confusion_image(const torch::Tensor& confusion) {
-  const int64_t cell = 24, gap = 1;
-  auto counts = confusion.to(torch::kCPU, torch::kFloat64);
-  auto shares = counts / counts.sum(1, true).clamp_min(1.0);  // each row's fraction
-  const int64_t n = counts.size(0), side = n * (cell + gap) + gap;
-  auto image = torch::full({side, side, 3}, 200, torch::kUInt8);  // grey grid lines
-  // White (0) to dark blue (1): RGB (255, 255, 255) -> (8, 48, 107).
-  const std::array<double, 3> dark = {8, 48, 107};
+torch::Tensor confusion_image(const torch::Tensor& confusion,
+                              const std::vector<std::string>& class_names) {
+  const auto counts = confusion.to(torch::kCPU, torch::kInt64).contiguous();
+  const auto count = counts.accessor<int64_t, 2>();
+  const int64_t n = counts.size(0);
+  std::vector<std::string> names(static_cast<size_t>(n)), numbers(static_cast<size_t>(n * n));
+  std::vector<double> shares(static_cast<size_t>(n * n));  // each cell's fraction of its row
+  int64_t name_length = 0, number_length = 0;
   for (int64_t r = 0; r < n; ++r) {
+    std::string& name = names[size_t(r)];
+    name = size_t(r) < class_names.size() ? class_names[size_t(r)] : std::to_string(r);
+    if (name.size() > 16) name.resize(16);
+    name_length = std::max(name_length, text_length(name));
+    int64_t total = 0;
+    for (int64_t c = 0; c < n; ++c) total += count[r][c];
     for (int64_t c = 0; c < n; ++c) {
-      const double f = shares[r][c].item<double>();
-      auto block =
-          image.narrow(0, gap + r * (cell + gap), cell).narrow(1, gap + c * (cell + gap), cell);
-      for (int k = 0; k < 3; ++k) {
-        block.select(2, k).fill_(int64_t(std::lround(255.0 + (dark[size_t(k)] - 255.0) * f)));
-      }
+      shares[size_t(r * n + c)] = double(count[r][c]) / double(std::max<int64_t>(total, 1));
+      numbers[size_t(r * n + c)] = std::to_string(count[r][c]);
+      number_length = std::max(number_length, text_length(numbers[size_t(r * n + c)]));
     }
   }
-  return image;
+  // White (none of the row) to dark blue (the whole row): RGB (255, 255, 255) -> (8, 48, 107).
+  const auto shade = [](double f) {
+    const auto channel = [f](double dark) {
+      return uint8_t(std::lround(255.0 + (dark - 255.0) * f));
+    };
+    return Rgb{channel(8), channel(48), channel(107)};
+  };
+  const Rgb white{255, 255, 255}, ink{32, 32, 32}, lines{200, 200, 200}, faint{175, 175, 175};
+
+  // Left to right: the turned title "true", the row names (right-aligned), the grid, the colour
+  // bar and its labels. Top to bottom: the grid, the column names (turned, ending at the grid),
+  // the title "predicted". Cells about 330 px all together for CIFAR-10's 10, wide enough for
+  // the longest count.
+  const int64_t pad = 10, title = 2 * kGlyphHeight, gap = 5;
+  const int64_t cell =
+      std::max(std::clamp<int64_t>(330 / std::max<int64_t>(n, 1) - 1, 20, 48), number_length + 6);
+  const int64_t pitch = cell + 1, grid = n * pitch + 1;
+  const int64_t grid_x = pad + title + gap + name_length + gap, grid_y = pad;
+  const int64_t bar_x = grid_x + grid + 12, bar_w = 14, marks_x = bar_x + bar_w + 5;
+  const std::string top_mark = "100%", bottom_mark = "0%", bar_title = "share of true class";
+  const int64_t width = marks_x + text_length(top_mark) + pad;
+  const int64_t names_y = grid_y + grid + gap, title_y = names_y + name_length + 2 * gap;
+  const int64_t height = title_y + title + pad / 2;
+  Canvas canvas(height, width, white);
+
+  canvas.fill(grid_x, grid_y, grid, grid, lines);
+  const int64_t centre = (cell - kCapHeight) / 2;  // a line of text's offset in its cell
+  for (int64_t r = 0; r < n; ++r) {
+    for (int64_t c = 0; c < n; ++c) {
+      const double f = shares[size_t(r * n + c)];
+      const Rgb colour = shade(f);
+      const int64_t x = grid_x + 1 + c * pitch, y = grid_y + 1 + r * pitch;
+      canvas.fill(x, y, cell, cell, colour);
+      // Dark text on light cells, white on dark ones (by the cell's luminance); 0 faint.
+      const double luminance = 0.299 * colour.r + 0.587 * colour.g + 0.114 * colour.b;
+      const std::string& number = numbers[size_t(r * n + c)];
+      canvas.text(x + (cell - text_length(number)) / 2, y + centre, number,
+                  count[r][c] == 0  ? faint
+                  : luminance < 128 ? white
+                                    : ink);
+    }
+    const std::string& name = names[size_t(r)];
+    canvas.text(grid_x - gap - text_length(name), grid_y + 1 + r * pitch + centre, name, ink);
+    canvas.text(grid_x + 1 + r * pitch + centre, names_y + text_length(name) - 1, name, ink, 1,
+                Canvas::Direction::kUp);
+  }
+  canvas.text(pad, grid_y + (grid + text_length("true", 2)) / 2, "true", ink, 2,
+              Canvas::Direction::kUp);
+  canvas.text(grid_x + (grid - text_length("predicted", 2)) / 2, title_y, "predicted", ink, 2);
+
+  // The colour bar: 100% of the row at the top, 0% at the bottom, in a grey frame.
+  canvas.fill(bar_x, grid_y, bar_w, grid, lines);
+  const int64_t top = grid_y + 1, bottom = grid_y + grid - 2;
+  for (int64_t y = top; y <= bottom; ++y) {
+    canvas.fill(bar_x + 1, y, bar_w - 2, 1, shade(double(bottom - y) / double(bottom - top)));
+  }
+  for (const auto& [y, mark] : {std::pair{top, top_mark}, std::pair{bottom, bottom_mark}}) {
+    canvas.fill(bar_x + bar_w, y, 3, 1, ink);
+    canvas.text(marks_x, y - kCapHeight / 2, mark, ink);
+  }
+  canvas.text(marks_x, grid_y + (grid + text_length(bar_title)) / 2, bar_title, ink, 1,
+              Canvas::Direction::kUp);
+  return canvas.image();
 }
 
 }  // namespace cifar_exp

@@ -202,7 +202,7 @@ TEST(Comparison, CliPrintsEveryFormat) {
   testing::TempDir dir;
   write_run(dir / "runs/a-20260101T000000Z", "a", 1, 0.5, {0.5});
   write_run(dir / "runs/a-20260101T000001Z", "a", 2, 0.7, {0.7});
-  auto md = testing::run_cli({"compare", dir / "runs"});
+  auto md = testing::run_cli({"compare", dir / "runs", "--format", "markdown", "--columns", "all"});
   ASSERT_EQ(md.exit_code, 0) << md.err;
   EXPECT_NE(md.out.find("| a | small_cnn | no | none | 1 | 2 | 60.00% ± 14.14 |"),
             std::string::npos)
@@ -573,7 +573,8 @@ TEST(Comparison, CliBaselineAndSweepOrder) {
   EXPECT_EQ(j[2]["configuration"], "aug");
   EXPECT_NEAR(j[2]["vs_baseline"]["p_value"].get<double>(), 0.13900075560813724, 1e-6);
 
-  auto chosen = testing::run_cli({"compare", dir.path(), "--baseline", "better"});
+  auto chosen = testing::run_cli(
+      {"compare", dir.path(), "--baseline", "better", "--format", "markdown", "--columns", "all"});
   ASSERT_EQ(chosen.exit_code, 0) << chosen.err;
   EXPECT_NE(markdown_line(chosen.out, "better").find(" | baseline |"), std::string::npos)
       << chosen.out;
@@ -671,6 +672,130 @@ TEST(Comparison, NoComparisonWithoutCompletedRuns) {
   CompareOptions options;
   options.baseline = "base";
   EXPECT_THROW(compare_runs(find_runs({none.path()}), options), ConfigError);
+}
+
+}  // namespace
+}  // namespace cifar_exp
+
+namespace cifar_exp {
+namespace {
+
+// The four notebook configurations, `seeds` runs each (summaries as runs record them).
+std::string write_notebook_runs(const testing::TempDir& dir, int seeds) {
+  struct Setup {
+    const char *name, *model, *transfer;
+    bool augmentation;
+    double notebook;
+  };
+  const Setup setups[] = {{"no_aug_no_tl", "small_cnn", "none", false, 0.709},
+                          {"aug_no_tl", "small_cnn", "none", true, 0.6905},
+                          {"no_aug_tl", "vgg16_transfer", "imagenet", false, 0.6128},
+                          {"aug_tl", "vgg16_transfer", "imagenet", true, 0.5837}};
+  for (const Setup& s : setups) {
+    for (int seed = 1; seed <= seeds; ++seed) {
+      const std::string run = dir / ("runs/" + std::string(s.name) + "-" + std::to_string(seed));
+      const double accuracy = s.notebook - 0.0123 * seed;
+      write_run(run, s.name, seed, accuracy, {accuracy});
+      json summary = json::parse(testing::read_text(run + "/summary.json"));
+      summary["model"] = s.model;
+      summary["transfer"] = s.transfer;
+      summary["augmentation"] = s.augmentation;
+      summary["reference_accuracy"] = s.notebook;
+      testing::write_text(run + "/summary.json", summary.dump());
+    }
+  }
+  return dir / "runs";
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::stringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// Characters as a terminal counts them (UTF-8 code points).
+size_t columns_of(const std::string& line) {
+  return size_t(std::count_if(line.begin(), line.end(), [](char c) { return (c & 0xC0) != 0x80; }));
+}
+
+TEST(ComparisonView, DefaultTextTableOfTheNotebookFitsAHundredColumns) {
+  testing::TempDir dir;
+  const auto rows =
+      compare_runs(find_runs({write_notebook_runs(dir, 3)}), CompareOptions{{}, "no_aug_no_tl"});
+  const std::string text = format_text(rows);
+  const auto lines = lines_of(text);
+  for (const auto& line : lines) EXPECT_LE(columns_of(line), 100u) << line << "\n" << text;
+  // Settings every row shares once above; the header; a rule; one line per configuration.
+  ASSERT_GE(lines.size(), 7u) << text;
+  EXPECT_EQ(lines[0].rfind("Every row: epochs 1,", 0), 0u) << text;
+  EXPECT_EQ(lines[1].rfind("configuration  setup", 0), 0u) << text;
+  for (const char* header : {"seeds", "test acc (%)", "vs baseline (pp, 95% CI)", "notebook\u2020"})
+    EXPECT_NE(lines[1].find(header), std::string::npos) << header << "\n" << text;
+  EXPECT_EQ(lines[2].find_first_not_of("- "), std::string::npos) << text;
+  // What differs between rows is in the setup column; numbers right-aligned under their header.
+  EXPECT_NE(text.find("aug_tl         vgg16, imagenet, aug "), std::string::npos) << text;
+  EXPECT_NE(text.find("no_aug_no_tl   small_cnn, no aug "), std::string::npos) << text;
+  EXPECT_NE(text.find(" baseline "), std::string::npos) << text;
+  // aug_tl: 0.5837 - 0.0123 s against 0.709 - 0.0123 s: −12.5 pp, no spread in the difference.
+  EXPECT_NE(text.find("\u221212.5 ["), std::string::npos) << text;
+  EXPECT_NE(text.find("70.90"), std::string::npos) << text;
+  EXPECT_NE(text.find("68.44 \u00b1 1.23"), std::string::npos) << text;  // mean and std, in %
+  EXPECT_NE(text.find("\u2020 notebook: the Keras notebook's test accuracy"), std::string::npos);
+  // Every row's figures are the same as in the full table.
+  const std::string all = format_markdown(rows);
+  EXPECT_NE(all.find("| 68.44% ± 1.23 |"), std::string::npos) << all;
+}
+
+TEST(ComparisonView, ASettingThatDiffersBetweenRowsIsShownAndOneThatIsSharedIsNot) {
+  testing::TempDir dir;
+  write_run(dir / "a-1", "a", 1, 0.5, {0.5});
+  write_run(dir / "b-1", "b", 1, 0.6, {0.6});
+  json summary = json::parse(testing::read_text(dir / "b-1/summary.json"));
+  summary["epochs"] = 7;
+  testing::write_text(dir / "b-1/summary.json", summary.dump());
+  const auto rows = compare_runs(find_runs({dir.path()}));
+  const std::string text = format_text(rows);
+  EXPECT_NE(text.find("a              1 epochs"), std::string::npos) << text;
+  EXPECT_NE(text.find("b              7 epochs"), std::string::npos) << text;
+  EXPECT_NE(text.find("Every row: model small_cnn, transfer none, augmentation no, validation"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("(1 vs 1 seeds)"), std::string::npos) << text;  // no interval, and why
+  EXPECT_NE(text.find("no interval or p-value, which need 2+ distinct seeds on each side."),
+            std::string::npos)
+      << text;
+}
+
+TEST(ComparisonView, ColumnsByNameAndUnknownNamesRefused) {
+  testing::TempDir dir;
+  write_run(dir / "a-1", "a", 1, 0.5, {0.5});
+  const auto rows = compare_runs(find_runs({dir.path()}));
+  EXPECT_EQ(format_text(rows, "configuration,images_per_second"),
+            "configuration  images/s\n-------------  --------\na                   500\n");
+  EXPECT_EQ(format_markdown(rows, "test_accuracy"), "| test accuracy |\n|---:|\n| 50.00% |\n");
+  // "all" is every column of the full table.
+  EXPECT_EQ(format_text(rows, "all").find("configuration  model"), 0u);
+  try {
+    format_text(rows, "test_accuracy,bogus");
+    ADD_FAILURE() << "an unknown column was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("--columns test_accuracy,bogus: no column 'bogus'"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_THROW(format_text(rows, ""), ConfigError);
+  const auto before = testing::snapshot(dir.path());
+  testing::expect_one_line_error(testing::run_cli({"compare", dir.path(), "--columns", "bogus"}), 2,
+                                 "--columns bogus: no column 'bogus'", "unknown column");
+  EXPECT_EQ(testing::snapshot(dir.path()), before);
+  // The default: the aligned text table; markdown on request.
+  const auto text = testing::run_cli({"compare", dir.path()});
+  EXPECT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_NE(text.out.find("configuration  seeds  test acc (%)"), std::string::npos) << text.out;
+  const auto markdown = testing::run_cli({"compare", dir.path(), "--format", "markdown"});
+  EXPECT_NE(markdown.out.find("| configuration | seeds | test acc (%) |"), std::string::npos)
+      << markdown.out;
 }
 
 }  // namespace

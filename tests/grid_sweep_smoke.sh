@@ -55,7 +55,7 @@ for batch in 32 64; do
     [[ "${f[7]}" == 2 && "${f[8]}" == 0 ]] || fail "batch $batch flip $flip: expected 2 complete runs, got runs=${f[7]} incomplete=${f[8]}"
   done
 done
-"$BIN" compare "$TMP/out" > "$TMP/table.md"
+"$BIN" compare "$TMP/out" --format markdown --columns all > "$TMP/table.md"
 grep -q '^| configuration | training.batch_size | augmentation.horizontal_flip | model |' "$TMP/table.md" ||
   fail "markdown table has no grid columns"
 # One configuration: each grid point is its own baseline (the baseline configuration's row at

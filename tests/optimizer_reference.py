@@ -2,8 +2,8 @@
 training.lr_schedule and their keys) against PyTorch's own torch.optim and
 torch.optim.lr_scheduler, step for step: the same parameters and 50 steps (10 epochs of 5) of the
 same gradients through cifar-exp's make_optimizer and scheduled_rate (the optimizer_steps tool)
-and through PyTorch with the settings README documents for the config; every step's rate must
-agree within 1e-9 (relative) and every parameter within 1e-6 at the end.
+and through PyTorch with the settings docs/configuration.md documents for the config; every
+step's rate must agree within 1e-9 (relative) and every parameter within 1e-6 at the end.
 
     optimizer_reference.py OPTIMIZER_STEPS
 
@@ -73,7 +73,8 @@ CASES = [
 
 
 def warmup_cosine(t, warmup):
-    """README's cosine with linear warm-up (lr_min 0), as a factor of the base rate."""
+    """docs/configuration.md's cosine with linear warm-up (lr_min 0), as a factor of the base
+    rate."""
     if t < warmup:
         return (t + 1) / warmup
     return 0.5 * (1 + math.cos(math.pi * (t - warmup) / (STEPS - warmup)))

@@ -80,9 +80,14 @@ TEST(Pooling, IdenticalRerunsCountOnceAndGiveNoPValue) {
   EXPECT_EQ(b["vs_baseline"]["note"],
             "no interval: 1 seed(s) here, 1 in the baseline (needs 2+ distinct seeds on each "
             "side)");
-  const auto table = run_cli({"compare", dir / "runs", "--baseline", "a"});
+  const auto table = run_cli({"compare", dir / "runs", "--baseline", "a", "--columns", "all"});
   EXPECT_EQ(table.out.find("p < 0.001"), std::string::npos) << table.out;
   EXPECT_NE(table.out.find("no interval: 1 seed(s) here"), std::string::npos) << table.out;
+  // The default table says it shorter, and why underneath.
+  const auto compact = run_cli({"compare", dir / "runs", "--baseline", "a"});
+  EXPECT_NE(compact.out.find("(1 vs 1 seeds)"), std::string::npos) << compact.out;
+  EXPECT_NE(compact.out.find("need 2+ distinct seeds on each side"), std::string::npos)
+      << compact.out;
 }
 
 TEST(Pooling, OneNameWithOtherSettingsGivesRowsLabelledByWhatDiffers) {

@@ -1,6 +1,9 @@
-"""README.md against the program it documents: the CTest tests readme_matches_program and
-readme_examples (issue 26). What the program offers is asked of the program itself (its --help,
---print-config, a finished run folder), never restated here.
+"""README.md and docs/*.md against the program they document: the CTest tests
+readme_matches_program and readme_examples (issue 26; docs/ since issue 40). What the program
+offers is asked of the program itself (its --help, --print-config, a finished run folder), never
+restated here. README.md and every docs/*.md are read as one text ("README" below): a section is
+found by its heading in whichever file has it (exactly one file must), and every problem names
+the file and line.
 
     readme_test.py program  CIFAR_EXP MAKE_TEST_DATA
     readme_test.py examples CIFAR_EXP MAKE_TEST_DATA
@@ -15,7 +18,10 @@ program: every subcommand README names is one `cifar-exp --help` lists, and each
   documented key none of them resolves is asked with `--set KEY=null`); the files of "What a run
   writes" against a finished tiny run folder (2 epochs and an `evaluate`), both ways, with the
   `*.crc32` row's list; every key of that run's summary.json named in the summary.json row;
-  metrics.csv's header against the columns the metrics.csv row lists.
+  metrics.csv's header against the columns the metrics.csv row lists. Links: every relative
+  link `[text](PATH#ANCHOR)` outside code names a file of the repository that exists and, with
+  an anchor into a Markdown file, one of its headings (GitHub's anchors); README.md links every
+  docs/*.md.
 examples: every ```sh and ```python block carries a mark on the line before it,
   `<!-- readme_examples: run -->` or `<!-- readme_examples: not run: REASON -->`; the run ones
   run as written, in a temporary folder holding configs/ (the repository's), build/cifar-exp and
@@ -41,6 +47,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 README = os.path.join(ROOT, "README.md")
+DOCS_DIR = os.path.join(ROOT, "docs")
 SKIP = 77
 TOLERANCE = 1e-5
 MARK = re.compile(r"^<!--\s*readme_examples:\s*(run|not run:\s*\S.*?)\s*-->$")
@@ -65,14 +72,18 @@ def tail(text, lines=5):
 
 
 # ---------------------------------------------------------------------------------------------
-# README.md, parsed: headings, fenced blocks (with the mark before them), prose and tables.
+# README.md and docs/*.md, parsed: headings, fenced blocks (with the mark before them), prose and
+# tables. Each file is a Readme; Docs is all of them, README.md first.
 
 class Readme:
     def __init__(self, path):
+        self.path = path
+        self.name = os.path.relpath(path, ROOT)   # "README.md", "docs/configuration.md"
         self.lines = open(path, encoding="utf-8").read().splitlines()
         self.blocks = []     # {"line", "language", "body": [lines], "mark", "mark_line"}
         self.headings = []   # (line index, level, title)
         self.prose = []      # (line index, text) per paragraph, lines joined by spaces
+        self.widths = {}     # line index of a paragraph -> the length of each of its lines
         paragraph, start, fence = [], 0, None
         for i, line in enumerate(self.lines):
             if fence is not None:
@@ -92,14 +103,26 @@ class Readme:
                 self.headings.append((i, len(heading.group(1)), heading.group(2)))
             if opening or heading or not line.strip():
                 if paragraph:
-                    self.prose.append((start, " ".join(paragraph)))
+                    self._add_paragraph(start, paragraph)
                 paragraph = []
                 continue
             if not paragraph:
                 start = i
             paragraph.append(line.strip())
         if paragraph:
-            self.prose.append((start, " ".join(paragraph)))
+            self._add_paragraph(start, paragraph)
+
+    def _add_paragraph(self, start, lines):
+        self.prose.append((start, " ".join(lines)))
+        self.widths[start] = [len(line) + 1 for line in lines]
+
+    def line_of(self, start, offset):
+        """The 1-based line of character `offset` of the paragraph that starts at index start."""
+        for n, width in enumerate(self.widths[start]):
+            if offset < width:
+                return start + n + 1
+            offset -= width
+        return start + len(self.widths[start])
 
     def _mark_before(self, i):
         j = i - 1
@@ -109,18 +132,23 @@ class Readme:
             return self.lines[j].strip(), j + 1
         return None, None
 
-    def section(self, title):
-        """Line indices of the section whose heading is `title`, to the next heading."""
+    def where(self, line):
+        """"docs/configuration.md:12": a 1-based line of this file, as problems name it."""
+        return "{}:{}".format(self.name, line)
+
+    def sections(self, title):
+        """Line indices of each section whose heading is `title`, to the next heading."""
+        found = []
         for n, (i, _, text) in enumerate(self.headings):
             if text == title:
                 end = self.headings[n + 1][0] if n + 1 < len(self.headings) else len(self.lines)
-                return range(i + 1, end)
-        return None
+                found.append(range(i + 1, end))
+        return found
 
-    def table(self, title):
-        """The rows (lists of cells) of the first table in section `title`, header left out."""
+    def table(self, section):
+        """The rows (where, cells) of the first table in `section`, header left out."""
         rows = []
-        for i in self.section(title) or []:
+        for i in section:
             line = self.lines[i].strip()
             if not line.startswith("|"):
                 if rows:
@@ -129,8 +157,25 @@ class Readme:
             cells = split_row(line)
             if all(re.fullmatch(r":?-+:?", c.strip()) for c in cells if c.strip()):
                 continue
-            rows.append((i + 1, cells))
+            rows.append((self.where(i + 1), cells))
         return rows[1:]  # the header row
+
+    def anchors(self):
+        """The #anchors GitHub gives this file's headings ("-1", "-2" on repeats)."""
+        seen, anchors = {}, set()
+        for _, _, title in self.headings:
+            base = slug(title)
+            n = seen.get(base, 0)
+            seen[base] = n + 1
+            anchors.add(base if n == 0 else "{}-{}".format(base, n))
+        return anchors
+
+    def links(self):
+        """(line, target) of every Markdown link in the prose (not in code blocks or spans)."""
+        for start, text in self.prose:
+            text = re.sub(r"(`+)(.+?)\1", lambda m: " " * len(m.group(0)), text)
+            for m in re.finditer(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)", text):
+                yield self.line_of(start, m.start()), m.group(1)
 
     def code_texts(self):
         """(line, text) of every piece of code a reader would type or read as a command line:
@@ -143,7 +188,79 @@ class Readme:
                 yield line, text
         for start, text in self.prose:
             for span in re.finditer(r"(`+)(.+?)\1", text):
-                yield start + 1, span.group(2)
+                yield self.line_of(start, span.start()), span.group(2)
+
+
+class Docs:
+    """README.md and every docs/*.md, README.md first: what the tests read."""
+
+    def __init__(self):
+        paths = [README] + sorted(glob.glob(os.path.join(DOCS_DIR, "*.md")))
+        self.files = [Readme(path) for path in paths]
+        self.names = ", ".join(f.name for f in self.files[:1]) + \
+            (" and docs/*.md" if len(self.files) > 1 else "")
+        self.heading_of = {}   # title -> "FILE:LINE" of its heading, once table() found it
+
+    def section_name(self, title):
+        """"Config reference (docs/configuration.md:1)": a section as problems name it."""
+        return "{} ({})".format(title, self.heading_of.get(title, "not found"))
+
+    def table(self, title, problem):
+        """The rows (where, cells) of the first table under the heading `title`, which exactly
+        one file must have, once; [] (and a problem) otherwise."""
+        found = [(f, s) for f in self.files for s in f.sections(title)]
+        if not found:
+            problem('{} have no "{}" section (a heading of that title)'.format(self.names, title))
+            return []
+        if len(found) > 1:
+            problem('"{}" is a heading in more than one place ({}): the tests read one'.format(
+                title, ", ".join(f.where(s.start) for f, s in found)))
+        doc, section = found[0]
+        self.heading_of[title] = doc.where(section.start)
+        rows = doc.table(section)
+        if not rows:
+            problem('{}: the "{}" section has no table'.format(doc.where(section.start), title))
+        return rows
+
+
+def slug(title):
+    """GitHub's anchor for a heading: its text (code marks and link targets dropped) in lower
+    case, punctuation other than - and _ removed, spaces as hyphens."""
+    text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", title).replace("`", "")
+    return re.sub(r"[^\w\- ]", "", text.strip().lower()).replace(" ", "-")
+
+
+def check_links(docs, problem):
+    """Every relative link of README.md and docs/*.md names a file that exists and, with an
+    #anchor into a Markdown file, one of its headings; README.md links every docs/*.md.
+    Returns the number of links checked."""
+    by_path = {os.path.realpath(f.path): f for f in docs.files}
+    linked_from_readme, count = set(), 0
+    for doc in docs.files:
+        for line, target in doc.links():
+            if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I):
+                continue   # https:, mailto:: not ours to check
+            count += 1
+            path, _, anchor = target.partition("#")
+            full = os.path.realpath(os.path.join(os.path.dirname(doc.path), path)) if path \
+                else os.path.realpath(doc.path)
+            if not full.startswith(os.path.realpath(ROOT) + os.sep) or not os.path.exists(full):
+                problem("{}: the link ({}) names {}, which does not exist in the repository".format(
+                    doc.where(line), target, os.path.relpath(full, ROOT)))
+                continue
+            if doc.name == "README.md":
+                linked_from_readme.add(full)
+            if anchor and full.endswith(".md"):
+                target_doc = by_path.get(full) or Readme(full)
+                if anchor not in target_doc.anchors():
+                    problem("{}: the link ({}) names the anchor #{}, which no heading of {} "
+                            "has ({})".format(doc.where(line), target, anchor, target_doc.name,
+                                              ", ".join(sorted(target_doc.anchors()))))
+    for doc in docs.files[1:]:
+        if os.path.realpath(doc.path) not in linked_from_readme:
+            problem("README.md links no ({}): every docs page must be reachable from README's "
+                    "Where to go next".format(doc.name))
+    return count
 
 
 def split_row(line):
@@ -184,8 +301,9 @@ def logical_lines(body, first_line):
 
 
 def invocations(readme):
-    """(line, commands, flags, text) for each `cifar-exp ...` command README shows. commands:
-    "" for the main command, else the subcommand word; both for `cifar-exp [word] ...`."""
+    """(where, commands, flags, text) for each `cifar-exp ...` command a file shows (where: its
+    "FILE:LINE"). commands: "" for the main command, else the subcommand word; both for
+    `cifar-exp [word] ...`."""
     for line, text in readme.code_texts():
         matches = list(INVOCATION.finditer(text))
         for n, m in enumerate(matches):
@@ -207,7 +325,7 @@ def invocations(readme):
             else:
                 commands = [""]
             shown = ("cifar-exp" + rest).strip()
-            yield line, commands, FLAG.findall(rest), shown
+            yield readme.where(line), commands, FLAG.findall(rest), shown
 
 
 # ---------------------------------------------------------------------------------------------
@@ -257,9 +375,12 @@ def make_data(make_test_data, folder, n_train, n_test):
 # readme_matches_program
 
 def check_program(binary, make_test_data, work):
-    readme = Readme(README)
+    docs = Docs()
     problems = []
     problem = problems.append
+
+    # Links between README.md, docs/*.md and the repository's files.
+    links = check_links(docs, problem)
 
     # Subcommands and flags.
     main_subcommands, main_flags = help_of(binary, "")
@@ -270,33 +391,34 @@ def check_program(binary, make_test_data, work):
             flags_of[sub] = flags
     shown = {command: set() for command in flags_of}   # flags README gives each command
     named = set()
-    found = list(invocations(readme))
+    found = [found for doc in docs.files for found in invocations(doc)]
     for line, commands, flags, text in found:
         for command in commands:
             if command and command not in flags_of:
-                problem('README.md:{}: subcommand "{}" (in "{}") is not one `cifar-exp --help` '
+                problem('{}: subcommand "{}" (in "{}") is not one `cifar-exp --help` '
                         'lists ({})'.format(line, command, text, ", ".join(main_subcommands)))
                 continue
             named.add(command)
             where = "cifar-exp " + command if command else "cifar-exp"
             for flag in flags:
                 if flag not in flags_of[command]:
-                    problem('README.md:{}: "{}" gives `{}` the flag {}, which `{} --help` does '
+                    problem('{}: "{}" gives `{}` the flag {}, which `{} --help` does '
                             'not list'.format(line, text, where, flag, where))
                 else:
                     shown[command].add(flag)
     for command, flags in flags_of.items():
         where = "cifar-exp " + command if command else "cifar-exp"
         if command and command not in named:
-            problem("`cifar-exp --help` lists the subcommand {}, but README shows no `cifar-exp "
-                    "{} ...` line".format(command, command))
+            problem("`cifar-exp --help` lists the subcommand {}, but {} show no `cifar-exp "
+                    "{} ...` line".format(command, docs.names, command))
             continue
         for flag in flags:
             if flag == "--help" and command:
                 continue  # CLI11 gives every subcommand --help
             if flag not in shown[command]:
-                problem("`{} --help` lists {}, but no README line of `{}` names it (e.g. the "
-                        "synopsis in Running an experiment)".format(where, flag, where))
+                problem("`{} --help` lists {}, but no line of `{}` in {} names it (e.g. the "
+                        "synopsis in Running an experiment)".format(where, flag, where,
+                                                                    docs.names))
 
     # Config keys: the union of the resolved shipped configs.
     configs = sorted(glob.glob(os.path.join(ROOT, "configs", "*.json")))
@@ -318,9 +440,7 @@ def check_program(binary, make_test_data, work):
             resolved.setdefault(path, []).append(value)
             if n < len(configs):
                 shipped.add(path)
-    rows = readme.table("Config reference")
-    if not rows:
-        problem('README has no "## Config reference" section with a table')
+    rows = docs.table("Config reference", problem)
     documented = {}
     for line, cells in rows:
         for key in code_spans(cells[0]):
@@ -338,7 +458,7 @@ def check_program(binary, make_test_data, work):
                 break
             answers.append(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "")
         else:
-            problem("README.md:{}: Config reference documents `{}`, but no configs/*.json "
+            problem("{}: Config reference documents `{}`, but no configs/*.json "
                     "resolves it (`cifar-exp --print-config`) and `--set {}=null` is refused: "
                     "{}".format(line, key, key, answers[0] if answers else "?"))
     # A documented key covers its sub-keys only where it is a value of its own somewhere
@@ -348,8 +468,9 @@ def check_program(binary, make_test_data, work):
     for path in sorted(resolved):
         if path in leaves and not any(path == k or path.startswith(k + ".") for k in covering):
             problem("config key `{}` (in `cifar-exp --print-config` of configs/*.json{}) is not "
-                    "in README's Config reference table".format(
-                        path, "" if path in shipped else " with EXTRA_SETUPS"))
+                    "in the table of {}".format(
+                        path, "" if path in shipped else " with EXTRA_SETUPS",
+                        docs.section_name("Config reference")))
 
     # A finished tiny run: 2 epochs (so that checkpoint.prev.pt exists) and an evaluation.
     data = os.path.join(work, "data")
@@ -367,9 +488,8 @@ def check_program(binary, make_test_data, work):
     if out.returncode != 0:
         raise SystemExit("readme_test: evaluate failed: " + tail(out.stderr))
     files = sorted(os.listdir(run_dir))
-    rows = readme.table("What a run writes")
-    if not rows:
-        problem('README has no "## What a run writes" section with a table')
+    rows = docs.table("What a run writes", problem)
+    writes = docs.section_name("What a run writes")
     patterns, mentioned, crc_row, summary_row, metrics_row = {}, {}, None, None, None
     file_name = re.compile(r"[\w<>*.-]+\.(pt|json|jsonl|csv|log|crc32|png|npy|txt)")
     for line, cells in rows:
@@ -390,35 +510,35 @@ def check_program(binary, make_test_data, work):
     folder = "the finished run folder (2 epochs, then `evaluate`)"
     for name, (regex, line) in patterns.items():
         if not any(regex.match(f) for f in files):
-            problem("README.md:{}: What a run writes lists `{}`, but {} has no such file (it has "
+            problem("{}: What a run writes lists `{}`, but {} has no such file (it has "
                     "{})".format(line, name, folder, ", ".join(files)))
     for name, line in mentioned.items():
         if name not in files:
-            problem("README.md:{}: What a run writes names the file `{}`, but {} has none".format(
+            problem("{}: What a run writes names the file `{}`, but {} has none".format(
                 line, name, folder))
     for f in files:
         if not any(regex.match(f) for regex, _ in patterns.values()) and f not in mentioned:
-            problem("{} holds `{}`, which README's What a run writes does not list".format(
-                folder, f))
+            problem("{} holds `{}`, which the table of {} does not list".format(
+                folder, f, writes))
     if crc_row is None:
-        problem("README's What a run writes has no `*.crc32` row")
+        problem("The table of {} has no `*.crc32` row".format(writes))
     else:
         line, with_checksum = crc_row
         for f in files:
             if f.endswith(".crc32") and f[:-len(".crc32")] not in with_checksum:
-                problem("README.md:{}: the run folder has `{}`, but the `*.crc32` row does not "
+                problem("{}: the run folder has `{}`, but the `*.crc32` row does not "
                         "name `{}` among the files with a checksum".format(
                             line, f, f[:-len(".crc32")]))
         for name in sorted(with_checksum):
             if name + ".crc32" not in files:
-                problem("README.md:{}: the `*.crc32` row says `{}` has a checksum, but the run "
+                problem("{}: the `*.crc32` row says `{}` has a checksum, but the run "
                         "folder has no `{}.crc32`".format(line, name, name))
 
     # summary.json: every key named in its row (nested ones too: process.host, ...). Keys that
     # are file names (provenance.data_files) are data, not names; their fields are checked.
     summary = json.load(open(os.path.join(run_dir, "summary.json")))
     if summary_row is None:
-        problem("README's What a run writes has no `summary.json` row")
+        problem("The table of {} has no `summary.json` row".format(writes))
     else:
         line, names = summary_row
 
@@ -426,28 +546,30 @@ def check_program(binary, make_test_data, work):
             for key, value in doc.items():
                 path = prefix + key
                 if "." not in key and key not in names:
-                    problem("README.md:{}: summary.json has the key `{}`, which README's "
+                    problem("{}: summary.json has the key `{}`, which the "
                             "summary.json row does not name".format(line, path))
                 if isinstance(value, dict):
                     walk(value, path + ".")
         walk(summary, "")
     if metrics_row is None:
-        problem("README's What a run writes has no `metrics.csv` row")
+        problem("The table of {} has no `metrics.csv` row".format(writes))
     else:
         line, spans = metrics_row
         listed = next((s.split(",") for s in spans if "," in s), [])
         header = open(os.path.join(run_dir, "metrics.csv")).readline().strip().split(",")
         for column in header:
             if column not in listed:
-                problem("README.md:{}: metrics.csv has the column `{}`, which the metrics.csv "
+                problem("{}: metrics.csv has the column `{}`, which the metrics.csv "
                         "row does not list".format(line, column))
         for column in listed:
             if column not in header:
-                problem("README.md:{}: the metrics.csv row lists the column `{}`, which "
+                problem("{}: the metrics.csv row lists the column `{}`, which "
                         "metrics.csv does not have ({})".format(line, column, ",".join(header)))
 
-    checked = ("{} command lines, {} commands, {} config keys, {} run files, {} summary keys"
-               .format(len(found), len(flags_of), len(resolved), len(files), len(summary)))
+    checked = ("{} files, {} links, {} command lines, {} commands, {} config keys, {} run "
+               "files, {} summary keys".format(len(docs.files), links, len(found),
+                                               len(flags_of), len(resolved), len(files),
+                                               len(summary)))
     return problems, checked
 
 
@@ -455,33 +577,35 @@ def check_program(binary, make_test_data, work):
 # readme_examples
 
 def check_examples(binary, make_test_data, work):
-    readme = Readme(README)
+    docs = Docs()
     problems = []
     problem = problems.append
-    examples = []
-    marked_lines = set()
-    for block in readme.blocks:
-        if block["mark"] is not None:
-            marked_lines.add(block["mark_line"])
-        if block["language"] not in EXAMPLE_LANGUAGES:
-            continue
-        mark = MARK.match(block["mark"] or "")
-        if not mark:
-            problem("README.md:{}: this ```{} example has no mark on the line before it "
-                    "(`<!-- readme_examples: run -->` or `<!-- readme_examples: not run: REASON "
-                    "-->`)".format(block["line"], block["language"]))
-        elif mark.group(1) == "run":
-            examples.append(block)
-    for i, line in enumerate(readme.lines):
-        if line.strip().startswith("<!--") and "readme_examples:" in line and \
-                i + 1 not in marked_lines:
-            problem("README.md:{}: a readme_examples mark not followed by a code block".format(
-                i + 1))
-    shell = [b for b in examples if b["language"] != "python"]
-    python = [b for b in examples if b["language"] == "python"]
+    examples = []   # (file, block), README.md's first, in the order they appear
+    for doc in docs.files:
+        marked_lines = set()
+        for block in doc.blocks:
+            if block["mark"] is not None:
+                marked_lines.add(block["mark_line"])
+            if block["language"] not in EXAMPLE_LANGUAGES:
+                continue
+            mark = MARK.match(block["mark"] or "")
+            if not mark:
+                problem("{}: this ```{} example has no mark on the line before it "
+                        "(`<!-- readme_examples: run -->` or `<!-- readme_examples: not run: "
+                        "REASON -->`)".format(doc.where(block["line"]), block["language"]))
+            elif mark.group(1) == "run":
+                examples.append((doc, block))
+        for i, line in enumerate(doc.lines):
+            if line.strip().startswith("<!--") and "readme_examples:" in line and \
+                    i + 1 not in marked_lines:
+                problem("{}: a readme_examples mark not followed by a code block".format(
+                    doc.where(i + 1)))
+    shell = [(d, b) for d, b in examples if b["language"] != "python"]
+    python = [(d, b) for d, b in examples if b["language"] == "python"]
     if not python:
-        problem("README has no ```python example marked `<!-- readme_examples: run -->` (the "
-                "weights.pt example of Installing, and using a trained model)")
+        problem("{} have no ```python example marked `<!-- readme_examples: run -->` (the "
+                "weights.pt example of Installing, and using a trained model)".format(
+                    docs.names))
 
     # The folder the examples run in.
     os.makedirs(os.path.join(work, "build"))
@@ -504,13 +628,14 @@ def check_examples(binary, make_test_data, work):
                          tail(out.stdout + out.stderr, 8))
 
     commands = 0
-    for block in shell:
+    for doc, block in shell:
         for line, text in logical_lines(block["body"], block["line"] + 1):
             commands += 1
             out = run(["bash", "-o", "pipefail", "-c", text], cwd=work, env=env)
             if out.returncode != 0:
-                problem("README.md:{}: the example `{}` exits {}: {}".format(
-                    line, text.strip(), out.returncode, tail(out.stderr or out.stdout)))
+                problem("{}: the example `{}` exits {}: {}".format(
+                    doc.where(line), text.strip(), out.returncode,
+                    tail(out.stderr or out.stdout)))
     if problems:
         return problems, None
     probe = run(["/usr/bin/python3", "-c", "import torch"])
@@ -523,12 +648,12 @@ def check_examples(binary, make_test_data, work):
         raise SystemExit("readme_test: the sweep made no runs/sweep/no_aug_no_tl-* folder")
     run_dir = os.path.relpath(runs[0], work)
     line_format = re.compile(r"^(\d+): .*?logits((?:\s+-?\d+(?:\.\d+)?(?:e[-+]?\d+)?){10})\s*$")
-    for n, block in enumerate(python):
+    for n, (doc, block) in enumerate(python):
         script = os.path.join(work, "example{}.py".format(n))
         with open(script, "w") as f:
             f.write("\n".join(block["body"]) + "\n")
         out = run(["/usr/bin/python3", script], cwd=work, env=dict(env, RUN_DIR=run_dir))
-        where = "README.md:{}: the Python example (RUN_DIR={})".format(block["line"], run_dir)
+        where = "{}: the Python example (RUN_DIR={})".format(doc.where(block["line"]), run_dir)
         if out.returncode != 0:
             problem("{} exits {}: {}".format(where, out.returncode, tail(out.stderr)))
             continue
@@ -566,8 +691,9 @@ def check_examples(binary, make_test_data, work):
                         "--format json` {} by {:.2e} (more than {})".format(
                             where, index, printed[index], result["logits"], difference,
                             TOLERANCE))
-        print("readme_examples: the Python example at README.md:{} matches `cifar-exp predict` "
-              "on {} images (max |logit difference| {:.1e})".format(block["line"], count, worst))
+        print("readme_examples: the Python example at {} matches `cifar-exp predict` "
+              "on {} images (max |logit difference| {:.1e})".format(doc.where(block["line"]),
+                                                                    count, worst))
     print("readme_examples: {} shell example lines and {} Python example(s) ran".format(
         commands, len(python)))
     return problems, None

@@ -42,9 +42,13 @@ order='"smoke","smoke_aug","smoke_tl","smoke_aug_tl"'
 baseline_column=$(head -n 1 "$TMP/table.csv" | tr , '\n' | grep -nx baseline | cut -d: -f1)
 [[ $(tail -n +2 "$TMP/table.csv" | cut -d, -f"$baseline_column" | sort -u) == smoke ]] ||
   fail "baseline is not smoke"
-grep -q '^| smoke | .* | baseline |$' "$TMP/first.txt" || fail "the smoke row does not say baseline"
-[[ $(grep -c ' pp, no interval: .* (needs 2+ distinct seeds on each side) |$' "$TMP/first.txt") == 3 ]] ||
+# The closing table (aligned text) and comparison.md (the same view in Markdown).
+grep -q '^smoke  .*  baseline$' "$TMP/first.txt" || fail "the smoke row does not say baseline"
+[[ $(grep -c ' (1 vs 1 seeds)$' "$TMP/first.txt") == 3 ]] ||
   fail "one seed: expected 3 rows without an interval"
+grep -q '^| smoke | .* | baseline |$' "$TMP/out/comparison.md" || fail "comparison.md: no baseline row"
+[[ $(grep -c ' (1 vs 1 seeds) |$' "$TMP/out/comparison.md") == 3 ]] ||
+  fail "comparison.md: expected 3 rows without an interval"
 
 "$ROOT/scripts/sweep.sh" --configs "$configs" --seeds 1 --data-dir "$TMP/data" \
   --output-dir "$TMP/out" --threads 2 > "$TMP/second.txt" || fail "second sweep failed"

@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -173,22 +175,177 @@ TEST(EventFileWriter, AFullDiskIsAnOutputErrorNamingTheFile) {
   EXPECT_NE(message.find(": cannot write file: File too large"), std::string::npos) << message;
 }
 
-TEST(ConfusionImage, ShadesEachCellByItsShareOfTheRow) {
+// Where the pixels of one colour lie in a rectangle of a picture (uint8 H x W x 3).
+struct Pixels {
+  int64_t count = 0, left = -1, top = -1, right = -1, bottom = -1;  // a bounding box, inclusive
+};
+using Colour = std::array<int64_t, 3>;
+constexpr Colour kWhite{255, 255, 255}, kDarkest{8, 48, 107}, kInk{32, 32, 32},
+    kLines{200, 200, 200}, kFaint{175, 175, 175};
+
+Colour colour_at(const torch::Tensor& image, int64_t x, int64_t y) {
+  const auto a = image.accessor<uint8_t, 3>();
+  return {a[y][x][0], a[y][x][1], a[y][x][2]};
+}
+
+Pixels find(const torch::Tensor& image, Colour colour, int64_t x, int64_t y, int64_t w, int64_t h) {
+  Pixels p;
+  for (int64_t row = y; row < y + h; ++row) {
+    for (int64_t col = x; col < x + w; ++col) {
+      if (colour_at(image, col, row) != colour) continue;
+      if (p.count++ == 0) p.left = p.right = col, p.top = p.bottom = row;
+      p.left = std::min(p.left, col), p.right = std::max(p.right, col);
+      p.top = std::min(p.top, row), p.bottom = std::max(p.bottom, row);
+    }
+  }
+  return p;
+}
+
+const std::vector<std::string> kCifar10 = {"airplane", "automobile", "bird",  "cat",  "deer",
+                                           "dog",      "frog",       "horse", "ship", "truck"};
+
+// The CIFAR-10 picture's layout (src/tensorboard.cpp): a 10 px border; the turned title "true"
+// (18 px) and the row names (right-aligned, "automobile" 59 px) 5 px apart left of the grid;
+// 32 px cells between 1 px grid lines; the colour bar 12 px right of the grid (14 px, its marks 5
+// px right of it); the column names 5 px below the grid, then "predicted".
+constexpr int64_t kGridLeft = 97, kGridTop = 10, kCell = 32, kPitch = 33, kGrid = 331;
+constexpr int64_t kBarLeft = 440, kMarksLeft = 459, kNamesTop = 346, kTitleTop = 415;
+
+torch::Tensor cifar10_picture() {
   auto confusion = torch::zeros({10, 10}, torch::kInt64);
   for (int c = 0; c < 10; ++c) confusion[c][c] = 5;
   confusion[3][3] = 2;
   confusion[3][7] = 2;  // row 3: half right, half class 7
-  const auto image = confusion_image(confusion);
-  ASSERT_EQ(image.sizes(), (std::vector<int64_t>{251, 251, 3}));
-  const auto pixel = [&](int64_t row, int64_t col) {  // the middle of a cell
-    const auto p = image[1 + row * 25 + 12][1 + col * 25 + 12];
-    return std::vector<int64_t>{p[0].item<int64_t>(), p[1].item<int64_t>(), p[2].item<int64_t>()};
+  return confusion_image(confusion, kCifar10);
+}
+
+TEST(ConfusionImage, ShadesEachCellByItsShareOfTheRow) {
+  const auto image = cifar10_picture();
+  ASSERT_EQ(image.sizes(), (std::vector<int64_t>{438, 492, 3}));
+  ASSERT_EQ(image.scalar_type(), torch::kUInt8);
+  const auto cell = [&](int64_t row, int64_t col) {  // a cell's top left corner, clear of text
+    return colour_at(image, kGridLeft + 1 + col * kPitch + 2, kGridTop + 1 + row * kPitch + 2);
   };
-  EXPECT_EQ(pixel(0, 0), (std::vector<int64_t>{8, 48, 107}));     // the whole row
-  EXPECT_EQ(pixel(0, 1), (std::vector<int64_t>{255, 255, 255}));  // none of it
-  EXPECT_EQ(pixel(3, 7), (std::vector<int64_t>{132, 152, 181}));  // half
-  EXPECT_EQ(pixel(3, 3), pixel(3, 7));
-  EXPECT_EQ(image[0][0][0].item<int64_t>(), 200);  // the grid lines
+  EXPECT_EQ(cell(0, 0), kDarkest);  // the whole row
+  EXPECT_EQ(cell(9, 9), kDarkest);
+  EXPECT_EQ(cell(0, 1), kWhite);                   // none of it
+  EXPECT_EQ(cell(3, 7), (Colour{132, 152, 181}));  // half
+  EXPECT_EQ(cell(3, 3), cell(3, 7));
+  EXPECT_EQ(cell(3, 4), kWhite);
+  // Each cell fills its square, the grid lines between them.
+  EXPECT_EQ(find(image, kDarkest, kGridLeft + 1, kGridTop + 1, kCell, 4).count, kCell * 4);
+  EXPECT_EQ(colour_at(image, kGridLeft, kGridTop), kLines);
+  EXPECT_EQ(colour_at(image, kGridLeft + kPitch, kGridTop + 5), kLines);
+  EXPECT_EQ(colour_at(image, kGridLeft + kGrid - 1, kGridTop + kGrid - 1), kLines);
+  EXPECT_EQ(colour_at(image, kGridLeft + kGrid, kGridTop + kGrid), kWhite);
+  // The colour bar runs from the darkest cell's colour (100% of the row) down to white (0%),
+  // growing lighter all the way.
+  EXPECT_EQ(colour_at(image, kBarLeft + 7, kGridTop + 1), kDarkest);
+  EXPECT_EQ(colour_at(image, kBarLeft + 7, kGridTop + kGrid - 2), kWhite);
+  EXPECT_EQ(colour_at(image, kBarLeft + 7, kGridTop + kGrid / 2)[0], 132);
+  for (int64_t y = kGridTop + 2; y < kGridTop + kGrid - 1; ++y) {
+    ASSERT_GE(colour_at(image, kBarLeft + 7, y)[0], colour_at(image, kBarLeft + 7, y - 1)[0]) << y;
+  }
+  // Nothing on the picture is bluer than the whole row's colour.
+  EXPECT_EQ(torch::sub(image.select(2, 2).to(torch::kInt64), image.select(2, 0).to(torch::kInt64))
+                .max()
+                .item<int64_t>(),
+            107 - 8);
+}
+
+TEST(ConfusionImage, NamesTheAxesAndCountsEachCell) {
+  const auto image = cifar10_picture();
+  ASSERT_EQ(image.sizes(), (std::vector<int64_t>{438, 492, 3}));
+  // The row names, right-aligned 5 px left of the grid, one in each row's band: "automobile"
+  // (59 px) begins further left than "cat" (17 px), and each ends at the same column.
+  for (int64_t r = 0; r < 10; ++r) {
+    const auto name = find(image, kInk, 30, kGridTop + 1 + r * kPitch, kGridLeft - 30, kCell);
+    EXPECT_GT(name.count, 10) << kCifar10[size_t(r)];
+    EXPECT_LE(name.right, kGridLeft - 6) << kCifar10[size_t(r)];  // 'k' ends a column short
+    EXPECT_GE(name.right, kGridLeft - 7) << kCifar10[size_t(r)];
+    EXPECT_GE(name.left, 33) << kCifar10[size_t(r)];  // no longer than "automobile"
+  }
+  EXPECT_EQ(find(image, kInk, 30, kGridTop + 1 + 1 * kPitch, kGridLeft - 30, kCell).left, 33);
+  EXPECT_EQ(find(image, kInk, 30, kGridTop + 1 + 3 * kPitch, kGridLeft - 30, kCell).left, 75);
+  // The column names, turned, below the grid, each ending 5 px below it.
+  for (int64_t c = 0; c < 10; ++c) {
+    const auto name =
+        find(image, kInk, kGridLeft + 1 + c * kPitch, kNamesTop, kCell, kTitleTop - kNamesTop);
+    EXPECT_GT(name.count, 10) << kCifar10[size_t(c)];
+    EXPECT_GE(name.top, kNamesTop) << kCifar10[size_t(c)];
+    EXPECT_LE(name.top, kNamesTop + 1) << kCifar10[size_t(c)];
+  }
+  EXPECT_EQ(
+      find(image, kInk, kGridLeft + 1 + kPitch, kNamesTop, kCell, kTitleTop - kNamesTop).bottom,
+      404);
+  EXPECT_EQ(
+      find(image, kInk, kGridLeft + 1 + 3 * kPitch, kNamesTop, kCell, kTitleTop - kNamesTop).bottom,
+      362);
+  // The axis titles: "true" turned in the left border, "predicted" below the column names.
+  const auto true_title = find(image, kInk, 0, kGridTop, 30, kGrid);
+  EXPECT_GT(true_title.count, 60);
+  EXPECT_GE(true_title.left, 10);
+  EXPECT_LT(true_title.right, 30);
+  const auto predicted = find(image, kInk, 0, kTitleTop, 492, 438 - kTitleTop);
+  EXPECT_GT(predicted.count, 150);
+  EXPECT_GT(predicted.left, kGridLeft);
+  EXPECT_LT(predicted.right, kGridLeft + kGrid);
+  // The colour bar's marks and end labels: "100%" at the top, "0%" at the bottom.
+  const auto top_mark = find(image, kInk, kBarLeft + 14, kGridTop - 5, 40, 14);
+  const auto bottom_mark = find(image, kInk, kBarLeft + 14, kGridTop + kGrid - 10, 40, 14);
+  EXPECT_GT(top_mark.count, bottom_mark.count);
+  EXPECT_GT(bottom_mark.count, 20);
+  EXPECT_EQ(top_mark.right, kMarksLeft + 22);     // 4 glyphs
+  EXPECT_EQ(bottom_mark.right, kMarksLeft + 10);  // 2 glyphs
+  // Each cell's count, in a colour that stands out from the cell: white on the dark diagonal
+  // ('5': 17 pixels of the font), dark on the mid cells ('2': 14), grey for 0, centred.
+  const auto in_cell = [&](int64_t row, int64_t col, Colour colour) {
+    return find(image, colour, kGridLeft + 1 + col * kPitch, kGridTop + 1 + row * kPitch, kCell,
+                kCell);
+  };
+  const auto five = in_cell(0, 0, kWhite);
+  EXPECT_EQ(five.count, 17);
+  EXPECT_EQ(five.left - (kGridLeft + 1), 13);  // (32 - 5) / 2
+  EXPECT_EQ(five.top - (kGridTop + 1), 12);    // (32 - 7) / 2
+  EXPECT_EQ(in_cell(0, 0, kInk).count, 0);
+  EXPECT_EQ(in_cell(9, 9, kWhite).count, 17);
+  EXPECT_EQ(in_cell(3, 7, kInk).count, 14);
+  EXPECT_EQ(in_cell(3, 3, kInk).count, 14);
+  EXPECT_EQ(in_cell(3, 7, kWhite).count, 0);
+  EXPECT_EQ(in_cell(0, 1, kFaint).count, 16);  // '0'
+  EXPECT_EQ(in_cell(0, 1, kInk).count, 0);
+}
+
+TEST(ConfusionImage, DrawsAnyNumberOfClasses) {
+  auto confusion = torch::zeros({3, 3}, torch::kInt64);
+  confusion[0][0] = 4;
+  confusion[1][0] = 1;
+  confusion[1][1] = 3;  // row 2: none
+  const auto image = confusion_image(confusion, {"ant", "bee", "cow"});
+  // 48 px cells, "ant" 17 px: the grid from (55, 10), 148 px.
+  ASSERT_EQ(image.sizes(), (std::vector<int64_t>{213, 267, 3}));
+  const int64_t left = 55, top = 10, pitch = 49;
+  const auto cell = [&](int64_t row, int64_t col) {
+    return colour_at(image, left + 1 + col * pitch + 2, top + 1 + row * pitch + 2);
+  };
+  EXPECT_EQ(cell(0, 0), kDarkest);
+  EXPECT_EQ(cell(1, 0), (Colour{193, 203, 218}));  // a quarter
+  EXPECT_EQ(cell(1, 1), (Colour{70, 100, 144}));   // three quarters
+  EXPECT_EQ(cell(2, 2), kWhite);                   // an empty row
+  EXPECT_EQ(colour_at(image, left, top), kLines);
+  EXPECT_EQ(colour_at(image, left + 3 * pitch, top + 3 * pitch), kLines);
+  for (int64_t r = 0; r < 3; ++r) {
+    const auto name = find(image, kInk, 30, top + 1 + r * pitch, left - 30, 48);
+    EXPECT_EQ(name.left, left - 5 - 17) << r;
+    EXPECT_EQ(name.right, left - 6) << r;
+  }
+  EXPECT_EQ(find(image, kWhite, left + 1 + pitch, top + 1 + pitch, 48, 48).count, 14);  // '3'
+  // Rows beyond the names are named by their number.
+  const auto numbered = confusion_image(confusion, {"ant", "bee"});
+  ASSERT_EQ(numbered.sizes(), image.sizes());
+  const auto two = find(numbered, kInk, 30, top + 1 + 2 * pitch, left - 30, 48);
+  EXPECT_EQ(two.left, left - 5 - 5);
+  EXPECT_EQ(two.count, 14);  // '2'
 }
 
 TEST(TensorBoardRuns, OffWritesNoLogAndOnWritesTheSubRuns) {

@@ -1,6 +1,6 @@
 """weights.pt in plain PyTorch: a run's portable weights load with torch.load(weights_only=True)
-into the equivalent PyTorch modules (as README documents them) and give the logits cifar-exp
-gives for the same images.
+into the equivalent PyTorch modules (as docs/install-evaluate-predict.md documents them) and
+give the logits cifar-exp gives for the same images.
 
     weights_pt_check.py CIFAR_EXP RUN_DIR IMAGE.png...
 

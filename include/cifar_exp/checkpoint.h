@@ -33,7 +33,7 @@ TrainingState peek_checkpoint(const std::string& path);
 void check_checkpoint_fits(const std::string& path, torch::nn::Module& model);
 
 // The error for a model file or checkpoint without its `.crc32` file: refused, since nothing
-// else would notice a damaged byte (README, "Exit codes and errors").
+// else would notice a damaged byte (docs/errors-and-exit-codes.md).
 std::string missing_checksum(const std::string& path);
 
 // Writes `module`'s parameters and buffers as Module::save lays them out, but as CPU tensors

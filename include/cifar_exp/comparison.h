@@ -104,6 +104,8 @@ struct CompareOptions {
   // `compare --baseline`: a configuration (or a full row name). Empty: the sweep's first
   // configuration, else the first row's configuration.
   std::string baseline;
+  // `compare --columns`: what the text and markdown tables show (format_text).
+  std::string columns = "default";
 };
 
 // Pools by config name and settings (each seed once). Rows named in options.order.runs come first,
@@ -118,7 +120,24 @@ std::vector<ComparisonRow> compare_runs(const std::vector<RunRecord>& runs,
 // difference to the baseline is the last column (markdown: "+1.23 pp [−0.40, +2.86], p = 0.11,
 // not significant", in percentage points) or the last columns (CSV, as fractions; JSON:
 // "vs_baseline").
-std::string format_markdown(const std::vector<ComparisonRow>& rows);
+// The tables a person reads. `columns`: "default" (configuration, grid keys, the settings that
+// differ between rows folded into one setup column, seeds, test accuracy, vs baseline, the
+// notebook's figure; settings every row shares in a line above, notes below: fits 100 columns for
+// the four notebook configurations), "all" (every column), or a comma list of column_names() and
+// grid keys. Throws ConfigError for an unknown name. format_text: aligned plain text for a
+// terminal; format_markdown: a Markdown table. CSV and JSON always hold every column.
+std::string format_text(const std::vector<ComparisonRow>& rows,
+                        const std::string& columns = "default");
+std::string format_markdown(const std::vector<ComparisonRow>& rows,
+                            const std::string& columns = "all");
+// The same view as an HTML table (class "num" on numeric cells) with its lines above and below
+// as paragraphs, every text escaped: what report.html shows.
+std::string format_html(const std::vector<ComparisonRow>& rows,
+                        const std::string& columns = "default");
+// `text` with & < > " as HTML entities.
+std::string html_escape(const std::string& text);
+// The names --columns takes (JSON keys of the table's columns).
+std::vector<std::string> column_names();
 std::string format_csv(const std::vector<ComparisonRow>& rows);
 nlohmann::json to_json(const std::vector<ComparisonRow>& rows);
 

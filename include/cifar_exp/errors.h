@@ -7,7 +7,7 @@
 
 namespace cifar_exp {
 
-// Documented in README ("Exit codes").
+// Documented in docs/errors-and-exit-codes.md.
 enum class ExitCode : int {
   kSuccess = 0,
   kUsage = 2,         // command line or config

@@ -10,8 +10,8 @@
 namespace cifar_exp {
 
 // What a decoded image may cost, checked from the file's header before anything is allocated:
-// a few hundred bytes can claim 60000 x 60000 pixels. The defaults are documented in README
-// ("predict"); the fuzz target lowers them.
+// a few hundred bytes can claim 60000 x 60000 pixels. The defaults are documented in
+// docs/install-evaluate-predict.md ("predict"); the fuzz target lowers them.
 struct ImageLimits {
   int64_t max_pixels = 50'000'000;          // width x height (150 MB as 8-bit RGB)
   int64_t max_decoder_bytes = 512LL << 20;  // libjpeg's own buffers (progressive files)

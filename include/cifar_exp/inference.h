@@ -62,7 +62,8 @@ std::string predict_images(const PredictOptions& options);
 
 // weights.pt: the model's parameters and buffers as a plain {name: tensor} dict, written with
 // torch::pickle_save (CPU, contiguous), so that Python's torch.load(path, weights_only=True)
-// reads it and load_state_dict() of the equivalent PyTorch module (README) takes it.
+// reads it and load_state_dict() of the equivalent PyTorch module
+// (docs/install-evaluate-predict.md) takes it.
 void save_portable_weights(const torch::nn::Module& model, const std::string& path);
 
 }  // namespace cifar_exp

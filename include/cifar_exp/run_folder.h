@@ -20,8 +20,8 @@ std::string create_run_directory(const std::string& output_dir, const std::strin
 // Checks that `output_dir` exists or can be created and is writable, without leaving anything.
 void check_output_dir(const std::string& output_dir);
 
-// The files of one run folder, named here and nowhere else (README's table of outputs
-// describes them).
+// The files of one run folder, named here and nowhere else (the table of
+// docs/outputs-and-tensorboard.md, "What a run writes", describes them).
 struct RunFolder {
   static constexpr const char* kConfig = "config.json";    // the resolved config
   static constexpr const char* kSummary = "summary.json";  // RunSummary
