@@ -389,6 +389,7 @@ TensorBoardOptions tensorboard_options(RunContext& run, const std::string& run_d
   TensorBoardOptions o;
   o.dir = RunFolder(run_dir).tensorboard();
   o.batch_interval = run.config.output.tensorboard_batch_interval;
+  o.class_names = run.class_names;
   o.hparams = run_hparams(run.config, overrides);
   o.texts = {{"config", "```json\n" + json_text(to_json(run.config), 2) + "\n```"},
              {"provenance", "```json\n" + json_text(summary.provenance, 2) + "\n```"}};
@@ -451,9 +452,11 @@ RunResult train_in_run_folder(RunContext& run, const std::string& run_dir,
     }
   } catch (const Error& e) {
     record_failure(summary_path, summary, e.what());
+    if (tensorboard) tensorboard->end_failed();
     throw;
   } catch (const c10::Error& e) {
     record_failure(summary_path, summary, e.what_without_backtrace());
+    if (tensorboard) tensorboard->end_failed();
     throw;
   }
   const double earlier_wall =
@@ -480,7 +483,8 @@ RunResult run_experiment(const std::string& config_path, const ConfigOverrides& 
   const std::string& output_dir = run.config.output.dir;
   const FileLock lock = lock_run(output_dir, run.config);
 
-  const std::string run_dir = create_run_directory(output_dir, run.config.name);
+  const std::string run_dir =
+      create_run_directory(output_dir, run.config.name, run.config.training.seed);
   add_log_file(logger, RunFolder(run_dir).log());
   write_file_atomic(RunFolder(run_dir).config(), json_text(to_json(run.config), 2) + "\n");
   log_run_header(run, run_dir, logger);

@@ -219,7 +219,7 @@ Command evaluate_command(CLI::App& app) {
       ->check(CLI::IsMember({"test", "train"}));
   cmd->add_option("--limit", o->limit, "Only the first N records (default: the run's own limit)");
   add_which_option(*cmd, o->which);
-  add_example(*cmd, "cifar-exp evaluate runs/no_aug_no_tl-20261204T101500Z --split test");
+  add_example(*cmd, "cifar-exp evaluate runs/no_aug_no_tl-seed1-20261204T101500Z --split test");
   return {cmd, [o](const Logger& logger) {
             return print_output(cifar_exp::format_evaluation(cifar_exp::evaluate_run(*o, logger)));
           }};
@@ -237,7 +237,7 @@ Command predict_command(CLI::App& app) {
   add_device_option(*cmd, o->device, "the run's training.device");
   add_threads_option(*cmd, o->threads, "the run's training.threads");
   add_which_option(*cmd, o->which);
-  add_example(*cmd, "cifar-exp predict runs/no_aug_no_tl-20261204T101500Z cat.jpg ship.png");
+  add_example(*cmd, "cifar-exp predict runs/no_aug_no_tl-seed1-20261204T101500Z cat.jpg ship.png");
   return {cmd, [o](const Logger&) { return print_output(cifar_exp::predict_images(*o)); }};
 }
 
@@ -254,7 +254,7 @@ Command resume_command(CLI::App& app) {
   cmd->add_option("--checkpoint", o->checkpoint,
                   "Resume from this checkpoint instead (default: RUN_DIR/checkpoint.pt; e.g. "
                   "RUN_DIR/checkpoint.prev.pt)");
-  add_example(*cmd, "cifar-exp resume runs/aug_tl-20261204T101500Z");
+  add_example(*cmd, "cifar-exp resume runs/aug_tl-seed1-20261204T101500Z");
   return {cmd, [o](const Logger& logger) {
             const auto result = cifar_exp::resume_experiment(*o, logger);
             logger->info("Run folder: {}", result.run_dir);

@@ -33,7 +33,8 @@ void check_output_dir(const std::string& output_dir) {
   }
 }
 
-std::string create_run_directory(const std::string& output_dir, const std::string& name) {
+std::string create_run_directory(const std::string& output_dir, const std::string& name,
+                                 int64_t seed) {
   check_output_dir(output_dir);
   std::error_code ec;
   fs::create_directories(output_dir, ec);
@@ -41,8 +42,9 @@ std::string create_run_directory(const std::string& output_dir, const std::strin
     throw OutputError(output_dir + ": cannot create output folder" +
                       (ec ? ": " + ec.message() : std::string(": not a folder")));
   }
-  const std::string base =
-      (fs::path(output_dir) / (name + "-" + utc_now("%Y%m%dT%H%M%SZ"))).string();
+  const std::string base = (fs::path(output_dir) / (name + "-seed" + std::to_string(seed) + "-" +
+                                                    utc_now("%Y%m%dT%H%M%SZ")))
+                               .string();
   for (int suffix = 1; suffix < 10000; ++suffix) {
     const std::string candidate = suffix == 1 ? base : base + "-" + std::to_string(suffix);
     std::error_code ec;

@@ -38,7 +38,17 @@ std::optional<json> try_read_json(const fs::path& file, std::string& problem) {
   return doc;
 }
 
-// "no_aug_no_tl-20261128T040129Z-2" -> "no_aug_no_tl".
+// "no_aug_no_tl-seed3-20261128T040129Z-2" (or, from earlier versions, without "-seed3") ->
+// "no_aug_no_tl".
+std::string name_without_seed(const std::string& name) {
+  const size_t at = name.rfind("-seed");
+  if (at == std::string::npos || at + 5 == name.size()) return name;
+  const bool digits = std::all_of(name.begin() + long(at + 5), name.end(), [](char c) {
+    return std::isdigit(static_cast<unsigned char>(c));
+  });
+  return digits ? name.substr(0, at) : name;
+}
+
 std::string name_from_folder(const std::string& folder) {
   // "-YYYYMMDDTHHMMSSZ" at the end, or before a final "-N" (no std::regex: see config.cpp).
   const auto digits = [&](size_t from, size_t count) {
@@ -53,9 +63,10 @@ std::string name_from_folder(const std::string& folder) {
   const size_t dash = folder.rfind('-');
   if (dash != std::string::npos && dash + 1 < folder.size() &&
       digits(dash + 1, folder.size() - dash - 1) && stamp_ends_at(dash)) {
-    return folder.substr(0, dash - stamp);
+    return name_without_seed(folder.substr(0, dash - stamp));
   }
-  return stamp_ends_at(folder.size()) ? folder.substr(0, folder.size() - stamp) : folder;
+  return stamp_ends_at(folder.size()) ? name_without_seed(folder.substr(0, folder.size() - stamp))
+                                      : folder;
 }
 
 // What a run that could not start would have been: its config with the sweep's --set values.

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "cifar_exp/data.h"
 #include "cifar_exp/errors.h"
@@ -153,32 +154,57 @@ uint64_t little_endian_value(const std::string& bytes, size_t at, int size) {
 
 }  // namespace
 
-int64_t last_step(const std::string& dir, const std::string& tag) {
-  // Read record by record, so that memory stays bounded whatever the folder holds (a garbage
-  // file of gigabytes); a record larger than any we write ends the readable prefix.
+namespace {
+
+// Calls `on_record` with the data of each whole record of the event file at `path`, in order,
+// stopping at the first incomplete or damaged one as TensorBoard's reader does. Read record by
+// record, so that memory stays bounded whatever the file holds (a garbage file of gigabytes); a
+// record larger than any we write ends the readable prefix.
+void for_each_record(const fs::path& path,
+                     const std::function<void(const std::string& data, size_t size)>& on_record) {
   constexpr uint64_t kMaxRecordBytes = 64ull << 20;
-  int64_t last = -1;
+  std::ifstream in(path, std::ios::binary);
+  std::string header(12, '\0'), data;
+  while (in.read(header.data(), 12)) {
+    const std::string_view length(header.data(), 8);
+    if (little_endian_value(header, 8, 4) != masked_crc32c(length)) break;
+    const uint64_t size = little_endian_value(header, 0, 8);
+    if (size > kMaxRecordBytes) break;
+    data.resize(size + 4);
+    if (!in.read(data.data(), std::streamsize(size + 4))) break;  // incomplete
+    if (little_endian_value(data, size, 4) != masked_crc32c(std::string_view(data.data(), size)))
+      break;
+    on_record(data, size_t(size));
+  }
+}
+
+// The event files of `dir` (not its sub-runs), by TensorBoard's naming.
+std::vector<fs::path> event_files(const std::string& dir) {
+  std::vector<fs::path> files;
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    if (name_seconds(entry.path().filename().string()) < 0) continue;
-    std::ifstream in(entry.path(), std::ios::binary);
-    std::string header(12, '\0'), data;
-    while (in.read(header.data(), 12)) {
-      const std::string_view length(header.data(), 8);
-      if (little_endian_value(header, 8, 4) != masked_crc32c(length)) break;
-      const uint64_t size = little_endian_value(header, 0, 8);
-      if (size > kMaxRecordBytes) break;
-      data.resize(size + 4);
-      if (!in.read(data.data(), std::streamsize(size + 4))) break;  // incomplete
-      if (little_endian_value(data, size, 4) != masked_crc32c(std::string_view(data.data(), size)))
-        break;
+  for (const auto& entry : fs::directory_iterator(dir, ec))
+    if (name_seconds(entry.path().filename().string()) >= 0 && entry.is_regular_file(ec))
+      files.push_back(entry.path());
+  return files;
+}
+
+bool has_tag(const tensorboard::Event& event, const std::string& tag) {
+  if (!event.has_summary()) return false;
+  for (const auto& value : event.summary().value())
+    if (value.tag() == tag) return true;
+  return false;
+}
+
+}  // namespace
+
+int64_t last_step(const std::string& dir, const std::string& tag) {
+  int64_t last = -1;
+  for (const auto& file : event_files(dir)) {
+    for_each_record(file, [&](const std::string& data, size_t size) {
       tensorboard::Event event;
-      if (event.ParseFromArray(data.data(), int(size)) && event.has_summary()) {
-        for (const auto& value : event.summary().value()) {
-          if (value.tag() == tag) last = std::max<int64_t>(last, event.step());
-        }
-      }
-    }
+      if (event.ParseFromArray(data.data(), int(size)) && has_tag(event, tag))
+        last = std::max<int64_t>(last, event.step());
+    });
   }
   return last;
 }
@@ -267,6 +293,26 @@ tensorboard::hparams::Value hparam_value(const nlohmann::json& value) {
 const char* const kSessionStartTag = "_hparams_/session_start_info";
 const char* const kSessionEndTag = "_hparams_/session_end_info";
 
+// Takes an earlier session's end (an interrupted or failed one's status) out of the event files
+// of `dir`, rewriting each that has one without it: TensorBoard keeps the first value of a tag,
+// so the end a resumed run writes would otherwise never show. These files hold the session's
+// start, its text pages and its end, a few kilobytes.
+void remove_session_end(const std::string& dir) {
+  for (const auto& file : event_files(dir)) {
+    std::string kept;
+    bool found = false;
+    for_each_record(file, [&](const std::string& data, size_t size) {
+      tensorboard::Event event;
+      if (event.ParseFromArray(data.data(), int(size)) && has_tag(event, kSessionEndTag)) {
+        found = true;
+      } else {
+        kept += tfrecord_frame(std::string_view(data.data(), size));
+      }
+    });
+    if (found) write_file_atomic(file.string(), kept);
+  }
+}
+
 }  // namespace
 
 TensorBoardLogger::TensorBoardLogger(TensorBoardOptions options) : options_(std::move(options)) {}
@@ -281,7 +327,8 @@ void TensorBoardLogger::on_train_begin(int64_t, int64_t batches_per_epoch) {
   batches_per_epoch_ = std::max<int64_t>(1, batches_per_epoch);
   const FitState& s = fit_state();
   if (!s.history.epochs.empty() || s.start.batches_done > 0) {
-    // Resumed: continue after what the earlier sessions logged.
+    // Resumed: continue after what the earlier sessions logged, and end as this one does.
+    remove_session_end(options_.dir);
     const std::string train_dir = (fs::path(options_.dir) / "train").string();
     last_batch_step_ = last_step(train_dir, "batch_loss");
     const int64_t last_epoch = last_step(train_dir, "epoch_loss");
@@ -351,20 +398,30 @@ void TensorBoardLogger::finish(int64_t epoch, const EvaluationResult& test, bool
     EventFileWriter& t = writer("test");
     t.add_scalar("epoch_loss", epoch, test.loss);
     t.add_scalar("epoch_accuracy", epoch, test.accuracy);
-    // TensorBoardOptions carries no class names: CIFAR-10's (data.h's defaults).
-    static const std::vector<std::string> class_names = parse_class_names("");
-    t.add_image("confusion_matrix", epoch, confusion_image(test.confusion, class_names));
+    const auto names = options_.class_names.empty() ? parse_class_names("") : options_.class_names;
+    t.add_image("confusion_matrix", epoch, confusion_image(test.confusion, names));
     t.flush();
   }
-  if (completed) {
-    tensorboard::hparams::HParamsPluginData data;
-    auto* end = data.mutable_session_end_info();
-    end->set_status(tensorboard::hparams::STATUS_SUCCESS);
-    end->set_end_time_secs(now_seconds());
-    EventFileWriter& root = writer(".");
-    root.add_plugin_data(kSessionEndTag, "hparams", data.SerializeAsString());
-    root.flush();
+  end_session(completed ? tensorboard::hparams::STATUS_SUCCESS
+                        : tensorboard::hparams::STATUS_RUNNING);
+}
+
+void TensorBoardLogger::end_failed() noexcept {
+  try {
+    end_session(tensorboard::hparams::STATUS_FAILURE);
+  } catch (const std::exception&) {
+    // The run's own error (often this very disk) is what the run reports.
   }
+}
+
+void TensorBoardLogger::end_session(int status) {
+  tensorboard::hparams::HParamsPluginData data;
+  auto* end = data.mutable_session_end_info();
+  end->set_status(tensorboard::hparams::Status(status));
+  end->set_end_time_secs(now_seconds());
+  EventFileWriter& root = writer(".");
+  root.add_plugin_data(kSessionEndTag, "hparams", data.SerializeAsString());
+  root.flush();
 }
 
 torch::Tensor confusion_image(const torch::Tensor& confusion,

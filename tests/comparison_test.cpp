@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <sstream>
 
 #include "cifar_exp/config.h"
@@ -796,6 +797,34 @@ TEST(ComparisonView, ColumnsByNameAndUnknownNamesRefused) {
   const auto markdown = testing::run_cli({"compare", dir.path(), "--format", "markdown"});
   EXPECT_NE(markdown.out.find("| configuration | seeds | test acc (%) |"), std::string::npos)
       << markdown.out;
+}
+
+}  // namespace
+}  // namespace cifar_exp
+
+namespace cifar_exp {
+namespace {
+
+// A run folder with nothing but metrics.csv (a run killed before its first summary): its name is
+// the folder's, less the seed and time (and the -N of a second folder in one second).
+TEST(RunRecords, NameFromTheFolderLessSeedAndTime) {
+  testing::TempDir dir;
+  const std::map<std::string, std::string> folders = {
+      {"no_aug_no_tl-seed3-20261128T040129Z", "no_aug_no_tl"},
+      {"aug-seed12-20261128T040129Z-2", "aug"},
+      {"old-20261128T040129Z", "old"},  // made by an earlier version: no seed
+      {"a+training.epochs=2-seed1-20261128T040129Z", "a+training.epochs=2"},
+      {"my-seedling-20261128T040129Z", "my-seedling"}};
+  for (const auto& [folder, name] : folders) {
+    fs::create_directories(dir / folder);
+    testing::write_text(dir / (folder + "/metrics.csv"), "epoch,train_loss\n");
+  }
+  const auto runs = find_runs({dir.path()});
+  ASSERT_EQ(runs.size(), folders.size());
+  for (const auto& run : runs) {
+    const std::string folder = fs::path(run.dir).filename().string();
+    EXPECT_EQ(run.name, folders.at(folder)) << folder;
+  }
 }
 
 }  // namespace

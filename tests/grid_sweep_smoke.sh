@@ -35,7 +35,7 @@ grep -q '^Sweep: 1 configuration(s) x 4 grid point(s) x 2 seed(s) = 8 runs (0 of
 for f in "$TMP"/out/smoke_aug+*/config.json; do
   folder=$(basename "$(dirname "$f")")
   batch=$(sed -n 's/^smoke_aug+training.batch_size=\([0-9]*\)+.*/\1/p' <<< "$folder")
-  flip=$(sed -n 's/.*+augmentation.horizontal_flip=\([a-z]*\)-20.*/\1/p' <<< "$folder")
+  flip=$(sed -n 's/.*+augmentation.horizontal_flip=\([a-z]*\)-seed[0-9]*-20.*/\1/p' <<< "$folder")
   grep -q "^    \"batch_size\": $batch,$" "$f" || fail "$folder: config.json has not batch_size $batch"
   grep -q "^    \"horizontal_flip\": $flip,$" "$f" || fail "$folder: config.json has not horizontal_flip $flip"
   grep -q '^    "train_limit": 256,\{0,1\}$' "$f" || fail "$folder: --set data.train_limit not applied"

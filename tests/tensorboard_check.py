@@ -1,7 +1,10 @@
-"""The TensorBoard log, read with TensorBoard's own loader (EventAccumulator) and the HParams
-plugin's reader: a 2-point grid sweep and a run killed and resumed. Every per-epoch scalar must
-equal metrics.jsonl's value (as the float32 TensorBoard stores), every step appear once, the
-hparams match config.json, and the images decode.
+"""The TensorBoard log, read with TensorBoard's own loader (EventAccumulator, EventMultiplexer)
+and the HParams plugin's reader: a 2-point grid sweep, a run killed and resumed, a run stopped
+(Ctrl-C) and resumed, and a run that diverges. Every per-epoch scalar must equal metrics.jsonl's
+value (as the float32 TensorBoard stores), every step appear once, the hparams match
+config.json, the images decode, the runs be named <run folder>/{train,validation,test} with the
+seed in the folder's name (no other level, the same after resumes), and each HParams session end
+as the run did: Success, Running (stopped; resume goes on), Failure (diverged).
 
     .venv-tensorboard/bin/python tests/tensorboard_check.py CIFAR_EXP MAKE_TEST_DATA
 
@@ -21,6 +24,7 @@ import time
 
 from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 from tensorboard.plugins.hparams import api_pb2
 
@@ -55,6 +59,30 @@ def scalars(accumulator, tag):
     return [(e.step, e.value) for e in accumulator.Scalars(tag)]
 
 
+def session_status(root):
+    """The HParams session's end status as the HParams plugin reads it (None: no end)."""
+    contents = load(root).PluginTagToContent("hparams")
+    if hparams_metadata.SESSION_END_INFO_TAG not in contents:
+        return None
+    return hparams_metadata.parse_session_end_info_plugin_data(
+        contents[hparams_metadata.SESSION_END_INFO_TAG]).status
+
+
+def check_run_names(logdir, seeds):
+    """`tensorboard --logdir logdir`'s runs: each run folder, named with its seed, and its
+    train/validation/test, nothing else."""
+    multiplexer = EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(logdir)
+    names = sorted(multiplexer.Runs())
+    folders = sorted(d for d in os.listdir(logdir) if os.path.isfile(os.path.join(logdir, d, "summary.json")))
+    want = sorted([f for f in folders] + [f"{f}/{sub}" for f in folders
+                                          for sub in ("train", "validation", "test")])
+    check(names == want, f"TensorBoard runs under {logdir}: {names} != {want}")
+    for folder, seed in zip(folders, seeds):
+        check(f"-seed{seed}-" in folder, f"{folder}: the seed {seed} is not in the run's name")
+    print(f"{logdir}: TensorBoard runs {names}")
+
+
 def check_run(run, interval, batch_size, hparams):
     name = os.path.basename(run)
     rows = [json.loads(line) for line in open(os.path.join(run, "metrics.jsonl"))]
@@ -62,7 +90,8 @@ def check_run(run, interval, batch_size, hparams):
     config = json.load(open(os.path.join(run, "config.json")))
     epochs = [row["epoch"] for row in rows]
     check(epochs == list(range(1, len(rows) + 1)), f"{name}: metrics.jsonl epochs {epochs}")
-    logs = os.path.join(run, "tensorboard")
+    logs = run  # train/, validation/, test/ and the session's events are the run folder's own
+    check(not os.path.exists(os.path.join(run, "tensorboard")), f"{name}: a tensorboard/ level")
 
     train = load(os.path.join(logs, "train"))
     for tag, column in EPOCH_TAGS.items():
@@ -183,6 +212,46 @@ def main():
         check(kills >= 1, "the run finished before it could be killed")
         # --epochs is a hyperparameter; output settings are not.
         check_run(folder, 3, 32, {"config": "tb", "seed": 4, "training.epochs": 8})
+        check_run_names(sweep, [1, 1])
+        check_run_names(out, [4])
+
+        # Stopped by Ctrl-C after a checkpoint: the session ends as Running (resume goes on);
+        # resumed to the end: Success, which TensorBoard shows (it keeps a tag's first value, so
+        # the earlier end must be gone).
+        out = os.path.join(tmp, "stopped")
+        process = subprocess.Popen([BIN] + args[:4] + ["--output-dir", out, "--epochs", "30"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        folder = None
+        while time.time() < deadline and process.poll() is None and not folder:
+            folders = [os.path.join(out, d) for d in os.listdir(out)] if os.path.isdir(out) else []
+            folder = next((f for f in folders if os.path.exists(f + "/checkpoint.pt")), None)
+            time.sleep(0.01)
+        process.send_signal(signal.SIGINT)
+        check(process.wait() == 130, "a stopped run should exit 130")
+        check(folder and session_status(folder) == api_pb2.STATUS_RUNNING,
+              f"stopped run: session status {folder and session_status(folder)}, not Running")
+        if folder:
+            run(["resume", folder])
+            check(session_status(folder) == api_pb2.STATUS_SUCCESS,
+                  f"resumed run: session status {session_status(folder)}, not Success")
+            check_run_names(out, [4])
+
+        # Diverged (SGD, momentum 0.999999, rate 10, one batch an epoch): Failure.
+        diverging = os.path.join(tmp, "diverging.json")
+        with open(diverging, "w") as f:
+            json.dump({"name": "nan", "training": {"epochs": 8, "batch_size": 1600, "seed": 1,
+                                                   "device": "cpu", "threads": 1,
+                                                   "optimizer": "sgd", "momentum": 0.999999,
+                                                   "nesterov": True, "learning_rate": 10}}, f)
+        out = os.path.join(tmp, "diverged")
+        result = subprocess.run([BIN, "--config", diverging, "--data-dir", data, "--output-dir", out],
+                                capture_output=True, text=True)
+        check(result.returncode == 6, f"the diverging run exited {result.returncode}: {result.stderr}")
+        folders = [os.path.join(out, d) for d in os.listdir(out) if d.startswith("nan-")]
+        check(len(folders) == 1 and session_status(folders[0]) == api_pb2.STATUS_FAILURE,
+              f"diverged run: folders {folders}, session status "
+              f"{folders and session_status(folders[0])}, not Failure")
     if failures:
         print("\n".join("FAIL " + f for f in failures))
         sys.exit(1)

@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "cifar_exp/errors.h"
+#include "cifar_exp/run_folder.h"
 #include "cifar_exp/tensorboard.h"
 #include "test_support.h"
 
@@ -25,9 +26,13 @@ namespace fs = std::filesystem;
 namespace cifar_exp {
 namespace {
 
+// The event files in `dir` (not its sub-folders), by name.
 std::vector<std::string> event_files(const std::string& dir) {
   std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(dir)) names.push_back(entry.path().filename());
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string name = entry.path().filename();
+    if (name.rfind("events.out.tfevents.", 0) == 0) names.push_back(name);
+  }
   std::sort(names.begin(), names.end());
   return names;
 }
@@ -359,8 +364,13 @@ TEST(TensorBoardRuns, OffWritesNoLogAndOnWritesTheSubRuns) {
                                "--output-dir", out, "--set",
                                std::string("output.tensorboard=") + (on ? "true" : "false")});
     ASSERT_EQ(r.exit_code, 0) << r.err;
-    const std::string logs = testing::run_folders(out).at(0) + "/tensorboard";
-    EXPECT_EQ(fs::exists(logs), on);
+    // The sub-runs and the run's own events are the run folder's (no tensorboard/ level).
+    const std::string logs = testing::run_folders(out).at(0);
+    EXPECT_FALSE(fs::exists(logs + "/tensorboard"));
+    EXPECT_EQ(event_files(logs).size(), on ? 1u : 0u);
+    for (const char* sub : {"train", "validation", "test"})
+      EXPECT_EQ(fs::exists(logs + "/" + sub), on);
+    EXPECT_NE(logs.find("/c-seed42-"), std::string::npos) << logs;  // the seed in the run's name
     if (on) {
       for (const char* sub : {"train", "validation", "test"}) {
         EXPECT_EQ(event_files(logs + "/" + sub).size(), 1u) << sub;
@@ -376,6 +386,21 @@ TEST(TensorBoardRuns, OffWritesNoLogAndOnWritesTheSubRuns) {
                        "is true"),
             std::string::npos)
       << r.err;
+}
+
+}  // namespace
+}  // namespace cifar_exp
+
+namespace cifar_exp {
+namespace {
+
+// A run's TensorBoard sub-runs are folders of the run folder itself; a run made by an earlier
+// version goes on writing into its tensorboard/ folder (one run, one set of names in TensorBoard).
+TEST(TensorBoardLayout, TheRunFolderOrAnEarlierRunsTensorboardFolder) {
+  testing::TempDir dir;
+  EXPECT_EQ(RunFolder(dir.path()).tensorboard(), dir.path());
+  std::filesystem::create_directory(dir / "tensorboard");
+  EXPECT_EQ(RunFolder(dir.path()).tensorboard(), dir / "tensorboard");
 }
 
 }  // namespace

@@ -13,9 +13,11 @@
 
 namespace cifar_exp {
 
-// Creates `<output_dir>/<name>-<UTC timestamp>` (adding -2, -3, ... rather than reusing a
-// folder) and returns its path. OutputError when the folder cannot be made.
-std::string create_run_directory(const std::string& output_dir, const std::string& name);
+// Creates `<output_dir>/<name>-seed<seed>-<UTC timestamp>` (adding -2, -3, ... rather than
+// reusing a folder) and returns its path: the seed in the name tells runs apart in a listing and in
+// TensorBoard's run selector. OutputError when the folder cannot be made.
+std::string create_run_directory(const std::string& output_dir, const std::string& name,
+                                 int64_t seed);
 
 // Checks that `output_dir` exists or can be created and is writable, without leaving anything.
 void check_output_dir(const std::string& output_dir);
@@ -33,7 +35,10 @@ struct RunFolder {
   static constexpr const char* kBestModel = "model.best.pt";  // the best epoch's, the same way
   static constexpr const char* kWeights = "weights.pt";       // portable, for Python
   static constexpr const char* kLog = "train.log";
-  static constexpr const char* kTensorBoard = "tensorboard";  // event files (tensorboard.h)
+  // TensorBoard's sub-runs (tensorboard.h: train/, validation/, test/) are folders of the run
+  // folder itself, so that `tensorboard --logdir runs/` names them <run folder>/train, ...; runs
+  // made by earlier versions kept them in tensorboard/, which such a run goes on using on resume.
+  static constexpr const char* kLegacyTensorBoard = "tensorboard";
 
   std::filesystem::path dir;
   explicit RunFolder(const std::string& run_dir) : dir(run_dir) {}
@@ -51,7 +56,12 @@ struct RunFolder {
   }
   std::string weights() const { return file(kWeights); }
   std::string log() const { return file(kLog); }
-  std::string tensorboard() const { return file(kTensorBoard); }
+  // Where the TensorBoard log goes: the run folder, or tensorboard/ for a run that has one.
+  std::string tensorboard() const {
+    std::error_code ec;
+    return std::filesystem::is_directory(dir / kLegacyTensorBoard, ec) ? file(kLegacyTensorBoard)
+                                                                       : dir.string();
+  }
   // `evaluate`'s results, before their unique suffix: evaluation-<UTC>
   std::string evaluation_stem(const std::string& utc) const { return file("evaluation-" + utc); }
   // The files that make a folder a run folder when any of them is there (compare, find_runs).

@@ -73,6 +73,7 @@ struct TensorBoardOptions {
   std::map<std::string, nlohmann::json> hparams;
   std::vector<std::pair<std::string, std::string>> texts;  // tag, markdown
   torch::Tensor augmentation_preview;                      // uint8 H x W x 3, or undefined
+  std::vector<std::string> class_names;  // the confusion picture's; empty: CIFAR-10's
 };
 
 // The run's TensorBoard log, as fit() goes:
@@ -95,11 +96,15 @@ class TensorBoardLogger : public TrainingCallback {
   void on_epoch_end(const EpochMetrics& m, const EvaluationResult& val) override;
   void on_train_end(const History& history) override;
   // After training: the test split's figures at step `epoch`, its confusion matrix, and the
-  // HParams session's end (completed: success).
+  // HParams session's end: Success when completed, Running when interrupted (`resume` goes on).
   void finish(int64_t epoch, const EvaluationResult& test, bool completed);
+  // A run that failed: its HParams session ends as Failure. Best effort: never throws (the run's
+  // own error is what it reports). A resumed run replaces an earlier session's end with its own.
+  void end_failed() noexcept;
 
  private:
   EventFileWriter& writer(const std::string& sub_run);
+  void end_session(int status);  // a tensorboard::hparams::Status
   void log_training_epoch(const EpochMetrics& m);
   void log_validation_epoch(const EpochMetrics& m);
   TensorBoardOptions options_;
