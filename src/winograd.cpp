@@ -14,7 +14,15 @@
 
 namespace cifar_exp {
 
+namespace k = winograd_avx2;  // the kernels, their layouts' constants
+
 namespace {
+
+// `channels` rounded up to whole panels of U (the padding channels are zero). Here, not in
+// winograd_avx2.h: that header declares no inline code (its .cpp is compiled for AVX2).
+int64_t padded_to_panels(int64_t channels) {
+  return (channels + k::kPanelWidth - 1) / k::kPanelWidth * k::kPanelWidth;
+}
 
 // What CIFAR_EXP_MAX_CPU_ISA allows: true unless "baseline".
 bool isa_allows_avx2() {
@@ -45,11 +53,14 @@ torch::Tensor transform_filters(const torch::Tensor& weight) {
                                 0.0, 0.0, 1.0},
                                torch::kDouble)
                      .view({6, 3});
-  const int64_t out = weight.size(0), in = weight.size(1), padded = (out + 15) / 16 * 16;
+  const int64_t out = weight.size(0), in = weight.size(1), padded = padded_to_panels(out);
   auto u = torch::matmul(torch::matmul(g, weight.detach().to(torch::kDouble)), g.t());  // o,i,6,6
-  u = u.permute({2, 3, 1, 0}).reshape({36, in, out});
+  u = u.permute({2, 3, 1, 0}).reshape({k::kPoints, in, out});
   if (padded != out) u = torch::constant_pad_nd(u, {0, padded - out});
-  return u.view({36, in, padded / 16, 16}).permute({0, 2, 1, 3}).contiguous().to(torch::kFloat);
+  return u.view({k::kPoints, in, padded / k::kPanelWidth, k::kPanelWidth})
+      .permute({0, 2, 1, 3})
+      .contiguous()
+      .to(torch::kFloat);
 }
 
 // Maps of at most 2 x 2 (VGG16's block 5 at 32 x 32 inputs): every output pixel sees every input
@@ -60,7 +71,7 @@ bool small_map(int64_t height, int64_t width) { return height <= 2 && width <= 2
 
 torch::Tensor small_map_filters(const torch::Tensor& weight, int64_t height, int64_t width) {
   using torch::indexing::Slice;
-  const int64_t out = weight.size(0), in = weight.size(1), padded = (out + 15) / 16 * 16;
+  const int64_t out = weight.size(0), in = weight.size(1), padded = padded_to_panels(out);
   const torch::Tensor w = weight.detach().to(torch::kFloat);
   auto b = torch::zeros({height, width, in, height, width, padded}, torch::kFloat);
   for (int64_t i = 0; i < height; ++i) {
@@ -74,7 +85,7 @@ torch::Tensor small_map_filters(const torch::Tensor& weight, int64_t height, int
     }
   }
   const int64_t depth = height * width * in, columns = height * width * padded;
-  return b.view({depth, columns / 16, 16}).permute({1, 0, 2}).contiguous();
+  return b.view({depth, columns / k::kPanelWidth, k::kPanelWidth}).permute({1, 0, 2}).contiguous();
 }
 
 struct PackedLayer {
@@ -131,14 +142,14 @@ struct LayerPlan {
 LayerPlan plan_layer(int64_t tiles, int64_t in, int64_t padded_out) {
   constexpr int64_t kBlockBytes = int64_t(1) << 20, kMinTiles = 32;
   const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
-  const int64_t bytes_per_tile = 36 * (in + padded_out) * int64_t(sizeof(float));
+  const int64_t bytes_per_tile = k::kPoints * (in + padded_out) * int64_t(sizeof(float));
   const int64_t target = std::max(kMinTiles, kBlockBytes / bytes_per_tile);
   LayerPlan plan;
   plan.blocks = (tiles + target - 1) / target;
   if (plan.blocks >= threads) {
     plan.blocks = (plan.blocks + threads - 1) / threads * threads;  // an equal share each
   } else {
-    plan.groups = std::min(padded_out / 16, (threads + plan.blocks - 1) / plan.blocks);
+    plan.groups = std::min(padded_out / k::kPanelWidth, (threads + plan.blocks - 1) / plan.blocks);
   }
   plan.block = (tiles + plan.blocks - 1) / plan.blocks;
   plan.blocks = (tiles + plan.block - 1) / plan.block;
@@ -156,7 +167,8 @@ float* scratch(std::vector<float>& buffer, int64_t floats) {
 torch::Tensor small_map_layer(const torch::Tensor& input, const PackedLayer& packed,
                               int64_t out_channels, bool pool) {
   const int64_t n = input.size(0), h = input.size(2), w = input.size(3);
-  const int64_t panels = packed.u.size(0), depth = packed.u.size(1), columns = 16 * panels;
+  const int64_t panels = packed.u.size(0), depth = packed.u.size(1),
+                columns = k::kPanelWidth * panels;
   auto m = torch::empty({n, h, w, columns / (h * w)}, input.options());
   const float* a = input.data_ptr<float>();
   const float* u = packed.u.data_ptr<float>();
@@ -172,12 +184,11 @@ torch::Tensor small_map_layer(const torch::Tensor& input, const PackedLayer& pac
 torch::Tensor winograd_layer(const torch::Tensor& x, const PackedLayer& packed,
                              int64_t out_channels, bool pool) {
 #if defined(__x86_64__)
-  namespace k = winograd_avx2;
   const torch::Tensor input = x.contiguous(torch::MemoryFormat::ChannelsLast);
   if (packed.small_height) return small_map_layer(input, packed, out_channels, pool);
   const int64_t n = input.size(0), in = input.size(1);
   const k::MapShape map{input.size(2), input.size(3)};
-  const int64_t padded_out = packed.u.size(1) * 16;
+  const int64_t padded_out = packed.u.size(1) * k::kPanelWidth;
   TORCH_CHECK(packed.u.size(2) == in, "winograd: filters take ", packed.u.size(2),
               " channels, input has ", in);
   TORCH_CHECK(!pool || (map.height >= 2 && map.width >= 2), "winograd: a ", map.height, " x ",
@@ -187,7 +198,7 @@ torch::Tensor winograd_layer(const torch::Tensor& x, const PackedLayer& packed,
   auto output = torch::empty({n, out_channels, out_h, out_w},
                              input.options().memory_format(torch::MemoryFormat::ChannelsLast));
   const std::vector<float> zeros(in, 0.0f);
-  const int64_t tiles = n * map.tiles_per_image(), panels = padded_out / 16;
+  const int64_t tiles = n * map.tiles_per_image(), panels = padded_out / k::kPanelWidth;
   const LayerPlan plan = plan_layer(tiles, in, padded_out);
   const float* in_data = input.data_ptr<float>();
   const float* u = packed.u.data_ptr<float>();
@@ -195,8 +206,8 @@ torch::Tensor winograd_layer(const torch::Tensor& x, const PackedLayer& packed,
   float* out_data = output.data_ptr<float>();
   at::parallel_for(0, plan.blocks * plan.groups, 1, [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> v_buffer, m_buffer;
-    float* v = scratch(v_buffer, 36 * plan.block * in);
-    float* m = scratch(m_buffer, 36 * plan.block * padded_out);
+    float* v = scratch(v_buffer, k::kPoints * plan.block * in);
+    float* m = scratch(m_buffer, k::kPoints * plan.block * padded_out);
     int64_t transformed = -1;  // the block whose V this thread holds
     for (int64_t item = begin; item < end; ++item) {
       const int64_t b = item / plan.groups, g = item % plan.groups;
@@ -207,9 +218,10 @@ torch::Tensor winograd_layer(const torch::Tensor& x, const PackedLayer& packed,
       }
       const int64_t first_panel = g * panels / plan.groups;
       const int64_t end_panel = (g + 1) * panels / plan.groups;
-      k::multiply(v, u, 36, count, in, padded_out, first_panel, end_panel, m);
-      k::transform_output(m, bias, map, out_channels, padded_out, first, count, 16 * first_panel,
-                          std::min(out_channels, 16 * end_panel), pool, out_data);
+      k::multiply(v, u, k::kPoints, count, in, padded_out, first_panel, end_panel, m);
+      k::transform_output(m, bias, map, out_channels, padded_out, first, count,
+                          k::kPanelWidth * first_panel,
+                          std::min(out_channels, k::kPanelWidth * end_panel), pool, out_data);
     }
   });
   return output;

@@ -3,8 +3,14 @@
 //
 // The matrices are Lavin and Gray's ("Fast Algorithms for Convolutional Neural Networks", 2015),
 // interpolation points 0, 1, -1, 2, -2 and infinity:
-//   B^T = [4  0 -5  0 1 0; 0 -4 -4  1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0
-//   1] A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+// clang-format off
+//          [ 4  0 -5  0  1  0 ]
+//          [ 0 -4 -4  1  1  0 ]            [ 1  1  1  1  1  0 ]
+//   B^T =  [ 0  4 -4 -1  1  0 ]     A^T =  [ 0  1 -1  2 -2  0 ]
+//          [ 0 -2 -1  2  1  0 ]            [ 0  1  1  4  4  0 ]
+//          [ 0  2 -1 -2  1  0 ]            [ 0  1 -1  8 -8  1 ]
+//          [ 0  4  0 -5  0  1 ]
+// clang-format on
 // (G, for the filters, is applied in double precision by winograd.cpp.) Each 1-D transform below
 // is one of these matrices written out with shared sums.
 #include "winograd_avx2.h"
@@ -130,7 +136,8 @@ inline void panel_product(const float* a, int64_t lda, const float* b, int64_t d
     acc[r][1] = accumulate ? _mm256_loadu_ps(c + r * ldc + 8) : _mm256_setzero_ps();
   }
   for (int64_t k = 0; k < depth; ++k) {
-    const __m256 b0 = _mm256_loadu_ps(b + 16 * k), b1 = _mm256_loadu_ps(b + 16 * k + 8);
+    const __m256 b0 = _mm256_loadu_ps(b + kPanelWidth * k),
+                 b1 = _mm256_loadu_ps(b + kPanelWidth * k + 8);
     for (int r = 0; r < kRows; ++r) {
       const __m256 x = _mm256_broadcast_ss(a + r * lda + k);
       acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
@@ -182,14 +189,14 @@ void multiply(const float* v, const float* u, int64_t points, int64_t count, int
     const float* uk = u + k * channels * padded_out;
     float* mk = m + k * count * padded_out;
     for (int64_t panel = first_panel; panel < end_panel; ++panel) {
-      const float* up = uk + panel * channels * 16;
+      const float* up = uk + panel * channels * kPanelWidth;
       for (int64_t c0 = 0; c0 < channels; c0 += kDepth) {
         const int64_t depth = smaller(kDepth, channels - c0);
         const bool accumulate = c0 > 0;
         for (int64_t row = 0; row < count; row += kRows) {
           const float* a = vk + row * channels + c0;
-          const float* b = up + c0 * 16;
-          float* c = mk + row * padded_out + panel * 16;
+          const float* b = up + c0 * kPanelWidth;
+          float* c = mk + row * padded_out + panel * kPanelWidth;
           // A switch, so that each panel_product is inlined here: through a table of function
           // pointers the products ran ~30% slower (measured).
           switch (smaller(kRows, count - row)) {

@@ -16,6 +16,12 @@
 
 namespace cifar_exp::winograd_avx2 {
 
+// Output channels per panel of U and M: two 8-float AVX2 vectors, the width of multiply's
+// register block.
+constexpr int64_t kPanelWidth = 16;
+// Points of F(4x4, 3x3): a 6 x 6 input tile, so 36 element-wise products per tile and channel.
+constexpr int64_t kPoints = 36;
+
 struct MapShape {
   int64_t height = 0, width = 0;
   int64_t tiles_y() const { return (height + 3) / 4; }
