@@ -17,6 +17,7 @@
 #include "cifar_exp/files.h"
 #include "cifar_exp/logging.h"
 #include "cifar_exp/run_identity.h"
+#include "cifar_exp/run_name.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -24,7 +25,7 @@ using nlohmann::json;
 namespace cifar_exp {
 namespace {
 
-std::string base_of(const std::string& name) { return name.substr(0, name.find('+')); }
+std::string base_of(const std::string& name) { return RunName::parse(name).base; }
 
 // The grid value of `path` recorded in the runs' config.json, else the text in the name.
 json grid_value(const std::string& path, const std::string& text,
@@ -271,21 +272,6 @@ json vs_baseline_json(const ComparisonRow& row) {
 
 }  // namespace
 
-std::vector<std::pair<std::string, std::string>> grid_of_name(const std::string& name) {
-  std::vector<std::pair<std::string, std::string>> grid;
-  std::stringstream parts(name);
-  std::string part;
-  std::getline(parts, part, '+');  // the base name
-  while (std::getline(parts, part, '+')) {
-    const size_t equals = part.find('=');
-    if (equals == std::string::npos || !is_config_key_path(part.substr(0, equals))) {
-      return {};  // not a sweep's name
-    }
-    grid.emplace_back(part.substr(0, equals), part.substr(equals + 1));
-  }
-  return grid;
-}
-
 SweepOrder read_sweep_order(const std::vector<std::string>& paths) {
   SweepOrder order;
   for (const auto& path : paths) {
@@ -480,7 +466,7 @@ std::vector<ComparisonRow> compare_runs(const std::vector<RunRecord>& runs,
     for (const RunRecord* run : groups[key]) add_run(row, figures, *run);
     if (row.incomplete > 0 && row.note.empty()) row.note = "incomplete";
     add_pooling_notes(row);
-    for (const auto& [grid_key, text] : grid_of_name(key.first))
+    for (const auto& [grid_key, text] : RunName::parse(key.first).grid)
       row.grid.emplace_back(grid_key, grid_value(grid_key, text, groups[key]));
     row.test_accuracy = mean_std(figures.accuracy);
     row.test_error = mean_std(figures.error);

@@ -19,6 +19,7 @@
 #include "cifar_exp/build_info.h"
 #include "cifar_exp/errors.h"
 #include "cifar_exp/files.h"
+#include "cifar_exp/run_name.h"
 
 namespace fs = std::filesystem;
 
@@ -611,38 +612,11 @@ const Fields<OutputConfig> kOutputFields = {
                  1 << 30, "a non-negative integer (0 = every epoch only)")),
 };
 
-// Plain loops over characters, not std::regex: libstdc++'s matcher recurses once per character,
-// so a long enough input (a --set value, a folder name) overflows the stack.
-bool is_name_char(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
-}
-
-// "base+training.epochs=30+...": a base name (1-100 of [A-Za-z0-9_.-], starting with a letter or
-// digit), then any number of "+KEY=VALUE" with KEY a dotted config key and VALUE [A-Za-z0-9_.-]*.
-bool is_run_name(const std::string& name) {
-  const size_t base_end = std::min(name.find('+'), name.size());
-  if (base_end == 0 || base_end > 100 || !std::isalnum(static_cast<unsigned char>(name[0])) ||
-      !std::all_of(name.begin(), name.begin() + long(base_end), is_name_char)) {
-    return false;
-  }
-  for (size_t start = base_end; start < name.size();) {
-    const size_t end = std::min(name.find('+', start + 1), name.size());
-    const std::string part = name.substr(start + 1, end - start - 1);
-    const size_t equals = part.find('=');
-    if (equals == std::string::npos || !is_config_key_path(part.substr(0, equals)) ||
-        !std::all_of(part.begin() + long(equals) + 1, part.end(), is_name_char)) {
-      return false;
-    }
-    start = end;
-  }
-  return true;
-}
-
 // name: required; a base name, then the grid point a sweep ran it at: "base+training.epochs=30".
 void read_name(ObjectReader& r, const std::string& key, std::string& name) {
   r.read_string(key, name);
   if (!r.has(key)) r.fail(key, "is required");
-  if (name.size() > 200 || !is_run_name(name)) {
+  if (!RunName::valid(name)) {
     r.fail(key,
            "must be 1-100 letters, digits, '_', '-' or '.', starting with a letter or "
            "digit (sweeps add \"+KEY=VALUE\" parts, up to 200 in all), got \"" +

@@ -31,6 +31,7 @@
 #include "cifar_exp/run_context.h"
 #include "cifar_exp/run_folder.h"
 #include "cifar_exp/run_identity.h"
+#include "cifar_exp/run_name.h"
 #include "cifar_exp/tensorboard.h"
 #include "cifar_exp/training.h"
 
@@ -366,10 +367,10 @@ FitOptions run_fit_options(RunContext& run, const std::string& run_dir,
 std::map<std::string, nlohmann::json> run_hparams(const ExperimentConfig& config,
                                                   const ConfigOverrides& overrides) {
   const nlohmann::json resolved = to_json(config);
-  std::map<std::string, nlohmann::json> hparams = {
-      {"config", config.name.substr(0, config.name.find('+'))}, {"seed", config.training.seed}};
+  std::map<std::string, nlohmann::json> hparams = {{"config", RunName::parse(config.name).base},
+                                                   {"seed", config.training.seed}};
   std::vector<std::string> keys;
-  for (const auto& [key, text] : grid_of_name(config.name)) keys.push_back(key);
+  for (const auto& [key, text] : RunName::parse(config.name).grid) keys.push_back(key);
   for (const auto& key : overridden_keys(overrides)) keys.push_back(key);
   for (const auto& key : keys) {
     // Said already (config, seed), or where and how it ran rather than what.

@@ -10,6 +10,7 @@
 #include "cifar_exp/data.h"
 #include "cifar_exp/errors.h"
 #include "cifar_exp/files.h"
+#include "cifar_exp/run_name.h"
 #include "cifar_exp/run_records.h"
 
 namespace fs = std::filesystem;
@@ -70,9 +71,7 @@ std::string name_part(const std::string& value) {
   }
   std::string out;
   for (const char c : text) {
-    const bool keep =
-        std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-';
-    const char next = keep ? c : '_';
+    const char next = is_run_name_char(c) ? c : '_';
     if (next == '_' && !out.empty() && out.back() == '_') continue;
     out += next;
   }
@@ -198,9 +197,9 @@ std::vector<GridPoint> grid_points(const std::vector<GridAxis>& axes) {
 }
 
 std::string grid_point_name(const std::string& base, const GridPoint& point) {
-  std::string name = base;
-  for (const auto& [key, value] : point) name += "+" + key + "=" + name_part(value);
-  return name;
+  RunName name{base, {}};
+  for (const auto& [key, value] : point) name.grid.emplace_back(key, name_part(value));
+  return name.text();
 }
 
 int64_t SweepPlan::completed() const {

@@ -301,20 +301,6 @@ TEST(Comparison, RunListingCarriesSummaryConfigAndEpochs) {
   EXPECT_EQ(std::count(csv.out.begin(), csv.out.end(), '\n'), 5);
 }
 
-TEST(Comparison, GridNamesGiveTheirKeys) {
-  using Grid = std::vector<std::pair<std::string, std::string>>;
-  EXPECT_EQ(grid_of_name("base"), Grid{});
-  EXPECT_EQ(grid_of_name("base+training.epochs=30+augmentation.zoom_range=0.8_1.2"),
-            (Grid{{"training.epochs", "30"}, {"augmentation.zoom_range", "0.8_1.2"}}));
-  EXPECT_EQ(grid_of_name("a.b-c+x=-1"), (Grid{{"x", "-1"}}));
-  EXPECT_EQ(grid_of_name("base+not a key"), Grid{});
-  EXPECT_EQ(grid_of_name("base+Upper=1"), Grid{});
-  EXPECT_EQ(grid_of_name("base+a..b=1"), Grid{});
-  EXPECT_EQ(grid_of_name("base+x=a=b"), (Grid{{"x", "a=b"}}));
-  // A hand-made folder name of any length is read without recursion.
-  EXPECT_EQ(grid_of_name("b+" + std::string(1000000, 'k') + "=1").size(), 1u);
-}
-
 // A grid sweep's run: the name carries the grid point, config.json the exact values.
 void write_grid_run(const std::string& dir, const std::string& base, int batch, int epochs,
                     int seed, double accuracy) {

@@ -5,6 +5,7 @@
 
 #include "cifar_exp/comparison.h"
 #include "cifar_exp/errors.h"
+#include "cifar_exp/run_name.h"
 #include "test_support.h"
 
 using nlohmann::json;
@@ -59,7 +60,7 @@ TEST(Sweep, PointsVaryTheFirstAxisSlowestAndNamesReadBack) {
             "base+training.batch_size=32+augmentation.fill_mode=0.8_1.2");
   EXPECT_EQ(grid_point_name("base", points[2]).substr(0, 30), "base+training.batch_size=64+au");
   // compare reads the keys back from the name.
-  const auto grid = grid_of_name(grid_point_name("base", points[3]));
+  const auto grid = RunName::parse(grid_point_name("base", points[3])).grid;
   ASSERT_EQ(grid.size(), 2u);
   EXPECT_EQ(grid[0], std::make_pair(std::string("training.batch_size"), std::string("64")));
   EXPECT_EQ(grid_points({}).size(), 1u);

@@ -38,10 +38,6 @@ struct BaselineComparison {
   bool significant() const { return welch && welch->p_value < kSignificanceLevel; }
 };
 
-// A sweep's grid point is part of the run name: "base+training.epochs=30+training.batch_size=64".
-// Returns the keys with the text after each "=" ({} for a plain name).
-std::vector<std::pair<std::string, std::string>> grid_of_name(const std::string& name);
-
 // One completed run of a row: where it is (as `compare --runs` lists it) and what it scored.
 struct SeedResult {
   std::string dir;

@@ -33,7 +33,7 @@ using GridPoint = std::vector<std::pair<std::string, std::string>>;
 std::vector<GridPoint> grid_points(const std::vector<GridAxis>& axes);
 
 // A grid point's run name: BASE+KEY=VALUE+..., each value reduced to name characters
-// ([0.8, 1.2] -> 0.8_1.2, "reflect" -> reflect). `compare` reads the keys back (grid_of_name).
+// ([0.8, 1.2] -> 0.8_1.2, "reflect" -> reflect). `compare` reads the keys back (RunName::parse).
 std::string grid_point_name(const std::string& base, const GridPoint& point);
 
 // The most runs one sweep plans (configurations x grid points x seeds): a larger plan is
