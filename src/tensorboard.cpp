@@ -429,20 +429,26 @@ torch::Tensor confusion_image(const torch::Tensor& confusion,
   const auto counts = confusion.to(torch::kCPU, torch::kInt64).contiguous();
   const auto count = counts.accessor<int64_t, 2>();
   const int64_t n = counts.size(0);
-  std::vector<std::string> names(static_cast<size_t>(n)), numbers(static_cast<size_t>(n * n));
+  // All text at twice the font's size (glyphs 18 px tall). TensorBoard shows the picture fitted
+  // to its card, scaled by nearest neighbour: in the Time Series dashboard (the default) into
+  // about 214 px of height, in the Images dashboard into about 345 px of width. At half size or
+  // more every 2 px stroke, gap and grid line keeps a pixel, so the picture is kept low (402 px
+  // for CIFAR-10) and narrow (582 px).
+  constexpr int64_t scale = 2;
+  std::vector<std::string> names(static_cast<size_t>(n)), percents(static_cast<size_t>(n * n));
   std::vector<double> shares(static_cast<size_t>(n * n));  // each cell's fraction of its row
-  int64_t name_length = 0, number_length = 0;
+  int64_t name_length = 0;
   for (int64_t r = 0; r < n; ++r) {
     std::string& name = names[size_t(r)];
     name = size_t(r) < class_names.size() ? class_names[size_t(r)] : std::to_string(r);
     if (name.size() > 16) name.resize(16);
-    name_length = std::max(name_length, text_length(name));
+    name_length = std::max(name_length, text_length(name, scale));
     int64_t total = 0;
     for (int64_t c = 0; c < n; ++c) total += count[r][c];
     for (int64_t c = 0; c < n; ++c) {
-      shares[size_t(r * n + c)] = double(count[r][c]) / double(std::max<int64_t>(total, 1));
-      numbers[size_t(r * n + c)] = std::to_string(count[r][c]);
-      number_length = std::max(number_length, text_length(numbers[size_t(r * n + c)]));
+      const double share = double(count[r][c]) / double(std::max<int64_t>(total, 1));
+      shares[size_t(r * n + c)] = share;
+      percents[size_t(r * n + c)] = std::to_string(std::lround(100.0 * share));
     }
   }
   // White (none of the row) to dark blue (the whole row): RGB (255, 255, 255) -> (8, 48, 107).
@@ -454,59 +460,72 @@ torch::Tensor confusion_image(const torch::Tensor& confusion,
   };
   const Rgb white{255, 255, 255}, ink{32, 32, 32}, lines{200, 200, 200}, faint{175, 175, 175};
 
-  // Left to right: the turned title "true", the row names (right-aligned), the grid, the colour
-  // bar and its labels. Top to bottom: the grid, the column names (turned, ending at the grid),
-  // the title "predicted". Cells about 330 px all together for CIFAR-10's 10, wide enough for
-  // the longest count.
-  const int64_t pad = 10, title = 2 * kGlyphHeight, gap = 5;
-  const int64_t cell =
-      std::max(std::clamp<int64_t>(330 / std::max<int64_t>(n, 1) - 1, 20, 48), number_length + 6);
-  const int64_t pitch = cell + 1, grid = n * pitch + 1;
-  const int64_t grid_x = pad + title + gap + name_length + gap, grid_y = pad;
-  const int64_t bar_x = grid_x + grid + 12, bar_w = 14, marks_x = bar_x + bar_w + 5;
-  const std::string top_mark = "100%", bottom_mark = "0%", bar_title = "share of true class";
-  const int64_t width = marks_x + text_length(top_mark) + pad;
-  const int64_t names_y = grid_y + grid + gap, title_y = names_y + name_length + 2 * gap;
-  const int64_t height = title_y + title + pad / 2;
+  // Left to right: the turned title "true", the row names (right-aligned), the grid. Top to
+  // bottom: the grid, the column names (turned, ending at the grid), the title "predicted". The
+  // colour bar lies in the corner below the row names, left of the column names. Cells 40 px
+  // wide, room for "100", and 22 px high, a line of text (the picture stays low: the Time Series
+  // card fits it by its height), between grid lines 2 px wide (so that none drops out at half
+  // size).
+  const int64_t pad = 6, gap = 6, line = kGlyphHeight * scale, cap = kCapHeight * scale;
+  const int64_t cell_w = 40, cell_h = 22, rule = 2;
+  const int64_t pitch_x = cell_w + rule, pitch_y = cell_h + rule;
+  const int64_t grid_w = n * pitch_x + rule, grid_h = n * pitch_y + rule;
+  const std::string caption = "% of row", low_mark = "0%", high_mark = "100%";
+  const int64_t legend_w =
+      std::max(text_length(caption, scale),
+               text_length(low_mark, scale) + gap + text_length(high_mark, scale));
+  const int64_t bar_h = 14;
+  const int64_t legend_h = line + 4 + bar_h + 4 + line;
+  const int64_t left_w = std::max(name_length, legend_w);
+  const int64_t grid_x = pad + line + gap + left_w + gap, grid_y = pad;
+  const int64_t names_y = grid_y + grid_h + gap, band_h = std::max(name_length, legend_h);
+  const int64_t title_y = names_y + band_h + gap;
+  const int64_t width = grid_x + grid_w + pad, height = title_y + line + pad;
   Canvas canvas(height, width, white);
 
-  canvas.fill(grid_x, grid_y, grid, grid, lines);
-  const int64_t centre = (cell - kCapHeight) / 2;  // a line of text's offset in its cell
+  canvas.fill(grid_x, grid_y, grid_w, grid_h, lines);
+  const int64_t centre_y = (cell_h - cap) / 2;  // a line of text's offset in its row
   for (int64_t r = 0; r < n; ++r) {
     for (int64_t c = 0; c < n; ++c) {
-      const double f = shares[size_t(r * n + c)];
-      const Rgb colour = shade(f);
-      const int64_t x = grid_x + 1 + c * pitch, y = grid_y + 1 + r * pitch;
-      canvas.fill(x, y, cell, cell, colour);
-      // Dark text on light cells, white on dark ones (by the cell's luminance); 0 faint.
+      const Rgb colour = shade(shares[size_t(r * n + c)]);
+      const int64_t x = grid_x + rule + c * pitch_x, y = grid_y + rule + r * pitch_y;
+      canvas.fill(x, y, cell_w, cell_h, colour);
+      // Dark text on light cells, white on dark ones (by the cell's luminance); 0 of the row
+      // faint (a count that rounds to 0 % is dark).
       const double luminance = 0.299 * colour.r + 0.587 * colour.g + 0.114 * colour.b;
-      const std::string& number = numbers[size_t(r * n + c)];
-      canvas.text(x + (cell - text_length(number)) / 2, y + centre, number,
+      const std::string& percent = percents[size_t(r * n + c)];
+      canvas.text(x + (cell_w - text_length(percent, scale)) / 2, y + centre_y, percent,
                   count[r][c] == 0  ? faint
                   : luminance < 128 ? white
-                                    : ink);
+                                    : ink,
+                  scale);
     }
     const std::string& name = names[size_t(r)];
-    canvas.text(grid_x - gap - text_length(name), grid_y + 1 + r * pitch + centre, name, ink);
-    canvas.text(grid_x + 1 + r * pitch + centre, names_y + text_length(name) - 1, name, ink, 1,
-                Canvas::Direction::kUp);
+    const int64_t length = text_length(name, scale);
+    canvas.text(grid_x - gap - length, grid_y + rule + r * pitch_y + centre_y, name, ink, scale);
+    canvas.text(grid_x + rule + r * pitch_x + (cell_w - cap) / 2, names_y + length - 1, name, ink,
+                scale, Canvas::Direction::kUp);
   }
-  canvas.text(pad, grid_y + (grid + text_length("true", 2)) / 2, "true", ink, 2,
+  canvas.text(pad, grid_y + (grid_h + text_length("true", scale)) / 2, "true", ink, scale,
               Canvas::Direction::kUp);
-  canvas.text(grid_x + (grid - text_length("predicted", 2)) / 2, title_y, "predicted", ink, 2);
+  canvas.text(grid_x + (grid_w - text_length("predicted", scale)) / 2, title_y, "predicted", ink,
+              scale);
 
-  // The colour bar: 100% of the row at the top, 0% at the bottom, in a grey frame.
-  canvas.fill(bar_x, grid_y, bar_w, grid, lines);
-  const int64_t top = grid_y + 1, bottom = grid_y + grid - 2;
-  for (int64_t y = top; y <= bottom; ++y) {
-    canvas.fill(bar_x + 1, y, bar_w - 2, 1, shade(double(bottom - y) / double(bottom - top)));
+  // The colour bar, 0% of the row on the left to 100% on the right, in a grey frame (2 px), under
+  // its caption and over its end labels; right-aligned with the row names, in the middle of the
+  // band of column names.
+  const int64_t legend_x = grid_x - gap - legend_w, legend_y = names_y + (band_h - legend_h) / 2;
+  canvas.text(legend_x, legend_y, caption, ink, scale);
+  const int64_t bar_y = legend_y + line + 4;
+  canvas.fill(legend_x, bar_y, legend_w, bar_h, lines);
+  const int64_t left = legend_x + rule, right = legend_x + legend_w - rule - 1;
+  for (int64_t x = left; x <= right; ++x) {
+    canvas.fill(x, bar_y + rule, 1, bar_h - 2 * rule,
+                shade(double(x - left) / double(right - left)));
   }
-  for (const auto& [y, mark] : {std::pair{top, top_mark}, std::pair{bottom, bottom_mark}}) {
-    canvas.fill(bar_x + bar_w, y, 3, 1, ink);
-    canvas.text(marks_x, y - kCapHeight / 2, mark, ink);
-  }
-  canvas.text(marks_x, grid_y + (grid + text_length(bar_title)) / 2, bar_title, ink, 1,
-              Canvas::Direction::kUp);
+  const int64_t marks_y = bar_y + bar_h + 4;
+  canvas.text(legend_x, marks_y, low_mark, ink, scale);
+  canvas.text(legend_x + legend_w - text_length(high_mark, scale), marks_y, high_mark, ink, scale);
   return canvas.image();
 }
 

@@ -117,7 +117,7 @@ def check_run(run, interval, batch_size, hparams):
           f"{name}: test/epoch_loss {scalars(test, 'epoch_loss')} vs {summary['test_loss']}")
     check(scalars(test, "epoch_accuracy") == [(last, float32(summary["test_accuracy"]))],
           f"{name}: test/epoch_accuracy {scalars(test, 'epoch_accuracy')}")
-    images = [("test", test, "confusion_matrix", (492, 438))]
+    images = [("test", test, "confusion_matrix", (582, 402))]
     if config["augmentation"]["enabled"]:
         images.append(("train", train, "augmentation_preview", None))
     for sub, accumulator, tag, size in images:

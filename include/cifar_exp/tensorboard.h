@@ -114,12 +114,15 @@ class TensorBoardLogger : public TrainingCallback {
 };
 
 // The confusion matrix (int64 C x C, rows true class, columns predicted) as a labelled picture,
-// uint8 H x W x 3 (for CIFAR-10's 10 classes, counts under 10,000: 492 wide, 438 high): one square
-// per cell, shaded from white (none of the row) to dark blue (the whole row), with its count (white
-// on dark cells, dark on light ones, 0 in grey); the class names along both axes (rows' on the
-// left, columns' below, turned), the axis titles "true" and "predicted", and a colour bar from 0%
-// to 100% of the row. Rows beyond `class_names` are named by their number; names are cut at 16
-// characters. Text in painting.h's built-in font.
+// uint8 H x W x 3 (for CIFAR-10's 10 classes 582 wide, 402 high): one 40 x 22 px cell per entry,
+// shaded from white (none of the row) to dark blue (the whole row), with its share of the row in
+// whole percent, "0" to "100" (white on dark cells, dark on light ones, grey where the count is
+// 0); the class names along both axes (rows' on the left, columns' below, turned), the axis
+// titles "true" and "predicted", and a colour bar from 0% to 100% of the row in the corner below
+// the row names. All text is at twice the size of painting.h's built-in font (18 px glyphs), so
+// that it stays whole in TensorBoard's cards, which scale the picture down by nearest neighbour
+// (to about 214 px high in the Time Series dashboard, 345 px wide in the Images one). Rows beyond
+// `class_names` are named by their number; names are cut at 16 characters.
 torch::Tensor confusion_image(const torch::Tensor& confusion,
                               const std::vector<std::string>& class_names);
 
