@@ -1,42 +1,75 @@
 """bench_common.py: what the bench/ tools share (standard library only, so it imports under any of
 their Pythons), each fact once:
 
-  - PHASE_ORDER: the phases of `cifar-exp bench` in the order they happen, as src/benchmark.cpp's
+  - PHASE_ORDER: the phases of `cifar-exp bench` in the order they happen, as src/experiment/benchmark.cpp's
     kPhaseOrder (its JSON report holds the phases as an object with sorted keys, so the order
     cannot be read from it; bench/bench_test.py checks this list against kPhaseOrder). The
     phase table (phase_table), torch_reference.py, keras_reference.py and summarize.py (the
     tables of compare.sh) use it.
   - cpu_model() and cpu_flags(): /proc/cpuinfo's "model name" and "flags", read by one function.
-  - the cifar-exp binary (cifar_exp_binaries, find_cifar_exp): the one environment variable is
-    CIFAR_EXP_BIN (the name scripts/sweep.sh reads). CIFAR_EXP, the name bench/ read before, is
-    still accepted when CIFAR_EXP_BIN is not set, with a note on stderr: deprecated, to be
-    removed. Without either: this checkout's build/cifar-exp (compare.sh also
-    build-pypi/cifar-exp) where executable, else cifar-exp on PATH.
-  - one-line messages, the usage-error parser and the entry point of the tools; the CIFAR-10
-    binary records; phase statistics.
+  - the cifar-exp binary (cifar_exp_binaries, find_cifar_exp): scripts/cifar_exp_binary.py's
+    lookup, the one plot_runs.py uses. The one environment variable is CIFAR_EXP_BIN (the name
+    scripts/sweep.sh reads). CIFAR_EXP, the name bench/ read before, is still accepted when
+    CIFAR_EXP_BIN is not set, with a note on stderr: deprecated, to be removed. Without either:
+    this checkout's build/cifar-exp (compare.sh also build-pypi/cifar-exp) where executable,
+    else cifar-exp on PATH.
+  - what the binary says of a config (config_keys): every key of its schema, resolved, with its
+    default and whether it applies (`cifar-exp --print-config --keys`), so that the references
+    restate none of cifar-exp's defaults or rules.
+  - EVAL_WARMUP: the untimed evaluation and backbone-feature calls before the timed ones, as
+    benchmark.cpp's kEvalWarmup (checked by bench_test.py), so that every side warms up as often.
+  - ALLOCATOR_ENV: cifar-exp's glibc allocator setting (src/experiment/run_context.cpp's
+    configure_allocator: mallopt M_MMAP_THRESHOLD and M_TRIM_THRESHOLD at 256 MiB, checked by
+    bench_test.py) as the environment variables that give any process the same
+    (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_); allocator_setting() reads which of them a
+    process runs with, describe_allocator() says it in words.
+  - CONVOLUTIONS: the words for each side's "convolution" (bench's JSON), so every table names
+    the algorithm (direct or Winograd) beside the driver.
+  - one-line messages, the usage-error parser, the entry point of the tools and the references'
+    main() (reference_main); the CIFAR-10 binary records; phase statistics.
 
 Run as a script it answers compare.sh (bash) with the same lookup:
 
     bench_common.py cifar-exp [--all-builds] [--tool NAME]
 
-prints the binaries to use when none is given, one a line (nothing when there is none).
+prints the binaries to use when none is given, one a line (nothing when there is none), and
+
+    bench_common.py allocator-env
+
+prints ALLOCATOR_ENV as NAME=VALUE lines (compare.sh passes them to the Python sides).
 """
 import argparse
+import json
 import os
-import shutil
 import statistics
+import subprocess
 import sys
 
 # The checkout (bench/..): where build/cifar-exp is looked for.
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import cifar_exp_binary  # noqa: E402  (scripts/: installed beside plot_runs.py, which uses it too)
+from cifar_exp_binary import BINARY_ENV, DEPRECATED_BINARY_ENV  # noqa: E402
 
-# src/benchmark.cpp kPhaseOrder: the phases in the order they happen, for tables.
+# src/experiment/benchmark.cpp kPhaseOrder: the phases in the order they happen, for tables.
 PHASE_ORDER = ["gather", "augment", "forward", "backward", "optimizer", "metrics", "train_step",
                "features", "eval"]
 
-BINARY_ENV = "CIFAR_EXP_BIN"  # the cifar-exp binary
-DEPRECATED_BINARY_ENV = "CIFAR_EXP"  # accepted when BINARY_ENV is not set; deprecated
-BUILDS = ("build", "build-pypi")  # this checkout's build folders (scripts/build.sh)
+# src/experiment/benchmark.cpp kEvalWarmup: untimed evaluation (and backbone-feature) calls
+# before the timed ones, where there is any training warm-up (--warmup > 0).
+EVAL_WARMUP = 2
+
+# src/experiment/run_context.cpp configure_allocator(): mallopt(M_MMAP_THRESHOLD, 256 << 20) and
+# mallopt(M_TRIM_THRESHOLD, 256 << 20), which glibc also reads from these environment variables
+# at a process's start (mallopt(3)). Values as strings, as an environment holds them.
+ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": str(256 << 20),
+                 "MALLOC_TRIM_THRESHOLD_": str(256 << 20)}
+
+# A report's "convolution" (cifar-exp bench: libtorch, onednn_winograd, winograd_avx2; the Python
+# references: libtorch, tensorflow) in words.
+CONVOLUTIONS = {"libtorch": "direct (libtorch)", "direct": "direct (libtorch)",
+                "onednn_winograd": "Winograd (oneDNN)", "winograd": "Winograd (oneDNN)",
+                "winograd_avx2": "Winograd (ours, AVX2)", "tensorflow": "TensorFlow's"}
 
 RECORD_BYTES = 3073  # 1 label byte + 3,072 CHW pixel bytes
 NUM_CLASSES = 10
@@ -63,7 +96,7 @@ def split_names(train):
 
 
 def record_count(path):
-    """Records in a batch file; ValueError when missing or not whole records (as src/data.cpp)."""
+    """Records in a batch file; ValueError when missing or not whole records (as src/data/data.cpp)."""
     if not os.path.isfile(path):
         raise ValueError(f"{path}: file not found")
     size = os.path.getsize(path)
@@ -146,32 +179,51 @@ def cpu_flags(path="/proc/cpuinfo"):
     return set((cpuinfo_field("flags", path) or "").split())
 
 
+def allocator_setting(environ=None):
+    """The glibc allocator variables of ALLOCATOR_ENV set in `environ` (default os.environ), as
+    {name: value}; {} is glibc's defaults."""
+    environ = os.environ if environ is None else environ
+    return {name: environ[name] for name in ALLOCATOR_ENV if environ.get(name)}
+
+
+def describe_allocator(setting, cifar_exp_own=False):
+    """A report's "allocator" ({name: value}) in words: cifar-exp's setting ("mmap/trim thresholds
+    256 MiB", and where it is not cifar-exp's own (cifar_exp_own) ", as cifar-exp"), glibc's
+    defaults, or the variables as they are."""
+    if setting == ALLOCATOR_ENV:
+        mib = sorted({int(value) >> 20 for value in setting.values()})
+        return (f"glibc malloc, mmap/trim thresholds {'/'.join(map(str, mib))} MiB"
+                + ("" if cifar_exp_own else ", as cifar-exp"))
+    if not setting:
+        return "glibc malloc defaults"
+    return "glibc malloc, " + " ".join(f"{name}={value}" for name, value in sorted(setting.items()))
+
+
+def describe_convolution(convolution):
+    """A report's "convolution" in words (CONVOLUTIONS; "?" where the report does not say)."""
+    if convolution is None:
+        return "?"
+    return CONVOLUTIONS.get(convolution, convolution)
+
+
 def env_cifar_exp(tool, environ=None):
     """$CIFAR_EXP_BIN, else the deprecated $CIFAR_EXP (with a note on stderr naming `tool`), else
     None; an empty value counts as not set."""
-    environ = os.environ if environ is None else environ
-    if environ.get(BINARY_ENV):
-        return environ[BINARY_ENV]
-    if environ.get(DEPRECATED_BINARY_ENV):
+    given, source = cifar_exp_binary.environment_binary(environ)
+    if source == "$" + DEPRECATED_BINARY_ENV:
         note(tool, f"${DEPRECATED_BINARY_ENV} is deprecated for bench/; set ${BINARY_ENV} instead")
-        return environ[DEPRECATED_BINARY_ENV]
-    return None
+    return given
 
 
 def cifar_exp_binaries(tool, all_builds=False, root=ROOT, environ=None):
     """The cifar-exp binaries to use when none is given on the command line: [$CIFAR_EXP_BIN]
-    (else [$CIFAR_EXP], deprecated) when set, as given; else root's build/cifar-exp (and with
-    all_builds build-pypi/cifar-exp) where executable; else [cifar-exp on PATH]; else []."""
+    (else [$CIFAR_EXP], deprecated) when set, as given; else cifar_exp_binary's default_binaries:
+    root's build/cifar-exp (and with all_builds build-pypi/cifar-exp) where executable, else
+    [cifar-exp on PATH], else []."""
     given = env_cifar_exp(tool, environ)
     if given:
         return [given]
-    builds = [os.path.join(root, build, "cifar-exp")
-              for build in (BUILDS if all_builds else BUILDS[:1])]
-    found = [path for path in builds if os.path.isfile(path) and os.access(path, os.X_OK)]
-    if found:
-        return found
-    on_path = shutil.which("cifar-exp")
-    return [on_path] if on_path else []
+    return cifar_exp_binary.default_binaries(all_builds, root)
 
 
 def find_cifar_exp(tool, given=None, root=ROOT, environ=None):
@@ -181,6 +233,54 @@ def find_cifar_exp(tool, given=None, root=ROOT, environ=None):
         return given
     found = cifar_exp_binaries(tool, False, root, environ)
     return found[0] if found else None
+
+
+def resolving_cifar_exp(tool, given):
+    """The cifar-exp that resolves the references' configs: --cifar-exp PATH (`given`), else the
+    lookup ($CIFAR_EXP_BIN, else the deprecated $CIFAR_EXP, else build/cifar-exp of this
+    checkout, else cifar-exp on PATH); fail() when it is not an executable."""
+    path = find_cifar_exp(tool, given)
+    if not path or not cifar_exp_binary.is_executable(path):
+        fail(tool, f"{path or 'cifar-exp'}: no cifar-exp to resolve the config (build it with "
+             "scripts/build.sh, or give --cifar-exp PATH or $CIFAR_EXP_BIN)")
+    return path
+
+
+def config_keys(tool, binary, config, settings=()):
+    """Every key of the config schema as `BINARY --config CONFIG [--set KEY=VALUE]...
+    --print-config --keys` lists it: {key: {"value", "default", "applies", "why_not"}}, "value"
+    being the resolved value where the key applies, else the default it stands for; and what
+    the program makes of them ("derived": {"augmentation.any_geometric": bool,
+    "model.preprocess": the one "auto" stands for, VGG16 only}). A config or
+    setting cifar-exp refuses: fail() with its error line."""
+    command = [binary, "--config", config]
+    for setting in settings:
+        command += ["--set", setting]
+    command += ["--print-config", "--keys"]
+    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            universal_newlines=True, check=False)
+    if result.returncode != 0:
+        lines = result.stderr.strip().splitlines() or [f"exit status {result.returncode}"]
+        fail(tool, lines[-1].replace("cifar-exp: error: ", "", 1))
+    try:
+        listed = json.loads(result.stdout)
+        keys = {entry["key"]: entry for entry in listed["keys"]}
+        return keys, listed["derived"]
+    except (ValueError, KeyError, TypeError) as e:
+        fail(tool, f"{binary} --print-config --keys: not a list of keys ({e!r})")
+
+
+def reference_main(parse_args, run, format_table, argv=None):
+    """The references' main(): parse the options, run, print the report (--format json: as JSON,
+    else format_table's text); 0."""
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    report = run(args)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    else:
+        sys.stdout.write(format_table(report))
+    sys.stdout.flush()
+    return 0
 
 
 def run_tool(tool, main):
@@ -200,7 +300,12 @@ def main(argv=None):
     lookup.add_argument("--all-builds", action="store_true",
                         help="every executable build folder (build/, build-pypi/), not the first")
     lookup.add_argument("--tool", default="bench_common.py", help="the name notes are given")
+    commands.add_parser("allocator-env", help="cifar-exp's allocator setting as NAME=VALUE lines")
     args = ap.parse_args(argv)
+    if args.command == "allocator-env":
+        for name, value in ALLOCATOR_ENV.items():
+            print(f"{name}={value}")
+        return 0
     for path in cifar_exp_binaries(args.tool, args.all_builds):
         print(path)
     return 0

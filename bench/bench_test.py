@@ -4,12 +4,16 @@ library only: no torch, no cifar-exp run).
 
     /usr/bin/python3 bench/bench_test.py [-v]
 
-  - bench_common.PHASE_ORDER is src/benchmark.cpp's kPhaseOrder (the one list Python keeps of it);
+  - bench_common.PHASE_ORDER is src/experiment/benchmark.cpp's kPhaseOrder (the one list Python keeps of it);
+  - bench_common.EVAL_WARMUP is benchmark.cpp's kEvalWarmup, ALLOCATOR_ENV the thresholds of
+    src/experiment/run_context.cpp's configure_allocator; allocator_setting() reads them from an
+    environment and `bench_common.py allocator-env` prints them;
   - cpu_model() / cpu_flags() read a /proc/cpuinfo;
   - the cifar-exp lookup: $CIFAR_EXP_BIN before the deprecated $CIFAR_EXP, then the checkout's
     builds, then PATH;
   - summarize.py on a folder of made-up reports (write_reports): its table and Markdown rows and
-    columns, warnings, and the error for a report that lacks keys.
+    columns, warnings, allocator settings, convolution labels (a frozen VGG16 on Winograd and a
+    ":direct" side), and the error for a report that lacks keys.
 """
 import contextlib
 import io
@@ -17,6 +21,7 @@ import json
 import os
 import re
 import stat
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -43,14 +48,16 @@ def report(tool, config="smoke", phases=("gather", "forward", "train_step", "eva
     r = {"tool": tool, "config": config, "model": "small_cnn", "augmentation": False,
          "batch_size": 64, "eval_batch_size": 1000, "threads": 2, "device": "cpu",
          "precision": "fp32", "torch_version": "1.13.0", "iterations": 3, "warmup": 1,
-         "data": "real", "cpu": "x",
+         "eval_warmup": bench_common.EVAL_WARMUP, "data": "real", "cpu": "x",
+         "convolution": "libtorch",
          "phases": {p: {"mean_ms": ms + i, "std_ms": 0.0, "median_ms": ms + i, "min_ms": ms + i,
                         "count": 3} for i, p in enumerate(sorted(phases))},
          "train_images_per_second": 6400.0 / ms, "eval_images_per_second": 1000.0 / ms}
     if tool == "cifar-exp":
         r.update(kernels="fused", convolution="libtorch")
     else:
-        r.update(memory_format="channels_last", compile=False)
+        r.update(memory_format="channels_last", compile=False,
+                 allocator=dict(bench_common.ALLOCATOR_ENV))
     r.update(extra)
     return r
 
@@ -78,7 +85,7 @@ def example(folder):
         [[report("cifar-exp", ms=10.0 + r) for r in range(2)],
          [report("cifar-exp", kernels="generic", ms=20.0 + r) for r in range(2)],
          [report("torch-python", ms=12.0 + r) for r in range(2)],
-         [report("torch-python", compile=True, compile_seconds=30.0 + r, ms=8.0 + r)
+         [report("torch-python", compile=True, compile_seconds=30.0 + r, ms=8.0 + r, allocator={})
           for r in range(2)]],
         [[report("cifar-exp", "smoke_aug", aug, augmentation=True, ms=10.0) for _ in range(2)],
          [report("cifar-exp", "smoke_aug", aug, augmentation=True, kernels="generic", ms=11.0)
@@ -86,7 +93,7 @@ def example(folder):
          [report("torch-python", "smoke_aug", aug + ("zzz_extra",), augmentation=True,
                  threads=1, ms=40.0) for _ in range(2)],
          [report("torch-python", "smoke_aug", aug, augmentation=True, compile=True,
-                 compile_seconds=5.0, ms=30.0) for _ in range(2)]]]
+                 compile_seconds=5.0, ms=30.0, allocator={}) for _ in range(2)]]]
     write_reports(folder, sides, reports)
     return ["configs/smoke.json", "configs/smoke_aug.json"]
 
@@ -106,16 +113,51 @@ def column(lines, head):
 
 class PhaseOrder(unittest.TestCase):
     def test_matches_benchmark_cpp(self):
-        with open(os.path.join(bench_common.ROOT, "src", "benchmark.cpp")) as f:
+        with open(os.path.join(bench_common.ROOT, "src", "experiment", "benchmark.cpp")) as f:
             source = f.read()
         match = re.search(r"kPhaseOrder\s*=\s*\{([^}]*)\}", source)
-        self.assertIsNotNone(match, "src/benchmark.cpp: no kPhaseOrder")
+        self.assertIsNotNone(match, "src/experiment/benchmark.cpp: no kPhaseOrder")
         self.assertEqual(re.findall(r'"([^"]+)"', match.group(1)), bench_common.PHASE_ORDER)
 
     def test_phase_table_follows_it(self):
         stats = bench_common.phase_stats([1.0, 2.0])
         lines = bench_common.phase_table({"eval": stats, "gather": stats})
         self.assertEqual([line.split()[0] for line in lines[1:]], ["gather", "eval"])
+
+
+def cpp_source(*path):
+    with open(os.path.join(bench_common.ROOT, "src", *path)) as f:
+        return f.read()
+
+
+class SharedWithCpp(unittest.TestCase):
+    def test_eval_warmup_is_kEvalWarmup(self):
+        match = re.search(r"kEvalWarmup\s*=\s*(\d+)\s*;", cpp_source("experiment", "benchmark.cpp"))
+        self.assertIsNotNone(match, "src/experiment/benchmark.cpp: no kEvalWarmup")
+        self.assertEqual(int(match.group(1)), bench_common.EVAL_WARMUP)
+
+    def test_allocator_is_configure_allocator(self):
+        source = cpp_source("experiment", "run_context.cpp")
+        body = re.search(r"void configure_allocator\(\) \{(.*?)\n\}", source, re.S)
+        self.assertIsNotNone(body, "src/experiment/run_context.cpp: no configure_allocator")
+        values = {f"MALLOC_{name}_": str(int(base) << int(shift)) for name, base, shift
+                  in re.findall(r"mallopt\(M_(\w+), (\d+) << (\d+)\)", body.group(1))}
+        self.assertEqual(values, bench_common.ALLOCATOR_ENV)
+
+    def test_allocator_setting(self):
+        self.assertEqual(bench_common.allocator_setting({"PATH": "/bin"}), {})
+        both = dict(bench_common.ALLOCATOR_ENV, PATH="/bin")
+        self.assertEqual(bench_common.allocator_setting(both), bench_common.ALLOCATOR_ENV)
+        self.assertEqual(bench_common.describe_allocator(bench_common.ALLOCATOR_ENV),
+                         "glibc malloc, mmap/trim thresholds 256 MiB, as cifar-exp")
+        self.assertEqual(bench_common.describe_allocator({}), "glibc malloc defaults")
+
+    def test_allocator_env_command(self):
+        out = subprocess.run([sys.executable, os.path.join(HERE, "bench_common.py"),
+                              "allocator-env"], stdout=subprocess.PIPE, check=True,
+                             universal_newlines=True).stdout
+        self.assertEqual(out.splitlines(), [f"{k}={v}"
+                                            for k, v in bench_common.ALLOCATOR_ENV.items()])
 
 
 class CpuInfo(unittest.TestCase):
@@ -204,12 +246,19 @@ class Summary(unittest.TestCase):
         self.assertEqual((code, err), (0, ""))
         lines = out.splitlines()
         self.assertTrue(lines[0].startswith("compare: 2 threads, 2 rounds (median"), lines[0])
+        own = "; allocator: glibc malloc, mmap/trim thresholds 256 MiB (configure_allocator)"
         self.assertEqual(lines[1], "  cifar-exp 1.13.0: /opt/a/cifar-exp, libtorch 1.13.0, "
-                                   "fused kernels")
+                                   "fused kernels" + own)
         self.assertEqual(lines[2], "  cifar-exp 1.13.0 generic: /opt/a/cifar-exp, libtorch "
-                                   "1.13.0, generic kernels")
+                                   "1.13.0, generic kernels" + own)
+        self.assertEqual(lines[3], "  torch-debian: /usr/bin/python3, torch 1.13.0, channels_last; "
+                                   "allocator: glibc malloc, mmap/trim thresholds 256 MiB, as "
+                                   "cifar-exp (environment)")
         self.assertEqual(lines[4], "  torch-compile: /venv/bin/python, torch 1.13.0, "
-                                   "channels_last, torch.compile")
+                                   "channels_last, torch.compile; allocator: glibc malloc "
+                                   "defaults")
+        row = next(line for line in lines if line.startswith("convolutions"))
+        self.assertEqual(re.split(r"\s{2,}", row), ["convolutions"] + ["direct (libtorch)"] * 4)
         heads = [line.split("  ")[0] for line in lines if line.startswith(("phase", "throughput"))]
         self.assertEqual(heads, ["phase (mean ms)", "throughput"] * 2)
         head = next(line for line in lines if line.startswith("phase"))
@@ -253,8 +302,33 @@ class Summary(unittest.TestCase):
                                     self.tmp.name, "c.json"])
         self.assertEqual(code, 0)
         self.assertIn("  cifar-exp 1.13.0 (/a/cifar-exp): /a/cifar-exp, libtorch 1.13.0, fused "
-                      "kernels", out.splitlines())
+                      "kernels; allocator: glibc malloc, mmap/trim thresholds 256 MiB "
+                      "(configure_allocator)", out.splitlines())
         self.assertNotIn("fastest Python", out)
+
+    def test_convolutions_and_direct_side(self):
+        vgg = {"model": "vgg16_transfer", "config": "smoke_tl"}
+        write_reports(self.tmp.name, [("cpp", "", "/a/cifar-exp"), ("cpp", "", "/a/cifar-exp:direct"),
+                                      ("python", "torch-debian", "/usr/bin/python3")],
+                      [[[report("cifar-exp", convolution="winograd_avx2", ms=10.0, **vgg)],
+                        [report("cifar-exp", ms=20.0, **vgg)],
+                        [report("torch-python", ms=25.0, eval_warmup=1, **vgg)]]])
+        args = ["--rounds", "1", "--threads", "2", "--cores", "2", self.tmp.name, "c.json"]
+        code, out, _ = run_summary(args)
+        self.assertEqual(code, 0)
+        lines = out.splitlines()
+        self.assertTrue(lines[2].startswith("  cifar-exp 1.13.0 direct: /a/cifar-exp, libtorch "
+                                            "1.13.0, fused kernels, model.convolution=direct;"),
+                        lines[2])
+        row = next(line for line in lines if line.startswith("convolutions"))
+        self.assertEqual(re.split(r"\s{2,}", row), ["convolutions", "Winograd (ours, AVX2)",
+                                                     "direct (libtorch)", "direct (libtorch)"])
+        self.assertIn("WARNING: eval_warmup differs: cifar-exp 1.13.0 2; cifar-exp 1.13.0 direct "
+                      "2; torch-debian 1", lines)
+        code, out, _ = run_summary(["--format", "markdown"] + args)
+        self.assertEqual(out.splitlines()[4],
+                         "| smoke_tl (frozen VGG16) | 640 (2.50x), Winograd (ours, AVX2) | "
+                         "320 (1.25x), direct (libtorch) | 256 (1.00x), direct (libtorch) |")
 
     def test_missing_keys(self):
         path = os.path.join(self.tmp.name, "c1.s2.r1.json")

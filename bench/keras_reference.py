@@ -12,11 +12,12 @@ Usage:
 
     .venv-keras/bin/python bench/keras_reference.py --config FILE [--data-dir DIR] [--threads N]
         [--steps N] [--warmup N] [--loop fit|batch] [--train-limit N] [--eval-repeats N]
-        [--format table|json]
+        [--format table|json] [--cifar-exp PATH]
 
-It reads the config JSON itself (configs/*.json or a resolved config; a key that is not there
-takes cifar-exp's default) and the CIFAR-10 binary files of --data-dir (default: the config's
-data.dir, else data/cifar-10-batches-bin; generated data when they are not there, said in the
+It reads the config as cifar-exp resolves it (`cifar-exp --config FILE --print-config --keys`:
+each key's value, or the default it stands for where it does not apply; the binary: --cifar-exp
+PATH, else bench_common's lookup) and the CIFAR-10 binary files of --data-dir (default: the
+config's data.dir, which cifar-exp resolves; generated data when they are not there, said in the
 output), scaled to 0-1 float32 NHWC as the notebook does. Models, as the notebook builds them:
 
   - small_cnn: Conv2D 32 3x3 relu, MaxPooling2D 2, Conv2D 64 3x3 relu, MaxPooling2D 2,
@@ -41,8 +42,16 @@ absorb the tf.function tracing). train_images_per_second = steps x batch / (end 
 - end of the last warm-up step): steady-state training with its input pipeline, without
 evaluation. --loop batch: model.train_on_batch per step, the batch drawn by hand from the same
 source, each step timed on its own. Then, unless --eval-repeats 0, model.evaluate over one eval
-batch (training.eval_batch_size test images; 1 untimed call, then N timed) gives
+batch (training.eval_batch_size test images; bench_common.EVAL_WARMUP untimed calls, as
+cifar-exp bench and torch_reference.py make (none with --warmup 0), then N timed) gives
 eval_images_per_second.
+
+The glibc allocator: cifar-exp keeps blocks up to 256 MiB in the heap (configure_allocator);
+to give this process the same, start it with bench_common's variables,
+
+    env $(bench/bench_common.py allocator-env) .venv-keras/bin/python bench/keras_reference.py ...
+
+The report's "allocator" says which of them it ran with ({}: glibc's defaults).
 
 For a frozen VGG16 without augmentation Keras runs the backbone in every step, as the notebook
 does; cifar-exp instead computes the features once and trains the head on them (its bench then
@@ -53,14 +62,15 @@ train_images_per_second, eval_images_per_second, phases train_step and eval in t
 cifar-exp bench). Progress and warnings go to stderr. Exit status 0, or 2 with one line on
 stderr for a bad option or config.
 """
-import json
 import os
 import sys
 import time
 
 import bench_common
-from bench_common import (NUM_CLASSES, RECORD_BYTES, OneLineParser, cpu_model, phase_stats,
-                          phase_table, read_records, run_tool)
+from bench_common import (EVAL_WARMUP, NUM_CLASSES, RECORD_BYTES, OneLineParser,
+                          allocator_setting, config_keys, cpu_model, describe_allocator,
+                          phase_stats, phase_table, read_records, reference_main,
+                          resolving_cifar_exp, run_tool)
 
 TOOL = "keras_reference.py"
 
@@ -74,53 +84,19 @@ def note(message):
 
 
 # ----------------------------------------------------------------------------------------------
-# Config: read as it is, cifar-exp's defaults for what it does not say.
-
-DEFAULTS = {
-    "model.type": "small_cnn", "model.weights": "", "model.weights_format": "keras_h5",
-    "model.input_size": 32, "model.hidden_units": 256, "model.dropout": 0.5,
-    "model.trainable_blocks": 0,
-    "augmentation.enabled": False, "augmentation.rotation_range": 0.0,
-    "augmentation.width_shift_range": 0.0, "augmentation.height_shift_range": 0.0,
-    "augmentation.shear_range": 0.0, "augmentation.zoom_range": [1.0, 1.0],
-    "augmentation.horizontal_flip": False, "augmentation.vertical_flip": False,
-    "augmentation.fill_mode": "nearest", "augmentation.cval": 0.0,
-    "augmentation.random_crop": None, "augmentation.cutout": 0,
-    "training.batch_size": 64, "training.eval_batch_size": 1000,
-    "training.learning_rate": 0.001, "training.beta1": 0.9, "training.beta2": 0.999,
-    "training.epsilon": 1e-7, "training.seed": 42, "training.threads": 0,
-    "data.dir": "data/cifar-10-batches-bin", "data.train_limit": None, "data.test_limit": None,
-}
-
+# Config: as cifar-exp resolves it; nothing here restates its defaults or rules.
 
 class Config:
-    def __init__(self, path):
-        try:
-            with open(path, encoding="utf-8") as f:
-                self.doc = json.load(f)
-        except OSError as e:
-            fail(f"{path}: cannot read: {e.strerror}")
-        except ValueError as e:
-            fail(f"{path}: invalid JSON: {e}")
-        if not isinstance(self.doc, dict):
-            fail(f"{path}: not a JSON object")
+    """get(key): the key's value as cifar-exp resolves the config (bench_common.config_keys),
+    the default it stands for where it does not apply."""
+
+    def __init__(self, path, binary):
         self.path = path
-        self.name = self.doc.get("name") or os.path.splitext(os.path.basename(path))[0]
+        self.keys, _ = config_keys(TOOL, binary, path)
+        self.name = self.get("name")
 
     def get(self, dotted):
-        node = self.doc
-        for part in dotted.split("."):
-            if not isinstance(node, dict) or part not in node:
-                return DEFAULTS[dotted]
-            node = node[part]
-        return DEFAULTS[dotted] if node is None and DEFAULTS[dotted] is not None else node
-
-
-def positive_int(cfg, key):
-    value = cfg.get(key)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        fail(f"{cfg.path}: {key}: must be a positive integer, got {json.dumps(value)}")
-    return value
+        return self.keys[dotted]["value"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -170,7 +146,7 @@ def small_cnn(keras):
 
 def vgg16_transfer(keras, cfg):
     """Returns (model, weights note)."""
-    size = positive_int(cfg, "model.input_size")
+    size = cfg.get("model.input_size")
     weights, weights_note = None, "random"
     path, kind = cfg.get("model.weights"), cfg.get("model.weights_format")
     if path and path != "random":
@@ -191,8 +167,6 @@ def vgg16_transfer(keras, cfg):
         base = keras.applications.VGG16(weights=None, include_top=False,
                                         input_shape=(size, size, 3))
     trainable_blocks = cfg.get("model.trainable_blocks")
-    if not isinstance(trainable_blocks, int) or not 0 <= trainable_blocks <= 5:
-        fail(f"{cfg.path}: model.trainable_blocks: must be 0-5, got {json.dumps(trainable_blocks)}")
     first_trainable = 6 - trainable_blocks
     base.trainable = trainable_blocks > 0
     for layer in base.layers:  # block1_conv1 ... block5_pool
@@ -278,6 +252,10 @@ def parse_args(argv):
     ap.add_argument("--eval-repeats", type=int, default=2,
                     help="timed model.evaluate calls over one eval batch (default 2; 0: none)")
     ap.add_argument("--format", choices=["table", "json"], default="table")
+    ap.add_argument("--cifar-exp", metavar="PATH",
+                    help="cifar-exp binary that resolves the config (default: $CIFAR_EXP_BIN, "
+                         "else the deprecated $CIFAR_EXP, else build/cifar-exp, else cifar-exp on "
+                         "PATH)")
     args = ap.parse_args(argv)
     if args.steps < 1:
         fail(f"--steps: must be a positive integer, got {args.steps}")
@@ -292,18 +270,9 @@ def parse_args(argv):
     return args
 
 
-def run(args):
-    cfg = Config(args.config)
-    model_type = cfg.get("model.type")
-    if model_type not in ("small_cnn", "vgg16_transfer"):
-        fail(f"{cfg.path}: model.type: must be small_cnn or vgg16_transfer, got {model_type!r}")
-    batch_size = positive_int(cfg, "training.batch_size")
-    eval_batch_size = positive_int(cfg, "training.eval_batch_size")
-    seed = cfg.get("training.seed")
-    requested = cfg.get("training.threads") if args.threads is None else args.threads
-    threads = requested if requested and requested > 0 else max(1, os.cpu_count() or 1)
-    augmented = bool(cfg.get("augmentation.enabled"))
-
+def import_tensorflow(threads, seed):
+    """(numpy, tensorflow, keras), TensorFlow's threads set and the seeds set; exit 2 with how
+    to install them when they are missing."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
     try:
         import numpy as np
@@ -316,13 +285,12 @@ def run(args):
     tf.config.threading.set_inter_op_parallelism_threads(threads)
     keras = tf.keras
     keras.utils.set_random_seed(seed)
+    return np, tf, keras
 
-    limit = cfg.get("data.train_limit") if args.train_limit is None else args.train_limit
-    root = args.data_dir or cfg.get("data.dir")
-    x_train, y_train, x_test, y_test, data_kind = load_data(np, root, limit or 0,
-                                                            eval_batch_size, seed)
-    eval_count = min(eval_batch_size, x_test.shape[0])
 
+def compiled_model(keras, cfg, model_type):
+    """The config's model compiled with Adam and sparse cross-entropy on logits: (model, the
+    backbone weights' note; None for the small CNN)."""
     weights_note = None
     if model_type == "small_cnn":
         model = small_cnn(keras)
@@ -335,26 +303,30 @@ def run(args):
                                         epsilon=cfg.get("training.epsilon")),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"])
+    return model, weights_note
 
-    total = args.warmup + args.steps
-    if augmented:
+
+def training_source(tf, keras, cfg, x_train, y_train, batch_size, seed, total):
+    """Where the steps draw their batches: (what fit reads, what --loop batch iterates, the
+    pipeline's description)."""
+    if cfg.get("augmentation.enabled"):
         generator = image_data_generator(tf, keras)(**augmentation_args(cfg))
         flow = generator.flow(x_train, y_train, batch_size=batch_size, shuffle=True, seed=seed)
         if len(flow) >= total:
-            source, pipeline = flow, "ImageDataGenerator.flow"
-        else:  # fewer batches than steps: the flow's own endless iteration
-            source = (batch for batch in flow)
-            pipeline = "ImageDataGenerator.flow (as a generator: fewer batches than steps)"
-    else:
-        source = array_dataset(tf, x_train, y_train, batch_size, seed)
-        pipeline = "tf.data (shuffled index batches gathered from the arrays, prefetched)"
+            return flow, flow, "ImageDataGenerator.flow"
+        # Fewer batches than steps: the flow's own endless iteration.
+        return ((batch for batch in flow), flow,
+                "ImageDataGenerator.flow (as a generator: fewer batches than steps)")
+    source = array_dataset(tf, x_train, y_train, batch_size, seed)
+    return source, source, "tf.data (shuffled index batches gathered from the arrays, prefetched)"
 
-    note(f"{cfg.name}: {args.warmup} warm-up and {args.steps} timed steps of batch {batch_size} "
-         f"({model_type}{', augmentation' if augmented else ''}, {threads} threads, "
-         f"TensorFlow {tf.__version__}, --loop {args.loop})")
+
+def train_steps(keras, model, source, batches, loop, total):
+    """`total` training steps (--loop fit: one model.fit call; batch: train_on_batch per step):
+    the start and the end of every step, perf_counter seconds."""
     ends = []
     started = time.perf_counter()
-    if args.loop == "fit":
+    if loop == "fit":
         class StepEnds(keras.callbacks.Callback):
             def on_train_batch_end(self, batch, logs=None):
                 if logs and "loss" in logs:
@@ -364,60 +336,112 @@ def run(args):
         model.fit(source, epochs=1, steps_per_epoch=total, shuffle=False, verbose=0,
                   callbacks=[StepEnds()])
     else:
-        batches = iter(flow if augmented else source)
+        batches = iter(batches)
         for _ in range(total):
             x, y = next(batches)
             model.train_on_batch(x, y)
             ends.append(time.perf_counter())
     if len(ends) != total:
         fail(f"training stopped after {len(ends)} of {total} steps (the input ran out of data?)", 1)
-    marks = [started] + ends
-    step_ms = [1000 * (marks[i + 1] - marks[i]) for i in range(args.warmup, total)]
-    steady = marks[total] - marks[args.warmup]
-    phases = {"train_step": phase_stats(step_ms)}
+    return [started] + ends
 
-    eval_ips = None
-    if args.eval_repeats:
-        x_eval, y_eval = x_test[:eval_count], y_test[:eval_count]
-        times = []
-        for i in range(1 + args.eval_repeats):
-            start = time.perf_counter()
-            model.evaluate(x_eval, y_eval, batch_size=eval_batch_size, verbose=0)
-            if i:
-                times.append(1000 * (time.perf_counter() - start))
-        phases["eval"] = phase_stats(times)
-        eval_ips = eval_count / (phases["eval"]["mean_ms"] / 1000.0)
 
+def time_evaluation(model, x_eval, y_eval, eval_batch_size, repeats, warmup):
+    """model.evaluate over one eval batch: `warmup` untimed calls, then `repeats` timed ones."""
+    times = []
+    for i in range(warmup + repeats):
+        start = time.perf_counter()
+        model.evaluate(x_eval, y_eval, batch_size=eval_batch_size, verbose=0)
+        if i >= warmup:
+            times.append(1000 * (time.perf_counter() - start))
+    return phase_stats(times)
+
+
+def eval_warmup(args):
+    """Untimed model.evaluate calls: cifar-exp bench's count, none without a warm-up."""
+    return EVAL_WARMUP if args.warmup > 0 else 0
+
+
+def keras_report(cfg, args, tf, keras, settings, timings):
+    """The JSON report: settings (model type, augmented, batch, eval count, threads, pipeline,
+    training images, data kind, weights note), timings (marks of the steps, phases, eval
+    images/s)."""
+    s, (marks, phases, eval_ips) = settings, timings
     report = {
         "tool": "keras",
         "config": cfg.name,
-        "model": model_type,
-        "augmentation": augmented,
-        "batch_size": batch_size,
-        "eval_batch_size": int(eval_count),
-        "threads": threads,
+        "model": s["model_type"],
+        "augmentation": s["augmented"],
+        "batch_size": s["batch_size"],
+        "eval_batch_size": int(s["eval_count"]),
+        "threads": s["threads"],
         "device": "cpu" if not tf.config.list_physical_devices("GPU") else "gpu",
         "tf_version": tf.__version__,
         "keras_version": getattr(keras, "__version__", None) or getattr(
             sys.modules.get("keras"), "__version__", "unknown"),
         "loop": args.loop,
-        "pipeline": pipeline,
+        "pipeline": s["pipeline"],
         "iterations": args.steps,
         "warmup": args.warmup,
-        "train_images": int(x_train.shape[0]),
-        "data": data_kind,
+        "eval_warmup": eval_warmup(args),
+        "train_images": s["train_images"],
+        "convolution": "tensorflow",
+        "allocator": allocator_setting(),
+        "data": s["data_kind"],
         "phases": phases,
-        "train_images_per_second": args.steps * batch_size / steady,
+        "train_images_per_second": (args.steps * s["batch_size"]
+                                    / (marks[-1] - marks[args.warmup])),
         "eval_images_per_second": eval_ips,
-        "warmup_seconds": marks[args.warmup] - started,
+        "warmup_seconds": marks[args.warmup] - marks[0],
         "cpu": cpu_model(),
     }
-    if model_type == "vgg16_transfer" and not augmented and cfg.get("model.trainable_blocks") == 0:
+    if (s["model_type"] == "vgg16_transfer" and not s["augmented"]
+            and cfg.get("model.trainable_blocks") == 0):
         report["note"] = ("Keras runs the frozen backbone in every step (as the notebook); "
                           "cifar-exp trains the head on features computed once")
-    if weights_note and weights_note != "random":
-        report["weights"] = weights_note
+    if s["weights_note"] and s["weights_note"] != "random":
+        report["weights"] = s["weights_note"]
     return report
+
+
+def run(args):
+    cfg = Config(args.config, resolving_cifar_exp(TOOL, args.cifar_exp))
+    model_type = cfg.get("model.type")
+    if model_type not in ("small_cnn", "vgg16_transfer"):
+        fail(f"{cfg.path}: model.type: must be small_cnn or vgg16_transfer, got {model_type!r}")
+    batch_size = cfg.get("training.batch_size")
+    eval_batch_size = cfg.get("training.eval_batch_size")
+    seed = cfg.get("training.seed")
+    requested = cfg.get("training.threads") if args.threads is None else args.threads
+    threads = requested if requested and requested > 0 else max(1, os.cpu_count() or 1)
+    augmented = bool(cfg.get("augmentation.enabled"))
+    np, tf, keras = import_tensorflow(threads, seed)
+
+    limit = cfg.get("data.train_limit") if args.train_limit is None else args.train_limit
+    root = args.data_dir or cfg.get("data.dir")
+    x_train, y_train, x_test, y_test, data_kind = load_data(np, root, limit or 0,
+                                                            eval_batch_size, seed)
+    eval_count = min(eval_batch_size, x_test.shape[0])
+    model, weights_note = compiled_model(keras, cfg, model_type)
+    total = args.warmup + args.steps
+    source, batches, pipeline = training_source(tf, keras, cfg, x_train, y_train, batch_size,
+                                                seed, total)
+    note(f"{cfg.name}: {args.warmup} warm-up and {args.steps} timed steps of batch {batch_size} "
+         f"({model_type}{', augmentation' if augmented else ''}, {threads} threads, "
+         f"TensorFlow {tf.__version__}, --loop {args.loop})")
+    marks = train_steps(keras, model, source, batches, args.loop, total)
+    step_ms = [1000 * (marks[i + 1] - marks[i]) for i in range(args.warmup, total)]
+    phases = {"train_step": phase_stats(step_ms)}
+    eval_ips = None
+    if args.eval_repeats:
+        phases["eval"] = time_evaluation(model, x_test[:eval_count], y_test[:eval_count],
+                                         eval_batch_size, args.eval_repeats, eval_warmup(args))
+        eval_ips = eval_count / (phases["eval"]["mean_ms"] / 1000.0)
+    settings = {"model_type": model_type, "augmented": augmented, "batch_size": batch_size,
+                "eval_count": eval_count, "threads": threads, "pipeline": pipeline,
+                "train_images": int(x_train.shape[0]), "data_kind": data_kind,
+                "weights_note": weights_note}
+    return keras_report(cfg, args, tf, keras, settings, (marks, phases, eval_ips))
 
 
 def format_table(r):
@@ -429,6 +453,7 @@ def format_table(r):
         f"CPU: {r['cpu']}",
         f"batch {r['batch_size']}, {r['warmup']} warm-up ({r['warmup_seconds']:.1f} s) + "
         f"{r['iterations']} timed steps, --loop {r['loop']}; input: {r['pipeline']}",
+        f"allocator: {describe_allocator(r['allocator'])}",
     ]
     if "weights" in r:
         lines.append(f"weights: {r['weights']}")
@@ -444,16 +469,5 @@ def format_table(r):
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None):
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    report = run(args)
-    if args.format == "json":
-        sys.stdout.write(json.dumps(report, indent=2) + "\n")
-    else:
-        sys.stdout.write(format_table(report))
-    sys.stdout.flush()
-    return 0
-
-
 if __name__ == "__main__":
-    run_tool(TOOL, main)
+    run_tool(TOOL, lambda: reference_main(parse_args, run, format_table))

@@ -4,20 +4,25 @@
     summarize.py [--format table|markdown] --rounds R --threads T --cores N DIR CONFIG...
 
 DIR holds sides.tsv (a line per side: kind (cpp or python), label (empty for cpp: cifar-exp's
-sides are labelled by the libtorch they report), spec (PATH[:generic] or PYTHON[:variant]...),
+sides are labelled by the libtorch they report), spec (PATH[:generic][:direct] or
+PYTHON[:variant]...),
 tab-separated) and one report per config, side and round, c<I>.s<S>.r<R>.json (I counts the
 CONFIGs from 1, S the sides from 0, R the rounds from 1): `cifar-exp bench --format json` for a
 cpp side, `torch_reference.py --format json` for a python side. --threads and --cores (nproc)
 are what compare.sh used and saw; the CPU model comes from bench_common.cpu_model().
 
---format table (default): a header naming every side, then per config each phase's mean_ms
-(median over rounds) with one column per side, the throughputs (training / evaluation / backbone
-features images/s), torch.compile times, and per cifar-exp side "fastest Python: LABEL N img/s;
-SIDE / fastest Python = R.RRx" (training images/s). Warnings (a config, threads, precision, ...
-that differs between sides; a Python variant that did not run as asked; backbone weights that
-were not the config's) come with the table on stdout. --format markdown: one Markdown table for
-BENCHMARKS.md, a row per config, a column per side, training images/s and the ratio to the
-fastest Python side, the sides described below it; warnings then go to stderr.
+--format table (default): a header naming every side (what ran and its glibc allocator setting:
+cifar-exp's own, configure_allocator, or the report's "allocator", the variables a Python side
+started with), then per config each phase's mean_ms (median over rounds) with one column per
+side, the throughputs (training / evaluation / backbone features images/s), the convolutions
+each side ran (its reports' "convolution": direct or which Winograd), torch.compile times, and
+per cifar-exp side "fastest Python: LABEL N img/s; SIDE / fastest Python = R.RRx" (training
+images/s). Warnings (a config, threads, precision, warm-up, ... that differs between sides; a
+Python variant that did not run as asked; backbone weights that were not the config's) come
+with the table on stdout. --format markdown: one Markdown table for BENCHMARKS.md, a row per
+config, a column per side, training images/s and the ratio to the fastest Python side (and the
+convolutions in each cell where the row's sides differ in them), the sides described below it;
+warnings then go to stderr.
 
 Standard library only. Exit status 0, or 1 with "compare.sh: error: ..." for a report that is
 missing, not JSON, lacks keys or comes from the wrong tool.
@@ -28,7 +33,8 @@ import os
 import statistics
 import sys
 
-from bench_common import PHASE_ORDER, ROOT, cpu_model
+from bench_common import (ALLOCATOR_ENV, PHASE_ORDER, ROOT, cpu_model, describe_allocator,
+                          describe_convolution)
 
 REQUIRED = ["tool", "config", "model", "augmentation", "batch_size", "eval_batch_size", "threads",
             "device", "precision", "torch_version", "iterations", "warmup", "data", "phases",
@@ -37,7 +43,7 @@ REQUIRED_PYTHON = ["memory_format", "compile"]
 TOOLS = {"cpp": "cifar-exp", "python": "torch-python"}
 # Keys every side's reports of a config should agree on (else a warning).
 SAME = ("config", "model", "augmentation", "batch_size", "eval_batch_size", "threads", "device",
-        "precision", "iterations", "warmup", "data")
+        "precision", "iterations", "warmup", "eval_warmup", "data")
 THROUGHPUTS = (("train_images_per_second", "train images/s"),
                ("eval_images_per_second", "eval images/s"),
                ("features_images_per_second", "features images/s"))
@@ -95,30 +101,40 @@ def short_path(path, root=ROOT):
     return path if rel.startswith("..") else rel
 
 
+def side_allocator(side, r0):
+    """The side's glibc allocator setting in words: cifar-exp sets its own (configure_allocator);
+    a Python side's report says which variables it started with."""
+    if side["kind"] == "cpp":
+        return f"allocator: {describe_allocator(ALLOCATOR_ENV, True)} (configure_allocator)"
+    if "allocator" not in r0:
+        return "allocator: not reported"
+    setting = r0["allocator"]
+    return f"allocator: {describe_allocator(setting)}" + (" (environment)" if setting else "")
+
+
 def label_sides(sides, runs):
-    """Adds each side's "torch", its "what" (one line on what ran) and, for cifar-exp sides, its
-    "label" (the libtorch it reports, "generic" for libtorch's own kernels, and its path where two
-    builds have the same libtorch), from the first config's first round."""
+    """Adds each side's "torch", its "what" (one line on what ran, its allocator setting last)
+    and, for cifar-exp sides, its "label" (the libtorch it reports, "generic" for libtorch's own
+    kernels, "direct" for model.convolution=direct, and its path where two builds have the same
+    libtorch), from the first config's first round."""
     first = next(iter(runs.values()))
     for s, side in enumerate(sides):
         r0 = first[s][0]
         side["torch"] = r0["torch_version"]
         if side["kind"] == "cpp":
+            path, *variants = side["spec"].split(":")
             generic = r0.get("kernels") == "generic"
-            side["label"] = f"cifar-exp {r0['torch_version']}" + (" generic" if generic else "")
-            side["what"] = (f"{short_path(side['spec'].removesuffix(':generic'))}, libtorch "
-                            f"{r0['torch_version']}, {r0.get('kernels', 'generic')} kernels")
-            paths = {r.get("convolution") for config_runs in runs.values()
-                     for r in config_runs[s] if r}
-            if paths & {"winograd", "onednn_winograd"}:
-                side["what"] += ", oneDNN Winograd convolutions for the frozen VGG16"
-            if "winograd_avx2" in paths:
-                side["what"] += ", our AVX2 Winograd convolutions for the frozen VGG16"
+            side["label"] = (f"cifar-exp {r0['torch_version']}" + (" generic" if generic else "")
+                             + (" direct" if "direct" in variants else ""))
+            side["what"] = (f"{short_path(path)}, libtorch {r0['torch_version']}, "
+                            f"{r0.get('kernels', 'generic')} kernels"
+                            + (", model.convolution=direct" if "direct" in variants else ""))
         else:
             python = side["spec"].split(":")[0]
             side["what"] = (f"{short_path(python)}, torch {r0['torch_version']}, "
                             f"{r0['memory_format']}"
                             + (", torch.compile" if r0["compile"] else ""))
+        side["what"] += "; " + side_allocator(side, r0)
     labels = [side["label"] for side in sides]
     for side in sides:  # two builds with the same libtorch: tell them apart by path
         if side["kind"] == "cpp" and labels.count(side["label"]) > 1:
@@ -161,6 +177,12 @@ def describe(r):
     return what
 
 
+def convolutions(per_side):
+    """Each side's convolutions for a config, in words (its reports' "convolution")."""
+    return [" / ".join(sorted({describe_convolution(r.get("convolution")) for r in reports}))
+            for reports in per_side]
+
+
 def throughput(per_side, key):
     """Each side's median over rounds of a report key (None where no report has it)."""
     return [median([r.get(key) for r in reports]) for reports in per_side]
@@ -184,11 +206,11 @@ class Summary:
         as asked, and backbone weights that were not the config's."""
         sides, out = self.sides, []
         everyone = [r for reports in per_side for r in reports]
-        for key in SAME:
-            if len({json.dumps(r[key]) for r in everyone}) > 1:
+        for key in SAME:  # .get: eval_warmup is missing from older reports
+            if len({json.dumps(r.get(key)) for r in everyone}) > 1:
                 values = "; ".join(
                     f"{sides[s]['label']} "
-                    f"{', '.join(sorted({json.dumps(r[key]) for r in reports}))}"
+                    f"{', '.join(sorted({json.dumps(r.get(key)) for r in reports}))}"
                     for s, reports in enumerate(per_side))
                 out.append(f"{key} differs: {values}")
         for s in self.py_sides:  # the variant asked for is the one that ran
@@ -251,6 +273,7 @@ class Summary:
             if all(v is None for v in values):
                 continue
             rows.append([label] + [fmt(v, ".1f") for v in values])
+        rows.append(["convolutions"] + convolutions(per_side))
         print_table(["throughput"] + self.labels, rows)
         for s in self.py_sides:
             seconds = median([r.get("compile_seconds") for r in per_side[s]])
@@ -282,11 +305,15 @@ class Summary:
         r0 = per_side[0][0]
         train = throughput(per_side, "train_images_per_second")
         best, _ = self.fastest_python(train)
+        algorithms = convolutions(per_side)
+        label_algorithm = len(set(algorithms)) > 1  # the sides' convolutions differ: say which
         cells = []
-        for v in train:
+        for v, algorithm in zip(train, algorithms):
             cell = fmt(v, ",.0f")
             if v is not None and best:
                 cell += f" ({v / best:.2f}x)"
+            if label_algorithm:
+                cell += f", {algorithm}"
             cells.append(cell)
         print(f"| {r0['config']} ({describe(r0)}) | " + " | ".join(cells) + " |")
         self.print_warnings(self.warnings_for(config, per_side))

@@ -17,17 +17,18 @@ Usage (the options of `cifar-exp bench`):
         [--memory-format channels_last|contiguous] [--compile]
 
 It runs the config as cifar-exp resolves it: --config FILE (configs/*.json) is resolved by
-`cifar-exp --config FILE --print-config [--set KEY=VALUE]...` (the binary: --cifar-exp PATH, else
-$CIFAR_EXP_BIN, else the deprecated $CIFAR_EXP, else build/cifar-exp, else cifar-exp on PATH:
-bench_common's lookup); --config-json takes a resolved config as it is (that output saved, or a
-run folder's config.json), without cifar-exp. --threads, --data-dir, --precision and --device
-then override the resolved values, as for `cifar-exp bench`.
+`cifar-exp --config FILE [--set KEY=VALUE]... --print-config --keys` (every key, resolved, or the
+default it stands for where it does not apply; the binary: --cifar-exp PATH, else $CIFAR_EXP_BIN,
+else the deprecated $CIFAR_EXP, else build/cifar-exp, else cifar-exp on PATH: bench_common's
+lookup); --config-json takes a resolved config (`--print-config`'s output saved, or a run
+folder's config.json), which cifar-exp resolves to itself. --threads, --data-dir, --precision
+and --device then override the resolved values, as for `cifar-exp bench`.
 
-It then does, step for step, what src/benchmark.cpp does: the whole split held as one uint8
+It then does, step for step, what src/experiment/benchmark.cpp does: the whole split held as one uint8
 N x 3 x 32 x 32 tensor on the device; per training step
 `gather` (index_select of a shuffled batch, to float / 255), `augment` (only with
 augmentation.enabled: Keras ImageDataGenerator rotation/shift/shear/zoom as one batched
-affine_grid + grid_sample, then flips, random crop, cutout, as src/augmentation.cpp), `forward`
+affine_grid + grid_sample, then flips, random crop, cutout, as src/data/augmentation.cpp), `forward`
 (optimizer.zero_grad(), model forward under the config's precision, cross-entropy loss: the C++
 runner zeroes the gradients inside this phase), `backward`, `optimizer` (Adam step with the
 config's lr, betas and epsilon), `metrics` (the running loss and accuracy on the device and the
@@ -43,9 +44,29 @@ for the GPU ("synchronised per phase"), train_images_per_second comes from --ite
 steps timed between two synchronisations only (train_throughput), as cifar-exp bench does.
 
 --memory-format channels_last (default) keeps convolution weights and their inputs channels-last:
-the small CNN (as cifar-exp's SmallCnn) and the VGG16 backbone (weights and preprocessed input;
-the head gets the flattened features, which for 32x32 inputs are 512 x 1 x 1 either way);
-contiguous runs plain NCHW everywhere (cifar-exp's VGG16 runs NCHW, its small CNN channels-last).
+the small CNN and the VGG16 backbone (weights and preprocessed input; the head gets the flattened
+features, which for 32x32 inputs are 512 x 1 x 1 either way), as cifar-exp runs both
+(SmallCnnImpl always; Vgg16BackboneImpl with model.kernels "fused", the default, NCHW with
+"generic"); contiguous runs plain NCHW everywhere.
+
+What this reference does not do that cifar-exp does (src/models/models.cpp, src/models/kernels/):
+the layers here are PyTorch's own, out of place (F.relu then F.max_pool2d; nn.ReLU(inplace=False)
+in the backbone), as cifar-exp's model.kernels "generic". With "fused" (the default) cifar-exp
+runs each ReLU + 2x2 max pool as one kernel (kernels.h: the small CNN's first two, each VGG16
+block end) and, in a frozen backbone (no gradient), its other ReLUs in place. Its frozen VGG16
+backbone on the CPU in fp32 convolves by model.convolution: "auto" (the default) takes Winograd
+(oneDNN's on AVX-512 with oneDNN, else our AVX2 kernels, winograd.h), with ReLUs and pools fused
+into it; this reference convolves directly (PyTorch's convolutions, oneDNN's direct kernels on
+the CPU), as cifar-exp with model.convolution "direct". The report says "convolution":
+"libtorch", the word cifar-exp bench uses for direct; bench/compare.sh labels every side's
+convolutions and can run a cifar-exp side with model.convolution=direct (PATH:direct).
+
+The timing follows benchmark.cpp: --warmup untimed training steps, then bench_common.EVAL_WARMUP
+(benchmark.cpp's kEvalWarmup) untimed evaluation and backbone-feature calls before the timed ones
+(none without a warm-up); the report's eval_warmup says how many. "allocator" says which glibc
+allocator variables the process started with (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_;
+{} for glibc's defaults): cifar-exp sets the same thresholds from inside (configure_allocator),
+and compare.sh gives them to every Python side unless --python-allocator default.
 --compile (torch >= 2 only; exit 2 on torch 1.x) wraps the trained module (and, for the cached
 path, the backbone) with torch.compile: one extra untimed step (and eval call) before the warm-up
 absorbs the compilation, whose wall time is reported as compile_seconds; recompilations after it
@@ -57,10 +78,8 @@ Exit status: 0, or 2 with one line on stderr for a bad option or config.
 """
 import contextlib
 import copy
-import json
 import math
 import os
-import subprocess
 import sys
 import time
 import warnings
@@ -70,9 +89,10 @@ import bench_common
 TOOL = "torch_reference.py"
 
 
-from bench_common import (NUM_CLASSES, PHASE_ORDER, RECORD_BYTES, OneLineParser, check_data_files,
-                          cpu_flags, cpu_model, find_cifar_exp, phase_stats, phase_table,
-                          read_records, run_tool)
+from bench_common import (EVAL_WARMUP, NUM_CLASSES, PHASE_ORDER, RECORD_BYTES, OneLineParser,
+                          allocator_setting, check_data_files, config_keys, cpu_flags, cpu_model,
+                          describe_allocator, phase_stats, phase_table, read_records,
+                          reference_main, resolving_cifar_exp, run_tool)
 
 
 def fail(message, code=2):
@@ -94,62 +114,29 @@ except ImportError as e:  # pragma: no cover
          "Python that has torch >= 1.13)")
 
 # ----------------------------------------------------------------------------------------------
-# Config: the resolved config as cifar-exp writes it (`cifar-exp --config FILE --print-config`,
-# or a run folder's config.json): every key that applies there (Config.INAPPLICABLE: those left
-# out), defaults filled in and values checked by cifar-exp. Nothing here parses or completes an
-# experiment config; Config only names the values this benchmark uses.
+# Config: every key as cifar-exp resolves it (`cifar-exp --config FILE --print-config --keys`):
+# defaults filled in, values checked, and where a key does not apply the default it stands for.
+# Nothing here parses, completes or checks an experiment config; Config only names the values
+# this benchmark uses.
 
-def locate_cifar_exp(given):
-    """--cifar-exp PATH, else bench_common's lookup ($CIFAR_EXP_BIN, else the deprecated
-    $CIFAR_EXP, else build/cifar-exp of this checkout, else cifar-exp on PATH)."""
-    path = find_cifar_exp(TOOL, given)
-    if not path or not os.path.isfile(path) or not os.access(path, os.X_OK):
-        fail(f"{path or 'cifar-exp'}: no cifar-exp to resolve the config (build it with "
-             "scripts/build.sh, or give --cifar-exp PATH or $CIFAR_EXP_BIN; or pass a resolved "
-             "config with --config-json)")
-    return path
-
-
-def resolved_config(args):
-    """The resolved config: --config-json FILE as it is, else what `cifar-exp --config FILE
-    --print-config [--set KEY=VALUE]...` prints. Returns (document, where it came from)."""
-    if args.config_json:
-        try:
-            with open(args.config_json, encoding="utf-8") as f:
-                doc = json.load(f)
-        except OSError as e:
-            fail(f"{args.config_json}: cannot read: {e.strerror}")
-        except ValueError as e:
-            fail(f"{args.config_json}: invalid JSON: {e}")
-        return doc, args.config_json
-    binary = locate_cifar_exp(args.cifar_exp)
-    command = [binary, "--config", args.config, "--print-config"]
-    for setting in args.set:
-        command += ["--set", setting]
-    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            universal_newlines=True, check=False)
-    if result.returncode != 0:
-        lines = result.stderr.strip().splitlines() or [f"exit status {result.returncode}"]
-        fail(lines[-1].replace("cifar-exp: error: ", "", 1))
-    try:
-        return json.loads(result.stdout), f"{args.config} (resolved by {binary})"
-    except ValueError as e:
-        fail(f"{binary} --print-config: not JSON ({e})")
-
-
-def _augmentation_off(cfg):
-    return not cfg.aug_enabled
+def resolved_keys(args):
+    """The config's keys as cifar-exp resolves them (bench_common.config_keys): --config FILE
+    with its --set settings, or --config-json FILE (a resolved config resolves to itself).
+    Returns (keys, what the program derives from them, where they came from)."""
+    binary = resolving_cifar_exp(TOOL, args.cifar_exp)
+    config = args.config_json or args.config
+    keys, derived = config_keys(TOOL, binary, config, args.set)
+    return keys, derived, f"{config} (resolved by {binary})"
 
 
 class Config:
-    """The values of a resolved config this benchmark uses, as attributes; a key that is not there
-    is a one-line error (the file is then not a resolved config), unless the resolved config
-    leaves it out because it does not apply (INAPPLICABLE)."""
+    """The values of a resolved config this benchmark uses, as attributes."""
 
     A, T = "augmentation.", "training."
-    PATHS = {  # attribute: its path in the resolved config
+    PATHS = {  # attribute: its key
         "name": "name", "model_type": "model.type", "train_limit": "data.train_limit",
-        "aug_enabled": A + "enabled", "rotation_range": A + "rotation_range",
+        "data_dir": "data.dir", "aug_enabled": A + "enabled",
+        "rotation_range": A + "rotation_range",
         "width_shift_range": A + "width_shift_range",
         "height_shift_range": A + "height_shift_range",
         "horizontal_flip": A + "horizontal_flip", "vertical_flip": A + "vertical_flip",
@@ -159,78 +146,36 @@ class Config:
         "batch_size": T + "batch_size", "eval_batch_size": T + "eval_batch_size",
         "learning_rate": T + "learning_rate", "beta1": T + "beta1", "beta2": T + "beta2",
         "epsilon": T + "epsilon", "seed": T + "seed", "device": T + "device",
-        "threads": T + "threads", "precision": T + "precision"}
+        "threads": T + "threads", "precision": T + "precision", "tf32": T + "tf32"}
     VGG16_PATHS = {key: "model." + key for key in (
         "weights", "weights_format", "preprocess", "input_size", "hidden_units", "dropout",
         "trainable_blocks")}
-    # Keys the resolved config leaves out where they do not apply (the applicability rules of
-    # src/config.cpp), path: (a test of whether it does not apply, the value it then stands for:
-    # cifar-exp's default, which the timed work does not use). A test reads only attributes that
-    # PATHS / VGG16_PATHS set before the key.
-    INAPPLICABLE = {
-        "model.weights_format": (lambda c: c.weights == "random", "keras_h5"),
-        A + "rotation_range": (_augmentation_off, 0.0),
-        A + "width_shift_range": (_augmentation_off, 0.0),
-        A + "height_shift_range": (_augmentation_off, 0.0),
-        A + "horizontal_flip": (_augmentation_off, False),
-        A + "vertical_flip": (_augmentation_off, False),
-        A + "zoom_range": (_augmentation_off, [1.0, 1.0]),
-        A + "shear_range": (_augmentation_off, 0.0),
-        A + "fill_mode": (_augmentation_off, "nearest"),
-        A + "cval": (lambda c: not c.aug_enabled or c.fill_mode != "constant", 0.0),
-        A + "random_crop": (_augmentation_off, None),
-        A + "cutout": (_augmentation_off, 0)}
 
-    def __init__(self, doc, source):
-        self.source = source
-        self.doc = doc if isinstance(doc, dict) else fail(f"{source}: not a JSON object")
+    def __init__(self, keys, derived, source):
+        self.source, self.keys, self.derived = source, keys, derived
         paths = dict(self.PATHS)
         if self.at("model.type") == "vgg16_transfer":
             paths.update(self.VGG16_PATHS)
         for attribute, path in paths.items():
-            setattr(self, attribute, self.value(path))
-        if self.model_type == "vgg16_transfer" and self.preprocess == "auto":
-            # resolve_preprocess() (models.cpp): what the weights were trained with.
-            self.preprocess = "imagenet" if self.weights_format == "torchvision" else "caffe"
+            setattr(self, attribute, self.at(path))
+        if self.model_type == "vgg16_transfer":
+            self.preprocess = derived["model.preprocess"]  # what "auto" stands for
         self.zoom_lower, self.zoom_upper = self.zoom_range  # [lower, upper] once resolved
         self.random_crop = (self.crop["padding"], self.crop["size"]) if self.crop else None
-        self.data_dir = self.doc.get("data", {}).get("dir")  # absent: --data-dir says where
-        # training.tf32 (configs resolved before it existed lack it: false, its default).
-        self.tf32 = bool(self.doc.get("training", {}).get("tf32", False))
-
-    def value(self, dotted):
-        """at(dotted), or the stand-in value where the key is left out because it does not
-        apply."""
-        rule = self.INAPPLICABLE.get(dotted)
-        if rule and rule[0](self) and not self.has(dotted):
-            return rule[1]
-        return self.at(dotted)
-
-    def has(self, dotted):
-        node = self.doc
-        for part in dotted.split("."):
-            if not isinstance(node, dict) or part not in node:
-                return False
-            node = node[part]
-        return True
 
     def at(self, dotted):
-        node = self.doc
-        for part in dotted.split("."):
-            if not isinstance(node, dict) or part not in node:
-                fail(f"{self.source}: {dotted}: missing; not a resolved config (cifar-exp "
-                     "--config FILE --print-config writes one, and each run folder has its "
-                     "config.json)")
-            node = node[part]
-        return node
+        """The key's value (its default where it does not apply)."""
+        if dotted not in self.keys:
+            fail(f"{self.source}: {dotted}: not a key `cifar-exp --print-config --keys` lists "
+                 "(a cifar-exp older than this script?)")
+        return self.keys[dotted]["value"]
 
     def any_geometric(self):
-        return (self.rotation_range > 0 or self.width_shift_range > 0 or self.height_shift_range > 0
-                or self.zoom_lower != 1.0 or self.zoom_upper != 1.0 or self.shear_range > 0)
+        return self.derived["augmentation.any_geometric"]
 
 
 # ----------------------------------------------------------------------------------------------
-# Data: CIFAR-10 binary records (1 label byte + 3,072 CHW pixel bytes), as src/data.cpp reads them.
+# Data: CIFAR-10 binary records (1 label byte + 3,072 CHW pixel bytes), as src/data/data.cpp reads them.
 
 def read_split(root, train, limit):
     """The split's first `limit` records (all when 0/None) as uint8 images N x 3 x 32 x 32 and
@@ -241,7 +186,7 @@ def read_split(root, train, limit):
 
 
 # ----------------------------------------------------------------------------------------------
-# Models: src/models.cpp, layer for layer. Keras initialisation (Glorot-uniform, zero biases) as
+# Models: src/models/models.cpp, layer for layer. Keras initialisation (Glorot-uniform, zero biases) as
 # the C++ models use; it does not change the cost.
 
 def keras_init(module):
@@ -264,7 +209,8 @@ def convolutions_channels_last(module):
 class SmallCnn(nn.Module):
     """Conv 3x3 32, pool, Conv 3x3 64, pool, Conv 3x3 64, Dense 64, Dense 10; valid padding.
     Channels-last convolution weights and inputs, as SmallCnnImpl (unless channels_last=False:
-    plain NCHW)."""
+    plain NCHW). ReLU then max pool as two libtorch layers (SmallCnnImpl's max_pool2_relu fuses
+    them unless model.kernels is "generic")."""
 
     def __init__(self, channels_last=True):
         super().__init__()
@@ -296,7 +242,9 @@ def vgg16_backbone():
     """torchvision's VGG16 `features` (configuration "D": 13 convs 3x3 pad 1, each followed by a
     ReLU, 5 max pools 2x2), built here as a plain nn.Sequential in torchvision's index layout
     (features.{i}.weight), without torchvision and without the 123 M-parameter classifier. The
-    ReLUs are out-of-place: Vgg16BackboneImpl uses torch::relu, not relu_."""
+    ReLUs are out-of-place and the pools libtorch's, as Vgg16BackboneImpl with model.kernels
+    "generic"; with "fused" (its default) cifar-exp fuses each block end's ReLU and pool and, when
+    frozen, runs the other ReLUs in place (the module docstring says more)."""
     layers, channels = [], 3
     for v in VGG16_CFG_D:
         if v == "M":
@@ -431,7 +379,7 @@ def compute_features(model, images, batch_size, precision, backbone=None):
 
 
 # ----------------------------------------------------------------------------------------------
-# Augmentation: src/augmentation.cpp (Keras ImageDataGenerator semantics), same random draws from
+# Augmentation: src/data/augmentation.cpp (Keras ImageDataGenerator semantics), same random draws from
 # a generator of its own seeded with seed ^ 0x9E3779B97F4A7C15, same order of draws.
 
 class Augmenter:
@@ -612,7 +560,7 @@ def _sample_axis(x, n, mode):
 
 
 # ----------------------------------------------------------------------------------------------
-# Training step and evaluation, as src/benchmark.cpp and src/training.cpp run them.
+# Training step and evaluation, as src/experiment/benchmark.cpp and src/training/fit.cpp run them.
 
 def autocast_enabled(device):
     """autocast_dtype(): whether autocast is on for the device type (torch 1.13 and 2.x)."""
@@ -674,7 +622,7 @@ def resolve_device(spec):
 
 
 def configure_cuda(tf32):
-    """configure_device() (src/device.cpp): TF32 in matrix products and convolutions only with
+    """configure_device() (src/data/device.cpp): TF32 in matrix products and convolutions only with
     training.tf32 (PyTorch's own default allows it in cuDNN convolutions), cuDNN autotuning on.
     Returns the flags as torch then reports them."""
     with warnings.catch_warnings():  # newer torch suggests its fp32_precision API instead
@@ -711,15 +659,17 @@ def parse_args(argv):
                                    "cifar-exp config in Python PyTorch (the twin of cifar-exp bench).")
     source = ap.add_mutually_exclusive_group(required=True)
     source.add_argument("-c", "--config",
-                        help="experiment config (JSON), resolved by cifar-exp --print-config")
+                        help="experiment config (JSON), resolved by cifar-exp --print-config "
+                             "--keys")
     source.add_argument("--config-json", metavar="FILE",
                         help="a resolved config (cifar-exp --print-config's output, or a run "
-                             "folder's config.json), used as it is")
+                             "folder's config.json), which cifar-exp resolves to itself")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="with --config: set a config key, as cifar-exp --set (repeatable)")
     ap.add_argument("--cifar-exp", metavar="PATH",
-                    help="cifar-exp binary for --config (default: $CIFAR_EXP_BIN, else the "
-                         "deprecated $CIFAR_EXP, else build/cifar-exp, else cifar-exp on PATH)")
+                    help="cifar-exp binary that resolves the config (default: "
+                         "$CIFAR_EXP_BIN, else the deprecated $CIFAR_EXP, else build/cifar-exp, "
+                         "else cifar-exp on PATH)")
     ap.add_argument("--iterations", type=int, default=50, help="timed training steps (default 50)")
     ap.add_argument("--warmup", type=int, default=5, help="untimed steps first (default 5)")
     ap.add_argument("--format", choices=["table", "json"], default="table")
@@ -752,7 +702,7 @@ def parse_args(argv):
 
 
 # ----------------------------------------------------------------------------------------------
-# The benchmark, in the steps of run_benchmark() (src/benchmark.cpp): the config, threads and
+# The benchmark, in the steps of run_benchmark() (src/experiment/benchmark.cpp): the config, threads and
 # device (configure: bench_config() and make_run_context()), the data and the model
 # (load_data, build_model: make_run_context()), what the timed steps train (bench_inputs: the
 # backbone features, timed, where the head trains on them), the training steps (time_training:
@@ -777,7 +727,7 @@ class Bench:
         self.sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
         self.steps = args.warmup + args.iterations
         self.eval_steps = max(2, args.iterations // 10)
-        self.eval_warmup = 1 if args.warmup > 0 else 0
+        self.eval_warmup = EVAL_WARMUP if args.warmup > 0 else 0  # as cifar-exp bench
         # --compile: one extra untimed training step and eval call before the warm-up, whose wall
         # time (the compilation, mostly) is compile_seconds.
         self.compile_steps = 1 if args.compile else 0
@@ -794,7 +744,7 @@ def configure(args):
     """bench_config() and make_run_context()'s threads and device: the resolved config with the
     command line's overrides, the threads (configure_threads(); one inter-op thread) and the
     device (configure_device()'s CUDA flags)."""
-    cfg = Config(*resolved_config(args))
+    cfg = Config(*resolved_keys(args))
     precision = args.precision or cfg.precision
     device = resolve_device(args.device or cfg.device)
     requested = cfg.threads if args.threads is None else args.threads
@@ -820,8 +770,6 @@ def load_data(bench):
     cfg, args = bench.cfg, bench.args
     torch.manual_seed(cfg.seed)
     root = args.data_dir or cfg.data_dir
-    if not root:
-        fail(f"{cfg.source}: data.dir: missing; give --data-dir")
     try:
         check_data_files(root)
         train_images, train_labels = read_split(root, True, cfg.train_limit)
@@ -910,7 +858,7 @@ def bench_inputs(bench):
 
 
 class TrainStep:
-    """fit()'s train_step() (src/training.cpp) on shuffled whole batches (EpochIterator): Adam with
+    """fit()'s train_step() (src/training/fit.cpp) on shuffled whole batches (EpochIterator): Adam with
     the config's lr, betas and epsilon, the augmenter (with augmentation.enabled), the running
     loss and accuracy on the device. Calling it runs one step, barrier() between phases (sync, or
     nothing), and returns the clock at the start and after each of STEP_PHASES."""
@@ -1059,7 +1007,12 @@ def bench_report(bench, inputs, window, eval_count):
         "compile": bool(args.compile),
         "iterations": args.iterations,
         "warmup": args.warmup,
+        "eval_warmup": bench.eval_warmup,
         "data": bench.data_kind,
+        # PyTorch's own convolutions (direct), as cifar-exp bench's "libtorch".
+        "convolution": "libtorch",
+        # The glibc allocator variables this process started with ({}: glibc's defaults).
+        "allocator": allocator_setting(),
         "phases": phases,
         "train_images_per_second": cfg.batch_size / (step_ms / 1000.0),
         "eval_images_per_second": eval_count / (phases["eval"]["mean_ms"] / 1000.0),
@@ -1105,7 +1058,8 @@ def format_table(r):
            else "eager (no torch.compile)"),
         f"CPU: {r['cpu']}",
         f"batch {r['batch_size']}, {r['warmup']} warm-up + {r['iterations']} timed steps; "
-        f"eval batch {r['eval_batch_size']}",
+        f"eval batch {r['eval_batch_size']} ({r['eval_warmup']} untimed calls first)",
+        f"allocator: {describe_allocator(r['allocator'])}; convolutions: direct (libtorch)",
     ]
     if "weights" in r:
         lines.append(f"weights: {r['weights']}")
@@ -1125,16 +1079,5 @@ def format_table(r):
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None):
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    report = run(args)
-    if args.format == "json":
-        sys.stdout.write(json.dumps(report, indent=2) + "\n")
-    else:
-        sys.stdout.write(format_table(report))
-    sys.stdout.flush()
-    return 0
-
-
 if __name__ == "__main__":
-    run_tool(TOOL, main)
+    run_tool(TOOL, lambda: reference_main(parse_args, run, format_table))

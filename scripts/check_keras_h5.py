@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Makes Keras-written VGG16 weight files and reference values, to check cifar-exp's Keras .h5
-loader (src/keras_weights.cpp) and VGG16 backbone against Keras itself.
+loader (src/models/keras_weights.cpp) and VGG16 backbone against Keras itself.
 
 Needs Python 3 with tf-keras (Keras 2 on TensorFlow: `pip install tf-keras h5py`); Keras 3 is not
 used because the files the notebook (and keras.applications) reads are Keras 2 .h5 files. Works

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The GPU check, one prepared script for a machine with an NVIDIA GPU: checks the toolkit and the
-# libraries first, builds cifar-exp against PyTorch's libtorch, runs the device suite on CUDA
-# (tests/device_test.cpp: fit, evaluation, augmentation against the CPU, bf16, divergence,
-# checkpoints, model files, features), then the four notebook configurations (seed 1) and
-# `bench` for each on CUDA. Whatever happens, it writes $GPU_CHECK_DIR/REPORT.md (each step with
-# its time and outcome, the failing step's last lines, the results table) and prints it.
+# libraries first, builds cifar-exp against PyTorch's libtorch, runs the device suites on CUDA
+# (tests/data/device_test.cpp, tests/training/device_training_test.cpp and
+# tests/models/device_models_test.cpp: fit, evaluation, augmentation against the CPU, bf16,
+# divergence, checkpoints, model files, features), then the four notebook configurations (seed 1)
+# and `bench` for each on CUDA. Whatever happens, it writes $GPU_CHECK_DIR/REPORT.md (each step
+# with its time and outcome, the failing step's last lines, the results table) and prints it.
 #
 #   scripts/gpu_check.sh [--epochs N] [--suite device|all] [DATA_DIR]
 #
@@ -24,7 +25,8 @@
 #   GPU_CHECK_ON_CPU=1       dry run of the whole script on the CPU (tiny data, 1 epoch), to check
 #                            the script itself where there is no GPU
 #
-# Without the CIFAR-10 files (DATA_DIR, default $CIFAR10_DIR or data/cifar-10-batches-bin) it
+# Without the CIFAR-10 files (DATA_DIR, default $CIFAR10_DIR, else cifar-exp's default data folder:
+# `cifar-exp --print-default data_dir`, data/cifar-10-batches-bin) it
 # times on generated data of the real size and says so: accuracies are then meaningless. Without
 # the Keras VGG16 weights the transfer configurations run on a random backbone, labelled as such
 # (timing only, not transfer learning). Exit status: 0 when every step passed, else 1 (2: usage).
@@ -53,7 +55,7 @@ while (($#)); do
     *) break ;;
   esac
 done
-DATA_DIR=${1:-${CIFAR10_DIR:-data/cifar-10-batches-bin}}
+DATA_DIR=${1:-${CIFAR10_DIR:-}}  # empty: the built binary's default, asked after the build
 WEIGHTS=weights/vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5
 DEVICE=cuda
 CHECK_DIR=${GPU_CHECK_DIR:-gpu-check}
@@ -258,7 +260,7 @@ cat "$CHECK_DIR/version.txt"
 # 3. The device suite (CPU, first GPU, last GPU), or the whole suite.
 if [[ "$SUITE" == device ]]; then
   step "device suite" "$CHECK_DIR/suite.log" "$BUILD/tests/cifar_exp_tests" \
-    --gtest_filter='Devices/OnDevice.*:Device.*:Training.*:Checkpoint.*'
+    --gtest_filter='Devices/*:Device.*:Training.*:Checkpoint.*'
   suite_line=$(grep -E '^\[  (PASSED|FAILED|SKIPPED) +\] [0-9]+ tests?[,.]' "$CHECK_DIR/suite.log" | tr '\n' ' ' || true)
 else
   step "whole suite" "$CHECK_DIR/suite.log" ctest --test-dir "$BUILD" --output-on-failure \
@@ -267,8 +269,13 @@ else
 fi
 suite_line=${suite_line:-"no summary line (crashed? see suite.log)"}
 
-# 4. Data and configurations.
+# 4. Data and configurations: the default data folder and the notebook configurations as the
+# binary defines them.
+notebook_configs=()
 prepare_data() {
+  [[ -n "$DATA_DIR" ]] || DATA_DIR=$("$BUILD/cifar-exp" --print-default data_dir) || return
+  mapfile -t notebook_configs < <("$BUILD/cifar-exp" --print-default notebook_configs)
+  ((${#notebook_configs[@]})) || { echo "cifar-exp --print-default notebook_configs: none"; return 1; }
   if [[ "$DEVICE" == cpu ]]; then
     DATA_DIR=$CHECK_DIR/data
     data_note="generated, 2,000 + 500 images (dry run)"
@@ -284,7 +291,7 @@ prepare_data() {
 log "data"
 prepare_data > "$CHECK_DIR/data.log" 2>&1 || stop "making the data failed: $(tail -n 1 "$CHECK_DIR/data.log")"
 mkdir -p "$CHECK_DIR/configs"
-for name in no_aug_no_tl aug_no_tl no_aug_tl aug_tl; do
+for name in "${notebook_configs[@]}"; do
   py - "$name" "$CHECK_DIR/configs/$name.json" "$WEIGHTS" << 'EOF' || stop "writing the configs failed"
 import json, os, sys
 name, out, weights = sys.argv[1:]
@@ -305,7 +312,7 @@ bench_json() {
 limits=()
 if [[ "$DEVICE" == cpu ]]; then limits=(--train-limit 2000 --test-limit 500); fi
 runs_total=0
-for name in no_aug_no_tl aug_no_tl no_aug_tl aug_tl; do
+for name in "${notebook_configs[@]}"; do
   config=$CHECK_DIR/configs/$name.json
   start=$(date +%s.%N)
   rm -rf "$CHECK_DIR/runs/$name"

@@ -5,18 +5,21 @@
 #
 #   scripts/main.sh [DATA_DIR] [sweep options, e.g. --seeds 3 --output-dir runs/notebook]
 #
-# DATA_DIR defaults to $CIFAR10_DIR, else data/cifar-10-batches-bin. Transfer configurations need
+# DATA_DIR defaults to $CIFAR10_DIR, else cifar-exp's default data folder (`cifar-exp
+# --print-default data_dir`: data/cifar-10-batches-bin). Transfer configurations need
 # the Keras VGG16 weights (scripts/download_vgg16_weights.sh); without them their rows say so and
 # the rest of the sweep still runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA_DIR=${CIFAR10_DIR:-data/cifar-10-batches-bin}
+DATA_DIR=${CIFAR10_DIR:-}
 if (($#)) && [[ "$1" != --* ]]; then
   DATA_DIR=$1
   shift
 fi
 scripts/install_deps.sh
 scripts/build.sh
+# The default folder is the binary's (defined once, in cifar-exp), the one sweep.sh runs.
+DATA_DIR=${DATA_DIR:-$("${CIFAR_EXP_BIN:-build/cifar-exp}" --print-default data_dir)}
 if [[ ! -f "$DATA_DIR/test_batch.bin" ]]; then
   scripts/download_cifar10.sh "$DATA_DIR"
 fi

@@ -76,9 +76,12 @@ import json
 import math
 import os
 import re
-import shutil
 import subprocess
 import sys
+
+# The cifar-exp lookup shared with bench/ (installed beside this script).
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cifar_exp_binary  # noqa: E402
 
 try:
     import matplotlib
@@ -121,36 +124,26 @@ def note(message):
 # "validation" and "validation_images", read from the run folder when the listing leaves them out
 # (cifar-exp builds from before the field).
 
-BINARY_ENV = "CIFAR_EXP_BIN"  # the cifar-exp binary, as scripts/sweep.sh and bench/ read it
-DEPRECATED_BINARY_ENV = "CIFAR_EXP"  # read when BINARY_ENV is not set; deprecated
-
-
 def locate_cifar_exp(given=None):
-    """The cifar-exp binary: `given` (--cifar-exp), else $CIFAR_EXP_BIN, else the deprecated
-    $CIFAR_EXP (with a note), else build/cifar-exp of this checkout, else the installed one beside
-    these scripts (share/cifar-exp/scripts -> bin/cifar-exp), else cifar-exp on PATH. An empty
-    variable counts as not set. Exits with a one-line error when there is none."""
+    """The cifar-exp binary: `given` (--cifar-exp), else cifar_exp_binary's lookup
+    ($CIFAR_EXP_BIN, else the deprecated $CIFAR_EXP with a note, else build/cifar-exp of this
+    checkout, else the installed one beside these scripts, else cifar-exp on PATH). Exits with a
+    one-line error when there is none."""
     source = "--cifar-exp" if given else None
-    if not given and os.environ.get(BINARY_ENV):
-        given, source = os.environ[BINARY_ENV], "$" + BINARY_ENV
-    elif not given and os.environ.get(DEPRECATED_BINARY_ENV):
-        note("${} is deprecated for plot_runs.py; set ${} instead".format(DEPRECATED_BINARY_ENV,
-                                                                           BINARY_ENV))
-        given, source = os.environ[DEPRECATED_BINARY_ENV], "$" + DEPRECATED_BINARY_ENV
+    if not given:
+        given, source = cifar_exp_binary.environment_binary()
+        if source == "$" + cifar_exp_binary.DEPRECATED_BINARY_ENV:
+            note("{} is deprecated for plot_runs.py; set ${} instead".format(
+                source, cifar_exp_binary.BINARY_ENV))
     if given:
-        if os.path.isfile(given) and os.access(given, os.X_OK):
+        if cifar_exp_binary.is_executable(given):
             return given
         sys.exit("plot_runs.py: {}: no such executable ({})".format(given, source))
-    here = os.path.dirname(os.path.abspath(__file__))
-    for path in (os.path.join(here, "..", "build", "cifar-exp"),
-                 os.path.join(here, "..", "..", "..", "bin", "cifar-exp")):
-        if os.path.isfile(path) and os.access(path, os.X_OK):
-            return os.path.normpath(path)
-    found = shutil.which("cifar-exp")
+    found = cifar_exp_binary.default_binaries()
     if found:
-        return found
+        return found[0]
     sys.exit("plot_runs.py: cifar-exp not found (build it with scripts/build.sh, or give "
-             "--cifar-exp PATH or ${})".format(BINARY_ENV))
+             "--cifar-exp PATH or ${})".format(cifar_exp_binary.BINARY_ENV))
 
 
 def compare_json(cifar_exp, arguments):
@@ -620,6 +613,94 @@ def save_figure(figure, path, **options):
     return path
 
 
+def draw_run_lines(axis, metric, with_metrics, validated, marker):
+    """Up to three runs: one line per run and split (dashed where the run is incomplete).
+    Returns every value drawn, for the y range."""
+    drawn = []
+    for index, run in enumerate(with_metrics):
+        style = SEED_STYLES[index % len(SEED_STYLES)]
+        if not run.complete:
+            style = "--" if style != "--" else "-."
+        epochs = run.metrics["epoch"]
+        lines = [("train", "train_", TRAIN_COLOR)]
+        if run in validated:
+            lines.append((validation_label(run.validation, run.validation_images), "val_",
+                          TEST_COLOR if run.validation == "test" else VAL_COLOR))
+        for split, key, color in lines:
+            values = 100 * run.metrics[key + metric]
+            drawn.extend(values)
+            axis.plot(epochs, values, style, color=color, linewidth=1.3, marker=marker,
+                      markersize=3.5, label="{} · {}".format(split, run.label()))
+    return drawn
+
+
+def draw_mean_bands(axis, metric, with_metrics, validated, marker):
+    """More than three runs: per split the mean by epoch with a min-max band. Returns every
+    value drawn, for the y range."""
+    drawn = []
+    lines = [("train", "train_", TRAIN_COLOR, with_metrics)]
+    if validated:
+        kinds = sorted({(r.validation, r.validation_images) for r in validated},
+                       key=lambda k: (VALIDATION_KINDS.index(k[0]), k[1] or 0))
+        label = validation_label(*kinds[0]) if len(kinds) == 1 else \
+            "validation (mixed: {})".format(", ".join(validation_label(*k) for k in kinds))
+        lines.append((label, "val_", TEST_COLOR if kinds == [("test", None)] else VAL_COLOR,
+                      validated))
+    for split, key, color, members in lines:
+        epochs, values = [], []
+        for epoch in sorted({e for r in members for e in r.metrics["epoch"]}):
+            at = [100 * r.metrics[key + metric][r.metrics["epoch"] == epoch][0]
+                  for r in members if epoch in r.metrics["epoch"]]
+            at = [v for v in at if math.isfinite(v)]
+            if at:
+                epochs.append(epoch)
+                values.append((np.mean(at), np.min(at), np.max(at)))
+        if not values:
+            continue
+        values = np.array(values)
+        drawn.extend(values.ravel())
+        axis.fill_between(epochs, values[:, 1], values[:, 2], color=color, alpha=0.2,
+                          linewidth=0, label="{} min–max".format(split))
+        axis.plot(epochs, values[:, 0], color=color, linewidth=1.8, marker=marker,
+                  markersize=3.5,
+                  label="{} mean of {} runs".format(split, len(members)))
+    return drawn
+
+
+def style_epoch_panel(axis, title, with_metrics, drawn):
+    """Titles, whole-epoch x ticks, the percent y axis fitted to `drawn`, grid and legend."""
+    axis.set_title(title + " by epoch", fontsize=10)
+    axis.set_xlabel("Epoch")
+    axis.set_ylabel(title)
+    first = min(r.metrics["epoch"][0] for r in with_metrics)
+    last = max(r.metrics["epoch"][-1] for r in with_metrics)
+    if last - first < 2:  # one or two epochs: whole-epoch ticks, not 0.995, 1.000, ...
+        axis.set_xlim(first - 0.5, last + 0.5)
+        axis.set_xticks(np.arange(first, last + 1))
+    else:
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    percent_axis(axis)
+    fit_percent_range(axis, drawn)
+    axis.grid(True, alpha=0.3)
+    # Where it covers the fewest points: a fixed corner hid the first epoch's train point.
+    axis.legend(fontsize=8, loc="best", framealpha=0.9)
+
+
+def curves_title(name, runs, with_metrics, description):
+    """The curves' suptitle: runs (incomplete ones), seeds, description, basis, validation."""
+    incomplete = sum(1 for r in runs if not r.complete)
+    count = "{} run{}".format(len(runs), "" if len(runs) == 1 else "s")
+    if incomplete:
+        count += " ({} incomplete)".format(incomplete)
+    seeds = [r.seed for r in with_metrics if r.seed is not None]
+    if seeds:
+        count += ", seed{} {}".format("" if len(seeds) == 1 else "s",
+                                      ", ".join(str(seed) for seed in seeds))
+    return "{} — {}{}\n{}; {}".format(
+        name, count, " — " + description if description else "", basis(with_metrics),
+        validation_caption(with_metrics))
+
+
 def plot_curves(name, runs, out_dir, description):
     with_metrics = [r for r in runs if r.metrics is not None]
     if not with_metrics:
@@ -630,77 +711,12 @@ def plot_curves(name, runs, out_dir, description):
     max_epochs = max(len(r.metrics["epoch"]) for r in with_metrics)
     marker = "o" if max_epochs <= 15 else None
     validated = [r for r in with_metrics if r.has_validation_curve()]
+    draw = draw_run_lines if len(with_metrics) <= 3 else draw_mean_bands
     for axis, metric, title in panels:
-        drawn = []  # every value drawn, for the y range
-        if len(with_metrics) <= 3:
-            for index, run in enumerate(with_metrics):
-                style = SEED_STYLES[index % len(SEED_STYLES)]
-                if not run.complete:
-                    style = "--" if style != "--" else "-."
-                epochs = run.metrics["epoch"]
-                lines = [("train", "train_", TRAIN_COLOR)]
-                if run in validated:
-                    lines.append((validation_label(run.validation, run.validation_images), "val_",
-                                  TEST_COLOR if run.validation == "test" else VAL_COLOR))
-                for split, key, color in lines:
-                    values = 100 * run.metrics[key + metric]
-                    drawn.extend(values)
-                    axis.plot(epochs, values, style, color=color, linewidth=1.3, marker=marker,
-                              markersize=3.5, label="{} · {}".format(split, run.label()))
-        else:
-            lines = [("train", "train_", TRAIN_COLOR, with_metrics)]
-            if validated:
-                kinds = sorted({(r.validation, r.validation_images) for r in validated},
-                               key=lambda k: (VALIDATION_KINDS.index(k[0]), k[1] or 0))
-                label = validation_label(*kinds[0]) if len(kinds) == 1 else \
-                    "validation (mixed: {})".format(", ".join(validation_label(*k) for k in kinds))
-                lines.append((label, "val_", TEST_COLOR if kinds == [("test", None)] else VAL_COLOR,
-                              validated))
-            for split, key, color, members in lines:
-                epochs, values = [], []
-                for epoch in sorted({e for r in members for e in r.metrics["epoch"]}):
-                    at = [100 * r.metrics[key + metric][r.metrics["epoch"] == epoch][0]
-                          for r in members if epoch in r.metrics["epoch"]]
-                    at = [v for v in at if math.isfinite(v)]
-                    if at:
-                        epochs.append(epoch)
-                        values.append((np.mean(at), np.min(at), np.max(at)))
-                if not values:
-                    continue
-                values = np.array(values)
-                drawn.extend(values.ravel())
-                axis.fill_between(epochs, values[:, 1], values[:, 2], color=color, alpha=0.2,
-                                  linewidth=0, label="{} min–max".format(split))
-                axis.plot(epochs, values[:, 0], color=color, linewidth=1.8, marker=marker,
-                          markersize=3.5,
-                          label="{} mean of {} runs".format(split, len(members)))
-        axis.set_title(title + " by epoch", fontsize=10)
-        axis.set_xlabel("Epoch")
-        axis.set_ylabel(title)
-        first = min(r.metrics["epoch"][0] for r in with_metrics)
-        last = max(r.metrics["epoch"][-1] for r in with_metrics)
-        if last - first < 2:  # one or two epochs: whole-epoch ticks, not 0.995, 1.000, ...
-            axis.set_xlim(first - 0.5, last + 0.5)
-            axis.set_xticks(np.arange(first, last + 1))
-        else:
-            axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-        percent_axis(axis)
-        fit_percent_range(axis, drawn)
-        axis.grid(True, alpha=0.3)
-        # Where it covers the fewest points: a fixed corner hid the first epoch's train point.
-        axis.legend(fontsize=8, loc="best", framealpha=0.9)
+        drawn = draw(axis, metric, with_metrics, validated, marker)
+        style_epoch_panel(axis, title, with_metrics, drawn)
     draw_rates(axes[1], with_metrics)
-    incomplete = sum(1 for r in runs if not r.complete)
-    count = "{} run{}".format(len(runs), "" if len(runs) == 1 else "s")
-    if incomplete:
-        count += " ({} incomplete)".format(incomplete)
-    seeds = [r.seed for r in with_metrics if r.seed is not None]
-    if seeds:
-        count += ", seed{} {}".format("" if len(seeds) == 1 else "s",
-                                      ", ".join(str(seed) for seed in seeds))
-    figure.suptitle("{} — {}{}\n{}; {}".format(
-        name, count, " — " + description if description else "", basis(with_metrics),
-        validation_caption(with_metrics)), fontsize=11)
+    figure.suptitle(curves_title(name, runs, with_metrics, description), fontsize=11)
     figure.tight_layout()
     return save_figure(figure, os.path.join(out_dir, "curves_{}.png".format(safe_filename(name))))
 

@@ -98,6 +98,7 @@ mkdir -p "$SL/logs"
 } > "$SL/task.sh"
 {
   echo '#!/usr/bin/env bash'
+  # comparison.md/.csv: the names the local sweep writes (SweepFolder, records/sweep_folder.h)
   printf '%q compare %q --format markdown --out %q\n' "$BIN" "$OUT" "$OUT/comparison.md"
   printf '%q compare %q --format csv --out %q > /dev/null\n' "$BIN" "$OUT" "$OUT/comparison.csv"
 } > "$SL/compare.sh"

@@ -8,8 +8,8 @@
 #include <iostream>
 #include <string>
 
-#include "cifar_exp/data.h"
-#include "cifar_exp/images.h"
+#include "cifar_exp/data/data.h"
+#include "cifar_exp/io/images.h"
 #include "test_support.h"
 
 int main(int argc, char** argv) {

@@ -8,9 +8,9 @@
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
-#include "cifar_exp/config.h"
-#include "cifar_exp/lr_schedule.h"
-#include "cifar_exp/optimizers.h"
+#include "cifar_exp/config/config.h"
+#include "cifar_exp/training/lr_schedule.h"
+#include "cifar_exp/training/optimizers.h"
 
 using nlohmann::json;
 

@@ -25,8 +25,8 @@ program: every subcommand README names is one `cifar-exp --help` lists, and each
 examples: every ```sh and ```python block carries a mark on the line before it,
   `<!-- readme_examples: run -->` or `<!-- readme_examples: not run: REASON -->`; the run ones
   run as written, in a temporary folder holding configs/ (the repository's), build/cifar-exp and
-  cifar-exp on PATH (CIFAR_EXP), data/cifar-10-batches-bin (generated: 256 training and 128 test
-  images) and runs/sweep (a scripts/sweep.sh sweep of no_aug_no_tl and aug_no_tl, 1 seed, 1
+  cifar-exp on PATH (CIFAR_EXP), cifar-exp's default data folder (`--print-default data_dir`:
+  data/cifar-10-batches-bin; generated: 256 training and 128 test images) and runs/sweep (a scripts/sweep.sh sweep of no_aug_no_tl and aug_no_tl, 1 seed, 1
   epoch, 128 images); each shell line must exit 0. The Python examples run with /usr/bin/python3
   and RUN_DIR set to a no_aug_no_tl run of that sweep; each output line "I: ... logits V1 ... V10"
   must match `cifar-exp predict RUN_DIR --format json` on the same test image (as a PNG) within
@@ -374,15 +374,9 @@ def make_data(make_test_data, folder, n_train, n_test):
 # ---------------------------------------------------------------------------------------------
 # readme_matches_program
 
-def check_program(binary, make_test_data, work):
-    docs = Docs()
-    problems = []
-    problem = problems.append
-
-    # Links between README.md, docs/*.md and the repository's files.
-    links = check_links(docs, problem)
-
-    # Subcommands and flags.
+def check_commands(binary, docs, problem):
+    """Subcommands and flags: README's against every command's --help, both ways. Returns (the
+    command lines found, {command: its --help flags})."""
     main_subcommands, main_flags = help_of(binary, "")
     flags_of = {"": main_flags}
     with ThreadPoolExecutor(WORKERS) as pool:
@@ -419,9 +413,12 @@ def check_program(binary, make_test_data, work):
                 problem("`{} --help` lists {}, but no line of `{}` in {} names it (e.g. the "
                         "synopsis in Running an experiment)".format(where, flag, where,
                                                                     docs.names))
+    return found, flags_of
 
-    # Config keys: the union of the resolved shipped configs.
-    configs = sorted(glob.glob(os.path.join(ROOT, "configs", "*.json")))
+
+def resolved_configs(binary, work, configs, problem):
+    """The union of the resolved shipped configs and EXTRA_SETUPS: (path -> [values], the paths
+    the shipped configs resolve without EXTRA_SETUPS)."""
     resolved = {}   # path -> [values]
     shipped = set()  # paths the shipped configs resolve, without EXTRA_SETUPS
     smoke = os.path.join(ROOT, "configs", "smoke.json")
@@ -440,6 +437,14 @@ def check_program(binary, make_test_data, work):
             resolved.setdefault(path, []).append(value)
             if n < len(configs):
                 shipped.add(path)
+    return resolved, shipped
+
+
+def check_config_keys(binary, docs, work, problem):
+    """The keys of "Config reference" against the resolved configs, both ways. Returns the
+    resolved paths (path -> [values])."""
+    configs = sorted(glob.glob(os.path.join(ROOT, "configs", "*.json")))
+    resolved, shipped = resolved_configs(binary, work, configs, problem)
     rows = docs.table("Config reference", problem)
     documented = {}
     for line, cells in rows:
@@ -471,8 +476,12 @@ def check_program(binary, make_test_data, work):
                     "in the table of {}".format(
                         path, "" if path in shipped else " with EXTRA_SETUPS",
                         docs.section_name("Config reference")))
+    return resolved
 
-    # A finished tiny run: 2 epochs (so that checkpoint.prev.pt exists) and an evaluation.
+
+def tiny_run(binary, make_test_data, work):
+    """A finished tiny run: 2 epochs (so that checkpoint.prev.pt exists) and an evaluation.
+    Returns its folder."""
     data = os.path.join(work, "data")
     make_data(make_test_data, data, 256, 128)
     out = run([binary, "--config", os.path.join(ROOT, "configs", "smoke.json"), "--data-dir",
@@ -487,9 +496,14 @@ def check_program(binary, make_test_data, work):
     out = run([binary, "evaluate", run_dir], cwd=work)
     if out.returncode != 0:
         raise SystemExit("readme_test: evaluate failed: " + tail(out.stderr))
-    files = sorted(os.listdir(run_dir))
+    return run_dir
+
+
+def writes_table(docs, problem):
+    """The table of "What a run writes": (file name patterns {name: (regex, line)}, the files
+    its other cells name {name: line}, and the (line, cells) of its *.crc32, summary.json and
+    metrics.csv rows, None where there is none)."""
     rows = docs.table("What a run writes", problem)
-    writes = docs.section_name("What a run writes")
     patterns, mentioned, crc_row, summary_row, metrics_row = {}, {}, None, None, None
     file_name = re.compile(r"[\w<>*.-]+\.(pt|json|jsonl|csv|log|crc32|png|npy|txt)")
     for line, cells in rows:
@@ -507,6 +521,11 @@ def check_program(binary, make_test_data, work):
             summary_row = (line, set(code_spans(cells[1])))
         if "metrics.csv" in names:
             metrics_row = (line, code_spans(cells[1]))
+    return patterns, mentioned, crc_row, summary_row, metrics_row
+
+
+def check_run_files(files, patterns, mentioned, crc_row, writes, problem):
+    """The run folder's files against the table's rows and its *.crc32 row, both ways."""
     folder = "the finished run folder (2 epochs, then `evaluate`)"
     for name, (regex, line) in patterns.items():
         if not any(regex.match(f) for f in files):
@@ -534,9 +553,10 @@ def check_program(binary, make_test_data, work):
                 problem("{}: the `*.crc32` row says `{}` has a checksum, but the run "
                         "folder has no `{}.crc32`".format(line, name, name))
 
-    # summary.json: every key named in its row (nested ones too: process.host, ...). Keys that
-    # are file names (provenance.data_files) are data, not names; their fields are checked.
-    summary = json.load(open(os.path.join(run_dir, "summary.json")))
+
+def check_summary_keys(summary, summary_row, writes, problem):
+    """summary.json: every key named in its row (nested ones too: process.host, ...). Keys that
+    are file names (provenance.data_files) are data, not names; their fields are checked."""
     if summary_row is None:
         problem("The table of {} has no `summary.json` row".format(writes))
     else:
@@ -551,6 +571,10 @@ def check_program(binary, make_test_data, work):
                 if isinstance(value, dict):
                     walk(value, path + ".")
         walk(summary, "")
+
+
+def check_metrics_columns(run_dir, metrics_row, writes, problem):
+    """metrics.csv's header against the columns the metrics.csv row lists, both ways."""
     if metrics_row is None:
         problem("The table of {} has no `metrics.csv` row".format(writes))
     else:
@@ -566,6 +590,23 @@ def check_program(binary, make_test_data, work):
                 problem("{}: the metrics.csv row lists the column `{}`, which "
                         "metrics.csv does not have ({})".format(line, column, ",".join(header)))
 
+
+def check_program(binary, make_test_data, work):
+    docs = Docs()
+    problems = []
+    problem = problems.append
+    # Links between README.md, docs/*.md and the repository's files.
+    links = check_links(docs, problem)
+    found, flags_of = check_commands(binary, docs, problem)
+    resolved = check_config_keys(binary, docs, work, problem)
+    run_dir = tiny_run(binary, make_test_data, work)
+    files = sorted(os.listdir(run_dir))
+    patterns, mentioned, crc_row, summary_row, metrics_row = writes_table(docs, problem)
+    writes = docs.section_name("What a run writes")
+    check_run_files(files, patterns, mentioned, crc_row, writes, problem)
+    summary = json.load(open(os.path.join(run_dir, "summary.json")))
+    check_summary_keys(summary, summary_row, writes, problem)
+    check_metrics_columns(run_dir, metrics_row, writes, problem)
     checked = ("{} files, {} links, {} command lines, {} commands, {} config keys, {} run "
                "files, {} summary keys".format(len(docs.files), links, len(found),
                                                len(flags_of), len(resolved), len(files),
@@ -576,11 +617,10 @@ def check_program(binary, make_test_data, work):
 # ---------------------------------------------------------------------------------------------
 # readme_examples
 
-def check_examples(binary, make_test_data, work):
-    docs = Docs()
-    problems = []
-    problem = problems.append
-    examples = []   # (file, block), README.md's first, in the order they appear
+def marked_examples(docs, problem):
+    """The ```sh and ```python blocks marked `run`, (file, block), README.md's first, in the
+    order they appear; a block without a mark, or a mark without a block, is a problem."""
+    examples = []
     for doc in docs.files:
         marked_lines = set()
         for block in doc.blocks:
@@ -600,33 +640,44 @@ def check_examples(binary, make_test_data, work):
                     i + 1 not in marked_lines:
                 problem("{}: a readme_examples mark not followed by a code block".format(
                     doc.where(i + 1)))
-    shell = [(d, b) for d, b in examples if b["language"] != "python"]
-    python = [(d, b) for d, b in examples if b["language"] == "python"]
-    if not python:
-        problem("{} have no ```python example marked `<!-- readme_examples: run -->` (the "
-                "weights.pt example of Installing, and using a trained model)".format(
-                    docs.names))
+    return examples
 
-    # The folder the examples run in.
+
+def default_data_dir(binary):
+    """cifar-exp's default data folder (relative), where the examples find the data unless told."""
+    out = run([binary, "--print-default", "data_dir"])
+    if out.returncode != 0:
+        raise SystemExit("readme_test: cifar-exp --print-default data_dir failed: " +
+                         tail(out.stderr))
+    return out.stdout.strip()
+
+
+def example_folder(binary, make_test_data, work, data_dir):
+    """The folder the examples run in (build/ and bin/ cifar-exp, configs/, scripts/, generated
+    data in data_dir and a sweep in runs/sweep); returns the examples' environment."""
     os.makedirs(os.path.join(work, "build"))
     os.makedirs(os.path.join(work, "bin"))
     os.symlink(os.path.abspath(binary), os.path.join(work, "build", "cifar-exp"))
     os.symlink(os.path.abspath(binary), os.path.join(work, "bin", "cifar-exp"))
     os.symlink(os.path.join(ROOT, "configs"), os.path.join(work, "configs"))
     os.symlink(os.path.join(ROOT, "scripts"), os.path.join(work, "scripts"))
-    make_data(make_test_data, os.path.join(work, "data", "cifar-10-batches-bin"), 256, 128)
+    make_data(make_test_data, os.path.join(work, data_dir), 256, 128)
     env = dict(os.environ, PATH=os.path.join(work, "bin") + os.pathsep + os.environ["PATH"],
                CIFAR_EXP_BIN=os.path.abspath(binary), CIFAR_EXP=os.path.abspath(binary),
                PLOT_PYTHON="/nonexistent")
     env.pop("CIFAR10_DIR", None)
     out = run(["bash", "scripts/sweep.sh", "--configs", "no_aug_no_tl,aug_no_tl",
-               "--data-dir", "data/cifar-10-batches-bin", "--output-dir", "runs/sweep",
+               "--data-dir", data_dir, "--output-dir", "runs/sweep",
                "--epochs", "1", "--train-limit", "128", "--test-limit", "64", "--device", "cpu",
                "--threads", "2"], cwd=work, env=env, timeout=300)
     if out.returncode != 0:
         raise SystemExit("readme_test: the sweep the examples read failed: " +
                          tail(out.stdout + out.stderr, 8))
+    return env
 
+
+def run_shell_examples(shell, work, env, problem):
+    """Each logical line of the shell examples, which must exit 0; returns how many ran."""
     commands = 0
     for doc, block in shell:
         for line, text in logical_lines(block["body"], block["line"] + 1):
@@ -636,6 +687,85 @@ def check_examples(binary, make_test_data, work):
                 problem("{}: the example `{}` exits {}: {}".format(
                     doc.where(line), text.strip(), out.returncode,
                     tail(out.stderr or out.stdout)))
+    return commands
+
+
+def printed_logits(out):
+    """The example's lines "I: ... logits V1 ... V10" as {I: [V1, ..., V10]}."""
+    line_format = re.compile(r"^(\d+): .*?logits((?:\s+-?\d+(?:\.\d+)?(?:e[-+]?\d+)?){10})\s*$")
+    printed = {}
+    for text in out.stdout.splitlines():
+        m = line_format.match(text)
+        if m:
+            printed[int(m.group(1))] = [float(v) for v in m.group(2).split()]
+    return printed
+
+
+def predicted_logits(binary, make_test_data, work, data_dir, run_dir, n, count):
+    """`cifar-exp predict RUN_DIR --format json` on the first `count` test images as PNGs."""
+    png = os.path.join(work, "png{}".format(n))
+    made = run([make_test_data, "--png", os.path.join(work, data_dir), png, str(count)])
+    if made.returncode != 0:
+        raise SystemExit("readme_test: make_test_data --png failed: " + tail(made.stderr))
+    images = sorted(glob.glob(os.path.join(png, "*-[0-9].png")),
+                    key=lambda p: int(os.path.basename(p).split("-")[0]))
+    predicted = run([binary, "predict", run_dir] + images + ["--format", "json", "--top",
+                                                             "1"], cwd=work)
+    if predicted.returncode != 0:
+        raise SystemExit("readme_test: predict failed: " + tail(predicted.stderr))
+    return json.loads(predicted.stdout)
+
+
+def check_python_example(binary, make_test_data, work, env, example, problem):
+    """Runs the n-th Python example with RUN_DIR (example: data_dir, run_dir, n, doc, block); its
+    logits must match `cifar-exp predict`."""
+    data_dir, run_dir, n, doc, block = example
+    script = os.path.join(work, "example{}.py".format(n))
+    with open(script, "w") as f:
+        f.write("\n".join(block["body"]) + "\n")
+    out = run(["/usr/bin/python3", script], cwd=work, env=dict(env, RUN_DIR=run_dir))
+    where = "{}: the Python example (RUN_DIR={})".format(doc.where(block["line"]), run_dir)
+    if out.returncode != 0:
+        problem("{} exits {}: {}".format(where, out.returncode, tail(out.stderr)))
+        return
+    printed = printed_logits(out)
+    if not printed:
+        problem("{} prints no line \"I: ... logits V1 ... V10\"; it printed: {}".format(
+            where, tail(out.stdout)))
+        return
+    count = max(printed) + 1
+    worst = 0.0
+    for result in predicted_logits(binary, make_test_data, work, data_dir, run_dir, n, count):
+        index = int(os.path.basename(result["image"]).split("-")[0])
+        if index not in printed:
+            problem("{} prints no logits for test image {}".format(where, index))
+            continue
+        difference = max(abs(a - b) for a, b in zip(printed[index], result["logits"]))
+        worst = max(worst, difference)
+        if difference > TOLERANCE:
+            problem("{}: test image {}: logits {} differ from `cifar-exp predict "
+                    "--format json` {} by {:.2e} (more than {})".format(
+                        where, index, printed[index], result["logits"], difference,
+                        TOLERANCE))
+    print("readme_examples: the Python example at {} matches `cifar-exp predict` "
+          "on {} images (max |logit difference| {:.1e})".format(doc.where(block["line"]),
+                                                                count, worst))
+
+
+def check_examples(binary, make_test_data, work):
+    docs = Docs()
+    problems = []
+    problem = problems.append
+    examples = marked_examples(docs, problem)
+    shell = [(d, b) for d, b in examples if b["language"] != "python"]
+    python = [(d, b) for d, b in examples if b["language"] == "python"]
+    if not python:
+        problem("{} have no ```python example marked `<!-- readme_examples: run -->` (the "
+                "weights.pt example of Installing, and using a trained model)".format(
+                    docs.names))
+    data_dir = default_data_dir(binary)
+    env = example_folder(binary, make_test_data, work, data_dir)
+    commands = run_shell_examples(shell, work, env, problem)
     if problems:
         return problems, None
     probe = run(["/usr/bin/python3", "-c", "import torch"])
@@ -647,53 +777,9 @@ def check_examples(binary, make_test_data, work):
     if not runs:
         raise SystemExit("readme_test: the sweep made no runs/sweep/no_aug_no_tl-* folder")
     run_dir = os.path.relpath(runs[0], work)
-    line_format = re.compile(r"^(\d+): .*?logits((?:\s+-?\d+(?:\.\d+)?(?:e[-+]?\d+)?){10})\s*$")
     for n, (doc, block) in enumerate(python):
-        script = os.path.join(work, "example{}.py".format(n))
-        with open(script, "w") as f:
-            f.write("\n".join(block["body"]) + "\n")
-        out = run(["/usr/bin/python3", script], cwd=work, env=dict(env, RUN_DIR=run_dir))
-        where = "{}: the Python example (RUN_DIR={})".format(doc.where(block["line"]), run_dir)
-        if out.returncode != 0:
-            problem("{} exits {}: {}".format(where, out.returncode, tail(out.stderr)))
-            continue
-        printed = {}
-        for text in out.stdout.splitlines():
-            m = line_format.match(text)
-            if m:
-                printed[int(m.group(1))] = [float(v) for v in m.group(2).split()]
-        if not printed:
-            problem("{} prints no line \"I: ... logits V1 ... V10\"; it printed: {}".format(
-                where, tail(out.stdout)))
-            continue
-        count = max(printed) + 1
-        png = os.path.join(work, "png{}".format(n))
-        made = run([make_test_data, "--png", os.path.join(work, "data", "cifar-10-batches-bin"),
-                    png, str(count)])
-        if made.returncode != 0:
-            raise SystemExit("readme_test: make_test_data --png failed: " + tail(made.stderr))
-        images = sorted(glob.glob(os.path.join(png, "*-[0-9].png")),
-                        key=lambda p: int(os.path.basename(p).split("-")[0]))
-        predicted = run([binary, "predict", run_dir] + images + ["--format", "json", "--top",
-                                                                 "1"], cwd=work)
-        if predicted.returncode != 0:
-            raise SystemExit("readme_test: predict failed: " + tail(predicted.stderr))
-        worst = 0.0
-        for result in json.loads(predicted.stdout):
-            index = int(os.path.basename(result["image"]).split("-")[0])
-            if index not in printed:
-                problem("{} prints no logits for test image {}".format(where, index))
-                continue
-            difference = max(abs(a - b) for a, b in zip(printed[index], result["logits"]))
-            worst = max(worst, difference)
-            if difference > TOLERANCE:
-                problem("{}: test image {}: logits {} differ from `cifar-exp predict "
-                        "--format json` {} by {:.2e} (more than {})".format(
-                            where, index, printed[index], result["logits"], difference,
-                            TOLERANCE))
-        print("readme_examples: the Python example at {} matches `cifar-exp predict` "
-              "on {} images (max |logit difference| {:.1e})".format(doc.where(block["line"]),
-                                                                    count, worst))
+        check_python_example(binary, make_test_data, work, env,
+                             (data_dir, run_dir, n, doc, block), problem)
     print("readme_examples: {} shell example lines and {} Python example(s) ran".format(
         commands, len(python)))
     return problems, None

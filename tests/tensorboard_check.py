@@ -161,6 +161,96 @@ def run(args, **kwargs):
     return result
 
 
+def check_sweep(tmp, data, config):
+    """A 2-point grid: each run a session whose hparams are the configuration, seed and the
+    grid's key. Returns the sweep folder."""
+    sweep = os.path.join(tmp, "sweep")
+    run(["sweep", "--configs", config, "--grid", "training.learning_rate=0.001,0.002",
+         "--data-dir", data, "--output-dir", sweep])
+    runs = sorted(os.path.join(sweep, d) for d in os.listdir(sweep) if d.startswith("tb+"))
+    check(len(runs) == 2, f"sweep runs: {runs}")
+    for r in runs:
+        rate = json.load(open(os.path.join(r, "config.json")))["training"]["learning_rate"]
+        # A sweep's seeds are 1..N.
+        check_run(r, 7, 32, {"config": "tb", "seed": 1, "training.learning_rate": rate})
+    return sweep
+
+
+def check_killed(tmp, data, config):
+    """Killed at a random moment after its first checkpoint, resumed, killed, resumed: the log
+    has each step once and none missing. Returns (kills, the run's arguments, its output
+    folder)."""
+    out = os.path.join(tmp, "killed")
+    args = ["--config", config, "--data-dir", data, "--output-dir", out, "--epochs", "8",
+            "--set", "output.tensorboard_batch_interval=3"]
+    kills = 0
+    process = subprocess.Popen([BIN] + args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    folder = None
+    while kills < 2:
+        deadline = time.time() + 60
+        while time.time() < deadline and process.poll() is None:
+            folders = [os.path.join(out, d) for d in os.listdir(out)] if os.path.isdir(out) else []
+            folder = next((f for f in folders if os.path.exists(f + "/checkpoint.pt")), folder)
+            if folder:
+                break
+            time.sleep(0.01)
+        time.sleep(0.2 + 0.3 * kills)
+        if process.poll() is not None:
+            break
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        kills += 1
+        process = subprocess.Popen([BIN, "resume", folder], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+    check(process.wait() == 0, "the resumed run failed")
+    check(kills >= 1, "the run finished before it could be killed")
+    # --epochs is a hyperparameter; output settings are not.
+    check_run(folder, 3, 32, {"config": "tb", "seed": 4, "training.epochs": 8})
+    return kills, args, out
+
+
+def check_stopped(tmp, args):
+    """Stopped by Ctrl-C after a checkpoint: the session ends as Running (resume goes on);
+    resumed to the end: Success, which TensorBoard shows (it keeps a tag's first value, so the
+    earlier end must be gone)."""
+    out = os.path.join(tmp, "stopped")
+    process = subprocess.Popen([BIN] + args[:4] + ["--output-dir", out, "--epochs", "30"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    folder = None
+    while time.time() < deadline and process.poll() is None and not folder:
+        folders = [os.path.join(out, d) for d in os.listdir(out)] if os.path.isdir(out) else []
+        folder = next((f for f in folders if os.path.exists(f + "/checkpoint.pt")), None)
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    check(process.wait() == 130, "a stopped run should exit 130")
+    check(folder and session_status(folder) == api_pb2.STATUS_RUNNING,
+          f"stopped run: session status {folder and session_status(folder)}, not Running")
+    if folder:
+        run(["resume", folder])
+        check(session_status(folder) == api_pb2.STATUS_SUCCESS,
+              f"resumed run: session status {session_status(folder)}, not Success")
+        check_run_names(out, [4])
+
+
+def check_diverged(tmp, data):
+    """Diverged (SGD, momentum 0.999999, rate 10, one batch an epoch): Failure."""
+    diverging = os.path.join(tmp, "diverging.json")
+    with open(diverging, "w") as f:
+        json.dump({"name": "nan", "training": {"epochs": 8, "batch_size": 1600, "seed": 1,
+                                               "device": "cpu", "threads": 1,
+                                               "optimizer": "sgd", "momentum": 0.999999,
+                                               "nesterov": True, "learning_rate": 10}}, f)
+    out = os.path.join(tmp, "diverged")
+    result = subprocess.run([BIN, "--config", diverging, "--data-dir", data, "--output-dir", out],
+                            capture_output=True, text=True)
+    check(result.returncode == 6, f"the diverging run exited {result.returncode}: {result.stderr}")
+    folders = [os.path.join(out, d) for d in os.listdir(out) if d.startswith("nan-")]
+    check(len(folders) == 1 and session_status(folders[0]) == api_pb2.STATUS_FAILURE,
+          f"diverged run: folders {folders}, session status "
+          f"{folders and session_status(folders[0])}, not Failure")
+
+
 def main():
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "data")
@@ -171,87 +261,12 @@ def main():
                        "training": {"epochs": 3, "batch_size": 32, "threads": 1,
                                     "device": "cpu", "seed": 4},
                        "output": {"tensorboard_batch_interval": 7}}, f)
-
-        # A 2-point grid: each run a session whose hparams are the configuration, seed and the
-        # grid's key.
-        sweep = os.path.join(tmp, "sweep")
-        run(["sweep", "--configs", config, "--grid", "training.learning_rate=0.001,0.002",
-             "--data-dir", data, "--output-dir", sweep])
-        runs = sorted(os.path.join(sweep, d) for d in os.listdir(sweep) if d.startswith("tb+"))
-        check(len(runs) == 2, f"sweep runs: {runs}")
-        for r in runs:
-            rate = json.load(open(os.path.join(r, "config.json")))["training"]["learning_rate"]
-            # A sweep's seeds are 1..N.
-            check_run(r, 7, 32, {"config": "tb", "seed": 1, "training.learning_rate": rate})
-
-        # Killed at a random moment after its first checkpoint, resumed, killed, resumed: the
-        # log has each step once and none missing.
-        out = os.path.join(tmp, "killed")
-        args = ["--config", config, "--data-dir", data, "--output-dir", out, "--epochs", "8",
-                "--set", "output.tensorboard_batch_interval=3"]
-        kills = 0
-        process = subprocess.Popen([BIN] + args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        folder = None
-        while kills < 2:
-            deadline = time.time() + 60
-            while time.time() < deadline and process.poll() is None:
-                folders = [os.path.join(out, d) for d in os.listdir(out)] if os.path.isdir(out) else []
-                folder = next((f for f in folders if os.path.exists(f + "/checkpoint.pt")), folder)
-                if folder:
-                    break
-                time.sleep(0.01)
-            time.sleep(0.2 + 0.3 * kills)
-            if process.poll() is not None:
-                break
-            process.send_signal(signal.SIGKILL)
-            process.wait()
-            kills += 1
-            process = subprocess.Popen([BIN, "resume", folder], stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL)
-        check(process.wait() == 0, "the resumed run failed")
-        check(kills >= 1, "the run finished before it could be killed")
-        # --epochs is a hyperparameter; output settings are not.
-        check_run(folder, 3, 32, {"config": "tb", "seed": 4, "training.epochs": 8})
+        sweep = check_sweep(tmp, data, config)
+        kills, args, killed = check_killed(tmp, data, config)
         check_run_names(sweep, [1, 1])
-        check_run_names(out, [4])
-
-        # Stopped by Ctrl-C after a checkpoint: the session ends as Running (resume goes on);
-        # resumed to the end: Success, which TensorBoard shows (it keeps a tag's first value, so
-        # the earlier end must be gone).
-        out = os.path.join(tmp, "stopped")
-        process = subprocess.Popen([BIN] + args[:4] + ["--output-dir", out, "--epochs", "30"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 120
-        folder = None
-        while time.time() < deadline and process.poll() is None and not folder:
-            folders = [os.path.join(out, d) for d in os.listdir(out)] if os.path.isdir(out) else []
-            folder = next((f for f in folders if os.path.exists(f + "/checkpoint.pt")), None)
-            time.sleep(0.01)
-        process.send_signal(signal.SIGINT)
-        check(process.wait() == 130, "a stopped run should exit 130")
-        check(folder and session_status(folder) == api_pb2.STATUS_RUNNING,
-              f"stopped run: session status {folder and session_status(folder)}, not Running")
-        if folder:
-            run(["resume", folder])
-            check(session_status(folder) == api_pb2.STATUS_SUCCESS,
-                  f"resumed run: session status {session_status(folder)}, not Success")
-            check_run_names(out, [4])
-
-        # Diverged (SGD, momentum 0.999999, rate 10, one batch an epoch): Failure.
-        diverging = os.path.join(tmp, "diverging.json")
-        with open(diverging, "w") as f:
-            json.dump({"name": "nan", "training": {"epochs": 8, "batch_size": 1600, "seed": 1,
-                                                   "device": "cpu", "threads": 1,
-                                                   "optimizer": "sgd", "momentum": 0.999999,
-                                                   "nesterov": True, "learning_rate": 10}}, f)
-        out = os.path.join(tmp, "diverged")
-        result = subprocess.run([BIN, "--config", diverging, "--data-dir", data, "--output-dir", out],
-                                capture_output=True, text=True)
-        check(result.returncode == 6, f"the diverging run exited {result.returncode}: {result.stderr}")
-        folders = [os.path.join(out, d) for d in os.listdir(out) if d.startswith("nan-")]
-        check(len(folders) == 1 and session_status(folders[0]) == api_pb2.STATUS_FAILURE,
-              f"diverged run: folders {folders}, session status "
-              f"{folders and session_status(folders[0])}, not Failure")
+        check_run_names(killed, [4])
+        check_stopped(tmp, args)
+        check_diverged(tmp, data)
     if failures:
         print("\n".join("FAIL " + f for f in failures))
         sys.exit(1)

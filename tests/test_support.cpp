@@ -13,8 +13,8 @@
 
 #include <gtest/gtest.h>
 
-#include "cifar_exp/data.h"
-#include "cifar_exp/files.h"
+#include "cifar_exp/data/data.h"
+#include "cifar_exp/io/files.h"
 #include "test_paths.h"
 
 namespace fs = std::filesystem;

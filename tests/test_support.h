@@ -9,7 +9,7 @@
 
 #include <torch/torch.h>
 
-#include "cifar_exp/training.h"
+#include "cifar_exp/training/callback.h"
 
 namespace cifar_exp::testing {
 

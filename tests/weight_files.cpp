@@ -7,8 +7,8 @@
 #include <utility>
 #include <vector>
 
-#include "cifar_exp/errors.h"
-#include "hdf5_file.h"  // the library's private HDF5 handles (src/)
+#include "cifar_exp/io/errors.h"
+#include "io/hdf5_file.h"  // the library's private HDF5 handles (src/)
 
 namespace cifar_exp::testing {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "cifar_exp/vgg16_layers.h"
+#include "cifar_exp/models/vgg16_layers.h"
 
 namespace cifar_exp::testing {
 

@@ -7,8 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cifar_exp/data.h"
-#include "cifar_exp/errors.h"
+#include "cifar_exp/data/data.h"
+#include "cifar_exp/io/errors.h"
 #include "fuzz_support.h"
 
 namespace {

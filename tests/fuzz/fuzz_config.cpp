@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <string>
 
-#include "cifar_exp/config.h"
-#include "cifar_exp/errors.h"
+#include "cifar_exp/config/config.h"
+#include "cifar_exp/io/errors.h"
 #include "fuzz_support.h"
 
 namespace {

@@ -4,8 +4,8 @@
 #include <cstdint>
 #include <string>
 
-#include "cifar_exp/errors.h"
-#include "cifar_exp/images.h"
+#include "cifar_exp/io/errors.h"
+#include "cifar_exp/io/images.h"
 #include "fuzz_support.h"
 
 namespace {

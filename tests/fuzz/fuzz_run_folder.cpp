@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "cifar_exp/comparison.h"
-#include "cifar_exp/errors.h"
-#include "cifar_exp/run_records.h"
+#include "cifar_exp/records/comparison.h"
+#include "cifar_exp/io/errors.h"
+#include "cifar_exp/records/run_records.h"
 #include "fuzz_support.h"
 
 namespace fs = std::filesystem;

@@ -6,8 +6,8 @@
 #include <sstream>
 #include <string>
 
-#include "cifar_exp/config.h"
-#include "cifar_exp/errors.h"
+#include "cifar_exp/config/config.h"
+#include "cifar_exp/io/errors.h"
 #include "fuzz_support.h"
 
 namespace {

@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <iostream>
 
-#include "cifar_exp/config.h"
+#include "cifar_exp/config/config.h"
 
 namespace cifar_exp::fuzz {
 

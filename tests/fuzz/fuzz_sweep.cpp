@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "cifar_exp/errors.h"
-#include "cifar_exp/files.h"
-#include "cifar_exp/sweep.h"
+#include "cifar_exp/io/errors.h"
+#include "cifar_exp/io/files.h"
+#include "cifar_exp/sweep/sweep.h"
 #include "fuzz_support.h"
 
 namespace fs = std::filesystem;
