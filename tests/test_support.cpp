@@ -111,6 +111,16 @@ std::vector<std::string> run_folders(const std::string& parent) {
   return found;
 }
 
+std::vector<std::string> event_files(const std::string& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string name = entry.path().filename();
+    if (name.rfind("events.out.tfevents.", 0) == 0) names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
 namespace {
 std::string quote(const std::string& s) {
   std::string out = "'";

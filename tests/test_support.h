@@ -45,6 +45,9 @@ std::string read_text(const std::string& path);
 // The run folders in `parent`, sorted; hidden entries (.locks) are not runs.
 std::vector<std::string> run_folders(const std::string& parent);
 
+// The TensorBoard event files in `dir` (not its sub-folders), by name.
+std::vector<std::string> event_files(const std::string& dir);
+
 // A run folder's metrics.csv without its timing columns (seconds, images_per_second, found by
 // name), which vary from run to run: what two runs meant to be identical must share.
 std::string metrics_without_times(const std::string& run_dir);

@@ -19,16 +19,7 @@ namespace fs = std::filesystem;
 namespace cifar_exp {
 namespace {
 
-// The event files in `dir` (not its sub-folders), by name.
-std::vector<std::string> event_files(const std::string& dir) {
-  std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    const std::string name = entry.path().filename();
-    if (name.rfind("events.out.tfevents.", 0) == 0) names.push_back(name);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
+using testing::event_files;
 
 TEST(TensorBoardRuns, OffWritesNoLogAndOnWritesTheSubRuns) {
   testing::TempDir dir;
