@@ -11,20 +11,20 @@
 #include <torch/torch.h>
 #include <CLI/CLI.hpp>
 
-#include "cifar_exp/experiment/benchmark.h"
-#include "cifar_exp/records/comparison.h"
 #include "cifar_exp/config/config.h"
 #include "cifar_exp/config/config_keys.h"
 #include "cifar_exp/config/defaults.h"
 #include "cifar_exp/data/data.h"
 #include "cifar_exp/data/device.h"
-#include "cifar_exp/io/errors.h"
+#include "cifar_exp/experiment/benchmark.h"
 #include "cifar_exp/experiment/experiment.h"
-#include "cifar_exp/io/files.h"
 #include "cifar_exp/experiment/inference.h"
-#include "cifar_exp/io/logging.h"
-#include "cifar_exp/records/report.h"
 #include "cifar_exp/experiment/run_context.h"
+#include "cifar_exp/io/errors.h"
+#include "cifar_exp/io/files.h"
+#include "cifar_exp/io/logging.h"
+#include "cifar_exp/records/comparison.h"
+#include "cifar_exp/records/report.h"
 #include "cifar_exp/sweep/sweep.h"
 #include "cifar_exp/sweep/sweep_report.h"
 #include "cifar_exp/sweep/sweep_runner.h"
@@ -556,12 +556,14 @@ int run(int argc, char** argv) {
   app.add_flag("--version", show_version,
                "Print versions (cifar-exp, libtorch, CUDA runtime, cuDNN) and the CPU and GPUs");
   bool show_defaults = false;
-  app.add_flag("--print-defaults", show_defaults,
-               "Print the defaults scripts share with cifar-exp (JSON) and exit");
+  CLI::Option* defaults_flag =
+      app.add_flag("--print-defaults", show_defaults,
+                   "Print the defaults scripts share with cifar-exp (JSON) and exit");
   std::optional<std::string> default_name;
   app.add_option("--print-default", default_name,
                  "Print one shared default as plain text (a list one item per line) and exit")
-      ->type_name("NAME");
+      ->type_name("NAME")
+      ->excludes(defaults_flag);
   const Command train = train_command(app);
   const std::vector<Command> subcommands = {train,
                                             preview_command(app),

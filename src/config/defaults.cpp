@@ -1,6 +1,7 @@
 // The shared defaults by name (defaults.h).
 #include "cifar_exp/config/defaults.h"
 
+#include "cifar_exp/config/json_reading.h"
 #include "cifar_exp/io/errors.h"
 
 namespace cifar_exp {
@@ -17,8 +18,8 @@ std::string shared_default_text(const std::string& name) {
   if (it == defaults.end()) {
     std::string known;
     for (const auto& [key, value] : defaults.items()) known += (known.empty() ? "" : ", ") + key;
-    throw ConfigError(escape_line_breaks("--print-default: no default named \"" + name +
-                                         "\" (known: " + known + ")"));
+    throw ConfigError("--print-default: no default named " + describe_value(name) +
+                      " (known: " + known + ")");
   }
   if (it->is_string()) return it->get<std::string>() + "\n";
   std::string lines;

@@ -9,16 +9,16 @@
 #include <torch/csrc/jit/serialization/export.h>
 #include <torch/csrc/jit/serialization/pickler.h>
 
-#include "cifar_exp/training/checkpoint.h"
 #include "cifar_exp/data/data.h"
 #include "cifar_exp/data/device.h"
+#include "cifar_exp/experiment/run_context.h"
 #include "cifar_exp/io/errors.h"
 #include "cifar_exp/io/files.h"
 #include "cifar_exp/io/images.h"
 #include "cifar_exp/io/logging.h"
-#include "cifar_exp/experiment/run_context.h"
 #include "cifar_exp/records/run_folder.h"
 #include "cifar_exp/records/run_summary.h"
+#include "cifar_exp/training/checkpoint.h"
 #include "cifar_exp/training/fit.h"
 
 namespace fs = std::filesystem;

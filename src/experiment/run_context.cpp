@@ -9,12 +9,12 @@
 
 #include <torch/version.h>
 
-#include "cifar_exp/models/kernels/autocast.h"
 #include "cifar_exp/data/data.h"
 #include "cifar_exp/data/device.h"
 #include "cifar_exp/io/errors.h"
-#include "cifar_exp/models/feature_cache.h"
 #include "cifar_exp/io/logging.h"
+#include "cifar_exp/models/feature_cache.h"
+#include "cifar_exp/models/kernels/autocast.h"
 #include "cifar_exp/records/run_folder.h"
 
 namespace fs = std::filesystem;

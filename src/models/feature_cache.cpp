@@ -6,11 +6,11 @@
 #include <optional>
 #include <sstream>
 
-#include "cifar_exp/models/kernels/autocast.h"
 #include "cifar_exp/data/device.h"
 #include "cifar_exp/io/errors.h"
 #include "cifar_exp/io/files.h"
 #include "cifar_exp/io/logging.h"
+#include "cifar_exp/models/kernels/autocast.h"
 
 namespace fs = std::filesystem;
 

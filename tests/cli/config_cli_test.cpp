@@ -306,5 +306,15 @@ TEST(CliConfig, PrintDefaultListsOneItemPerLineAndRefusesUnknownNames) {
   EXPECT_TRUE(bad.out.empty()) << bad.out;
 }
 
+// A name of any length is quoted short, and asking for both forms at once is refused.
+TEST(CliConfig, PrintDefaultQuotesLongNamesShortAndExcludesPrintDefaults) {
+  const auto huge = run_cli({"--print-default", std::string(5000, 'x')});
+  testing::expect_one_line_error(huge, int(ExitCode::kUsage), "no default named \"xxx", "huge");
+  EXPECT_LT(huge.err.size(), 200u) << huge.err;
+  const auto both = run_cli({"--print-defaults", "--print-default", "data_dir"});
+  testing::expect_one_line_error(both, int(ExitCode::kUsage), "--print-default", "both forms");
+  EXPECT_TRUE(both.out.empty()) << both.out;
+}
+
 }  // namespace
 }  // namespace cifar_exp

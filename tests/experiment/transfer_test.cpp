@@ -5,8 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cifar_exp/models/kernels/autocast.h"
 #include "cifar_exp/models/feature_cache.h"
+#include "cifar_exp/models/kernels/autocast.h"
 #include "cifar_exp/models/models.h"
 #include "cifar_exp/training/fit.h"
 #include "test_support.h"

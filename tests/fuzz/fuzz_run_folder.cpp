@@ -15,8 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "cifar_exp/records/comparison.h"
 #include "cifar_exp/io/errors.h"
+#include "cifar_exp/records/comparison.h"
 #include "cifar_exp/records/run_records.h"
 #include "fuzz_support.h"
 

@@ -3,9 +3,9 @@
 
 #include <gtest/gtest.h>
 
-#include "cifar_exp/records/comparison.h"
-#include "cifar_exp/io/errors.h"
 #include "cifar_exp/config/run_name.h"
+#include "cifar_exp/io/errors.h"
+#include "cifar_exp/records/comparison.h"
 #include "test_support.h"
 
 using nlohmann::json;

@@ -12,8 +12,8 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
-#include "cifar_exp/data/augmentation.h"
 #include "cifar_exp/config/config.h"
+#include "cifar_exp/data/augmentation.h"
 #include "cifar_exp/models/models.h"
 
 namespace cifar_exp {

@@ -1,7 +1,8 @@
 // Reading pretrained VGG16 backbone weights: the 13 convolutions of VGG16's feature extractor,
 // from the Keras ImageNet file or from a torchvision export, into a Vgg16Weights (the layer table
 // and the in-memory layout are vgg16_layers.h). src/models/keras_weights.cpp and
-// src/models/torchvision_weights.cpp read the two formats; tests/weight_files.h writes them, for tests.
+// src/models/torchvision_weights.cpp read the two formats; tests/weight_files.h writes them, for
+// tests.
 //
 // File formats:
 //  keras_h5     The file Keras downloads for VGG16(weights='imagenet', include_top=False),

@@ -26,11 +26,11 @@ struct RunRecord {
   // failure.json), what is known: name, error, and from its config the model, augmentation,
   // transfer and reference accuracy.
   RunSummary summary;
-  bool has_summary_file = false;     // summary.json was there and readable
-  bool has_failure_file = false;     // failure.json was read instead
-  int failure_exit_code = 0;         // failure.json's exit_code
-  std::optional<int64_t> seed;       // the summary's, else failure.json's, else config.json's
-  nlohmann::json config;             // config.json (the resolved config), empty when absent
+  bool has_summary_file = false;  // summary.json was there and readable
+  bool has_failure_file = false;  // failure.json was read instead
+  int failure_exit_code = 0;      // failure.json's exit_code
+  std::optional<int64_t> seed;    // the summary's, else failure.json's, else config.json's
+  nlohmann::json config;          // config.json (the resolved config), empty when absent
   // From config.json and the data files summary.json's provenance records; nullopt when there
   // is no config.json this version can read. Runs are pooled and reused only by identity.
   std::optional<RunIdentity> identity;
