@@ -40,7 +40,8 @@
 # order of the sides rotated by one each round. Then: a header line per side (what ran, its
 # allocator setting), and per config each phase's mean_ms (median over rounds) with one column
 # per side, training / evaluation / backbone features images/s with one column per side, a row
-# "convolutions" (direct (libtorch), Winograd (oneDNN), Winograd (ours, AVX2): what each side
+# "convolutions" (direct (libtorch), direct (ours, AVX-512), Winograd (oneDNN), Winograd (ours,
+# AVX2), ...: bench_common.CONVOLUTIONS): what each side
 # ran for that config, from its report), and for each cifar-exp side a line "fastest Python:
 # LABEL N img/s; cifar-exp X / fastest Python = R.RRx" (training images/s, > 1: cifar-exp
 # faster). --format markdown prints instead one Markdown table for BENCHMARKS.md: a row per

@@ -46,14 +46,17 @@ steps timed between two synchronisations only (train_throughput), as cifar-exp b
 --memory-format channels_last (default) keeps convolution weights and their inputs channels-last:
 the small CNN and the VGG16 backbone (weights and preprocessed input; the head gets the flattened
 features, which for 32x32 inputs are 512 x 1 x 1 either way), as cifar-exp runs both
-(SmallCnnImpl always; Vgg16BackboneImpl with model.kernels "fused", the default, NCHW with
-"generic"); contiguous runs plain NCHW everywhere.
+(SmallCnnImpl always; Vgg16BackboneImpl with model.kernels "auto" (the default), "own" or
+"fused", NCHW with "generic"); contiguous runs plain NCHW everywhere.
 
 What this reference does not do that cifar-exp does (src/models/models.cpp, src/models/kernels/):
 the layers here are PyTorch's own, out of place (F.relu then F.max_pool2d; nn.ReLU(inplace=False)
-in the backbone), as cifar-exp's model.kernels "generic". With "fused" (the default) cifar-exp
-runs each ReLU + 2x2 max pool as one kernel (kernels.h: the small CNN's first two, each VGG16
-block end) and, in a frozen backbone (no gradient), its other ReLUs in place. Its frozen VGG16
+in the backbone), as cifar-exp's model.kernels "generic". With "fused" cifar-exp runs each
+ReLU + 2x2 max pool as one kernel (kernels.h: the small CNN's first two, each VGG16 block end)
+and, in a frozen backbone (no gradient), its other ReLUs in place; with "auto" (the default) it
+also runs the small CNN's convolutions, on a CPU in fp32, through its own kernels (small_conv.h:
+convolution + bias + ReLU + pool as one operation, forward and backward), where libtorch's
+conv2d runs here. Its frozen VGG16
 backbone on the CPU in fp32 convolves by model.convolution: "auto" (the default) takes Winograd
 (oneDNN's on AVX-512 with oneDNN, else our AVX2 kernels, winograd.h), with ReLUs and pools fused
 into it; this reference convolves directly (PyTorch's convolutions, oneDNN's direct kernels on
@@ -243,7 +246,7 @@ def vgg16_backbone():
     ReLU, 5 max pools 2x2), built here as a plain nn.Sequential in torchvision's index layout
     (features.{i}.weight), without torchvision and without the 123 M-parameter classifier. The
     ReLUs are out-of-place and the pools libtorch's, as Vgg16BackboneImpl with model.kernels
-    "generic"; with "fused" (its default) cifar-exp fuses each block end's ReLU and pool and, when
+    "generic"; with "fused" or "auto" (its default) cifar-exp fuses each block end's ReLU and pool and, when
     frozen, runs the other ReLUs in place (the module docstring says more)."""
     layers, channels = [], 3
     for v in VGG16_CFG_D:

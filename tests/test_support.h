@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -84,5 +85,18 @@ void expect_one_line_error(const CommandResult& r, int exit_code, const std::str
 // Every file under `dir` by relative name, with its size and CRC-32: what a refused command must
 // leave exactly as it was.
 std::map<std::string, std::pair<uintmax_t, uint32_t>> snapshot(const std::string& dir);
+
+// Sets an environment variable for a scope, restoring what it was after (unset if it was).
+class ScopedEnv {
+ public:
+  ScopedEnv(std::string name, const std::string& value);
+  ~ScopedEnv();
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_;
+  std::optional<std::string> saved_;
+};
 
 }  // namespace cifar_exp::testing

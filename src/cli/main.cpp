@@ -190,7 +190,8 @@ Command bench_command(CLI::App& app) {
                   "fp32 | bf16 (default: the config's training.precision)")
       ->check(CLI::IsMember(cifar_exp::choice_names<cifar_exp::Precision>()));
   cmd->add_flag("--layers", o->layers,
-                "Time a VGG16 config's backbone layer by layer through each convolution path");
+                "Time the model layer by layer through each convolution path: a VGG16 "
+                "config's backbone, or the small CNN's convolutions forward and backward");
   add_example(*cmd, "cifar-exp bench --config aug_tl --iterations 20 --format json");
   add_example(*cmd, "cifar-exp bench --config aug_tl --layers --iterations 20");
   return {cmd, [o](const Logger& logger) {

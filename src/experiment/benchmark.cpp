@@ -21,6 +21,7 @@
 #include "cifar_exp/models/kernels/backbone_path.h"
 #include "cifar_exp/models/kernels/kernels.h"
 #include "cifar_exp/models/kernels/onednn_backbone.h"
+#include "cifar_exp/models/kernels/small_conv.h"
 #include "cifar_exp/models/kernels/winograd.h"
 #include "cifar_exp/models/models.h"
 #include "cifar_exp/models/vgg16_layers.h"
@@ -223,6 +224,13 @@ nlohmann::json phases_json(const Timings& timings) {
   return phases;
 }
 
+// The small CNN's convolution kernels per layer (SmallCnnImpl::convolution_kernels), or null.
+nlohmann::json small_cnn_convolutions(const RunContext& run) {
+  const auto* cnn = dynamic_cast<const SmallCnnImpl*>(run.model.get());
+  if (!cnn) return nullptr;
+  return cnn->convolution_kernels(run.device, run.config.training.precision == Precision::kFp32);
+}
+
 nlohmann::json bench_report(const RunContext& run, const BenchOptions& options,
                             const Timings& timings, const TrainWindow& window) {
   const TrainingConfig& t = run.config.training;
@@ -231,9 +239,18 @@ nlohmann::json bench_report(const RunContext& run, const BenchOptions& options,
                                           : phases["train_step"]["mean_ms"].get<double>();
   const double eval_ms = phases["eval"]["mean_ms"];
   const int64_t eval_images = run.test.size();
-  // The frozen backbone's path ("libtorch": its direct convolutions, or any other model).
+  // The frozen backbone's path ("libtorch": its direct convolutions, or any other model), or the
+  // small CNN's kernels ("own_avx512" where all three are ours, "+"-joined per layer if mixed).
   const ConvolutionPath path = backbone_convolution(*run.model, run.device, t.precision).path;
-  const std::string convolution = path == ConvolutionPath::kDirect ? "libtorch" : to_string(path);
+  std::string convolution = path == ConvolutionPath::kDirect ? "libtorch" : to_string(path);
+  const nlohmann::json small_cnn = small_cnn_convolutions(run);
+  if (small_cnn.is_array()) {
+    const auto names = small_cnn.get<std::vector<std::string>>();
+    convolution = names[0];
+    if (names[1] != names[0] || names[2] != names[0]) {
+      convolution = names[0] + "+" + names[1] + "+" + names[2];
+    }
+  }
   nlohmann::json report = {{"tool", "cifar-exp"},
                            {"config", run.config.name},
                            {"model", to_string(run.config.model.type)},
@@ -244,6 +261,7 @@ nlohmann::json bench_report(const RunContext& run, const BenchOptions& options,
                            {"device", run.device.str()},
                            {"precision", to_string(t.precision)},
                            {"kernels", to_string(run.config.model.kernels)},
+                           {"small_cnn_convolutions", small_cnn},
                            {"convolution", convolution},
                            {"torch_version", torch_version()},
                            {"iterations", options.iterations},
@@ -295,6 +313,16 @@ nlohmann::json run_benchmark(const BenchOptions& options,
   return bench_report(run, options, timings, window);
 }
 
+namespace {
+// "convolutions own_avx512, libtorch, own_avx512, " for a small-CNN report, else "".
+std::string small_cnn_convolutions_text(const nlohmann::json& r) {
+  if (!r.contains("small_cnn_convolutions") || !r["small_cnn_convolutions"].is_array()) return "";
+  std::string text = "convolutions ";
+  for (const auto& name : r["small_cnn_convolutions"]) text += name.get<std::string>() + ", ";
+  return text;
+}
+}  // namespace
+
 std::string format_benchmark_table(const nlohmann::json& r) {
   std::ostringstream out;
   out << "cifar-exp bench: " << r["config"].get<std::string>() << " ("
@@ -302,7 +330,7 @@ std::string format_benchmark_table(const nlohmann::json& r) {
       << (r["augmentation"].get<bool>() ? ", augmentation" : ", no augmentation") << "), "
       << r["device"].get<std::string>() << ", " << r["threads"].get<int64_t>() << " threads, "
       << r["precision"].get<std::string>() << ", " << r["kernels"].get<std::string>()
-      << " kernels, "
+      << " kernels, " << small_cnn_convolutions_text(r)
       << (r.value("convolution", "libtorch") == "onednn_winograd" ? "oneDNN Winograd convolutions, "
           : r.value("convolution", "libtorch") == "winograd_avx2"
               ? "AVX2 Winograd convolutions (ours), "
@@ -396,14 +424,116 @@ nlohmann::json layer_row(const BenchOptions& options, const std::vector<TimedPat
   return row;
 }
 
+// One row of bench --layers for the small CNN: convolution `layer` (with its bias, ReLU and
+// pool) on input x, forward (in training mode, keeping what backward needs) and forward +
+// backward, through libtorch's convolution (+ our fused pool) and, where this CPU has them, ours.
+nlohmann::json small_cnn_layer_row(const BenchOptions& options, SmallCnn& libtorch, SmallCnn* own,
+                                   int layer, const torch::Tensor& input) {
+  const auto x = input.detach().requires_grad_(layer > 0);
+  const auto& weight = libtorch->named_parameters()["conv" + std::to_string(layer + 1) + ".weight"];
+  nlohmann::json row = {{"name", "conv" + std::to_string(layer + 1)},
+                        {"in", weight.size(1)},
+                        {"out", weight.size(0)},
+                        {"height", x.size(2)},
+                        {"width", x.size(3)},
+                        {"pool", layer < 2},
+                        {"auto", small_conv_chosen(Kernels::kAuto, layer) ? "own" : "libtorch"}};
+  const auto grad = torch::randn_like(libtorch->convolve(layer, x));
+  for (auto [name, model] :
+       {std::pair<std::string, SmallCnn*>{"libtorch", &libtorch}, {"own", own}}) {
+    if (!model) continue;
+    row[name + "_forward_ms"] =
+        median_ms(options.warmup, options.iterations, [&] { (*model)->convolve(layer, x); });
+    row[name + "_train_ms"] = median_ms(options.warmup, options.iterations,
+                                        [&] { (*model)->convolve(layer, x).backward(grad); });
+  }
+  return row;
+}
+
+// bench --layers for a small-CNN config: each convolution through each path (above).
+nlohmann::json run_small_cnn_layer_benchmark(const BenchOptions& options,
+                                             const ExperimentConfig& config,
+                                             const std::shared_ptr<spdlog::logger>& logger) {
+  const int64_t threads = configure_threads(config.training.threads);
+  const int64_t batch = config.training.batch_size;
+  torch::manual_seed(config.training.seed);
+  SmallCnn libtorch(Kernels::kFused);
+  const std::string isa = small_conv_isa();
+  std::optional<SmallCnn> own;
+  if (!isa.empty()) {
+    torch::manual_seed(config.training.seed);  // the same initial weights
+    own.emplace(Kernels::kOwn);
+  }
+  logger->info("Timing the small CNN's 3 convolutions at batch {}, {} threads: libtorch{}", batch,
+               threads, isa.empty() ? "" : ", own_" + isa);
+  nlohmann::json rows = nlohmann::json::array();
+  torch::Tensor x = torch::rand({batch, 3, 32, 32}).contiguous(torch::MemoryFormat::ChannelsLast);
+  for (int layer = 0; layer < 3; ++layer) {
+    rows.push_back(small_cnn_layer_row(options, libtorch, own ? &*own : nullptr, layer, x));
+    torch::NoGradGuard no_grad;
+    x = libtorch->convolve(layer, x);  // the next layer's input
+  }
+  return {{"tool", "cifar-exp"},
+          {"what", "small_cnn_layers"},
+          {"config", config.name},
+          {"batch_size", batch},
+          {"threads", threads},
+          {"iterations", options.iterations},
+          {"warmup", options.warmup},
+          {"cpu", cpu_model()},
+          {"torch_version", torch_version()},
+          {"own_isa", isa},
+          {"max_cpu_isa", std::getenv(kMaxCpuIsaVariable) ? std::getenv(kMaxCpuIsaVariable) : ""},
+          {"layers", rows}};
+}
+
+std::string format_small_cnn_layer_table(const nlohmann::json& r) {
+  std::ostringstream out;
+  out << "cifar-exp bench --layers: " << r["config"].get<std::string>() << ", small CNN at batch "
+      << r["batch_size"].get<int64_t>() << ", " << r["threads"].get<int64_t>()
+      << " threads, fp32, libtorch " << r["torch_version"].get<std::string>() << ", our kernels: "
+      << (r["own_isa"].get<std::string>().empty() ? "none" : r["own_isa"].get<std::string>())
+      << "\nCPU: " << r["cpu"].get<std::string>() << "; medians of "
+      << r["iterations"].get<int64_t>()
+      << " runs, ms; forward + backward = one training step's share\n\n";
+  out << std::left << std::setw(8) << "layer" << std::setw(22) << "in -> out, map" << std::right
+      << std::setw(14) << "libtorch fwd" << std::setw(14) << "own fwd" << std::setw(16)
+      << "libtorch f+b" << std::setw(14) << "own f+b" << std::setw(10) << "auto"
+      << "\n";
+  auto cell = [](const nlohmann::json& row, const std::string& key) {
+    std::ostringstream c;
+    if (row.contains(key))
+      c << std::fixed << std::setprecision(3) << row[key].get<double>();
+    else
+      c << "-";
+    return c.str();
+  };
+  for (const auto& row : r["layers"]) {
+    std::ostringstream shape;
+    shape << row["in"].get<int64_t>() << " -> " << row["out"].get<int64_t>() << ", "
+          << row["height"].get<int64_t>() << "x" << row["width"].get<int64_t>()
+          << (row["pool"].get<bool>() ? " +pool" : "");
+    out << std::left << std::setw(8) << row["name"].get<std::string>() << std::setw(22)
+        << shape.str() << std::right << std::setw(14) << cell(row, "libtorch_forward_ms")
+        << std::setw(14) << cell(row, "own_forward_ms") << std::setw(16)
+        << cell(row, "libtorch_train_ms") << std::setw(14) << cell(row, "own_train_ms")
+        << std::setw(10) << row["auto"].get<std::string>() << "\n";
+  }
+  return out.str();
+}
+
 }  // namespace
 
 nlohmann::json run_layer_benchmark(const BenchOptions& options,
                                    const std::shared_ptr<spdlog::logger>& logger) {
   const ExperimentConfig config = bench_config(options);
-  if (config.model.type != ModelType::kVgg16Transfer) {
-    throw ConfigError("bench --layers: times VGG16's layers; " + options.config_path +
-                      " has model.type \"" + to_string(config.model.type) + "\"");
+  if (config.model.type == ModelType::kSmallCnn) {
+    if (config.training.precision != Precision::kFp32) {
+      throw ConfigError(std::string(options.precision ? "--precision " : "training.precision ") +
+                        to_string(config.training.precision) +
+                        ": bench --layers times the small CNN's fp32 convolutions only");
+    }
+    return run_small_cnn_layer_benchmark(options, config, logger);
   }
   // The frozen backbone's paths compute in fp32 only: a bf16 request would time fp32 under
   // another name.
@@ -467,6 +597,7 @@ nlohmann::json run_layer_benchmark(const BenchOptions& options,
 }
 
 std::string format_layer_table(const nlohmann::json& r) {
+  if (r["what"] == "small_cnn_layers") return format_small_cnn_layer_table(r);
   std::ostringstream out;
   out << "cifar-exp bench --layers: " << r["config"].get<std::string>() << ", VGG16 at batch "
       << r["batch_size"].get<int64_t>() << ", " << r["input_size"].get<int64_t>() << "x"

@@ -82,6 +82,12 @@ void log_run_header(const RunContext& run, const std::string& run_dir,
                  to_string(resolve_preprocess(config.model)), config.model.input_size,
                  config.model.input_size);
   }
+  if (const auto* cnn = dynamic_cast<const SmallCnnImpl*>(run.model.get())) {
+    const auto kernels =
+        cnn->convolution_kernels(run.device, config.training.precision == Precision::kFp32);
+    logger->info("Convolutions (model.kernels {}): conv1 {}, conv2 {}, conv3 {}",
+                 to_string(config.model.kernels), kernels[0], kernels[1], kernels[2]);
+  }
   // Which convolutions a frozen backbone runs on the CPU (model.convolution: convolution_path.h),
   // and why not a faster one under auto.
   const BackboneConvolution convolution =

@@ -3,13 +3,19 @@
 
 #include "cifar_exp/io/errors.h"
 #include "cifar_exp/models/kernels/autocast.h"
+#include "cifar_exp/models/kernels/cpu_isa.h"
 #include "cifar_exp/models/kernels/kernels.h"
+#include "cifar_exp/models/kernels/small_conv.h"
 
 namespace cifar_exp {
 
 namespace nn = torch::nn;
 
 SmallCnnImpl::SmallCnnImpl(Kernels kernels) : kernels(kernels) {
+  if (kernels == Kernels::kOwn && small_conv_isa().empty()) {
+    throw ConfigError("model.kernels: \"own\" needs our small-CNN kernels, and " +
+                      cpu_isa_shortfall(CpuIsa::kAvx2));
+  }
   conv1 = register_module("conv1", nn::Conv2d(nn::Conv2dOptions(3, 32, 3)));
   conv2 = register_module("conv2", nn::Conv2d(nn::Conv2dOptions(32, 64, 3)));
   conv3 = register_module("conv3", nn::Conv2d(nn::Conv2dOptions(64, 64, 3)));
@@ -35,11 +41,37 @@ void SmallCnnImpl::reset_keras() {
   }
 }
 
+torch::Tensor SmallCnnImpl::convolve(int layer, torch::Tensor x) {
+  nn::Conv2d& conv = layer == 0 ? conv1 : layer == 1 ? conv2 : conv3;
+  const bool pool = layer < 2;
+  if (small_conv_chosen(kernels, layer) && small_conv_applies(x, conv->weight)) {
+    return small_conv3x3_relu(x, conv->weight, conv->bias, pool);
+  }
+  x = conv(x);
+  return pool ? max_pool2_relu(x, kernels) : torch::relu(x);
+}
+
+std::vector<std::string> SmallCnnImpl::convolution_kernels(const torch::Device& device,
+                                                           bool fp32) const {
+  std::vector<std::string> names;
+  const nn::Conv2d convs[3] = {conv1, conv2, conv3};
+  for (int layer = 0; layer < 3; ++layer) {
+    const auto& weight = convs[layer]->weight;
+    // A one-image input of the layer's shape (32, 15 and 6 pixels square), needing a gradient
+    // after the first layer as in training.
+    const int64_t side = layer == 0 ? 32 : layer == 1 ? 15 : 6;
+    const auto x =
+        torch::empty({1, weight.size(1), side, side}, torch::kFloat).requires_grad_(layer > 0);
+    const bool ours = device.is_cpu() && fp32 && small_conv_chosen(kernels, layer) &&
+                      small_conv_applies(x, weight);
+    names.push_back(ours ? "own_" + small_conv_isa() : "libtorch");
+  }
+  return names;
+}
+
 torch::Tensor SmallCnnImpl::forward(torch::Tensor x) {
   x = x.contiguous(torch::MemoryFormat::ChannelsLast);
-  x = max_pool2_relu(conv1(x), kernels);
-  x = max_pool2_relu(conv2(x), kernels);
-  x = torch::relu(conv3(x));
+  for (int layer = 0; layer < 3; ++layer) x = convolve(layer, x);
   x = torch::relu(dense1(x.flatten(1)));
   return dense2(x);
 }
@@ -79,7 +111,7 @@ Vgg16BackboneImpl::Vgg16BackboneImpl(Kernels kernels, Convolution convolution)
         register_module(conv.name, nn::Conv2d(nn::Conv2dOptions(conv.in, conv.out, 3).padding(1))));
   }
   reset_keras();
-  if (kernels == Kernels::kFused) {
+  if (kernels != Kernels::kGeneric) {
     // Channels-last weights (and inputs, in forward): oneDNN's preferred layout, and the one the
     // fused pool + ReLU kernel takes. load_weights copies into these tensors, keeping it.
     for (auto& p : parameters()) {
@@ -130,7 +162,7 @@ std::vector<BackboneLayer> Vgg16BackboneImpl::layers() const {
 
 torch::Tensor Vgg16BackboneImpl::forward(torch::Tensor x) {
   if (winograd_applies(x)) return path_->forward(x, layers());
-  const bool fused = kernels == Kernels::kFused;
+  const bool fused = kernels != Kernels::kGeneric;
   // Without autograd (a frozen backbone) each ReLU can overwrite its convolution's output, and
   // under autocast the convolutions take weights cast once (cast_weights).
   const bool no_grad = !torch::GradMode::is_enabled();
@@ -248,7 +280,8 @@ torch::Tensor Vgg16TransferImpl::preprocess(torch::Tensor x) const {
 
 std::string Vgg16TransferImpl::feature_settings() const {
   std::string settings = to_string(preprocess_);
-  if (backbone->kernels == Kernels::kFused) settings += ",kernels=fused";
+  if (backbone->kernels != Kernels::kGeneric)
+    settings += ",kernels=fused";  // own/auto: the same for VGG16
   return settings + describe(backbone->convolution(), DescriptionFor::kCacheKey);
 }
 

@@ -27,7 +27,7 @@ void expect_round_trip(const std::vector<std::string>& expected) {
 
 TEST(Choices, NamesRoundTrip) {
   expect_round_trip<ModelType>({"small_cnn", "vgg16_transfer"});
-  expect_round_trip<Kernels>({"fused", "generic"});
+  expect_round_trip<Kernels>({"auto", "own", "fused", "generic"});
   expect_round_trip<WeightsFormat>({"keras_h5", "torchvision"});
   expect_round_trip<Preprocess>({"auto", "caffe", "imagenet", "unit"});
   expect_round_trip<Convolution>({"auto", "direct", "winograd", "winograd_avx2"});
@@ -53,9 +53,9 @@ TEST(Choices, ConfigReadsAndWritesTheNames) {
     parse_config(bad, "c.json");
     FAIL() << "no error";
   } catch (const ConfigError& e) {
-    EXPECT_NE(
-        std::string(e.what()).find("model.kernels: must be one of fused, generic, got \"fast\""),
-        std::string::npos)
+    EXPECT_NE(std::string(e.what()).find(
+                  "model.kernels: must be one of auto, own, fused, generic, got \"fast\""),
+              std::string::npos)
         << e.what();
   }
 }

@@ -131,7 +131,7 @@ TEST(Config, RejectsBadValuesWithTheirPath) {
        "c.json: model.type: must be one of small_cnn, vgg16_transfer, got \"resnet\""},
       {"bad kernels",
        {{"name", "t"}, {"model", {{"kernels", "fast"}}}},
-       "c.json: model.kernels: must be one of fused, generic, got \"fast\""},
+       "c.json: model.kernels: must be one of auto, own, fused, generic, got \"fast\""},
       {"section not object",
        {{"name", "t"}, {"training", 5}},
        "c.json: training: must be an object, got 5"},

@@ -14,8 +14,11 @@
 namespace cifar_exp {
 
 enum class ModelType { kSmallCnn, kVgg16Transfer };
-// Which implementation the models use for the layer pairs of kernels.h; same results, speed only.
-enum class Kernels { kFused, kGeneric };
+// Which implementation the models use: kFused the fused ReLU + pool of kernels.h with libtorch's
+// convolutions, kGeneric libtorch's layers only, kOwn also our own small-CNN convolutions
+// (small_conv.h) on every layer, kAuto ours on the layers where they measured faster. The same
+// functions; kOwn/kAuto round differently, speed only otherwise.
+enum class Kernels { kAuto, kOwn, kFused, kGeneric };
 enum class WeightsFormat { kKerasH5, kTorchvision };
 // Input scaling for the VGG16 backbone; kAuto follows the weights' format (models.h).
 enum class Preprocess { kAuto, kCaffe, kImagenet, kUnit };
@@ -53,8 +56,10 @@ struct ChoiceNames<ModelType> {
 };
 template <>
 struct ChoiceNames<Kernels> {
-  static constexpr NameTable<Kernels, 2> kNames = {
-      {{Kernels::kFused, "fused"}, {Kernels::kGeneric, "generic"}}};
+  static constexpr NameTable<Kernels, 4> kNames = {{{Kernels::kAuto, "auto"},
+                                                    {Kernels::kOwn, "own"},
+                                                    {Kernels::kFused, "fused"},
+                                                    {Kernels::kGeneric, "generic"}}};
 };
 template <>
 struct ChoiceNames<WeightsFormat> {

@@ -30,7 +30,7 @@ struct DataConfig {
 
 struct ModelConfig {
   ModelType type = ModelType::kSmallCnn;
-  Kernels kernels = Kernels::kFused;
+  Kernels kernels = Kernels::kAuto;
   // vgg16_transfer only:
   std::string weights;  // path, or "random"; empty = not given
   WeightsFormat weights_format = WeightsFormat::kKerasH5;

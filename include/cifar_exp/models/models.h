@@ -62,7 +62,15 @@ struct SmallCnnImpl : ClassifierImpl {
 
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr}, conv3{nullptr};
   torch::nn::Linear dense1{nullptr}, dense2{nullptr};
-  Kernels kernels = Kernels::kFused;  // see kernels.h
+  Kernels kernels = Kernels::kFused;  // see choices.h, kernels.h, small_conv.h
+
+  // Which kernels each convolution takes in a training step on `device` ("own_avx512",
+  // "own_avx2" or "libtorch"): ours only on the CPU in fp32 (not under bf16 autocast).
+  std::vector<std::string> convolution_kernels(const torch::Device& device, bool fp32) const;
+
+  // Convolution `layer` (0-2) + bias + ReLU (+ the 2x2 max pool after layers 0 and 1), through
+  // ours or libtorch's, as forward runs it (bench --layers times it alone).
+  torch::Tensor convolve(int layer, torch::Tensor x);
 };
 TORCH_MODULE(SmallCnn);
 

@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 
 #include "cifar_exp/io/errors.h"
+#include "models/kernels/pool_relu_rows.h"
 
 namespace cifar_exp {
 
@@ -13,34 +14,9 @@ bool fused_max_pool2_relu_applies(const torch::Tensor& x) {
 }
 
 namespace {
-
 using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
-
-// Winner codes: the window position (0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right) of
-// the maximum, or kNoGradient when that maximum is <= 0, so ReLU passes no gradient.
-constexpr uint8_t kNoGradient = 4;
-
-// The loops below are plain C++ that the compiler vectorises over channels. On x86-64 GCC also
-// builds an AVX2 clone of each and picks one at load time (the rest of the build targets the
-// baseline x86-64, SSE2 only, which leaves these memory-bound loops about 2x slower).
-// (Not under AddressSanitizer, whose interceptors and ifunc resolvers do not mix well.)
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \
-    !defined(__SANITIZE_ADDRESS__)
-#define CIFAR_EXP_VECTOR_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define CIFAR_EXP_VECTOR_CLONES
-#endif
-
-// A float's 32 bits, readable through a float pointer (may_alias: no strict-aliasing breach).
-typedef uint32_t __attribute__((may_alias)) FloatBits;
-static_assert(sizeof(float) == sizeof(FloatBits));
-
-struct PoolShape {
-  int64_t channels, height, width;
-  int64_t out_h() const { return height / 2; }
-  int64_t out_w() const { return width / 2; }
-};
+}  // namespace
 
 // Output rows [begin, end) (row = image * out_h + output y). One output value per (window,
 // channel); channels are innermost (channels-last), so the inner loop runs over contiguous memory.
@@ -50,7 +26,7 @@ CIFAR_EXP_VECTOR_CLONES
 void pool_relu_forward_rows(const PoolShape& s, const float* in, float* out, uint8_t* winners,
                             int64_t begin, int64_t end) {
   const int64_t channels = s.channels, out_h = s.out_h(), out_w = s.out_w();
-  const int64_t row_stride = s.width * channels;
+  const int64_t row_stride = s.row_stride();
   for (int64_t row = begin; row < end; ++row) {
     const int64_t image = row / out_h, out_y = row % out_h;
     const float* top = in + (image * s.height + 2 * out_y) * row_stride;
@@ -91,7 +67,7 @@ CIFAR_EXP_VECTOR_CLONES
 void pool_relu_backward_rows(const PoolShape& s, const float* grad_out, const uint8_t* winners,
                              float* grad_in, int64_t begin, int64_t end) {
   const int64_t channels = s.channels, out_h = s.out_h(), out_w = s.out_w();
-  const int64_t row_stride = s.width * channels;
+  const int64_t row_stride = s.row_stride();
   for (int64_t row = begin; row < end; ++row) {
     const int64_t image = row / out_h, out_y = row % out_h;
     float* top = grad_in + (image * s.height + 2 * out_y) * row_stride;
@@ -125,6 +101,8 @@ void pool_relu_backward_rows(const PoolShape& s, const float* grad_out, const ui
       std::fill(bottom + row_stride, bottom + 2 * row_stride, 0.0f);
   }
 }
+
+namespace {
 
 void pool_relu_forward(const float* in, float* out, uint8_t* winners, int64_t n, int64_t channels,
                        int64_t height, int64_t width) {

@@ -5,7 +5,6 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <mutex>
 
 #include "cifar_exp/io/errors.h"
@@ -22,25 +21,6 @@ namespace {
 // winograd_avx2.h: that header declares no inline code (its .cpp is compiled for AVX2).
 int64_t padded_to_panels(int64_t channels) {
   return (channels + k::kPanelWidth - 1) / k::kPanelWidth * k::kPanelWidth;
-}
-
-// What CIFAR_EXP_MAX_CPU_ISA allows: true unless "baseline".
-bool isa_allows_avx2() {
-  const char* value = std::getenv(kMaxCpuIsaVariable);
-  const std::string isa = value ? value : "";
-  if (isa.empty() || isa == "avx2" || isa == "avx512") return true;
-  if (isa == "baseline") return false;
-  throw ConfigError(std::string(kMaxCpuIsaVariable) + ": \"" + isa +
-                    "\" is not one of avx512, avx2, baseline");
-}
-
-bool cpu_has_avx2() {
-#if defined(__x86_64__)
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-  return false;
-#endif
 }
 
 // U[36][padded_out / 16][in][16] from out x in x 3 x 3 filters: G g G^T per filter, in double.
@@ -237,18 +217,13 @@ void require_available() {
 
 }  // namespace
 
-bool winograd_avx2_available() {
-  static const bool cpu = cpu_has_avx2();
-  return cpu && isa_allows_avx2();
-}
+bool winograd_avx2_available() { return our_kernels_isa() >= CpuIsa::kAvx2; }
 
 std::string winograd_avx2_unavailable_reason() {
 #if !defined(__x86_64__)
   return "this build is not for x86-64";
 #else
-  if (!cpu_has_avx2()) return "this CPU has no AVX2 and FMA";
-  if (!isa_allows_avx2()) return std::string(kMaxCpuIsaVariable) + " is \"baseline\"";
-  return "";
+  return cpu_isa_shortfall(CpuIsa::kAvx2);
 #endif
 }
 

@@ -20,13 +20,9 @@
 #include <torch/torch.h>
 
 #include "cifar_exp/models/kernels/backbone_path.h"
+#include "cifar_exp/models/kernels/cpu_isa.h"
 
 namespace cifar_exp {
-
-// The environment variable that caps the instruction set our own kernels dispatch to, for
-// measuring an AVX-512 machine as an AVX2 one (beside oneDNN's ONEDNN_MAX_CPU_ISA and libtorch's
-// ATEN_CPU_CAPABILITY): "avx2" (the default: the best we have) or "baseline" (none of ours).
-inline constexpr const char* kMaxCpuIsaVariable = "CIFAR_EXP_MAX_CPU_ISA";
 
 // Whether our AVX2 Winograd kernels can run here: an x86-64 build, a CPU with AVX2 and FMA, and
 // CIFAR_EXP_MAX_CPU_ISA not "baseline". Throws ConfigError for another value of that variable.

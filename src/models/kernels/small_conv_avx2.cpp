@@ -1,0 +1,11 @@
+// small_conv_simd.h's AVX2 + FMA kernels (8 floats per vector); compiled with -mavx2 -mfma.
+#include "models/kernels/small_conv_simd.h"
+
+#define CIFAR_EXP_VECTOR_FLOATS 8
+#define CIFAR_EXP_KERNEL_NAMESPACE avx2_code
+#define CIFAR_EXP_KERNEL_ISA "avx2"
+#include "models/kernels/small_conv_simd.inc"
+
+namespace cifar_exp::small_conv {
+const KernelTable* avx2_kernels() { return &avx2_code::kTable; }
+}  // namespace cifar_exp::small_conv
