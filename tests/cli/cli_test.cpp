@@ -21,6 +21,7 @@
 #include "cifar_exp/experiment/benchmark.h"
 #include "cifar_exp/io/files.h"
 #include "cifar_exp/io/images.h"
+#include "cifar_exp/models/kernels/small_conv.h"
 #include "cifar_exp/models/models.h"
 #include "cifar_exp/models/weights.h"
 #include "cifar_exp/records/run_summary.h"
@@ -735,6 +736,44 @@ TEST(Cli, BenchReportsEveryPhase) {
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("--iterations: must be a positive integer, got 0"), std::string::npos)
       << bad.err;
+}
+
+// bench --layers on a small-CNN config: each convolution through libtorch's and (where this CPU
+// has them) our kernels, forward and forward + backward; the bench report names the kernels.
+TEST(Cli, BenchLayersTimesTheSmallCnnsConvolutions) {
+  testing::TempDir dir;
+  testing::write_text(dir / "s.json", R"({"name": "s", "training": {"batch_size": 8}})");
+  const auto r = run_cli({"bench", "--config", dir / "s.json", "--layers", "--iterations", "2",
+                          "--warmup", "0", "--threads", "1", "--format", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json report = json::parse(r.out);
+  EXPECT_EQ(report["what"], "small_cnn_layers");
+  EXPECT_EQ(report["own_isa"], small_conv_isa());
+  ASSERT_EQ(report["layers"].size(), 3u);
+  const int64_t in[3] = {3, 32, 64}, side[3] = {32, 15, 6};
+  for (int i = 0; i < 3; ++i) {
+    const json& row = report["layers"][i];
+    EXPECT_EQ(row["name"], "conv" + std::to_string(i + 1));
+    EXPECT_EQ(row["in"], in[i]);
+    EXPECT_EQ(row["height"], side[i]);
+    EXPECT_EQ(row["pool"], i < 2);
+    EXPECT_GT(row["libtorch_train_ms"].get<double>(), row["libtorch_forward_ms"].get<double>());
+    EXPECT_EQ(row.contains("own_train_ms"), !small_conv_isa().empty());
+    EXPECT_EQ(row["auto"], small_conv_isa().empty() ? "libtorch" : "own");
+  }
+  const auto table = run_cli({"bench", "--config", dir / "s.json", "--layers", "--iterations", "1",
+                              "--warmup", "0", "--threads", "1"});
+  ASSERT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_NE(table.out.find("conv2   32 -> 64, 15x15 +pool"), std::string::npos) << table.out;
+
+  const auto bench = run_cli({"bench", "--config", dir / "s.json", "--data-dir", dir / "none",
+                              "--iterations", "1", "--warmup", "0", "--threads", "1", "--set",
+                              "model.kernels=fused", "--format", "json"});
+  ASSERT_EQ(bench.exit_code, 0) << bench.err;
+  const json fused = json::parse(bench.out);
+  EXPECT_EQ(fused["kernels"], "fused");
+  EXPECT_EQ(fused["convolution"], "libtorch");
+  EXPECT_EQ(fused["small_cnn_convolutions"], json({"libtorch", "libtorch", "libtorch"}));
 }
 
 std::vector<json> read_jsonl(const std::string& path) {
