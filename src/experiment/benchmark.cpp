@@ -439,13 +439,15 @@ nlohmann::json small_cnn_layer_row(const BenchOptions& options, SmallCnn& libtor
                         {"pool", layer < 2},
                         {"auto", small_conv_chosen(Kernels::kAuto, layer) ? "own" : "libtorch"}};
   const auto grad = torch::randn_like(libtorch->convolve(layer, x));
-  for (auto [name, model] :
+  // (A plain loop variable, not a structured binding: clang 14 cannot capture those.)
+  for (const auto& side :
        {std::pair<std::string, SmallCnn*>{"libtorch", &libtorch}, {"own", own}}) {
+    SmallCnn* model = side.second;
     if (!model) continue;
-    row[name + "_forward_ms"] =
+    row[side.first + "_forward_ms"] =
         median_ms(options.warmup, options.iterations, [&] { (*model)->convolve(layer, x); });
-    row[name + "_train_ms"] = median_ms(options.warmup, options.iterations,
-                                        [&] { (*model)->convolve(layer, x).backward(grad); });
+    row[side.first + "_train_ms"] = median_ms(options.warmup, options.iterations,
+                                              [&] { (*model)->convolve(layer, x).backward(grad); });
   }
   return row;
 }
