@@ -430,7 +430,9 @@ nlohmann::json layer_row(const BenchOptions& options, const std::vector<TimedPat
 nlohmann::json small_cnn_layer_row(const BenchOptions& options, SmallCnn& libtorch, SmallCnn* own,
                                    int layer, const torch::Tensor& input) {
   const auto x = input.detach().requires_grad_(layer > 0);
-  const auto& weight = libtorch->named_parameters()["conv" + std::to_string(layer + 1) + ".weight"];
+  // A copy: named_parameters() returns a temporary dict.
+  const torch::Tensor weight =
+      libtorch->named_parameters()["conv" + std::to_string(layer + 1) + ".weight"];
   nlohmann::json row = {{"name", "conv" + std::to_string(layer + 1)},
                         {"in", weight.size(1)},
                         {"out", weight.size(0)},
