@@ -757,7 +757,10 @@ TEST(Cli, BenchLayersTimesTheSmallCnnsConvolutions) {
     EXPECT_EQ(row["in"], in[i]);
     EXPECT_EQ(row["height"], side[i]);
     EXPECT_EQ(row["pool"], i < 2);
-    EXPECT_GT(row["libtorch_train_ms"].get<double>(), row["libtorch_forward_ms"].get<double>());
+    // Times only, not their order: at 2 runs without warm-up the first forward carries one-time
+    // setup and can outlast a training step (CI saw it under load).
+    EXPECT_GT(row["libtorch_forward_ms"].get<double>(), 0.0);
+    EXPECT_GT(row["libtorch_train_ms"].get<double>(), 0.0);
     EXPECT_EQ(row.contains("own_train_ms"), !small_conv_isa().empty());
     EXPECT_EQ(row["auto"], small_conv_isa().empty() ? "libtorch" : "own");
   }
