@@ -214,7 +214,9 @@ void Vgg16BackboneImpl::freeze(int64_t trainable_blocks) {
   }
 }
 
-DenseHeadImpl::DenseHeadImpl(int64_t in_features, int64_t hidden_units, double dropout_rate) {
+DenseHeadImpl::DenseHeadImpl(int64_t in_features, int64_t hidden_units, double dropout_rate,
+                             Kernels kernels)
+    : kernels_(kernels) {
   hidden = register_module("hidden", nn::Linear(in_features, hidden_units));
   dropout = register_module("dropout", nn::Dropout(dropout_rate));
   output = register_module("output", nn::Linear(hidden_units, 10));
@@ -226,7 +228,8 @@ DenseHeadImpl::DenseHeadImpl(int64_t in_features, int64_t hidden_units, double d
 }
 
 torch::Tensor DenseHeadImpl::forward(torch::Tensor features) {
-  return output(dropout(torch::relu(hidden(features.flatten(1)))));
+  const auto h = torch::relu(hidden(features.flatten(1)));
+  return output(cifar_exp::dropout(h, dropout->options.p(), is_training(), kernels_));
 }
 
 Vgg16TransferImpl::Vgg16TransferImpl(const ModelConfig& config, Preprocess preprocess)
@@ -234,7 +237,8 @@ Vgg16TransferImpl::Vgg16TransferImpl(const ModelConfig& config, Preprocess prepr
       input_size_(config.input_size),
       trainable_blocks_(config.trainable_blocks) {
   backbone = register_module("backbone", Vgg16Backbone(config.kernels, config.convolution));
-  head = register_module("head", DenseHead(feature_size(), config.hidden_units, config.dropout));
+  head = register_module(
+      "head", DenseHead(feature_size(), config.hidden_units, config.dropout, config.kernels));
   backbone->freeze(trainable_blocks_);
 }
 

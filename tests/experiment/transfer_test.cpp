@@ -184,9 +184,15 @@ TEST(Transfer, CachedAndUncachedPathsTrainTheSameHead) {
   const auto cached_history =
       fit(*cached->head, train_features, data.labels, test_features, test.labels, one_epoch());
 
+  // The two paths compute the backbone's features in other batches (16 shuffled images, 20 in
+  // order), so a feature can be exactly 0 after a ReLU in one and a rounding-level positive in
+  // the other; Adam normalises the gradient, and moves such a weight by up to
+  // lr * |g| / (|g| + epsilon): up to a few 1e-5 here. So: nearly every value equal to 1e-6, and
+  // none further apart than a tenth of one step (lr 1e-3).
   for (const auto& p : direct->head->named_parameters()) {
-    auto other = cached->head->named_parameters()[p.key()];
-    EXPECT_TRUE(torch::allclose(p.value(), other, 1e-4, 1e-5)) << p.key();
+    const auto difference = (p.value() - cached->head->named_parameters()[p.key()]).abs();
+    EXPECT_LE(difference.gt(1e-6).sum().item<int64_t>(), difference.numel() / 1000) << p.key();
+    EXPECT_LT(difference.max().item<float>(), 1e-4) << p.key();
   }
   EXPECT_NEAR(direct_history.last_validation.loss, cached_history.last_validation.loss, 1e-4);
 }

@@ -125,13 +125,18 @@ TORCH_MODULE(Vgg16Backbone);
 
 // The notebook's head: Flatten, Dense hidden ReLU, Dropout, Dense 10. Also trained alone on
 // cached backbone features.
+// Its dropout is ours (kernels.h) unless `kernels` is kGeneric.
 struct DenseHeadImpl : ClassifierImpl {
-  DenseHeadImpl(int64_t in_features, int64_t hidden_units, double dropout);
+  DenseHeadImpl(int64_t in_features, int64_t hidden_units, double dropout,
+                Kernels kernels = Kernels::kAuto);
   torch::Tensor forward(torch::Tensor features) override;
   std::string kind() const override { return "dense_head"; }
 
   torch::nn::Linear hidden{nullptr}, output{nullptr};
-  torch::nn::Dropout dropout{nullptr};
+  torch::nn::Dropout dropout{nullptr};  // its rate; forward applies it through kernels.h
+
+ private:
+  Kernels kernels_;
 };
 TORCH_MODULE(DenseHead);
 

@@ -1,6 +1,10 @@
-// Fused CPU kernels (kernels.h): max-pool 2x2 + ReLU, forward and backward.
+// Fused CPU kernels (kernels.h): max-pool 2x2 + ReLU, forward and backward; dropout.
 #include "cifar_exp/models/kernels/kernels.h"
 
+#include <cmath>
+#include <mutex>
+
+#include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 
 #include "cifar_exp/io/errors.h"
@@ -166,6 +170,55 @@ torch::Tensor max_pool2_relu(const torch::Tensor& x, Kernels kernels) {
   }
   if (torch::GradMode::is_enabled() && x.requires_grad()) return MaxPool2ReluFunction::apply(x);
   return pool_relu(x, nullptr);  // inference: no winners to keep, no graph
+}
+
+bool own_dropout_applies(const torch::Tensor& x, Kernels kernels) {
+  return kernels != Kernels::kGeneric && x.device().is_cpu() && x.scalar_type() == torch::kFloat;
+}
+
+namespace {
+
+// SplitMix64 (Steele, Lea and Flood 2014): output i of the stream that starts at `seed`.
+inline uint64_t splitmix64(uint64_t seed, uint64_t i) {
+  uint64_t z = seed + (i + 1) * 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// The mask for n values: `scale` where kept (32 random bits below `keep_below`), else 0; each
+// 64-bit output decides two values.
+torch::Tensor dropout_mask(const torch::Tensor& like, double p) {
+  uint64_t seed;
+  {
+    auto generator = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(generator.mutex());
+    seed = generator.get<at::CPUGeneratorImpl>()->random64();
+  }
+  auto mask =
+      torch::empty(like.sizes(), like.options().memory_format(torch::MemoryFormat::Contiguous));
+  float* out = mask.data_ptr<float>();
+  const int64_t n = mask.numel();
+  // Keep when the bits, read as a fraction of 2^32, fall below 1 - p.
+  const uint64_t keep_below = std::min<uint64_t>(uint64_t(std::ldexp(1.0 - p, 32)), 1ULL << 32);
+  const float scale = float(1.0 / (1.0 - p));
+  at::parallel_for(0, (n + 1) / 2, 4096, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const uint64_t bits = splitmix64(seed, uint64_t(i));
+      out[2 * i] = (bits & 0xffffffffULL) < keep_below ? scale : 0.0f;
+      if (2 * i + 1 < n) out[2 * i + 1] = (bits >> 32) < keep_below ? scale : 0.0f;
+    }
+  });
+  return mask;
+}
+
+}  // namespace
+
+torch::Tensor dropout(const torch::Tensor& x, double p, bool training, Kernels kernels) {
+  if (!training || p == 0.0) return x;
+  if (!own_dropout_applies(x, kernels)) return torch::dropout(x, p, training);
+  if (p >= 1.0) return x * 0.0;   // as torch::dropout: everything dropped, gradient zero
+  return x * dropout_mask(x, p);  // autograd: the gradient is the mask times the output's
 }
 
 }  // namespace cifar_exp

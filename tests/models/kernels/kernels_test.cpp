@@ -1,11 +1,15 @@
 // Tests for kernels.h: the fused max-pool + ReLU against libtorch's relu + max_pool2d, values and
 // gradients, ties, NaN, odd sizes, the fallbacks (the models built on it, fused vs generic:
-// tests/models/fused_kernels_test.cpp).
+// tests/models/fused_kernels_test.cpp); our dropout's law, seeding, gradient and fallbacks.
 #include "cifar_exp/models/kernels/kernels.h"
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <limits>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 
 #include "cifar_exp/io/errors.h"
 
@@ -105,6 +109,75 @@ TEST(FusedPoolReluKernel, OtherLayoutsAndTypesTakeTheGenericPath) {
   for (const auto& x : {nchw, as_double}) {
     EXPECT_TRUE(torch::equal(max_pool2_relu(x), torch::max_pool2d(torch::relu(x), 2)));
   }
+}
+
+// Our dropout's mask on n ones: the kept values, each 1 / (1 - p), or 0.
+torch::Tensor dropout_of_ones(int64_t n, double p) {
+  return dropout(torch::ones({n}), p, /*training=*/true, Kernels::kAuto);
+}
+
+TEST(Dropout, KeepsOneMinusPOfTheValuesScaledByItsInverse) {
+  torch::manual_seed(1);
+  for (const double p : {0.5, 0.3, 0.9}) {
+    const int64_t n = 400001;  // odd: the last 64-bit draw decides one value
+    const auto out = dropout_of_ones(n, p);
+    const auto kept = out.ne(0);
+    EXPECT_TRUE(out.masked_select(kept).eq(float(1.0 / (1.0 - p))).all().item<bool>()) << p;
+    // The share kept within 5 standard deviations of 1 - p (binomial).
+    const double share = kept.to(torch::kDouble).mean().item<double>();
+    EXPECT_NEAR(share, 1.0 - p, 5.0 * std::sqrt(p * (1.0 - p) / double(n))) << p;
+    // The two values one 64-bit draw decides are independent: both kept (1 - p)^2 of the time.
+    const auto pairs = kept.narrow(0, 0, n - 1).view({-1, 2});
+    const double both = pairs.all(1).to(torch::kDouble).mean().item<double>();
+    const double q = (1.0 - p) * (1.0 - p);
+    EXPECT_NEAR(both, q, 5.0 * std::sqrt(q * (1.0 - q) / double(n / 2))) << p;
+  }
+}
+
+TEST(Dropout, TheMaskComesFromTheSeedWhateverTheThreadCount) {
+  const int threads = at::get_num_threads();
+  torch::manual_seed(7);
+  const auto first = dropout_of_ones(100000, 0.5);
+  const auto second = dropout_of_ones(100000, 0.5);
+  EXPECT_FALSE(torch::equal(first, second));  // each call draws a new seed
+  at::set_num_threads(1);
+  torch::manual_seed(7);
+  EXPECT_TRUE(torch::equal(dropout_of_ones(100000, 0.5), first));
+  at::set_num_threads(threads);
+  // From a saved generator state (what a checkpoint keeps), the same mask again.
+  auto generator = at::detail::getDefaultCPUGenerator();
+  const auto state = generator.get_state();
+  const auto third = dropout_of_ones(1000, 0.5);
+  generator.set_state(state);
+  EXPECT_TRUE(torch::equal(dropout_of_ones(1000, 0.5), third));
+}
+
+TEST(Dropout, GradientIsTheMaskTimesTheOutputsGradient) {
+  torch::manual_seed(3);
+  const auto x = torch::randn({64, 256}).requires_grad_(true);
+  const auto out = dropout(x, 0.5, /*training=*/true, Kernels::kOwn);
+  const auto weight = torch::randn({64, 256});
+  (out * weight).sum().backward();
+  const auto mask = out.detach().ne(0).to(torch::kFloat) * 2.0f;
+  EXPECT_TRUE(torch::allclose(out.detach(), x.detach() * mask));
+  EXPECT_TRUE(torch::equal(x.grad(), weight * mask));
+}
+
+TEST(Dropout, OutsideTrainingOrAtZeroItIsTheInputAndGenericIsLibtorchs) {
+  const auto x = torch::randn({8, 16});
+  EXPECT_TRUE(dropout(x, 0.5, /*training=*/false, Kernels::kAuto).is_same(x));
+  EXPECT_TRUE(dropout(x, 0.0, /*training=*/true, Kernels::kAuto).is_same(x));
+  EXPECT_TRUE(own_dropout_applies(x, Kernels::kAuto));
+  EXPECT_TRUE(own_dropout_applies(x, Kernels::kFused));
+  EXPECT_FALSE(own_dropout_applies(x, Kernels::kGeneric));
+  EXPECT_FALSE(own_dropout_applies(x.to(torch::kBFloat16), Kernels::kAuto));
+  // The generic path draws libtorch's mask: the same as torch::dropout from the same seed.
+  torch::manual_seed(11);
+  const auto generic = dropout(x, 0.5, /*training=*/true, Kernels::kGeneric);
+  torch::manual_seed(11);
+  EXPECT_TRUE(torch::equal(generic, torch::dropout(x, 0.5, true)));
+  torch::manual_seed(11);
+  EXPECT_FALSE(torch::equal(dropout(x, 0.5, /*training=*/true, Kernels::kAuto), generic));
 }
 
 }  // namespace
