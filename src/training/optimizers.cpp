@@ -52,7 +52,8 @@ void adam_update(float* __restrict p, const float* __restrict g, float* __restri
   });
 }
 
-// libtorch's Adam (or AdamW) whose step, where every parameter is a dense float32 CPU tensor,
+// libtorch's Adam (or AdamW) whose step, where every parameter is a dense float32 CPU tensor
+// laid out as its gradient and moments,
 // runs the update above instead of its per-operator one. The state (step, exp_avg, exp_avg_sq)
 // is libtorch's own, under its own keys, so save/load and checkpoints are unchanged; elsewhere
 // (CUDA, amsgrad, other dtypes) libtorch's step runs.
@@ -110,18 +111,17 @@ class FusedAdam : public Base {
       for (const torch::Tensor& p : group.params()) {
         const torch::Tensor& g = p.grad();
         if (!g.defined()) continue;
-        const bool dense_cpu_float = p.device().is_cpu() && p.scalar_type() == torch::kFloat &&
-                                     p.is_contiguous() && !g.is_sparse() && g.device().is_cpu() &&
-                                     g.scalar_type() == torch::kFloat && g.is_contiguous() &&
-                                     g.sizes() == p.sizes();
-        if (!dense_cpu_float) return false;
+        // Element i of each is at the same offset: one flat loop updates them all (also in
+        // channels-last, the layout the models keep their convolution weights in).
+        auto same_layout = [&p](const torch::Tensor& t) {
+          return t.device().is_cpu() && t.scalar_type() == torch::kFloat && !t.is_sparse() &&
+                 t.sizes() == p.sizes() && t.strides() == p.strides();
+        };
+        if (!p.is_non_overlapping_and_dense() || !same_layout(p) || !same_layout(g)) return false;
         auto it = this->state_.find(optimizer_state_key<decltype(this->state_)>(p));
         if (it != this->state_.end()) {
           const auto& s = static_cast<const State&>(*it->second);
-          if (!s.exp_avg().is_contiguous() || !s.exp_avg_sq().is_contiguous() ||
-              s.exp_avg().scalar_type() != torch::kFloat) {
-            return false;
-          }
+          if (!same_layout(s.exp_avg()) || !same_layout(s.exp_avg_sq())) return false;
         }
       }
     }

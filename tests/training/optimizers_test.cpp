@@ -19,7 +19,10 @@ std::vector<torch::Tensor> parameters(uint64_t seed, torch::Dtype dtype = torch:
   torch::manual_seed(seed);
   return {torch::randn({64, 33}, dtype).requires_grad_(true),  // odd sizes: partial vectors
           torch::randn({7}, dtype).requires_grad_(true),
-          torch::randn({4, 3, 3, 3}, dtype).requires_grad_(true)};
+          // channels-last, as the models keep convolution weights
+          torch::randn({4, 3, 3, 3}, dtype)
+              .contiguous(torch::MemoryFormat::ChannelsLast)
+              .requires_grad_(true)};
 }
 
 // `steps` steps of the same pseudo-random gradients (the k-th step's from seed 100 + k).
