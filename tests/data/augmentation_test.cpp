@@ -138,6 +138,32 @@ TEST(Augmentation, MatchesKerasApplyAffineTransform) {
   }
 }
 
+// nearest and reflect on float32 CPU images take our per-image sampling; float64 images take the
+// tensor path (grid_sample), which CUDA runs too: the two agree to float rounding, with every
+// transform and both flips, on a non-square image.
+TEST(Augmentation, OurCpuSamplingMatchesTheTensorPath) {
+  torch::manual_seed(4);
+  const int64_t n = 16;
+  const auto images = torch::rand({n, 3, 12, 10});
+  auto p = AffineParams::identity(n);
+  p.theta = torch::empty({n}, torch::kFloat64).uniform_(-200, 200);
+  p.tx = torch::empty({n}, torch::kFloat64).uniform_(-15, 15);  // beyond the borders too
+  p.ty = torch::empty({n}, torch::kFloat64).uniform_(-15, 15);
+  p.shear = torch::empty({n}, torch::kFloat64).uniform_(-30, 30);
+  p.zx = torch::empty({n}, torch::kFloat64).uniform_(0.5, 1.6);
+  p.zy = torch::empty({n}, torch::kFloat64).uniform_(0.5, 1.6);
+  p.flip_horizontal = torch::rand({n}).lt(0.5);
+  p.flip_vertical = torch::rand({n}).lt(0.5);
+  for (const auto mode : {FillMode::kNearest, FillMode::kReflect}) {
+    const auto ours = apply_affine(images, p, mode, 0.0);
+    const auto tensor_path = apply_affine(images.to(torch::kFloat64), p, mode, 0.0);
+    EXPECT_EQ(ours.scalar_type(), torch::kFloat);
+    EXPECT_LT((ours.to(torch::kFloat64) - tensor_path).abs().max().item<double>(), 1e-5)
+        << to_string(mode);
+    EXPECT_FALSE(torch::equal(ours, images));
+  }
+}
+
 AugmentationConfig notebook_augmentation() {
   AugmentationConfig c;
   c.enabled = true;

@@ -26,6 +26,8 @@ struct AffineParams {
 // Resamples `images` (float N x C x H x W, any device) bilinearly at Keras' inverse map for each
 // image's parameters; `fill_mode` as Keras' (choices.h) and `cval` is the
 // constant fill value (same units as `images`). Flips in `params` are applied afterwards.
+// nearest and reflect on float32 CPU images run one pass of ours per image (the same sampling
+// rules as the tensor path every other case takes, equal to float rounding).
 torch::Tensor apply_affine(const torch::Tensor& images, const AffineParams& params,
                            FillMode fill_mode, double cval);
 
