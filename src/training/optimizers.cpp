@@ -53,10 +53,9 @@ void adam_update(float* __restrict p, const float* __restrict g, float* __restri
 }
 
 // libtorch's Adam (or AdamW) whose step, where every parameter is a dense float32 CPU tensor
-// laid out as its gradient and moments,
-// runs the update above instead of its per-operator one. The state (step, exp_avg, exp_avg_sq)
-// is libtorch's own, under its own keys, so save/load and checkpoints are unchanged; elsewhere
-// (CUDA, amsgrad, other dtypes) libtorch's step runs.
+// laid out as its gradient and moments, runs the update above instead of its per-operator one.
+// The state (step, exp_avg, exp_avg_sq) is libtorch's own, under its own keys, so save/load and
+// checkpoints are unchanged; elsewhere (CUDA, amsgrad, other dtypes) libtorch's step runs.
 template <class Base, class Options, class State, bool kDecoupledDecay>
 class FusedAdam : public Base {
  public:
