@@ -424,6 +424,17 @@ nlohmann::json layer_row(const BenchOptions& options, const std::vector<TimedPat
   return row;
 }
 
+// What every bench --layers report starts with: what it timed, on which config, machine and
+// libtorch, how often.
+nlohmann::json layer_report_header(const std::string& what, const BenchOptions& options,
+                                   const ExperimentConfig& config, int64_t batch, int64_t threads) {
+  const char* cap = std::getenv(kMaxCpuIsaVariable);
+  return {{"tool", "cifar-exp"},          {"what", what},       {"config", config.name},
+          {"batch_size", batch},          {"threads", threads}, {"iterations", options.iterations},
+          {"warmup", options.warmup},     {"cpu", cpu_model()}, {"torch_version", torch_version()},
+          {"max_cpu_isa", cap ? cap : ""}};
+}
+
 // One row of bench --layers for the small CNN: convolution `layer` (with its bias, ReLU and
 // pool) on input x, forward (in training mode, keeping what backward needs) and forward +
 // backward, through libtorch's convolution (+ our fused pool) and, where this CPU has them, ours.
@@ -477,18 +488,10 @@ nlohmann::json run_small_cnn_layer_benchmark(const BenchOptions& options,
     torch::NoGradGuard no_grad;
     x = libtorch->convolve(layer, x);  // the next layer's input
   }
-  return {{"tool", "cifar-exp"},
-          {"what", "small_cnn_layers"},
-          {"config", config.name},
-          {"batch_size", batch},
-          {"threads", threads},
-          {"iterations", options.iterations},
-          {"warmup", options.warmup},
-          {"cpu", cpu_model()},
-          {"torch_version", torch_version()},
-          {"own_isa", isa},
-          {"max_cpu_isa", std::getenv(kMaxCpuIsaVariable) ? std::getenv(kMaxCpuIsaVariable) : ""},
-          {"layers", rows}};
+  auto report = layer_report_header("small_cnn_layers", options, config, batch, threads);
+  report["own_isa"] = isa;
+  report["layers"] = rows;
+  return report;
 }
 
 std::string format_small_cnn_layer_table(const nlohmann::json& r) {
@@ -583,21 +586,13 @@ nlohmann::json run_layer_benchmark(const BenchOptions& options,
   stack["auto_ms"] =
       median_ms(options.warmup, options.iterations, [&] { automatic->forward(images); });
   stack["auto_path"] = describe(automatic->convolution(), DescriptionFor::kBench);
-  return {{"tool", "cifar-exp"},
-          {"what", "layers"},
-          {"config", config.name},
-          {"batch_size", batch},
-          {"input_size", side},
-          {"threads", threads},
-          {"iterations", options.iterations},
-          {"warmup", options.warmup},
-          {"cpu", cpu_model()},
-          {"torch_version", torch_version()},
-          {"onednn", onednn_description()},
-          {"max_cpu_isa", std::getenv(kMaxCpuIsaVariable) ? std::getenv(kMaxCpuIsaVariable) : ""},
-          {"paths", paths},
-          {"layers", rows},
-          {"stack", stack}};
+  auto report = layer_report_header("layers", options, config, batch, threads);
+  report["input_size"] = side;
+  report["onednn"] = onednn_description();
+  report["paths"] = paths;
+  report["layers"] = rows;
+  report["stack"] = stack;
+  return report;
 }
 
 std::string format_layer_table(const nlohmann::json& r) {
