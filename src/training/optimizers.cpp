@@ -5,6 +5,7 @@
 #include <cmath>
 #include <sstream>
 #include <type_traits>
+#include <vector>
 
 #include <ATen/Parallel.h>
 
@@ -62,18 +63,21 @@ class FusedAdam : public Base {
   using Base::Base;
 
   torch::Tensor step(torch::optim::Optimizer::LossClosure closure = nullptr) override {
-    if (!fusable()) return Base::step(closure);
+    // Each parameter's state key, made once per step (in 1.13 it is formatted text).
+    std::vector<typename std::remove_reference_t<decltype(this->state_)>::key_type> keys;
+    if (!fusable(keys)) return Base::step(closure);
     torch::NoGradGuard no_grad;
     torch::Tensor loss;
     if (closure) {
       torch::AutoGradMode enable_grad(true);
       loss = closure();
     }
+    size_t next_key = 0;
     for (torch::optim::OptimizerParamGroup& group : this->param_groups_) {
       const auto& options = static_cast<const Options&>(group.options());
       for (torch::Tensor& p : group.params()) {
         if (!p.grad().defined()) continue;
-        auto& slot = this->state_[optimizer_state_key<decltype(this->state_)>(p)];
+        auto& slot = this->state_[keys[next_key++]];
         if (!slot) {
           auto fresh = std::make_unique<State>();
           fresh->step(0);
@@ -104,7 +108,10 @@ class FusedAdam : public Base {
   }
 
  private:
-  bool fusable() const {
+  // Whether every parameter with a gradient can take the one-pass update; `keys` gets their
+  // state keys, in the order step() visits them.
+  template <class Key>
+  bool fusable(std::vector<Key>& keys) const {
     for (const torch::optim::OptimizerParamGroup& group : this->param_groups_) {
       if (static_cast<const Options&>(group.options()).amsgrad()) return false;
       for (const torch::Tensor& p : group.params()) {
@@ -117,7 +124,8 @@ class FusedAdam : public Base {
                  t.sizes() == p.sizes() && t.strides() == p.strides();
         };
         if (!p.is_non_overlapping_and_dense() || !same_layout(p) || !same_layout(g)) return false;
-        auto it = this->state_.find(optimizer_state_key<decltype(this->state_)>(p));
+        keys.push_back(optimizer_state_key<decltype(this->state_)>(p));
+        auto it = this->state_.find(keys.back());
         if (it != this->state_.end()) {
           const auto& s = static_cast<const State&>(*it->second);
           if (!same_layout(s.exp_avg()) || !same_layout(s.exp_avg_sq())) return false;
