@@ -65,12 +65,13 @@ EVAL_WARMUP = 2
 ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": str(256 << 20),
                  "MALLOC_TRIM_THRESHOLD_": str(256 << 20)}
 
-# A report's "convolution" (cifar-exp bench: libtorch, onednn_winograd, winograd_avx2, and for the
-# small CNN own_avx512 / own_avx2, or its three layers' joined by "+" where they differ; the
-# Python references: libtorch, tensorflow) in words.
+# A report's "convolution" (cifar-exp bench: libtorch, onednn_winograd, winograd_avx2,
+# winograd_avx512, and for the small CNN own_avx512 / own_avx2, or its three layers' joined by
+# "+" where they differ; the Python references: libtorch, tensorflow) in words.
 CONVOLUTIONS = {"libtorch": "direct (libtorch)", "direct": "direct (libtorch)",
                 "onednn_winograd": "Winograd (oneDNN)", "winograd": "Winograd (oneDNN)",
-                "winograd_avx2": "Winograd (ours, AVX2)", "tensorflow": "TensorFlow's",
+                "winograd_avx2": "Winograd (ours, AVX2)",
+                "winograd_avx512": "Winograd (ours, AVX-512)", "tensorflow": "TensorFlow's",
                 "own_avx512": "direct (ours, AVX-512)", "own_avx2": "direct (ours, AVX2)"}
 
 RECORD_BYTES = 3073  # 1 label byte + 3,072 CHW pixel bytes

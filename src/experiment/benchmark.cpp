@@ -321,6 +321,14 @@ std::string small_cnn_convolutions_text(const nlohmann::json& r) {
   for (const auto& name : r["small_cnn_convolutions"]) text += name.get<std::string>() + ", ";
   return text;
 }
+
+// The frozen backbone's convolutions for the table's first line ("" for libtorch's).
+std::string backbone_convolution_text(const std::string& convolution) {
+  if (convolution == "onednn_winograd") return "oneDNN Winograd convolutions, ";
+  if (convolution == "winograd_avx2") return "AVX2 Winograd convolutions (ours), ";
+  if (convolution == "winograd_avx512") return "AVX-512 Winograd convolutions (ours), ";
+  return "";
+}
 }  // namespace
 
 std::string format_benchmark_table(const nlohmann::json& r) {
@@ -331,12 +339,8 @@ std::string format_benchmark_table(const nlohmann::json& r) {
       << r["device"].get<std::string>() << ", " << r["threads"].get<int64_t>() << " threads, "
       << r["precision"].get<std::string>() << ", " << r["kernels"].get<std::string>()
       << " kernels, " << small_cnn_convolutions_text(r)
-      << (r.value("convolution", "libtorch") == "onednn_winograd" ? "oneDNN Winograd convolutions, "
-          : r.value("convolution", "libtorch") == "winograd_avx2"
-              ? "AVX2 Winograd convolutions (ours), "
-              : "")
-      << "libtorch " << r["torch_version"].get<std::string>() << ", "
-      << r["data"].get<std::string>() << " data\n";
+      << backbone_convolution_text(r.value("convolution", "libtorch")) << "libtorch "
+      << r["torch_version"].get<std::string>() << ", " << r["data"].get<std::string>() << " data\n";
   out << "CPU: " << r["cpu"].get<std::string>() << "\n";
   out << "batch " << r["batch_size"].get<int64_t>() << ", " << r["warmup"].get<int64_t>()
       << " warm-up + " << r["iterations"].get<int64_t>() << " timed steps; eval batch "
@@ -395,9 +399,10 @@ struct TimedPath {
 std::vector<TimedPath> timed_paths() {
   auto direct = std::make_shared<DirectBackbone>();
   std::vector<TimedPath> paths = {{direct, direct}};
-  if (winograd_avx2_available()) {
-    paths.push_back({std::make_shared<WinogradBackbone>(/*every_layer=*/true),
-                     std::make_shared<WinogradBackbone>()});
+  for (CpuIsa isa : {CpuIsa::kAvx2, CpuIsa::kAvx512}) {
+    if (!our_winograd_available(isa)) continue;
+    paths.push_back({std::make_shared<WinogradBackbone>(isa, /*every_layer=*/true),
+                     std::make_shared<WinogradBackbone>(isa)});
   }
   if (onednn_winograd_available()) {
     auto onednn = std::make_shared<OnednnBackbone>(/*winograd=*/true);

@@ -152,7 +152,8 @@ TEST(Config, RejectsBadValuesWithTheirPath) {
        "c.json: augmentation.random_crop.size: crop of 40 is larger than the padded image (32)"},
       {"bad convolution",
        {{"name", "t"}, {"model", {{"type", "vgg16_transfer"}, {"convolution", "fft"}}}},
-       "c.json: model.convolution: must be one of auto, direct, winograd, winograd_avx2, got "
+       "c.json: model.convolution: must be one of auto, direct, winograd, winograd_avx2, "
+       "winograd_avx512, got "
        "\"fft\""},
       {"convolution on small cnn",
        {{"name", "t"}, {"model", {{"convolution", "direct"}}}},

@@ -23,8 +23,9 @@ enum class WeightsFormat { kKerasH5, kTorchvision };
 // Input scaling for the VGG16 backbone; kAuto follows the weights' format (models.h).
 enum class Preprocess { kAuto, kCaffe, kImagenet, kUnit };
 // The frozen VGG16's convolutions on the CPU: kWinograd is oneDNN's (onednn_backbone.h),
-// kWinogradAvx2 our own (winograd.h); kAuto the fastest this build and CPU have.
-enum class Convolution { kAuto, kDirect, kWinograd, kWinogradAvx2 };
+// kWinogradAvx2 and kWinogradAvx512 our own (winograd.h); kAuto the fastest this build and CPU
+// have.
+enum class Convolution { kAuto, kDirect, kWinograd, kWinogradAvx2, kWinogradAvx512 };
 // Where augmentation samples outside the image (Keras' ImageDataGenerator fill_mode).
 enum class FillMode { kNearest, kConstant, kReflect, kWrap };
 // What per-epoch validation runs on: the test split (the notebook), a held-out split, nothing.
@@ -75,11 +76,12 @@ struct ChoiceNames<Preprocess> {
 };
 template <>
 struct ChoiceNames<Convolution> {
-  static constexpr NameTable<Convolution, 4> kNames = {
+  static constexpr NameTable<Convolution, 5> kNames = {
       {{Convolution::kAuto, "auto"},
        {Convolution::kDirect, "direct"},
        {Convolution::kWinograd, "winograd"},
-       {Convolution::kWinogradAvx2, "winograd_avx2"}}};
+       {Convolution::kWinogradAvx2, "winograd_avx2"},
+       {Convolution::kWinogradAvx512, "winograd_avx512"}}};
 };
 template <>
 struct ChoiceNames<FillMode> {

@@ -19,14 +19,17 @@ std::string describe_for_log(const BackboneConvolution& c) {
     case ConvolutionPath::kWinogradAvx2:
       return "our AVX2 Winograd F(4x4, 3x3) (" + requested +
              (c.requested == Convolution::kAuto
-                  ? "; oneDNN's: " + onednn_winograd_unavailable_reason()
+                  ? "; ours at AVX-512: " + our_winograd_unavailable_reason(CpuIsa::kAvx512) +
+                        "; oneDNN's: " + onednn_winograd_unavailable_reason()
                   : std::string()) +
              ")";
+    case ConvolutionPath::kWinogradAvx512:
+      return "our AVX-512 Winograd F(4x4, 3x3) (" + requested + ")";
     case ConvolutionPath::kDirect:
       break;
   }
   return "libtorch's direct ones (oneDNN's Winograd: " + onednn_winograd_unavailable_reason() +
-         "; ours: " + winograd_avx2_unavailable_reason() + ")";
+         "; ours: " + our_winograd_unavailable_reason(CpuIsa::kAvx2) + ")";
 }
 
 std::string describe_for_provenance(const BackboneConvolution& c) {
@@ -36,6 +39,8 @@ std::string describe_for_provenance(const BackboneConvolution& c) {
              (c.small_maps_avx2 ? " + AVX2 matrix product (ours) for maps of 2x2 and less" : "");
     case ConvolutionPath::kWinogradAvx2:
       return "AVX2 Winograd (ours)";
+    case ConvolutionPath::kWinogradAvx512:
+      return "AVX-512 Winograd (ours)";
     case ConvolutionPath::kDirect:
       break;
   }
@@ -48,7 +53,8 @@ std::string describe_for_cache_key(const BackboneConvolution& c) {
       // ",conv=winograd": oneDNN's, the key it always had.
       return std::string(",conv=winograd") + (c.small_maps_avx2 ? ",small_maps=matrix_avx2" : "");
     case ConvolutionPath::kWinogradAvx2:
-      return ",conv=winograd_avx2";
+    case ConvolutionPath::kWinogradAvx512:
+      return ",conv=" + to_string(c.path);
     case ConvolutionPath::kDirect:
       break;
   }
@@ -62,7 +68,9 @@ std::string to_string(ConvolutionPath path) {
     case ConvolutionPath::kOnednnWinograd:
       return "onednn_winograd";
     case ConvolutionPath::kWinogradAvx2:
-      return "winograd_avx2";
+      return our_winograd_name(CpuIsa::kAvx2);
+    case ConvolutionPath::kWinogradAvx512:
+      return our_winograd_name(CpuIsa::kAvx512);
     case ConvolutionPath::kDirect:
       break;
   }
@@ -81,19 +89,30 @@ ConvolutionPath resolve_convolution(Convolution convolution) {
       if (!onednn_winograd_available()) throw unavailable(onednn_winograd_unavailable_reason());
       return ConvolutionPath::kOnednnWinograd;
     case Convolution::kWinogradAvx2:
-      if (!winograd_avx2_available()) throw unavailable(winograd_avx2_unavailable_reason());
+      if (!our_winograd_available(CpuIsa::kAvx2)) {
+        throw unavailable(our_winograd_unavailable_reason(CpuIsa::kAvx2));
+      }
       return ConvolutionPath::kWinogradAvx2;
+    case Convolution::kWinogradAvx512:
+      if (!our_winograd_available(CpuIsa::kAvx512)) {
+        throw unavailable(our_winograd_unavailable_reason(CpuIsa::kAvx512));
+      }
+      return ConvolutionPath::kWinogradAvx512;
     case Convolution::kAuto:
       break;
   }
+  // The order of bench --layers' measurements (BENCHMARKS.md): ours at AVX-512 beat oneDNN's on
+  // every layer it runs, oneDNN's beat ours at AVX2 on blocks 2 to 4.
+  if (our_winograd_available(CpuIsa::kAvx512)) return ConvolutionPath::kWinogradAvx512;
   if (onednn_winograd_available()) return ConvolutionPath::kOnednnWinograd;
-  if (winograd_avx2_available()) return ConvolutionPath::kWinogradAvx2;
+  if (our_winograd_available(CpuIsa::kAvx2)) return ConvolutionPath::kWinogradAvx2;
   return ConvolutionPath::kDirect;
 }
 
 BackboneConvolution resolve_backbone_convolution(Convolution requested) {
   const ConvolutionPath path = resolve_convolution(requested);
-  return {path, requested, path == ConvolutionPath::kOnednnWinograd && winograd_avx2_available()};
+  return {path, requested,
+          path == ConvolutionPath::kOnednnWinograd && our_winograd_available(CpuIsa::kAvx2)};
 }
 
 std::string describe(const BackboneConvolution& convolution, DescriptionFor reader) {
@@ -120,10 +139,13 @@ std::shared_ptr<BackbonePath> make_backbone_path(const BackboneConvolution& conv
     case ConvolutionPath::kOnednnWinograd: {
       auto onednn = std::make_shared<OnednnBackbone>(/*winograd=*/true);
       if (!convolution.small_maps_avx2) return onednn;
-      return std::make_shared<SmallMapsBeside>(onednn, std::make_shared<WinogradBackbone>());
+      return std::make_shared<SmallMapsBeside>(onednn,
+                                               std::make_shared<WinogradBackbone>(CpuIsa::kAvx2));
     }
     case ConvolutionPath::kWinogradAvx2:
-      return std::make_shared<WinogradBackbone>();
+      return std::make_shared<WinogradBackbone>(CpuIsa::kAvx2);
+    case ConvolutionPath::kWinogradAvx512:
+      return std::make_shared<WinogradBackbone>(CpuIsa::kAvx512);
     case ConvolutionPath::kDirect:
       break;
   }

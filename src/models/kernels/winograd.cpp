@@ -1,5 +1,5 @@
-// Our AVX2 Winograd F(4x4, 3x3) backbone (winograd.h): dispatch, filter transforms, tile blocks
-// and threads. The arithmetic is in winograd_avx2.cpp.
+// Our Winograd F(4x4, 3x3) backbone (winograd.h): dispatch, filter transforms, tile blocks
+// and threads. The arithmetic is in winograd_simd.inc, compiled once per instruction set.
 #include "cifar_exp/models/kernels/winograd.h"
 
 #include <ATen/Parallel.h>
@@ -9,16 +9,16 @@
 
 #include "cifar_exp/io/errors.h"
 #include "cifar_exp/models/kernels/kernels.h"
-#include "models/kernels/winograd_avx2.h"
+#include "models/kernels/winograd_simd.h"
 
 namespace cifar_exp {
 
-namespace k = winograd_avx2;  // the kernels, their layouts' constants
+namespace k = winograd_simd;  // the kernels, their layouts' constants
 
 namespace {
 
 // `channels` rounded up to whole panels of U (the padding channels are zero). Here, not in
-// winograd_avx2.h: that header declares no inline code (its .cpp is compiled for AVX2).
+// winograd_simd.h: that header declares no inline code (see there).
 int64_t padded_to_panels(int64_t channels) {
   return (channels + k::kPanelWidth - 1) / k::kPanelWidth * k::kPanelWidth;
 }
@@ -66,6 +66,20 @@ torch::Tensor small_map_filters(const torch::Tensor& weight, int64_t height, int
   return b.view({depth, columns / k::kPanelWidth, k::kPanelWidth}).permute({1, 0, 2}).contiguous();
 }
 
+// The kernel table for `isa` (kAvx2 or kAvx512); null where this build has none.
+const k::KernelTable* kernels_for(CpuIsa isa) {
+#if defined(__x86_64__)
+  return isa == CpuIsa::kAvx512 ? k::avx512_kernels() : k::avx2_kernels();
+#else
+  (void)isa;
+  return nullptr;
+#endif
+}
+
+k::MapShape map_shape(int64_t height, int64_t width) {
+  return {height, width, (height + 3) / 4, (width + 3) / 4};
+}
+
 struct PackedLayer {
   torch::Tensor u, bias;
   const void* source = nullptr;
@@ -110,6 +124,13 @@ bool packed_for(const PackedLayer& packed, const BackboneLayer& layer, int64_t h
 // `groups` groups; one work item is a (block, group) pair, block-major.
 struct LayerPlan {
   int64_t block = 1, blocks = 1, groups = 1;
+  int64_t panels = 1, panels_per_block = 1;  // group g: panels [first_panel(g), first_panel(g + 1))
+  int64_t first_panel(int64_t g) const {
+    // Cut at whole register blocks of the multiply kernel, so that only the last group can end
+    // with a partial one.
+    const int64_t units = (panels + panels_per_block - 1) / panels_per_block;
+    return std::min(panels, g * units / groups * panels_per_block);
+  }
 };
 
 // A block's V and M should stay in L2 (kBlockBytes) between the three steps, but a block re-reads
@@ -117,17 +138,20 @@ struct LayerPlan {
 // per multiply-add are 4 / block). Where there are too few tiles for every thread to get blocks
 // (deep layers: one tile per image), the threads share blocks by output panels instead, each
 // reading its part of U once. Measured per layer with bench --layers (BENCHMARKS.md).
-LayerPlan plan_layer(int64_t tiles, int64_t in, int64_t padded_out) {
+LayerPlan plan_layer(int64_t tiles, int64_t in, int64_t padded_out, int64_t panels_per_block) {
   constexpr int64_t kBlockBytes = int64_t(1) << 20, kMinTiles = 32;
   const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
   const int64_t bytes_per_tile = k::kPoints * (in + padded_out) * int64_t(sizeof(float));
   const int64_t target = std::max(kMinTiles, kBlockBytes / bytes_per_tile);
   LayerPlan plan;
+  plan.panels = padded_out / k::kPanelWidth;
+  plan.panels_per_block = panels_per_block;
   plan.blocks = (tiles + target - 1) / target;
   if (plan.blocks >= threads) {
     plan.blocks = (plan.blocks + threads - 1) / threads * threads;  // an equal share each
   } else {
-    plan.groups = std::min(padded_out / k::kPanelWidth, (threads + plan.blocks - 1) / plan.blocks);
+    const int64_t units = (plan.panels + panels_per_block - 1) / panels_per_block;
+    plan.groups = std::min(units, (threads + plan.blocks - 1) / plan.blocks);
   }
   plan.block = (tiles + plan.blocks - 1) / plan.blocks;
   plan.blocks = (tiles + plan.block - 1) / plan.block;
@@ -142,8 +166,8 @@ float* scratch(std::vector<float>& buffer, int64_t floats) {
 
 // A small map's layer: the matrix product (threads split its output panels), then bias, ReLU and
 // the pool through libtorch and kernels.h (a few thousand values).
-torch::Tensor small_map_layer(const torch::Tensor& input, const PackedLayer& packed,
-                              int64_t out_channels, bool pool) {
+torch::Tensor small_map_layer(const k::KernelTable& kernels, const torch::Tensor& input,
+                              const PackedLayer& packed, int64_t out_channels, bool pool) {
   const int64_t n = input.size(0), h = input.size(2), w = input.size(3);
   const int64_t panels = packed.u.size(0), depth = packed.u.size(1),
                 columns = k::kPanelWidth * panels;
@@ -151,21 +175,23 @@ torch::Tensor small_map_layer(const torch::Tensor& input, const PackedLayer& pac
   const float* a = input.data_ptr<float>();
   const float* u = packed.u.data_ptr<float>();
   float* m_data = m.data_ptr<float>();
-  at::parallel_for(0, panels, 1, [&](int64_t begin, int64_t end) {
-    winograd_avx2::multiply(a, u, 1, n, depth, columns, begin, end, m_data);
+  // Threads take whole register blocks of panels.
+  const int64_t step = kernels.panels_per_block, units = (panels + step - 1) / step;
+  at::parallel_for(0, units, 1, [&](int64_t begin, int64_t end) {
+    kernels.multiply(a, u, 1, n, depth, columns, begin * step, std::min(panels, end * step),
+                     m_data);
   });
   const auto y = (m.narrow(3, 0, out_channels) + packed.bias).permute({0, 3, 1, 2});
   return pool ? max_pool2_relu(y.contiguous(torch::MemoryFormat::ChannelsLast))
               : y.relu_().contiguous(torch::MemoryFormat::ChannelsLast);
 }
 
-torch::Tensor winograd_layer(const torch::Tensor& x, const PackedLayer& packed,
-                             int64_t out_channels, bool pool) {
-#if defined(__x86_64__)
+torch::Tensor winograd_layer(const k::KernelTable& kernels, const torch::Tensor& x,
+                             const PackedLayer& packed, int64_t out_channels, bool pool) {
   const torch::Tensor input = x.contiguous(torch::MemoryFormat::ChannelsLast);
-  if (packed.small_height) return small_map_layer(input, packed, out_channels, pool);
+  if (packed.small_height) return small_map_layer(kernels, input, packed, out_channels, pool);
   const int64_t n = input.size(0), in = input.size(1);
-  const k::MapShape map{input.size(2), input.size(3)};
+  const k::MapShape map = map_shape(input.size(2), input.size(3));
   const int64_t padded_out = packed.u.size(1) * k::kPanelWidth;
   TORCH_CHECK(packed.u.size(2) == in, "winograd: filters take ", packed.u.size(2),
               " channels, input has ", in);
@@ -176,8 +202,8 @@ torch::Tensor winograd_layer(const torch::Tensor& x, const PackedLayer& packed,
   auto output = torch::empty({n, out_channels, out_h, out_w},
                              input.options().memory_format(torch::MemoryFormat::ChannelsLast));
   const std::vector<float> zeros(in, 0.0f);
-  const int64_t tiles = n * map.tiles_per_image(), panels = padded_out / k::kPanelWidth;
-  const LayerPlan plan = plan_layer(tiles, in, padded_out);
+  const int64_t tiles = n * map.tiles_y * map.tiles_x;
+  const LayerPlan plan = plan_layer(tiles, in, padded_out, kernels.panels_per_block);
   const float* in_data = input.data_ptr<float>();
   const float* u = packed.u.data_ptr<float>();
   const float* bias = packed.bias.data_ptr<float>();
@@ -191,58 +217,69 @@ torch::Tensor winograd_layer(const torch::Tensor& x, const PackedLayer& packed,
       const int64_t b = item / plan.groups, g = item % plan.groups;
       const int64_t first = b * plan.block, count = std::min(plan.block, tiles - first);
       if (transformed != b) {
-        k::transform_input(in_data, map, in, first, count, zeros.data(), v);
+        kernels.transform_input(in_data, map, in, first, count, zeros.data(), v);
         transformed = b;
       }
-      const int64_t first_panel = g * panels / plan.groups;
-      const int64_t end_panel = (g + 1) * panels / plan.groups;
-      k::multiply(v, u, k::kPoints, count, in, padded_out, first_panel, end_panel, m);
-      k::transform_output(m, bias, map, out_channels, padded_out, first, count,
-                          k::kPanelWidth * first_panel,
-                          std::min(out_channels, k::kPanelWidth * end_panel), pool, out_data);
+      const int64_t first_panel = plan.first_panel(g), end_panel = plan.first_panel(g + 1);
+      if (first_panel == end_panel) continue;
+      kernels.multiply(v, u, k::kPoints, count, in, padded_out, first_panel, end_panel, m);
+      kernels.transform_output(m, bias, map, out_channels, padded_out, first, count,
+                               k::kPanelWidth * first_panel,
+                               std::min(out_channels, k::kPanelWidth * end_panel), pool, out_data);
     }
   });
   return output;
-#else
-  (void)x, (void)packed, (void)out_channels, (void)pool;
-  throw Error(ExitCode::kUsage, "winograd_avx2: not in this build (x86-64 only)");
-#endif
 }
 
-void require_available() {
-  if (!winograd_avx2_available()) {
-    throw ConfigError("winograd_avx2 is not available: " + winograd_avx2_unavailable_reason());
+// The kernels for `isa`, or a ConfigError saying why they cannot run here.
+const k::KernelTable& require_available(CpuIsa isa) {
+  if (!our_winograd_available(isa)) {
+    throw ConfigError(our_winograd_name(isa) +
+                      " is not available: " + our_winograd_unavailable_reason(isa));
   }
+  return *kernels_for(isa);
 }
 
 }  // namespace
 
-bool winograd_avx2_available() { return our_kernels_isa() >= CpuIsa::kAvx2; }
+std::string our_winograd_name(CpuIsa isa) {
+  return isa == CpuIsa::kAvx512 ? "winograd_avx512" : "winograd_avx2";
+}
 
-std::string winograd_avx2_unavailable_reason() {
+bool our_winograd_available(CpuIsa isa) {
+  return isa != CpuIsa::kBaseline && kernels_for(isa) && our_kernels_isa() >= isa;
+}
+
+std::string our_winograd_unavailable_reason(CpuIsa isa) {
 #if !defined(__x86_64__)
+  (void)isa;
   return "this build is not for x86-64";
 #else
-  return cpu_isa_shortfall(CpuIsa::kAvx2);
+  return cpu_isa_shortfall(isa);
 #endif
 }
 
 torch::Tensor winograd_conv3x3_relu(const torch::Tensor& x, const torch::Tensor& weight,
-                                    const torch::Tensor& bias, bool pool) {
-  require_available();
+                                    const torch::Tensor& bias, bool pool, CpuIsa isa) {
+  const k::KernelTable& kernels = require_available(isa);
   check_input(x, "winograd");
-  return winograd_layer(x, pack({weight, bias, pool}, x.size(2), x.size(3)), weight.size(0), pool);
+  return winograd_layer(kernels, x, pack({weight, bias, pool}, x.size(2), x.size(3)),
+                        weight.size(0), pool);
 }
 
 struct WinogradBackbone::State {
+  CpuIsa isa = CpuIsa::kAvx2;
+  const k::KernelTable* kernels = nullptr;
   bool every_layer = false;
   std::mutex mutex;  // one forward at a time (the packed filters are shared)
   std::vector<PackedLayer> packed;
   std::vector<std::string> last_algorithms;
 };
 
-WinogradBackbone::WinogradBackbone(bool every_layer) : state_(std::make_unique<State>()) {
-  require_available();
+WinogradBackbone::WinogradBackbone(CpuIsa isa, bool every_layer)
+    : state_(std::make_unique<State>()) {
+  state_->kernels = &require_available(isa);
+  state_->isa = isa;
   state_->every_layer = every_layer;
 }
 WinogradBackbone::~WinogradBackbone() = default;
@@ -269,8 +306,9 @@ torch::Tensor WinogradBackbone::forward(const torch::Tensor& x,
     if (state_->every_layer || winograd_pays(current.size(1), h, w)) {
       PackedLayer& packed = state_->packed[i];
       if (!packed_for(packed, layer, h, w)) packed = pack(layer, h, w);
-      current = winograd_layer(current, packed, out, layer.pool_after);
-      algorithms.push_back(small_map(h, w) ? "matrix_avx2" : "winograd_avx2");
+      current = winograd_layer(*state_->kernels, current, packed, out, layer.pool_after);
+      algorithms.push_back(small_map(h, w) ? std::string("matrix_") + state_->kernels->isa
+                                           : name());
     } else {
       current = torch::conv2d(current, layer.weight.detach(), layer.bias.detach(), 1, 1);
       current = layer.pool_after ? max_pool2_relu(current) : current.relu_();
@@ -280,6 +318,8 @@ torch::Tensor WinogradBackbone::forward(const torch::Tensor& x,
   state_->last_algorithms = std::move(algorithms);
   return current.contiguous();
 }
+
+std::string WinogradBackbone::name() const { return our_winograd_name(state_->isa); }
 
 std::vector<std::string> WinogradBackbone::last_algorithms() const {
   std::lock_guard<std::mutex> lock(state_->mutex);

@@ -35,8 +35,16 @@ TEST(ConvolutionPath, DescribedForEachReader) {
   EXPECT_EQ(describe(ours, DescriptionFor::kRunLog),
             "our AVX2 Winograd F(4x4, 3x3) (model.convolution \"winograd_avx2\")");
   EXPECT_EQ(describe({ConvolutionPath::kWinogradAvx2, Convolution::kAuto}, DescriptionFor::kRunLog),
-            "our AVX2 Winograd F(4x4, 3x3) (model.convolution \"auto\"; oneDNN's: " +
-                onednn_winograd_unavailable_reason() + ")");
+            "our AVX2 Winograd F(4x4, 3x3) (model.convolution \"auto\"; ours at AVX-512: " +
+                our_winograd_unavailable_reason(CpuIsa::kAvx512) +
+                "; oneDNN's: " + onednn_winograd_unavailable_reason() + ")");
+
+  const BackboneConvolution ours512(ConvolutionPath::kWinogradAvx512);
+  EXPECT_EQ(describe(ours512), "AVX-512 Winograd (ours)");
+  EXPECT_EQ(describe(ours512, DescriptionFor::kCacheKey), ",conv=winograd_avx512");
+  EXPECT_EQ(describe(ours512, DescriptionFor::kBench), "winograd_avx512");
+  EXPECT_EQ(describe(ours512, DescriptionFor::kRunLog),
+            "our AVX-512 Winograd F(4x4, 3x3) (model.convolution \"auto\")");
 
   const BackboneConvolution direct;
   EXPECT_EQ(describe(direct), "libtorch direct");
@@ -44,7 +52,7 @@ TEST(ConvolutionPath, DescribedForEachReader) {
   EXPECT_EQ(describe(direct, DescriptionFor::kBench), "direct");
   EXPECT_EQ(describe(direct, DescriptionFor::kRunLog),
             "libtorch's direct ones (oneDNN's Winograd: " + onednn_winograd_unavailable_reason() +
-                "; ours: " + winograd_avx2_unavailable_reason() + ")");
+                "; ours: " + our_winograd_unavailable_reason(CpuIsa::kAvx2) + ")");
 }
 
 TEST(ConvolutionPath, AppliesOnlyToCpuFp32PassesWithoutGradients) {

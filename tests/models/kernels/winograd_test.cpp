@@ -1,10 +1,12 @@
-// Tests for winograd.h: our AVX2 Winograd F(4x4, 3x3) layer against libtorch's convolution +
-// ReLU (+ pool) on shapes that exercise every edge (maps not a multiple of 4, odd maps with a
-// pool, channel counts not a multiple of 8 or 16, one image, blocks that split unevenly across
-// threads, maps of 2 x 2 and less as one matrix product), NaN propagation, the whole VGG16 stack,
-// re-transforming filters changed in place, auto's choice and the CIFAR_EXP_MAX_CPU_ISA switch
-// (through the VGG16 model: tests/models/backbone_convolution_test.cpp). Skipped where the CPU has
-// no AVX2.
+// Tests for winograd.h: our Winograd F(4x4, 3x3) layer, at AVX2 and at AVX-512 (each test once
+// per instruction set, skipped where the CPU or CIFAR_EXP_MAX_CPU_ISA rules it out), against
+// libtorch's convolution + ReLU (+ pool) on shapes that exercise every edge (maps not a multiple
+// of 4, odd maps with a pool, channel counts not a multiple of 8 or 16, an odd number of 16-channel
+// panels, one image, blocks that split unevenly across threads, maps of 2 x 2 and less as one
+// matrix product), NaN propagation, the whole VGG16 stack, re-transforming filters changed in
+// place; then the two instruction sets against each other, auto's choice and the
+// CIFAR_EXP_MAX_CPU_ISA switch (through the VGG16 model:
+// tests/models/backbone_convolution_test.cpp).
 #include "cifar_exp/models/kernels/winograd.h"
 
 #include <gtest/gtest.h>
@@ -19,8 +21,22 @@
 namespace cifar_exp {
 namespace {
 
-#define SKIP_WITHOUT_AVX2() \
-  if (!winograd_avx2_available()) GTEST_SKIP() << winograd_avx2_unavailable_reason()
+// Each test once per instruction set of our kernels.
+class OurWinograd : public ::testing::TestWithParam<CpuIsa> {
+ protected:
+  void SetUp() override {
+    if (!our_winograd_available(GetParam())) {
+      GTEST_SKIP() << our_winograd_unavailable_reason(GetParam());
+    }
+  }
+};
+
+std::string isa_name(const ::testing::TestParamInfo<CpuIsa>& info) {
+  return info.param == CpuIsa::kAvx512 ? "avx512" : "avx2";
+}
+
+INSTANTIATE_TEST_SUITE_P(Isa, OurWinograd, ::testing::Values(CpuIsa::kAvx2, CpuIsa::kAvx512),
+                         isa_name);
 
 // Max-normalised: the largest difference over the largest value.
 double relative_error(const torch::Tensor& got, const torch::Tensor& want) {
@@ -40,8 +56,7 @@ struct LayerCase {
   bool pool;
 };
 
-TEST(WinogradAvx2, LayerMatchesDirectConvolutionOnEveryEdge) {
-  SKIP_WITHOUT_AVX2();
+TEST_P(OurWinograd, LayerMatchesDirectConvolutionOnEveryEdge) {
   torch::manual_seed(3);
   const std::vector<LayerCase> cases = {
       {2, 64, 64, 32, 32, true},   // VGG16 block 1's end
@@ -54,6 +69,8 @@ TEST(WinogradAvx2, LayerMatchesDirectConvolutionOnEveryEdge) {
       {1, 9, 8, 1, 1, false},      // small maps: one matrix product
       {3, 32, 21, 2, 2, true},     // ... block 5's shape, pooled, outputs padded to 16
       {2, 16, 16, 2, 1, false},   {67, 16, 32, 4, 4, false},  // 67 tiles: blocks split unevenly
+      {3, 40, 40, 5, 5, false},  // 3 panels: AVX-512's two-panel blocks end with one
+      {2, 300, 48, 4, 4, true},  // depth passes of 128 and 256 channels, then a partial one
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(::testing::Message() << c.n << "x" << c.in << "x" << c.height << "x" << c.width
@@ -62,7 +79,7 @@ TEST(WinogradAvx2, LayerMatchesDirectConvolutionOnEveryEdge) {
     const auto w = torch::randn({c.out, c.in, 3, 3}) / std::sqrt(9.0 * c.in);
     const auto b = torch::randn({c.out}) * 0.1;
     const auto want = direct_layer(x, w, b, c.pool);
-    const auto got = winograd_conv3x3_relu(x, w, b, c.pool);
+    const auto got = winograd_conv3x3_relu(x, w, b, c.pool, GetParam());
     ASSERT_EQ(got.sizes(), want.sizes());
     EXPECT_TRUE(got.is_contiguous(torch::MemoryFormat::ChannelsLast));
     const double error = relative_error(got, want);
@@ -74,13 +91,12 @@ TEST(WinogradAvx2, LayerMatchesDirectConvolutionOnEveryEdge) {
 
 // A NaN input reaches every output of the tiles it lies in (the transforms mix a whole tile),
 // a superset of the direct convolution's 3 x 3 neighbourhood; it never vanishes.
-TEST(WinogradAvx2, NaNInputsStayNaN) {
-  SKIP_WITHOUT_AVX2();
+TEST_P(OurWinograd, NaNInputsStayNaN) {
   auto x = torch::rand({1, 8, 8, 8});
   x[0][3][5][6] = std::numeric_limits<float>::quiet_NaN();
   const auto w = torch::rand({8, 8, 3, 3}), b = torch::zeros({8});
   for (bool pool : {false, true}) {
-    const auto got = winograd_conv3x3_relu(x, w, b, pool);
+    const auto got = winograd_conv3x3_relu(x, w, b, pool, GetParam());
     const auto want = direct_layer(x, w, b, pool);
     EXPECT_GT(want.isnan().sum().item<int64_t>(), 0);
     EXPECT_EQ((want.isnan() & got.isnan().logical_not()).sum().item<int64_t>(), 0)
@@ -105,10 +121,11 @@ struct Stack {
   torch::Tensor x;
 };
 
-TEST(WinogradAvx2, BackboneMatchesDirectWithinTheIssuesBound) {
-  SKIP_WITHOUT_AVX2();
+TEST_P(OurWinograd, BackboneMatchesDirectWithinTheIssuesBound) {
   Stack s;
-  WinogradBackbone winograd;
+  WinogradBackbone winograd(GetParam());
+  const std::string name = our_winograd_name(GetParam());
+  EXPECT_EQ(winograd.name(), name);
   const auto want = s.direct(s.x);
   const auto got = winograd.forward(s.x, s.layers);
   ASSERT_EQ(got.sizes(), want.sizes());
@@ -117,22 +134,22 @@ TEST(WinogradAvx2, BackboneMatchesDirectWithinTheIssuesBound) {
   EXPECT_GT(error, 0.0);
   EXPECT_LT(error, 1e-4);
   // Winograd in blocks 1 (after the 3-channel layer) to 4; block 5's 2 x 2 maps as matrices.
-  std::vector<std::string> expected(13, "winograd_avx2");
+  std::vector<std::string> expected(13, name);
   expected[0] = "direct";
-  expected[10] = expected[11] = expected[12] = "matrix_avx2";
+  expected[10] = expected[11] = expected[12] =
+      GetParam() == CpuIsa::kAvx512 ? "matrix_avx512" : "matrix_avx2";
   EXPECT_EQ(winograd.last_algorithms(), expected);
   // 64 x 64 inputs: block 5 at 4 x 4 takes Winograd too.
   const auto large = torch::rand({1, 3, 64, 64}) * 255 - 120;
   const auto got_large = winograd.forward(large, s.layers);
   EXPECT_EQ(got_large.sizes(), torch::IntArrayRef({1, 512, 2, 2}));
   EXPECT_LT(relative_error(got_large, s.direct(large)), 1e-4);
-  EXPECT_EQ(winograd.last_algorithms()[12], "winograd_avx2");
+  EXPECT_EQ(winograd.last_algorithms()[12], name);
 }
 
-TEST(WinogradAvx2, TransformsFiltersAgainAfterAnInPlaceChange) {
-  SKIP_WITHOUT_AVX2();
+TEST_P(OurWinograd, TransformsFiltersAgainAfterAnInPlaceChange) {
   Stack s;
-  WinogradBackbone winograd;
+  WinogradBackbone winograd(GetParam());
   const auto& layers = s.layers;
   const auto before = winograd.forward(s.x, layers);
   EXPECT_TRUE(torch::equal(winograd.forward(s.x, layers), before));  // deterministic
@@ -149,28 +166,57 @@ TEST(WinogradAvx2, TransformsFiltersAgainAfterAnInPlaceChange) {
             1e-6);
 }
 
-// auto: oneDNN's where it has kernels, else ours, else direct.
-TEST(WinogradAvx2, AutoPicksTheFastestAvailable) {
-  const ConvolutionPath want = onednn_winograd_available() ? ConvolutionPath::kOnednnWinograd
-                               : winograd_avx2_available() ? ConvolutionPath::kWinogradAvx2
-                                                           : ConvolutionPath::kDirect;
-  EXPECT_EQ(resolve_convolution(Convolution::kAuto), want);
-  EXPECT_EQ(resolve_convolution(Convolution::kDirect), ConvolutionPath::kDirect);
-  EXPECT_EQ(to_string(want), onednn_winograd_available() ? "onednn_winograd"
-                             : winograd_avx2_available() ? "winograd_avx2"
-                                                         : "direct");
+// The two instruction sets do the same operations per channel: equal results while a product
+// sums over at most 128 input channels (one pass at either width), rounding-level apart beyond
+// (AVX-512 sums in passes of 128 channels, AVX2 of 256).
+TEST(OurWinogradIsas, AgreeWithEachOther) {
+  for (CpuIsa isa : {CpuIsa::kAvx2, CpuIsa::kAvx512}) {
+    if (!our_winograd_available(isa)) GTEST_SKIP() << our_winograd_unavailable_reason(isa);
+  }
+  torch::manual_seed(4);
+  for (const int64_t in : {64, 128, 512}) {
+    SCOPED_TRACE(in);
+    const auto x = torch::randn({2, in, 8, 8});
+    const auto w = torch::randn({48, in, 3, 3}) / std::sqrt(9.0 * in), b = torch::randn({48});
+    const auto avx2 = winograd_conv3x3_relu(x, w, b, true, CpuIsa::kAvx2);
+    const auto avx512 = winograd_conv3x3_relu(x, w, b, true, CpuIsa::kAvx512);
+    if (in <= 128) {
+      EXPECT_TRUE(torch::equal(avx2, avx512));
+    } else {
+      EXPECT_LT(relative_error(avx512, avx2), 1e-6);
+    }
+  }
 }
 
-TEST(WinogradAvx2, MaxCpuIsaSwitch) {
+// auto: ours at AVX-512 where available, else oneDNN's where it has kernels, else ours at AVX2,
+// else direct (the order bench --layers measured).
+TEST(OurWinogradIsas, AutoPicksTheFastestAvailable) {
+  const ConvolutionPath want =
+      our_winograd_available(CpuIsa::kAvx512) ? ConvolutionPath::kWinogradAvx512
+      : onednn_winograd_available()           ? ConvolutionPath::kOnednnWinograd
+      : our_winograd_available(CpuIsa::kAvx2) ? ConvolutionPath::kWinogradAvx2
+                                              : ConvolutionPath::kDirect;
+  EXPECT_EQ(resolve_convolution(Convolution::kAuto), want);
+  EXPECT_EQ(resolve_convolution(Convolution::kDirect), ConvolutionPath::kDirect);
+  EXPECT_EQ(to_string(ConvolutionPath::kWinogradAvx512), "winograd_avx512");
+  EXPECT_EQ(to_string(ConvolutionPath::kWinogradAvx2), "winograd_avx2");
+  EXPECT_EQ(to_string(ConvolutionPath::kOnednnWinograd), "onednn_winograd");
+  EXPECT_EQ(to_string(ConvolutionPath::kDirect), "direct");
+}
+
+TEST(OurWinogradIsas, MaxCpuIsaSwitch) {
   const char* saved = std::getenv(kMaxCpuIsaVariable);
-  const bool cpu = winograd_avx2_available() ||
-                   winograd_avx2_unavailable_reason().find(kMaxCpuIsaVariable) != std::string::npos;
+  unsetenv(kMaxCpuIsaVariable);
+  const bool cpu = our_winograd_available(CpuIsa::kAvx2);
+  const bool cpu512 = our_winograd_available(CpuIsa::kAvx512);
   setenv(kMaxCpuIsaVariable, "baseline", 1);
-  EXPECT_FALSE(winograd_avx2_available());
+  EXPECT_FALSE(our_winograd_available(CpuIsa::kAvx2));
+  EXPECT_FALSE(our_winograd_available(CpuIsa::kAvx512));
   if (cpu) {
-    EXPECT_EQ(winograd_avx2_unavailable_reason(), "CIFAR_EXP_MAX_CPU_ISA is \"baseline\"");
+    EXPECT_EQ(our_winograd_unavailable_reason(CpuIsa::kAvx2),
+              "CIFAR_EXP_MAX_CPU_ISA is \"baseline\"");
     try {
-      WinogradBackbone refused;
+      WinogradBackbone refused(CpuIsa::kAvx2);
       ADD_FAILURE() << "constructed with the switch at baseline";
     } catch (const ConfigError& e) {
       EXPECT_STREQ(e.what(),
@@ -187,11 +233,27 @@ TEST(WinogradAvx2, MaxCpuIsaSwitch) {
         << e.what();
   }
   EXPECT_NE(resolve_convolution(Convolution::kAuto), ConvolutionPath::kWinogradAvx2);
+  EXPECT_NE(resolve_convolution(Convolution::kAuto), ConvolutionPath::kWinogradAvx512);
+  // Capped at AVX2: ours at AVX-512 refused with the reason, at AVX2 as the CPU allows.
   setenv(kMaxCpuIsaVariable, "avx2", 1);
-  EXPECT_EQ(winograd_avx2_available(), cpu);
+  EXPECT_EQ(our_winograd_available(CpuIsa::kAvx2), cpu);
+  EXPECT_FALSE(our_winograd_available(CpuIsa::kAvx512));
+  if (cpu512) {
+    EXPECT_EQ(our_winograd_unavailable_reason(CpuIsa::kAvx512),
+              "CIFAR_EXP_MAX_CPU_ISA is \"avx2\"");
+    try {
+      resolve_convolution(Convolution::kWinogradAvx512);
+      ADD_FAILURE() << "winograd_avx512 resolved with the switch at avx2";
+    } catch (const ConfigError& e) {
+      EXPECT_STREQ(e.what(),
+                   "model.convolution: \"winograd_avx512\" is not available: "
+                   "CIFAR_EXP_MAX_CPU_ISA is \"avx2\"; use \"auto\" or \"direct\"");
+    }
+  }
+  EXPECT_NE(resolve_convolution(Convolution::kAuto), ConvolutionPath::kWinogradAvx512);
   setenv(kMaxCpuIsaVariable, "sse9", 1);
   try {
-    winograd_avx2_available();
+    our_winograd_available(CpuIsa::kAvx2);
     ADD_FAILURE() << "accepted sse9";
   } catch (const ConfigError& e) {
     EXPECT_STREQ(e.what(), "CIFAR_EXP_MAX_CPU_ISA: \"sse9\" is not one of avx512, avx2, baseline");

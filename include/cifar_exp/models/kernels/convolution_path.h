@@ -4,12 +4,14 @@
 //
 // model.convolution (Convolution in choices.h): how a frozen VGG16 backbone convolves on the CPU
 // in fp32:
-//   auto:     Winograd through oneDNN where this build and CPU have it (with our AVX2 matrix
-//             product for maps of 2 x 2 and less, which oneDNN convolves directly), else our
-//             AVX2 Winograd (winograd.h), else libtorch's;
+//   auto:     the fastest this build and CPU have, measured layer by layer (bench --layers,
+//             BENCHMARKS.md): our AVX-512 Winograd (winograd.h) where the CPU has AVX-512 (faster
+//             than oneDNN's on every VGG16 layer it runs), else Winograd through oneDNN where
+//             this build has it (with our AVX2 matrix product for maps of 2 x 2 and less, which
+//             oneDNN convolves directly), else our AVX2 Winograd, else libtorch's;
 //   direct:   libtorch's convolutions (the same results as before this option existed);
 //   winograd: Winograd through oneDNN, an error where it is not available;
-//   winograd_avx2: ours, an error where it is not available.
+//   winograd_avx2, winograd_avx512: ours, an error where not available.
 // Winograd sums in another order: features differ from direct ones by ~1e-5 relative, so
 // cached features record which ran (DescriptionFor::kCacheKey).
 #pragma once
@@ -22,11 +24,12 @@
 
 namespace cifar_exp {
 
-enum class ConvolutionPath { kDirect, kOnednnWinograd, kWinogradAvx2 };
-// "direct", "onednn_winograd", "winograd_avx2": bench's JSON.
+enum class ConvolutionPath { kDirect, kOnednnWinograd, kWinogradAvx2, kWinogradAvx512 };
+// "direct", "onednn_winograd", "winograd_avx2", "winograd_avx512": bench's JSON.
 std::string to_string(ConvolutionPath path);
-// auto: oneDNN's Winograd where available (AVX-512 and a build with oneDNN), else ours where the
-// CPU has AVX2, else direct. winograd / winograd_avx2: that one, or a ConfigError saying why not.
+// auto: ours at AVX-512 where available, else oneDNN's Winograd where available (a build with
+// oneDNN, a CPU with AVX-512), else ours at AVX2, else direct. winograd / winograd_avx2 /
+// winograd_avx512: that one, or a ConfigError saying why not.
 ConvolutionPath resolve_convolution(Convolution convolution);
 
 // model.convolution as configured and as resolved.
@@ -51,16 +54,18 @@ BackboneConvolution resolve_backbone_convolution(Convolution requested);
 // Who reads the description, each in its own words (kept as earlier versions wrote them).
 enum class DescriptionFor {
   // summary.json's provenance.convolution: "libtorch direct", "oneDNN Winograd" (+ " + AVX2
-  // matrix product (ours) for maps of 2x2 and less"), "AVX2 Winograd (ours)".
+  // matrix product (ours) for maps of 2x2 and less"), "AVX2 Winograd (ours)", "AVX-512
+  // Winograd (ours)".
   kProvenance,
   // The run log after "Backbone convolutions: ", with model.convolution and, under auto, why
   // not a faster path.
   kRunLog,
   // The feature cache key's part: "", ",conv=winograd" (+ ",small_maps=matrix_avx2"),
-  // ",conv=winograd_avx2".
+  // ",conv=winograd_avx2", ",conv=winograd_avx512" (the two sum in other orders over more than
+  // 128 channels).
   kCacheKey,
   // bench --layers' auto_path: "direct", "onednn_winograd" (+ " + matrix_avx2 for maps <= 2x2"),
-  // "winograd_avx2".
+  // "winograd_avx2", "winograd_avx512".
   kBench,
 };
 std::string describe(const BackboneConvolution& convolution,
