@@ -50,7 +50,8 @@ std::string format_benchmark_table(const nlohmann::json& report);
 // `bench --layers`: a vgg16_transfer config's frozen backbone timed layer by layer on the CPU in
 // fp32 (convolution, bias, ReLU, and the pool where a block ends; no autograd), at the config's
 // batch size and input size, through each path this build and CPU have: libtorch's direct
-// convolution, our AVX2 Winograd (on every layer, whatever WinogradBackbone::winograd_pays says)
+// convolution, our Winograd at AVX2 and at AVX-512 (each on every layer, whatever
+// WinogradBackbone::winograd_pays says)
 // and oneDNN's pipeline (Winograd where it pays, its layouts converted in and out per layer); then
 // the whole stack per path as model.convolution would run it. Medians of `iterations` runs after
 // `warmup`. JSON: tool, what ("layers"), config, batch_size, input_size, threads, cpu,

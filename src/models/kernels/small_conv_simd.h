@@ -2,7 +2,7 @@
 // kernels per instruction set. Each table lives in a translation unit compiled for its ISA
 // (small_conv_avx2.cpp: -mavx2 -mfma; small_conv_avx512.cpp: -mavx512f): call a table's
 // functions only once the CPU is known to have it (small_conv.cpp checks), and declare no inline
-// code here, for the same reason winograd_avx2.h gives.
+// code here, for the same reason winograd_simd.h gives.
 //
 // Layouts: one image at a time, NHWC (channels innermost). Convolutions are 3 x 3, stride 1,
 // valid (no padding: a caller that wants padding passes a zero-bordered image). Packed filters:

@@ -35,14 +35,14 @@ size_t first_small_map(const std::vector<BackboneLayer>& layers, int64_t height,
 class BackbonePath {
  public:
   virtual ~BackbonePath() = default;
-  // What bench --layers calls it: "direct", "winograd_avx2", "onednn".
+  // What bench --layers calls it: "direct", "winograd_avx2", "winograd_avx512", "onednn".
   virtual std::string name() const = 0;
   // x: CPU float32 N x C x H x W, any strides, without autograd. Returns the last layer's output
   // (after its pool, if any).
   virtual torch::Tensor forward(const torch::Tensor& x,
                                 const std::vector<BackboneLayer>& layers) = 0;
   // The algorithm each convolution ran with in the last forward: "direct", "winograd" (oneDNN's),
-  // "winograd_avx2" or "matrix_avx2" (ours).
+  // "winograd_avx2", "winograd_avx512", "matrix_avx2" or "matrix_avx512" (ours).
   virtual std::vector<std::string> last_algorithms() const = 0;
 };
 
