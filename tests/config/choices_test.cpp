@@ -30,7 +30,8 @@ TEST(Choices, NamesRoundTrip) {
   expect_round_trip<Kernels>({"auto", "own", "fused", "generic"});
   expect_round_trip<WeightsFormat>({"keras_h5", "torchvision"});
   expect_round_trip<Preprocess>({"auto", "caffe", "imagenet", "unit"});
-  expect_round_trip<Convolution>({"auto", "direct", "winograd", "winograd_avx2", "winograd_avx512"});
+  expect_round_trip<Convolution>(
+      {"auto", "direct", "winograd", "winograd_avx2", "winograd_avx512"});
   expect_round_trip<FillMode>({"nearest", "constant", "reflect", "wrap"});
   expect_round_trip<Validation>({"test", "split", "none"});
   expect_round_trip<Precision>({"fp32", "bf16"});
